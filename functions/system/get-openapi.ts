@@ -1,0 +1,17 @@
+import { routeList, routes } from '#functions/routes.ts';
+import { endpoint } from '#shared/http/endpoint.ts';
+import { buildOpenApi } from '#shared/http/openapi.ts';
+import { ok } from '#shared/http/reply.ts';
+
+let doc: ReturnType<typeof buildOpenApi> | undefined;
+
+export const handler = endpoint(routes.openapi, (input) => {
+  doc ??= buildOpenApi(routeList, serverUrl(input.event.headers?.host));
+  return ok(doc, { 'Cache-Control': 'public, max-age=300' });
+});
+
+function serverUrl(host: string | undefined): string | undefined {
+  if (!host) return undefined;
+  const local = host.startsWith('127.0.0.1') || host.startsWith('localhost');
+  return `${local ? 'http' : 'https'}://${host}`;
+}

@@ -1,0 +1,4 @@
+import { routes } from '#functions/routes.ts';
+import { notImplemented } from '#shared/http/endpoint.ts';
+
+export const handler = notImplemented(routes.listTokens);

@@ -1,0 +1,75 @@
+/**
+ * Queues and background workers: the CDK stack creates each queue with its dead-letter queue and
+ * an event source per worker; the local runtime creates the same queues in the SQS emulator and
+ * polls them into the same handlers.
+ */
+import type { Grant } from '#shared/http/route.ts';
+
+export interface QueueDef {
+  id: QueueId;
+  /** Environment variable through which functions learn the queue URL. */
+  urlEnv: 'INGEST_QUEUE_URL' | 'DELIVERY_QUEUE_URL' | 'SYNC_QUEUE_URL' | 'USAGE_QUEUE_URL';
+  description: string;
+  /** Receives before a message moves to the DLQ. */
+  maxReceiveCount: number;
+  /** DLQ retention; 14 days, the SQS maximum, so operators have time to redrive. */
+  dlqRetentionDays: number;
+}
+
+export type QueueId = 'ingest' | 'deliveries' | 'sync' | 'usage';
+
+export const queues: Record<QueueId, QueueDef> = {
+  ingest: {
+    id: 'ingest',
+    urlEnv: 'INGEST_QUEUE_URL',
+    description: 'Events from PronaFlow (task.created, workspace.plan_changed, …)',
+    maxReceiveCount: 5,
+    dlqRetentionDays: 14,
+  },
+  deliveries: {
+    id: 'deliveries',
+    urlEnv: 'DELIVERY_QUEUE_URL',
+    description: 'One message per webhook delivery attempt',
+    // Retries are scheduled by the worker itself (re-enqueue with delay); the redrive only
+    // catches crashes, so a handful of receives is enough.
+    maxReceiveCount: 5,
+    dlqRetentionDays: 14,
+  },
+  sync: {
+    id: 'sync',
+    urlEnv: 'SYNC_QUEUE_URL',
+    description: 'Background sync jobs of data sync bindings',
+    maxReceiveCount: 3,
+    dlqRetentionDays: 14,
+  },
+  usage: {
+    id: 'usage',
+    urlEnv: 'USAGE_QUEUE_URL',
+    description: 'API usage records, written to the table in batches',
+    maxReceiveCount: 5,
+    dlqRetentionDays: 14,
+  },
+};
+
+export interface WorkerDef {
+  id: string;
+  /** Handler module under `functions/`, without extension. */
+  handler: string;
+  description: string;
+  /** The queue it consumes, or a schedule expression (`rate(5 minutes)`). */
+  trigger: { queue: QueueId; batchSize: number; maxBatchingWindowSeconds?: number } | { schedule: string };
+  timeoutSeconds: number;
+  memoryMb?: number;
+  grants: Grant[];
+}
+
+export const workers: WorkerDef[] = [
+  {
+    id: 'ingestEvents',
+    handler: 'workers/ingest-events',
+    description: 'Validates PronaFlow events and hands each to the features that consume it',
+    trigger: { queue: 'ingest', batchSize: 10, maxBatchingWindowSeconds: 1 },
+    timeoutSeconds: 30,
+    grants: ['table:read', 'table:write', 'queue:deliveries:send'],
+  },
+];

@@ -1,0 +1,48 @@
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { UnauthorizedError } from '#shared/errors.ts';
+import type { Caller } from '#shared/http/caller.ts';
+import type { RouteDef } from '#shared/http/route.ts';
+import { authenticateSession } from './session.ts';
+
+/** Prefix of PronaFlow personal access tokens. */
+export const API_TOKEN_PREFIX = 'pfi_';
+
+/** Extracts the bearer credential; credentials in the query string are refused. */
+export function bearer(event: APIGatewayProxyEventV2): string {
+  const qs = event.queryStringParameters ?? {};
+  if ('access_token' in qs || 'token' in qs || 'api_key' in qs) {
+    throw new UnauthorizedError('Send credentials in the Authorization header, never in the query string.', {
+      error: 'invalid_request',
+    });
+  }
+  const header = event.headers?.authorization;
+  if (!header) throw new UnauthorizedError('Missing Authorization header.');
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (!match?.[1]) {
+    throw new UnauthorizedError('The Authorization header must be "Bearer <token>".', {
+      error: 'invalid_request',
+    });
+  }
+  return match[1];
+}
+
+/**
+ * Authenticates a request for a route: a session JWT, or (where the route allows it) an API token.
+ */
+export async function authenticate(
+  event: APIGatewayProxyEventV2,
+  def: RouteDef,
+): Promise<Caller | undefined> {
+  if (def.auth === 'public') return undefined;
+  const credential = bearer(event);
+  const workspaceHeader = event.headers?.['x-workspace-id'];
+  if (credential.startsWith(API_TOKEN_PREFIX)) {
+    if (def.auth !== 'user_or_token') {
+      throw new UnauthorizedError('This endpoint needs a user session; API tokens are not accepted here.', {
+        error: 'invalid_token',
+      });
+    }
+    throw new UnauthorizedError('API tokens are not enabled yet.', { error: 'invalid_token' });
+  }
+  return authenticateSession(credential, workspaceHeader);
+}

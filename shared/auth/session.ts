@@ -1,0 +1,92 @@
+import {
+  type CryptoKey,
+  createRemoteJWKSet,
+  importJWK,
+  importSPKI,
+  type JWTVerifyGetKey,
+  jwtVerify,
+} from 'jose';
+import { z } from 'zod';
+import { config } from '#shared/config.ts';
+import { ForbiddenError, UnauthorizedError, ValidationError } from '#shared/errors.ts';
+import type { Caller } from '#shared/http/caller.ts';
+
+/** Claims PronaFlow's identity service puts in a session JWT. */
+export const sessionClaims = z.object({
+  sub: z.string().min(1).max(128),
+  workspaces: z
+    .array(z.object({ id: z.string().min(1).max(128), role: z.enum(['member', 'admin']) }))
+    .max(500)
+    .default([]),
+});
+
+type Verifier = { key: CryptoKey | Uint8Array | JWTVerifyGetKey };
+let verifier: Promise<Verifier> | undefined;
+
+async function loadKey(): Promise<Verifier> {
+  const cfg = config();
+  if (cfg.AUTH_JWKS_URL) return { key: createRemoteJWKSet(new URL(cfg.AUTH_JWKS_URL)) };
+  const raw = cfg.AUTH_JWT_PUBLIC_KEY;
+  if (!raw) throw new Error('No session key configured: set AUTH_JWKS_URL or AUTH_JWT_PUBLIC_KEY');
+  if (raw.trim().startsWith('{')) {
+    const jwk = JSON.parse(raw) as { alg?: string };
+    return { key: await importJWK(jwk, jwk.alg ?? 'ES256') };
+  }
+  return { key: await importSPKI(raw, cfg.AUTH_JWT_ALGORITHMS[0] ?? 'ES256') };
+}
+
+/** Forgets the loaded verification key (tests rotate keys). */
+export function resetSessionKeys(): void {
+  verifier = undefined;
+}
+
+/**
+ * Verifies a PronaFlow session JWT (signature, algorithm allow-list, issuer, audience, expiry)
+ * and resolves the workspace the request acts in: `X-Workspace-Id`, or the user's only one.
+ */
+export async function authenticateSession(jwt: string, workspaceHeader: string | undefined): Promise<Caller> {
+  const cfg = config();
+  verifier ??= loadKey();
+  const { key } = await verifier;
+  let payload: unknown;
+  try {
+    const options = {
+      issuer: cfg.AUTH_JWT_ISSUER,
+      audience: cfg.AUTH_JWT_AUDIENCE,
+      algorithms: cfg.AUTH_JWT_ALGORITHMS,
+      requiredClaims: ['exp', 'sub'],
+      clockTolerance: 5,
+    };
+    const result =
+      typeof key === 'function' ? await jwtVerify(jwt, key, options) : await jwtVerify(jwt, key, options);
+    payload = result.payload;
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    const detail =
+      code === 'ERR_JWT_EXPIRED' ? 'The session token has expired.' : 'The session token is not valid.';
+    throw new UnauthorizedError(detail, { error: 'invalid_token', cause: err });
+  }
+  const claims = sessionClaims.safeParse(payload);
+  if (!claims.success) {
+    throw new UnauthorizedError('The session token lacks the required claims.', { error: 'invalid_token' });
+  }
+  const { sub, workspaces } = claims.data;
+  const chosen = pickWorkspace(workspaces, workspaceHeader);
+  return { kind: 'session', userId: sub, workspaceId: chosen.id, role: chosen.role, workspaces };
+}
+
+function pickWorkspace(workspaces: Caller['workspaces'], header: string | undefined) {
+  if (header) {
+    const found = workspaces.find((w) => w.id === header);
+    if (!found) throw new ForbiddenError(`You are not a member of workspace '${header}'.`);
+    return found;
+  }
+  const [only, ...rest] = workspaces;
+  if (!only) throw new ForbiddenError('Your session belongs to no workspace.');
+  if (rest.length > 0) {
+    throw new ValidationError('Choose a workspace with the X-Workspace-Id header.', [
+      { path: 'headers.x-workspace-id', message: 'Required when you belong to several workspaces' },
+    ]);
+  }
+  return only;
+}

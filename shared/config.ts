@@ -1,0 +1,114 @@
+import { z } from 'zod';
+
+const bool = z
+  .enum(['true', 'false', '1', '0'])
+  .transform((v) => v === 'true' || v === '1')
+  .default(false);
+const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
+const csv = (def: string) =>
+  z
+    .string()
+    .default(def)
+    .transform((v) =>
+      v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    );
+
+/**
+ * Every setting of the service, read from the environment. Defaults follow the product spec.
+ * Parsed once per process (see {@link config}); a bad value fails at start naming the variable.
+ */
+export const configSchema = z.object({
+  // API tokens
+  API_TOKEN_EXPIRY_DAYS: int(365, 1),
+  API_TOKEN_MAX_EXPIRY_DAYS: int(366 * 2, 1),
+  API_TOKEN_HASH_ALGORITHM: z.enum(['sha256']).default('sha256'),
+  API_USAGE_LOG_RETENTION_DAYS: int(90, 1),
+  // Rate limiting (requests per window)
+  RATE_LIMIT_TIER_FREE_REQ_PER_MIN: int(60, 1),
+  RATE_LIMIT_TIER_PRO_REQ_PER_MIN: int(1000, 1),
+  RATE_LIMIT_TIER_ENTERPRISE_REQ_PER_MIN: int(5000, 1),
+  RATE_LIMIT_WINDOW_SECONDS: int(60, 1),
+  // Webhooks
+  WEBHOOK_MAX_RETRIES: int(5),
+  WEBHOOK_RETRY_BACKOFF_SECONDS: int(60),
+  WEBHOOK_TIMEOUT_SECONDS: int(30, 1),
+  WEBHOOK_MAX_PAYLOAD_SIZE_KB: int(1024, 1),
+  WEBHOOK_DELIVERY_TTL_HOURS: int(24, 1),
+  WEBHOOK_HISTORY_RETENTION_DAYS: int(30, 1),
+  WEBHOOK_DISABLE_AFTER_CONSECUTIVE_FAILURES: int(50, 1),
+  ALLOW_LOOPBACK_TARGETS: bool,
+  // OAuth
+  OAUTH_TOKEN_EXPIRY_MINUTES: int(60, 1),
+  OAUTH_REFRESH_TOKEN_EXPIRY_DAYS: int(30, 1),
+  OAUTH_AUTHORIZATION_CODE_EXPIRY_MINUTES: int(10, 1),
+  OAUTH_REDIRECT_URI_BASE: z.url().default('http://localhost:3000'),
+  OAUTH_APPS_FILE: z.string().optional(),
+  OAUTH_HTTP_TIMEOUT_SECONDS: int(10, 1),
+  OAUTH_REFRESH_MARGIN_SECONDS: int(300, 0),
+  // Plugins
+  PLUGIN_MAX_SIZE_MB: int(50, 1),
+  PLUGIN_MAX_INSTALLABLE_PER_WORKSPACE: int(100, 1),
+  PLUGIN_EXECUTION_TIMEOUT_SECONDS: int(30, 1),
+  // Consent & governance
+  CONSENT_POLICY_VERSION: int(1, 1),
+  CONSENT_AUDIT_LOG_RETENTION_DAYS: int(2555, 1),
+  // HTTP
+  MAX_BODY_SIZE_KB: int(256, 1),
+  CORS_ALLOWED_ORIGINS: csv('*'),
+  // Identity: PronaFlow session JWTs
+  AUTH_JWT_ISSUER: z.string().min(1).default('https://identity.pronaflow.local'),
+  AUTH_JWT_AUDIENCE: z.string().min(1).default('pronaflow-integrations'),
+  AUTH_JWT_ALGORITHMS: csv('ES256,RS256,EdDSA'),
+  AUTH_JWKS_URL: z.url().optional(),
+  AUTH_JWT_PUBLIC_KEY: z.string().optional(),
+  // Infrastructure
+  TABLE_NAME: z.string().min(3).default('pronaflow-integrations'),
+  DYNAMODB_ENDPOINT: z.url().optional(),
+  SQS_ENDPOINT: z.url().optional(),
+  SECRETS_SOURCE: z.enum(['aws', 'file']).default('aws'),
+  LOCAL_SECRETS_FILE: z.string().optional(),
+  SECRETS_PREFIX: z.string().default('pronaflow-integrations/'),
+  INGEST_QUEUE_URL: z.string().default(''),
+  DELIVERY_QUEUE_URL: z.string().default(''),
+  SYNC_QUEUE_URL: z.string().default(''),
+  USAGE_QUEUE_URL: z.string().default(''),
+  SERVICE_VERSION: z.string().default('0.1.0'),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+/** Raised when the environment holds an invalid setting; the message names each bad variable. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Parses an environment object; throws {@link ConfigError} naming every bad variable. */
+export function parseConfig(env: Record<string, string | undefined>): Config {
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const result = configSchema.safeParse(cleaned);
+  if (!result.success) {
+    const problems = result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
+  }
+  const cfg = result.data;
+  if (!cfg.AUTH_JWKS_URL && !cfg.AUTH_JWT_PUBLIC_KEY && env.NODE_ENV === 'production') {
+    throw new ConfigError('Invalid configuration: AUTH_JWKS_URL or AUTH_JWT_PUBLIC_KEY must be set');
+  }
+  return cfg;
+}
+
+let cached: Config | undefined;
+
+/** The process configuration, parsed on first use from `process.env`. */
+export function config(): Config {
+  cached ??= parseConfig(process.env);
+  return cached;
+}
+
+/** Forgets the parsed configuration (tests and the local runtime change the environment). */
+export function resetConfig(): void {
+  cached = undefined;
+}

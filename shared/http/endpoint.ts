@@ -1,0 +1,107 @@
+import middy from '@middy/core';
+import type { Context } from 'aws-lambda';
+import type { z } from 'zod';
+import { NotImplementedError } from '#shared/errors.ts';
+import { logger } from '#shared/logger.ts';
+import type { Caller } from './caller.ts';
+import { authentication } from './middleware/authenticate.ts';
+import { errorHandler } from './middleware/error-handler.ts';
+import { jsonBody } from './middleware/json-body.ts';
+import { requestContext } from './middleware/request-context.ts';
+import { responseHeaders } from './middleware/response-headers.ts';
+import type { Reply } from './reply.ts';
+import type { RouteDef } from './route.ts';
+import { type HttpEvent, type HttpMiddleware, type HttpResult, stateOf } from './types.ts';
+import { parseInput } from './validate.ts';
+
+type Infer<S> = S extends z.ZodType ? z.infer<S> : undefined;
+
+/** What a handler receives: validated input and the caller. */
+export interface EndpointInput<P, Q, B> {
+  params: Infer<P>;
+  query: Infer<Q>;
+  body: Infer<B>;
+  /** Present on every route that is not public. */
+  caller: Caller;
+  event: HttpEvent;
+  requestId: string;
+}
+
+/** Middlewares every endpoint runs, in order. Later features add theirs here (rate limit, usage). */
+export function standardMiddlewares(route: RouteDef): HttpMiddleware[] {
+  return [responseHeaders(), errorHandler(), requestContext(route), jsonBody(), authentication()];
+}
+
+/**
+ * Builds a Lambda handler for a route: the shared middy chain, input validation against the
+ * route's zod schemas, then `fn`. In non-production environments the reply is also checked
+ * against the route's response schema, so contract drift fails tests instead of reaching users.
+ */
+export function endpoint<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType>(
+  route: RouteDef<P, Q, B>,
+  fn: (input: EndpointInput<P, Q, B>) => Promise<Reply> | Reply,
+) {
+  const core = async (event: HttpEvent): Promise<HttpResult> => {
+    const state = stateOf(event);
+    const params = route.params ? parseInput(route.params, event.pathParameters ?? {}, 'path') : undefined;
+    const query = route.query
+      ? parseInput(route.query, event.queryStringParameters ?? {}, 'query')
+      : undefined;
+    const body = route.body ? parseInput(route.body, state.json ?? undefined, 'body') : undefined;
+    const reply = await fn({
+      params: params as Infer<P>,
+      query: query as Infer<Q>,
+      body: body as Infer<B>,
+      caller: state.caller as Caller,
+      event,
+      requestId: state.requestId,
+    });
+    checkReply(route as RouteDef, reply);
+    return toResult(reply);
+  };
+  const chain = middy<HttpEvent, HttpResult, Error, Context>({ timeoutEarlyInMillis: 0 });
+  for (const m of standardMiddlewares(route as RouteDef)) {
+    chain.use(m as middy.MiddlewareObj<HttpEvent, HttpResult, Error, Context>);
+  }
+  return chain.handler(core);
+}
+
+/** A route that is registered but not built yet: always 501 problem+json naming the capability. */
+export function notImplemented(route: RouteDef) {
+  return endpoint(route, () => {
+    throw new NotImplementedError(route.pending ?? route.summary);
+  });
+}
+
+function toResult(reply: Reply): HttpResult {
+  if (reply.raw) {
+    return {
+      statusCode: reply.status,
+      headers: { 'Content-Type': reply.raw.contentType, ...reply.headers },
+      body: reply.raw.text,
+    };
+  }
+  if (reply.body === undefined) return { statusCode: reply.status, headers: reply.headers ?? {}, body: '' };
+  return {
+    statusCode: reply.status,
+    headers: { 'Content-Type': 'application/json', ...reply.headers },
+    body: JSON.stringify(reply.body),
+  };
+}
+
+function checkReply(route: RouteDef, reply: Reply) {
+  if (process.env.NODE_ENV === 'production') return;
+  const def = route.responses[reply.status];
+  if (!def) {
+    logger.error('undeclared response status', { status: reply.status });
+    throw new Error(`Route ${route.id} answered ${reply.status}, which its route table row does not declare`);
+  }
+  if (def.schema && !reply.raw) {
+    const result = def.schema.safeParse(reply.body);
+    if (!result.success) {
+      throw new Error(
+        `Route ${route.id} answered a ${reply.status} body that breaks its schema: ${result.error.message}`,
+      );
+    }
+  }
+}

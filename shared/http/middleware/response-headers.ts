@@ -1,0 +1,51 @@
+import { config } from '#shared/config.ts';
+import type { HttpMiddleware, HttpRequest } from '../types.ts';
+
+const SECURITY_HEADERS: Record<string, string> = {
+  'Cache-Control': 'no-store',
+  'Strict-Transport-Security': 'max-age=63072000; includeSubDomains; preload',
+  'X-Content-Type-Options': 'nosniff',
+  'X-Frame-Options': 'DENY',
+  'Referrer-Policy': 'no-referrer',
+  'Content-Security-Policy': "default-src 'none'; frame-ancestors 'none'",
+};
+
+/** Headers exposed to browsers on cross-origin responses. */
+export const CORS_EXPOSED_HEADERS = [
+  'RateLimit',
+  'RateLimit-Policy',
+  'X-RateLimit-Limit',
+  'X-RateLimit-Remaining',
+  'X-RateLimit-Reset',
+  'Retry-After',
+  'X-Request-Id',
+];
+
+/** CORS headers for a request's Origin, from CORS_ALLOWED_ORIGINS. */
+export function corsHeaders(origin: string | undefined): Record<string, string> {
+  const allowed = config().CORS_ALLOWED_ORIGINS;
+  if (!origin) return {};
+  const allow = allowed.includes('*') ? '*' : allowed.includes(origin) ? origin : undefined;
+  if (!allow) return {};
+  return {
+    'Access-Control-Allow-Origin': allow,
+    'Access-Control-Expose-Headers': CORS_EXPOSED_HEADERS.join(', '),
+    ...(allow === '*' ? {} : { Vary: 'Origin' }),
+  };
+}
+
+/** Adds security, CORS, request-id and per-request headers to every response, success or error. */
+export function responseHeaders(): HttpMiddleware {
+  const apply = (request: HttpRequest) => {
+    const res = request.response;
+    if (!res) return;
+    res.headers = {
+      ...SECURITY_HEADERS,
+      ...corsHeaders(request.event.headers?.origin),
+      ...(request.state?.headers ?? {}),
+      ...(request.state ? { 'X-Request-Id': request.state.requestId } : {}),
+      ...(res.headers ?? {}),
+    };
+  };
+  return { name: 'response-headers', after: apply, onError: apply };
+}

@@ -1,0 +1,113 @@
+import { z } from 'zod';
+import { config } from '#shared/config.ts';
+import { problemSchema } from './problem.ts';
+import { type CallerKind, fullPath, type RouteDef } from './route.ts';
+
+type Json = Record<string, unknown>;
+
+const toSchema = (schema: z.ZodType, io: 'input' | 'output'): Json => {
+  const { $schema: _drop, ...rest } = z.toJSONSchema(schema, {
+    io,
+    unrepresentable: 'any',
+    target: 'draft-2020-12',
+  });
+  return rest as Json;
+};
+
+const security: Record<CallerKind, Json[]> = {
+  public: [],
+  user: [{ sessionJwt: [] }],
+  user_or_token: [{ sessionJwt: [] }, { apiToken: [] }],
+};
+
+/** Responses every non-public route can give, besides its own. */
+const commonErrors: Record<number, string> = {
+  400: 'Invalid input (problem+json lists each bad field)',
+  401: 'Missing, invalid or expired credentials',
+  403: 'Not allowed (workspace membership, role or token scope)',
+  413: 'Body larger than the limit',
+  429: 'Rate limit exceeded (see Retry-After)',
+};
+
+function parameters(schema: z.ZodType | undefined, where: 'path' | 'query'): Json[] {
+  if (!schema) return [];
+  const json = toSchema(schema, 'input') as { properties?: Record<string, Json>; required?: string[] };
+  return Object.entries(json.properties ?? {}).map(([name, s]) => ({
+    name,
+    in: where,
+    required: where === 'path' || (json.required ?? []).includes(name),
+    schema: s,
+    ...(typeof s.description === 'string' ? { description: s.description } : {}),
+  }));
+}
+
+function operation(r: RouteDef): Json {
+  const responses: Json = {};
+  for (const [status, def] of Object.entries(r.responses)) {
+    const type = def.contentType ?? (Number(status) >= 400 ? 'application/problem+json' : 'application/json');
+    responses[status] = {
+      description: def.description,
+      ...(def.schema || def.contentType
+        ? {
+            content: { [type]: { schema: def.schema ? toSchema(def.schema, 'output') : { type: 'string' } } },
+          }
+        : {}),
+    };
+  }
+  if (r.auth !== 'public') {
+    for (const [status, description] of Object.entries(commonErrors)) {
+      responses[status] ??= {
+        description,
+        content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
+      };
+    }
+  }
+  return {
+    operationId: r.id,
+    summary: r.summary,
+    tags: [r.tag],
+    security: security[r.auth],
+    ...(r.scopes.length ? { 'x-required-scopes': r.scopes } : {}),
+    ...(r.pending
+      ? { 'x-pending': r.pending, description: `Not implemented yet: answers 501 (${r.pending}).` }
+      : {}),
+    parameters: [...parameters(r.params, 'path'), ...parameters(r.query, 'query')],
+    ...(r.body
+      ? {
+          requestBody: {
+            required: true,
+            content: { 'application/json': { schema: toSchema(r.body, 'input') } },
+          },
+        }
+      : {}),
+    responses,
+  };
+}
+
+/** The OpenAPI 3.1 document of the service, generated from the route table's zod schemas. */
+export function buildOpenApi(routes: RouteDef[], serverUrl?: string): Json {
+  const paths: Record<string, Json> = {};
+  for (const r of routes) {
+    const path = fullPath(r);
+    paths[path] ??= {};
+    (paths[path] as Json)[r.method.toLowerCase()] = operation(r);
+  }
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'PronaFlow Integrations API',
+      version: config().SERVICE_VERSION,
+      description:
+        'API tokens, webhooks, OAuth connections, sync bindings, plugins and consents. Errors are RFC 9457 problem+json.',
+    },
+    servers: serverUrl ? [{ url: serverUrl }] : [],
+    paths,
+    components: {
+      schemas: { Problem: toSchema(problemSchema, 'output') },
+      securitySchemes: {
+        sessionJwt: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'PronaFlow session' },
+        apiToken: { type: 'http', scheme: 'bearer', description: 'Personal access token (pfi_…)' },
+      },
+    },
+  };
+}

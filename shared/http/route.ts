@@ -1,0 +1,76 @@
+import type { z } from 'zod';
+
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+/**
+ * Who may call a route:
+ * - `public`: anyone (health, OpenAPI, OAuth browser callback);
+ * - `user`: a PronaFlow user session (JWT) only, e.g. managing API tokens;
+ * - `user_or_token`: a session or an API token carrying the route's `scopes`.
+ */
+export type CallerKind = 'public' | 'user' | 'user_or_token';
+
+export interface ResponseDef {
+  description: string;
+  schema?: z.ZodType;
+  /** Content type when not JSON (e.g. `text/html`). */
+  contentType?: string;
+}
+
+/** One row of the route table. */
+export interface RouteDef<
+  P extends z.ZodType = z.ZodType,
+  Q extends z.ZodType = z.ZodType,
+  B extends z.ZodType = z.ZodType,
+> {
+  /** Stable identifier; also the OpenAPI operationId and the Lambda's logical name. */
+  id: string;
+  method: HttpMethod;
+  /** Path under the API prefix, with `{param}` placeholders. */
+  path: string;
+  /** Handler module under `functions/`, without extension, e.g. `tokens/create-token`. */
+  handler: string;
+  auth: CallerKind;
+  /** Scopes an API token must carry (any one of them is enough when `anyScope`). */
+  scopes: string[];
+  /** Workspace role a session user must hold (default: any member). */
+  role?: 'admin';
+  summary: string;
+  tag: string;
+  params?: P;
+  query?: Q;
+  body?: B;
+  responses: Record<number, ResponseDef>;
+  /** Set while the route answers 501: names the capability that is still missing. */
+  pending?: string;
+  /** Extra permissions the route's Lambda needs beyond the table (see infra/constructs). */
+  grants?: Grant[];
+}
+
+/** Permissions a Lambda may be granted; the CDK stack maps each to a least-privilege policy. */
+export type Grant =
+  | 'table:read'
+  | 'table:write'
+  | 'queue:ingest:send'
+  | 'queue:deliveries:send'
+  | 'queue:sync:send'
+  | 'queue:usage:send'
+  | 'secrets:oauth:read'
+  | 'secrets:keys:read';
+
+/** The API prefix every route lives under. */
+export const API_PREFIX = '/v1/integration';
+
+/** Declares a route with its schemas' types carried through to the handler. */
+export function route<
+  P extends z.ZodType = z.ZodType,
+  Q extends z.ZodType = z.ZodType,
+  B extends z.ZodType = z.ZodType,
+>(def: RouteDef<P, Q, B>): RouteDef<P, Q, B> {
+  return def;
+}
+
+/** Full HTTP path of a route, e.g. `/v1/integration/tokens/{id}`. */
+export function fullPath(def: Pick<RouteDef, 'path'>): string {
+  return `${API_PREFIX}${def.path}`;
+}

@@ -1,0 +1,30 @@
+import { z } from 'zod';
+
+export const componentSchema = z.object({
+  name: z.string(),
+  status: z.enum(['ok', 'failing']),
+  latency_ms: z.number().nonnegative(),
+  detail: z.string().optional(),
+});
+
+export const healthSchema = z.object({
+  status: z.enum(['ok', 'failing']),
+  version: z.string(),
+  time: z.string(),
+  components: z.array(componentSchema),
+});
+export type Health = z.infer<typeof healthSchema>;
+
+export const statusSchema = z.object({
+  service: z.string(),
+  version: z.string(),
+  time: z.string(),
+  capabilities: z.array(
+    z.object({
+      name: z.string(),
+      status: z.enum(['available', 'partial', 'not_implemented']),
+      endpoints: z.number().int(),
+      pending_endpoints: z.number().int(),
+    }),
+  ),
+});
