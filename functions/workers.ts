@@ -72,4 +72,12 @@ export const workers: WorkerDef[] = [
     timeoutSeconds: 30,
     grants: ['table:read', 'table:write', 'queue:deliveries:send'],
   },
+
+  // ── API tokens ──
+
+  // ── Webhooks ──
+
+  // ── OAuth ──
+
+  // ── Other features ──
 ];

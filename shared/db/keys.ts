@@ -8,8 +8,14 @@ export const keys = {
   user: (userId: string) => `USER#${userId}`,
   /** Workspace settings held by this service (plan tier). */
   workspacePlan: (workspaceId: string) => ({ pk: `WS#${workspaceId}`, sk: 'PLAN' }),
-  /** Health probe item read by GET /health. */
-  healthProbe: () => ({ pk: 'SYSTEM', sk: 'HEALTH' }),
+
+  // ── API tokens ──
+
+  // ── Webhooks ──
+
+  // ── OAuth ──
+
+  // ── Other features ──
 } as const;
 
 /** Epoch seconds for a TTL attribute `seconds` from now. */

@@ -8,4 +8,8 @@ export interface EventConsumer {
 }
 
 /** Every consumer of the ingest queue. A feature registers its consumer here. */
-export const consumers: EventConsumer[] = [];
+export const consumers: EventConsumer[] = [
+  // ── API tokens ──
+  // ── Webhooks ──
+  // ── Other features ──
+];

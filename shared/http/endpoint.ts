@@ -27,9 +27,13 @@ export interface EndpointInput<P, Q, B> {
   requestId: string;
 }
 
-/** Middlewares every endpoint runs, in order. Later features add theirs here (rate limit, usage). */
+/**
+ * Middlewares every endpoint runs. `before` hooks run in this order; `after` and `onError` hooks
+ * in reverse, so the error handler has set the response before headers are added and the
+ * request is logged. Later features add theirs here (rate limit, usage accounting).
+ */
 export function standardMiddlewares(route: RouteDef): HttpMiddleware[] {
-  return [responseHeaders(), errorHandler(), requestContext(route), jsonBody(), authentication()];
+  return [requestContext(route), responseHeaders(), errorHandler(), jsonBody(), authentication()];
 }
 
 /**

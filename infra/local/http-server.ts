@@ -1,0 +1,106 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { routeList } from '#functions/routes.ts';
+import { fallbackResponse } from '#shared/http/fallback.ts';
+import { corsHeaders } from '#shared/http/middleware/response-headers.ts';
+import { fullPath, type RouteDef } from '#shared/http/route.ts';
+import { compileRoutes, matchRoute } from '#shared/http/router.ts';
+import { httpApiEvent, lambdaContext } from './lambda-event.ts';
+
+/** API Gateway's payload limit. */
+const MAX_REQUEST_BYTES = 10 * 1024 * 1024;
+
+type Handler = (event: unknown, context: unknown) => Promise<APIGatewayProxyStructuredResultV2>;
+
+const modules = new Map<string, Promise<Handler>>();
+
+/** Loads a function's handler the way Lambda would: the module's `handler` export, once per process. */
+export function loadHandler(handlerPath: string): Promise<Handler> {
+  let mod = modules.get(handlerPath);
+  if (!mod) {
+    mod = import(`../../functions/${handlerPath}.ts`).then((m: { handler?: Handler }) => {
+      if (typeof m.handler !== 'function') throw new Error(`functions/${handlerPath}.ts exports no handler`);
+      return m.handler;
+    });
+    modules.set(handlerPath, mod);
+  }
+  return mod;
+}
+
+function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_REQUEST_BYTES) {
+        resolve(undefined);
+        req.resume();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+function send(res: ServerResponse, result: APIGatewayProxyStructuredResultV2) {
+  const body = result.body ?? '';
+  res.writeHead(result.statusCode ?? 200, (result.headers ?? {}) as Record<string, string>);
+  res.end(result.isBase64Encoded ? Buffer.from(body, 'base64') : body);
+}
+
+/**
+ * The local HTTP API: every request becomes a payload-2.0 event for its route's own Lambda
+ * handler, exactly as API Gateway would invoke it; unknown routes go to the same fallback as the
+ * `$default` route in AWS.
+ */
+export function createHttpApi(routes: RouteDef[] = routeList): Server {
+  const compiled = compileRoutes(routes);
+  return createServer(async (req, res) => {
+    try {
+      const url = new URL(req.url ?? '/', `http://${req.headers.host ?? 'localhost'}`);
+      const method = req.method ?? 'GET';
+      if (method === 'OPTIONS') {
+        res.writeHead(204, {
+          ...corsHeaders(req.headers.origin),
+          'Access-Control-Allow-Methods': 'GET, POST, PUT, PATCH, DELETE, OPTIONS',
+          'Access-Control-Allow-Headers': 'Authorization, Content-Type, X-Workspace-Id, Idempotency-Key',
+          'Access-Control-Max-Age': '600',
+        });
+        res.end();
+        return;
+      }
+      const body = await readBody(req);
+      if (body === undefined) {
+        res.writeHead(413, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify({ message: 'Request Entity Too Large' }));
+        return;
+      }
+      const match = matchRoute(compiled, method, url.pathname);
+      if (match.kind !== 'found') {
+        const event = httpApiEvent({ req, url, body, routeKey: '$default' });
+        send(res, fallbackResponse(event, match.kind === 'method-not-allowed' ? match.allow : []));
+        return;
+      }
+      const { def } = match.route;
+      const event = httpApiEvent({
+        req,
+        url,
+        body,
+        routeKey: `${def.method} ${fullPath(def)}`,
+        pathParameters: match.params,
+      });
+      const handler = await loadHandler(def.handler);
+      const result = await handler(event, lambdaContext(def.id));
+      send(res, result);
+    } catch (err) {
+      // What API Gateway answers when a Lambda crashes.
+      console.error('local runtime: handler crashed', err);
+      res.writeHead(500, { 'Content-Type': 'application/json', 'X-Request-Id': randomUUID() });
+      res.end(JSON.stringify({ message: 'Internal Server Error' }));
+    }
+  });
+}

@@ -1,0 +1,105 @@
+import {
+  DeleteMessageBatchCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
+import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import type { WorkerDef } from '#functions/workers.ts';
+import { loadHandler } from './http-server.ts';
+import { lambdaContext, sqsRecord } from './lambda-event.ts';
+
+/**
+ * Plays Lambda's SQS event source mapping for one worker: long-polls the queue, invokes the
+ * worker's handler with a real SQS batch, deletes what succeeded and leaves the
+ * `batchItemFailures` (or the whole batch, if the handler throws) to reappear after the
+ * visibility timeout and, past `maxReceiveCount`, move to the DLQ.
+ */
+export function pollQueue(input: {
+  sqs: SQSClient;
+  worker: WorkerDef;
+  queueUrl: string;
+  signal: AbortSignal;
+  onError?: (err: unknown) => void;
+}): Promise<void> {
+  const { sqs, worker, queueUrl, signal } = input;
+  if (!('queue' in worker.trigger)) throw new Error(`${worker.id} is not a queue worker`);
+  const batchSize = worker.trigger.batchSize;
+  return (async () => {
+    const { Attributes } = await sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }),
+    );
+    const queueArn = Attributes?.QueueArn ?? queueUrl;
+    const handler = (await loadHandler(worker.handler)) as unknown as (
+      e: SQSEvent,
+      c: unknown,
+    ) => Promise<SQSBatchResponse | undefined>;
+    while (!signal.aborted) {
+      try {
+        const out = await sqs.send(
+          new ReceiveMessageCommand({
+            QueueUrl: queueUrl,
+            MaxNumberOfMessages: batchSize,
+            WaitTimeSeconds: 1,
+            MessageSystemAttributeNames: ['All'],
+          }),
+          { abortSignal: signal },
+        );
+        const messages = out.Messages ?? [];
+        if (!messages.length) continue;
+        const event: SQSEvent = {
+          Records: messages.map((m) =>
+            sqsRecord({
+              messageId: m.MessageId ?? '',
+              receiptHandle: m.ReceiptHandle ?? '',
+              body: m.Body ?? '',
+              queueArn,
+              attributes: m.Attributes as Record<string, string> | undefined,
+            }),
+          ),
+        };
+        let failed: Set<string>;
+        try {
+          const result = await handler(event, lambdaContext(worker.id, worker.timeoutSeconds * 1000));
+          failed = new Set((result?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
+        } catch (err) {
+          input.onError?.(err);
+          continue;
+        }
+        const done = messages.filter((m) => m.MessageId && !failed.has(m.MessageId));
+        if (done.length) {
+          await sqs.send(
+            new DeleteMessageBatchCommand({
+              QueueUrl: queueUrl,
+              Entries: done.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle ?? '' })),
+            }),
+          );
+        }
+      } catch (err) {
+        if (signal.aborted) break;
+        input.onError?.(err);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  })();
+}
+
+/** Runs a scheduled worker every `rate(N minutes|hours)` until aborted. */
+export function runSchedule(worker: WorkerDef, signal: AbortSignal, onError?: (err: unknown) => void): void {
+  if (!('schedule' in worker.trigger)) return;
+  const m = /^rate\((\d+) (minute|minutes|hour|hours)\)$/.exec(worker.trigger.schedule);
+  if (!m) throw new Error(`Unsupported schedule for local runs: ${worker.trigger.schedule}`);
+  const ms = Number(m[1]) * (m[2]?.startsWith('hour') ? 3_600_000 : 60_000);
+  const timer = setInterval(async () => {
+    try {
+      const handler = (await loadHandler(worker.handler)) as unknown as (
+        e: unknown,
+        c: unknown,
+      ) => Promise<unknown>;
+      await handler({ source: 'local.schedule', time: new Date().toISOString() }, lambdaContext(worker.id));
+    } catch (err) {
+      onError?.(err);
+    }
+  }, ms);
+  signal.addEventListener('abort', () => clearInterval(timer));
+}

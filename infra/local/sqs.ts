@@ -1,0 +1,46 @@
+import { startFauxqs } from 'fauxqs';
+import { type QueueDef, type QueueId, queues } from '#functions/workers.ts';
+
+export interface LocalSqs {
+  endpoint: string;
+  /** Queue URL by queue id, and the matching DLQ URLs. */
+  urls: Record<QueueId, string>;
+  dlqUrls: Record<QueueId, string>;
+  /** Environment variables functions read queue URLs from. */
+  env: Record<QueueDef['urlEnv'], string>;
+  stop: () => Promise<void>;
+}
+
+/** Visibility timeout given to local queues (seconds); the CDK stack derives it from the consumer. */
+const LOCAL_VISIBILITY_TIMEOUT = 30;
+
+/**
+ * Starts the in-process SQS emulator and creates every queue of `functions/workers.ts` with its
+ * DLQ and the same redrive policy as in AWS. `prefix` keeps parallel test runs apart.
+ */
+export async function startSqs(opts: { prefix?: string } = {}): Promise<LocalSqs> {
+  const server = await startFauxqs({ port: 0, logger: false });
+  const endpoint = `http://127.0.0.1:${server.port}`;
+  const prefix = opts.prefix ?? 'pronaflow-integrations';
+  const urls = {} as Record<QueueId, string>;
+  const dlqUrls = {} as Record<QueueId, string>;
+  const env = {} as Record<QueueDef['urlEnv'], string>;
+  for (const q of Object.values(queues)) {
+    const dlq = server.createQueue(`${prefix}-${q.id}-dlq`, {
+      attributes: { MessageRetentionPeriod: String(q.dlqRetentionDays * 86400) },
+    });
+    const main = server.createQueue(`${prefix}-${q.id}`, {
+      attributes: {
+        VisibilityTimeout: String(LOCAL_VISIBILITY_TIMEOUT),
+        RedrivePolicy: JSON.stringify({
+          deadLetterTargetArn: dlq.queueArn,
+          maxReceiveCount: q.maxReceiveCount,
+        }),
+      },
+    });
+    urls[q.id] = main.queueUrl;
+    dlqUrls[q.id] = dlq.queueUrl;
+    env[q.urlEnv] = main.queueUrl;
+  }
+  return { endpoint, urls, dlqUrls, env, stop: () => server.stop() };
+}

@@ -1,0 +1,139 @@
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { workers } from '#functions/workers.ts';
+import { config, resetConfig } from '#shared/config.ts';
+import { KEYRING_SECRET, newKeyring } from '#shared/crypto.ts';
+import { resetDb } from '#shared/db/client.ts';
+import { resetSqs } from '#shared/queues.ts';
+import { setSecretSource } from '#shared/secrets.ts';
+import { loadOrCreateDevKeys } from './dev-keys.ts';
+import { ensureTable, type LocalDynamo, startDynamo } from './dynamo.ts';
+import { createHttpApi } from './http-server.ts';
+import { pollQueue, runSchedule } from './poller.ts';
+import { type LocalSqs, startSqs } from './sqs.ts';
+
+export interface LocalStackOptions {
+  /** HTTP port; 0 picks a free one. */
+  port?: number;
+  /** Folder for keys, secrets and (unless `inMemory`) DynamoDB data. */
+  dir: string;
+  inMemory?: boolean;
+  /** Use an already running DynamoDB Local instead of starting one. */
+  dynamoEndpoint?: string;
+  tableName?: string;
+  /** Extra environment for the handlers (e.g. shorter retry delays in tests). */
+  env?: Record<string, string>;
+  /** Start the queue pollers (default true). */
+  workers?: boolean;
+  onWorkerError?: (err: unknown) => void;
+}
+
+export interface LocalStack {
+  baseUrl: string;
+  port: number;
+  sqs: LocalSqs;
+  dynamoEndpoint: string;
+  env: Record<string, string>;
+  stop: () => Promise<void>;
+}
+
+/**
+ * Starts the whole service on this machine: DynamoDB Local, the SQS emulator with the stack's
+ * queues and DLQs, the local secret source, the HTTP API over the route table's handlers and a
+ * poller per queue worker. Handlers run in this process with the environment they get in AWS.
+ */
+export async function startLocalStack(opts: LocalStackOptions): Promise<LocalStack> {
+  mkdirSync(opts.dir, { recursive: true });
+  const keysFile = join(opts.dir, 'session-keys.json');
+  const secretsFile = join(opts.dir, 'secrets.json');
+  if (!existsSync(secretsFile)) {
+    // First start: a random data-encryption keyring, as the CDK stack generates in AWS.
+    const prefix = process.env.SECRETS_PREFIX ?? 'pronaflow-integrations/';
+    const initial = { [`${prefix}${KEYRING_SECRET}`]: JSON.stringify(newKeyring()) };
+    writeFileSync(secretsFile, JSON.stringify(initial, null, 2), { mode: 0o600 });
+  }
+  const keys = await loadOrCreateDevKeys(keysFile);
+
+  let dynamo: LocalDynamo | undefined;
+  const dynamoEndpoint =
+    opts.dynamoEndpoint ??
+    (dynamo = await startDynamo(opts.inMemory ? {} : { dataDir: ensureDir(join(opts.dir, 'dynamodb')) }))
+      .endpoint;
+  const sqs = await startSqs();
+
+  const env: Record<string, string> = {
+    AWS_REGION: 'us-east-1',
+    TABLE_NAME: opts.tableName ?? 'pronaflow-integrations',
+    DYNAMODB_ENDPOINT: dynamoEndpoint,
+    SQS_ENDPOINT: sqs.endpoint,
+    ...sqs.env,
+    SECRETS_SOURCE: 'file',
+    LOCAL_SECRETS_FILE: secretsFile,
+    AUTH_JWT_PUBLIC_KEY: JSON.stringify(keys.publicJwk),
+    ALLOW_LOOPBACK_TARGETS: 'true',
+    ...opts.env,
+  };
+  Object.assign(process.env, env);
+  resetConfig();
+  resetDb();
+  resetSqs();
+  setSecretSource(undefined);
+  config();
+  await ensureTable(dynamoEndpoint, env.TABLE_NAME as string);
+
+  const server = createHttpApi();
+  await new Promise<void>((resolve) => server.listen(opts.port ?? 0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+
+  const abort = new AbortController();
+  const sqsClient = new SQSClient({
+    endpoint: sqs.endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+  const onError = opts.onWorkerError ?? ((err: unknown) => console.error('local worker error', err));
+  const polls: Promise<void>[] = [];
+  if (opts.workers !== false) {
+    for (const worker of workers) {
+      if ('queue' in worker.trigger) {
+        polls.push(
+          pollQueue({
+            sqs: sqsClient,
+            worker,
+            queueUrl: sqs.urls[worker.trigger.queue],
+            signal: abort.signal,
+            onError,
+          }),
+        );
+      } else {
+        runSchedule(worker, abort.signal, onError);
+      }
+    }
+  }
+
+  return {
+    baseUrl: `http://127.0.0.1:${port}`,
+    port,
+    sqs,
+    dynamoEndpoint,
+    env,
+    stop: async () => {
+      abort.abort();
+      await Promise.allSettled(polls);
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      sqsClient.destroy();
+      await sqs.stop();
+      await dynamo?.stop();
+    },
+  };
+}
+
+function ensureDir(dir: string): string {
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}

@@ -1,0 +1,53 @@
+import { fullPath, type RouteDef } from '#shared/http/route.ts';
+
+export interface CompiledRoute {
+  def: RouteDef;
+  regex: RegExp;
+  names: string[];
+  /** Lower sorts first: static segments win over `{param}` ones at the same position. */
+  rank: string;
+}
+
+/** Compiles the route table into matchers, most specific first (as API Gateway matches). */
+export function compileRoutes(list: RouteDef[]): CompiledRoute[] {
+  return list
+    .map((def) => {
+      const segments = fullPath(def).split('/').filter(Boolean);
+      const names: string[] = [];
+      const pattern = segments
+        .map((seg) => {
+          const m = /^\{(\w+)\}$/.exec(seg);
+          if (!m?.[1]) return seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+          names.push(m[1]);
+          return '([^/]+)';
+        })
+        .join('/');
+      const rank = segments.map((s) => (s.startsWith('{') ? '1' : '0')).join('');
+      return { def, regex: new RegExp(`^/${pattern}/?$`), names, rank };
+    })
+    .sort((a, b) => (a.rank < b.rank ? -1 : a.rank > b.rank ? 1 : 0));
+}
+
+export type Match =
+  | { kind: 'found'; route: CompiledRoute; params: Record<string, string> }
+  | { kind: 'method-not-allowed'; allow: string[] }
+  | { kind: 'not-found' };
+
+/** Finds the route for a method and path; 405 when the path exists with other methods. */
+export function matchRoute(compiled: CompiledRoute[], method: string, path: string): Match {
+  const allow = new Set<string>();
+  for (const route of compiled) {
+    const m = route.regex.exec(path);
+    if (!m) continue;
+    if (route.def.method !== method) {
+      allow.add(route.def.method);
+      continue;
+    }
+    const params: Record<string, string> = {};
+    route.names.forEach((name, i) => {
+      params[name] = decodeURIComponent(m[i + 1] ?? '');
+    });
+    return { kind: 'found', route, params };
+  }
+  return allow.size ? { kind: 'method-not-allowed', allow: [...allow] } : { kind: 'not-found' };
+}
