@@ -21,6 +21,8 @@ export function pollQueue(input: {
   queueUrl: string;
   signal: AbortSignal;
   onError?: (err: unknown) => void;
+  /** Overrides the worker's handler module (tests). */
+  handler?: (event: SQSEvent, context: unknown) => Promise<SQSBatchResponse | undefined>;
 }): Promise<void> {
   const { sqs, worker, queueUrl, signal } = input;
   if (!('queue' in worker.trigger)) throw new Error(`${worker.id} is not a queue worker`);
@@ -30,10 +32,12 @@ export function pollQueue(input: {
       new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }),
     );
     const queueArn = Attributes?.QueueArn ?? queueUrl;
-    const handler = (await loadHandler(worker.handler)) as unknown as (
-      e: SQSEvent,
-      c: unknown,
-    ) => Promise<SQSBatchResponse | undefined>;
+    const handler =
+      input.handler ??
+      ((await loadHandler(worker.handler)) as unknown as (
+        e: SQSEvent,
+        c: unknown,
+      ) => Promise<SQSBatchResponse | undefined>);
     while (!signal.aborted) {
       try {
         const out = await sqs.send(

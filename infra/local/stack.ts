@@ -56,11 +56,10 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
   }
   const keys = await loadOrCreateDevKeys(keysFile);
 
-  let dynamo: LocalDynamo | undefined;
-  const dynamoEndpoint =
-    opts.dynamoEndpoint ??
-    (dynamo = await startDynamo(opts.inMemory ? {} : { dataDir: ensureDir(join(opts.dir, 'dynamodb')) }))
-      .endpoint;
+  const dynamo: LocalDynamo | undefined = opts.dynamoEndpoint
+    ? undefined
+    : await startDynamo(opts.inMemory ? {} : { dataDir: ensureDir(join(opts.dir, 'dynamodb')) });
+  const dynamoEndpoint = opts.dynamoEndpoint ?? (dynamo as LocalDynamo).endpoint;
   const sqs = await startSqs();
 
   const env: Record<string, string> = {
