@@ -1,0 +1,79 @@
+/**
+ * The CDK app: one env-agnostic stack, checked by cdk-nag (AwsSolutions) during synth. `cdk.json`
+ * runs this file (`npx tsx infra/app.ts`); tests call {@link buildApp} and synthesize themselves.
+ *
+ * Context (`npx cdk synth -c key=value`):
+ * - `eventSourcePrincipalArns`: comma-separated IAM principal ARNs allowed to send to the ingest queue;
+ * - `authJwksUrl`, `authJwtIssuer`, `authJwtAudience`: session JWT verification;
+ * - `allowLoopbackTargets`: refused when true (local-only setting).
+ */
+import { readFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { App, type AppProps, Tags, Validations } from 'aws-cdk-lib';
+import { ArnPrincipal } from 'aws-cdk-lib/aws-iam';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { IntegrationStack, type IntegrationStackProps, STACK_NAME } from './integration-stack.ts';
+
+export interface BuildAppOptions {
+  /** Cloud assembly directory. @default CDK_OUTDIR (set by the CLI) or a temporary directory */
+  outdir?: string;
+  /**
+   * Extra context, on top of cdk.json's feature flags; e.g. `{ 'aws:cdk:bundling-stacks': [] }`
+   * skips esbuild bundling for template-only tests.
+   */
+  context?: Record<string, unknown>;
+  /** Stack props overriding those read from context. */
+  stackProps?: Partial<IntegrationStackProps>;
+}
+
+/** The feature flags of cdk.json, so tests synthesize with exactly the CLI's flags. */
+function cdkJsonContext(): Record<string, unknown> {
+  const cdkJson = JSON.parse(readFileSync(new URL('../cdk.json', import.meta.url), 'utf8')) as {
+    context?: Record<string, unknown>;
+  };
+  return cdkJson.context ?? {};
+}
+
+function stringContext(app: App, key: string): string | undefined {
+  const v: unknown = app.node.tryGetContext(key);
+  return typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined;
+}
+
+function propsFromContext(app: App): IntegrationStackProps {
+  const arns = stringContext(app, 'eventSourcePrincipalArns');
+  const loopback: unknown = app.node.tryGetContext('allowLoopbackTargets');
+  return {
+    eventSourcePrincipals: arns
+      ?.split(',')
+      .map((a) => a.trim())
+      .filter(Boolean)
+      .map((arn) => new ArnPrincipal(arn)),
+    authJwksUrl: stringContext(app, 'authJwksUrl'),
+    authJwtIssuer: stringContext(app, 'authJwtIssuer'),
+    authJwtAudience: stringContext(app, 'authJwtAudience'),
+    allowLoopbackTargets: loopback === true || loopback === 'true',
+  };
+}
+
+/** Builds the app with its one stack and the cdk-nag AwsSolutions checks (they run at synth). */
+export function buildApp(options: BuildAppOptions = {}): { app: App; stack: IntegrationStack } {
+  const appProps: AppProps = {
+    context: { ...cdkJsonContext(), ...options.context },
+    ...(options.outdir ? { outdir: options.outdir } : {}),
+  };
+  const app = new App(appProps);
+  const fromContext = propsFromContext(app);
+  const stack = new IntegrationStack(app, STACK_NAME, {
+    description:
+      'PronaFlow Integration Ecosystem: API tokens, webhooks, OAuth connections, sync bindings, plugins, consents',
+    ...Object.fromEntries(Object.entries(fromContext).filter(([, v]) => v !== undefined)),
+    ...options.stackProps,
+  });
+  Tags.of(app).add('service', 'pronaflow-integrations');
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  return { app, stack };
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  buildApp().app.synth();
+}

@@ -1,0 +1,76 @@
+import { join } from 'node:path';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import type * as iam from 'aws-cdk-lib/aws-iam';
+import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { Construct } from 'constructs';
+import { cdkBundling, handlerEntry, PROJECT_ROOT } from './bundling.ts';
+
+/** Defaults every function of the service gets (set once, here). */
+export const FUNCTION_DEFAULTS = {
+  runtime: Runtime.NODEJS_24_X,
+  architecture: Architecture.ARM_64,
+  memorySize: 512,
+  /**
+   * Route functions: below API Gateway's 30 s integration limit, above the outbound HTTP
+   * timeouts of OAuth calls (OAUTH_HTTP_TIMEOUT_SECONDS, 10 s) plus table work.
+   */
+  timeout: Duration.seconds(20),
+  logRetention: RetentionDays.ONE_MONTH,
+} as const;
+
+export interface ApiFunctionProps {
+  /** Handler module under `functions/`, without extension, e.g. `tokens/create-token`. */
+  handler: string;
+  /**
+   * Execution role, usually shared by the functions of one feature (see ExecutionRoles). It must
+   * not carry AWSLambdaBasicExecutionRole: the function grants itself write access to its own log
+   * group only.
+   */
+  role: iam.IRole;
+  description?: string;
+  environment?: Record<string, string>;
+  /** @default FUNCTION_DEFAULTS.timeout */
+  timeout?: Duration;
+  /** @default FUNCTION_DEFAULTS.memorySize */
+  memorySize?: number;
+}
+
+/**
+ * A Lambda function of the service: nodejs24.x on arm64, one minified ESM bundle per handler built
+ * by the local esbuild (no Docker), source maps, X-Ray active tracing, and an explicit log group
+ * with a retention and its own least-privilege log policy.
+ */
+export class ApiFunction extends NodejsFunction {
+  constructor(scope: Construct, id: string, props: ApiFunctionProps) {
+    // The log group is a sibling of the function: it must exist before `super()`.
+    const logGroup = new LogGroup(scope, `${id}Logs`, {
+      retention: FUNCTION_DEFAULTS.logRetention,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    super(scope, id, {
+      entry: handlerEntry(props.handler),
+      handler: 'handler',
+      projectRoot: PROJECT_ROOT,
+      depsLockFilePath: join(PROJECT_ROOT, 'package-lock.json'),
+      runtime: FUNCTION_DEFAULTS.runtime,
+      architecture: FUNCTION_DEFAULTS.architecture,
+      memorySize: props.memorySize ?? FUNCTION_DEFAULTS.memorySize,
+      timeout: props.timeout ?? FUNCTION_DEFAULTS.timeout,
+      tracing: Tracing.ACTIVE,
+      logGroup,
+      role: props.role,
+      description: props.description?.slice(0, 256),
+      environment: {
+        // Stack traces point into the TypeScript sources through the bundle's .map file.
+        NODE_OPTIONS: '--enable-source-maps',
+        ...props.environment,
+      },
+      bundling: cdkBundling(),
+    });
+    // Instead of the AWSLambdaBasicExecutionRole managed policy (logs:CreateLogGroup and
+    // PutLogEvents on every log group): create streams and put events in this log group only.
+    logGroup.grantWrite(props.role);
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * The one esbuild configuration of the service. `ApiFunction` hands it to `NodejsFunction`
+ * (which runs the local esbuild CLI, no Docker) and the bundle benchmark feeds the same values to
+ * the esbuild JS API, so the bench measures exactly what is deployed.
+ */
+import { fileURLToPath } from 'node:url';
+import { type BundlingOptions, LogLevel, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import type { BuildOptions } from 'esbuild';
+
+/** Repository root (where package.json with the `#shared/*` import aliases lives). */
+export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** Absolute path of a handler module, e.g. `tokens/create-token` → `<root>/functions/tokens/create-token.ts`. */
+export function handlerEntry(handler: string): string {
+  return fileURLToPath(new URL(`../../functions/${handler}.ts`, import.meta.url));
+}
+
+/**
+ * ESM output needs a `require` for the CommonJS dependencies esbuild inlines (they call
+ * `require('node:…')` at load time); Node's ESM scope has none, so the banner creates one.
+ */
+const CJS_REQUIRE_BANNER =
+  "import { createRequire } from 'module'; const require = createRequire(import.meta.url);";
+
+/**
+ * Bundle settings shared by the CDK stack and the benchmark.
+ *
+ * `@aws-sdk/*` is BUNDLED, not left external: the nodejs24.x runtime ships some SDK v3 version
+ * chosen by AWS and updated without notice, while the tests (aws-sdk-client-mock, Powertools'
+ * SDK peer ranges) run against the version pinned in package-lock.json. Bundling deploys exactly
+ * the version we test with, and a minified, tree-shaken client loads faster than the runtime's
+ * unbundled SDK files (see `npm run bench` for sizes and cold import times).
+ */
+export const BUNDLE = {
+  /** Must match the Lambda runtime (nodejs24.x). */
+  target: 'node24',
+  platform: 'node',
+  format: 'esm',
+  minify: true,
+  /** External `.map` file next to the bundle; Lambda reads it with NODE_OPTIONS=--enable-source-maps. */
+  sourcemap: true,
+  /** Map files without embedded sources: stack traces only need the mappings, and the maps stay small. */
+  sourcesContent: false,
+  /** Prefer packages' ESM builds: better tree-shaking, no CJS interop wrappers. */
+  mainFields: ['module', 'main'],
+  banner: CJS_REQUIRE_BANNER,
+  /** Nothing is external: every dependency, including @aws-sdk/*, is in the bundle (see above). */
+  external: [] as string[],
+} as const;
+
+/** The settings as `NodejsFunction` bundling options (used by `ApiFunction`). */
+export function cdkBundling(): BundlingOptions {
+  return {
+    target: BUNDLE.target,
+    format: OutputFormat.ESM,
+    minify: BUNDLE.minify,
+    sourceMap: BUNDLE.sourcemap,
+    sourcesContent: BUNDLE.sourcesContent,
+    mainFields: [...BUNDLE.mainFields],
+    banner: BUNDLE.banner,
+    bundleAwsSDK: true,
+    externalModules: [...BUNDLE.external],
+    logLevel: LogLevel.WARNING,
+  };
+}
+
+/**
+ * The same settings for the esbuild JS API (used by the bundle benchmark). Mirrors the CLI
+ * arguments `NodejsFunction` derives from {@link cdkBundling}: `--bundle --platform=node
+ * --target=… --format=esm --minify --sourcemap --sources-content=false --main-fields=… --banner:js=…`.
+ */
+export function esbuildOptions(entry: string, outfile: string): BuildOptions {
+  return {
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    platform: BUNDLE.platform,
+    target: BUNDLE.target,
+    format: BUNDLE.format,
+    minify: BUNDLE.minify,
+    sourcemap: BUNDLE.sourcemap,
+    sourcesContent: BUNDLE.sourcesContent,
+    mainFields: [...BUNDLE.mainFields],
+    banner: { js: BUNDLE.banner },
+    external: [...BUNDLE.external],
+    absWorkingDir: PROJECT_ROOT,
+    logLevel: 'warning',
+  };
+}

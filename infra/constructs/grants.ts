@@ -1,0 +1,168 @@
+/**
+ * Maps each {@link Grant} of the route and worker tables to a least-privilege IAM policy plus the
+ * environment variables a function needs to use it, and shares one execution role per feature
+ * among functions whose grants are equal (a role per function would cost two resources each and
+ * push the stack toward CloudFormation's 500-resource limit).
+ */
+import { ArnFormat, Stack, Validations } from 'aws-cdk-lib';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import type { QueueDef, QueueId } from '#functions/workers.ts';
+import type { Grant } from '#shared/http/route.ts';
+
+/** The resources grants point at. */
+export interface GrantTargets {
+  table: ITable;
+  /** Names of the table's global secondary indexes (queried, never scanned). */
+  indexNames: readonly string[];
+  queues: Record<QueueId, { queue: IQueue; def: QueueDef }>;
+  /** `<SECRETS_PREFIX>keys`: the data-encryption keys. */
+  keysSecret: ISecret;
+  /** Name prefix of the OAuth app client secrets, e.g. `pronaflow-integrations/oauth/`. */
+  oauthSecretPrefix: string;
+}
+
+/** Item reads, index queries and DescribeTable (the health probe). No Scan: the table is never scanned. */
+const TABLE_READ_ACTIONS = [
+  'dynamodb:GetItem',
+  'dynamodb:BatchGetItem',
+  'dynamodb:Query',
+  'dynamodb:ConditionCheckItem',
+  'dynamodb:DescribeTable',
+];
+/** Item writes; TransactWriteItems is authorized through these per-item actions. */
+const TABLE_WRITE_ACTIONS = [
+  'dynamodb:PutItem',
+  'dynamodb:UpdateItem',
+  'dynamodb:DeleteItem',
+  'dynamodb:BatchWriteItem',
+  'dynamodb:ConditionCheckItem',
+];
+
+/** The queue a `queue:<id>:send` grant names, or undefined for other grants. */
+export function grantQueue(g: Grant): QueueId | undefined {
+  const m = /^queue:([a-z]+):send$/.exec(g);
+  return m ? (m[1] as QueueId) : undefined;
+}
+
+/** ARN pattern of every OAuth app client secret (Secrets Manager appends a random suffix to names). */
+export function oauthSecretsArnPattern(scope: Construct, oauthSecretPrefix: string): string {
+  return Stack.of(scope).formatArn({
+    service: 'secretsmanager',
+    resource: 'secret',
+    resourceName: `${oauthSecretPrefix}*`,
+    arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+  });
+}
+
+/** Adds the least-privilege policy for one grant to `role`. */
+export function grant(role: iam.Role, g: Grant, t: GrantTargets): void {
+  switch (g) {
+    case 'queue:ingest:send':
+    case 'queue:deliveries:send':
+    case 'queue:sync:send':
+    case 'queue:usage:send':
+      // SendMessage (+ batch), GetQueueAttributes, GetQueueUrl on this queue only. The queue uses
+      // SQS-managed SSE, so no KMS permission is needed.
+      t.queues[grantQueue(g)!].queue.grantSendMessages(role);
+      return;
+    case 'table:read':
+    case 'table:write': {
+      const { tableArn } = t.table;
+      const reads = g === 'table:read';
+      role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          actions: reads ? TABLE_READ_ACTIONS : TABLE_WRITE_ACTIONS,
+          // Indexes are named one by one (no `index/*` wildcard); they only serve queries.
+          resources: reads ? [tableArn, ...t.indexNames.map((n) => `${tableArn}/index/${n}`)] : [tableArn],
+        }),
+      );
+      return;
+    }
+    case 'secrets:keys:read':
+      t.keysSecret.grantRead(role);
+      return;
+    case 'secrets:oauth:read': {
+      const pattern = oauthSecretsArnPattern(role, t.oauthSecretPrefix);
+      role.addToPrincipalPolicy(
+        new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [pattern] }),
+      );
+      Validations.of(role).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:${t.oauthSecretPrefix}*]`,
+        reason:
+          'OAuth app client secrets are created by operators, one per provider, outside this stack, and ' +
+          'Secrets Manager appends a random suffix to every secret ARN, so read access is scoped by the ' +
+          'name prefix; GetSecretValue only.',
+      });
+      return;
+    }
+    default:
+      throw new Error(`Unknown grant: ${g satisfies never}`);
+  }
+}
+
+/** Environment variables that come with a grant (bound together so neither exists without the other). */
+export function grantEnvironment(g: Grant, t: GrantTargets): Record<string, string> {
+  const queueId = grantQueue(g);
+  if (!queueId) return {};
+  const { queue, def } = t.queues[queueId];
+  return { [def.urlEnv]: queue.queueUrl };
+}
+
+/** PascalCase of a label, for construct ids: `API tokens` → `APITokens`, `table:read` → `TableRead`. */
+export function pascal(label: string): string {
+  return label
+    .split(/[^A-Za-z0-9]+/)
+    .filter(Boolean)
+    .map((w) => w[0]!.toUpperCase() + w.slice(1))
+    .join('');
+}
+
+/**
+ * Execution roles, one per (group, grant set): the routes of a feature (route tag) with equal
+ * grants share one role, so the role count stays bounded by features, not routes. A role starts
+ * without any managed policy; each function adds its own log-group policy (see ApiFunction).
+ */
+export class ExecutionRoles extends Construct {
+  private readonly roles = new Map<string, iam.Role>();
+
+  constructor(
+    scope: Construct,
+    id: string,
+    private readonly targets: GrantTargets,
+  ) {
+    super(scope, id);
+  }
+
+  /** The role for `group` with exactly `grants`, created (with its policies) on first use. */
+  roleFor(group: string, grants: readonly Grant[]): iam.Role {
+    const set = [...new Set(grants)].sort();
+    const key = `${pascal(group)}${set.length ? set.map(pascal).join('') : 'NoGrants'}`;
+    let role = this.roles.get(key);
+    if (!role) {
+      role = new iam.Role(this, key, {
+        assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+        description: `PronaFlow integrations: ${group} (${set.join(', ') || 'no grants'})`,
+      });
+      for (const g of set) grant(role, g, this.targets);
+      // ApiFunction turns on active tracing, which adds xray:PutTraceSegments/PutTelemetryRecords on
+      // `*` to this role (the infra test checks that no other statement uses a `*` resource).
+      Validations.of(role).acknowledge({
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason:
+          'X-Ray tracing: xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level ' +
+          'permissions, so they are granted on `*` (added by Lambda active tracing).',
+      });
+      this.roles.set(key, role);
+    }
+    return role;
+  }
+
+  /** Every role created so far. */
+  all(): iam.Role[] {
+    return [...this.roles.values()];
+  }
+}

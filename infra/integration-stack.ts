@@ -1,0 +1,366 @@
+/**
+ * The PronaFlow Integration Ecosystem stack: one DynamoDB table, the work queues with their DLQs,
+ * the secrets, and an HTTP API with one Lambda per row of the route table plus one per worker.
+ * Everything is derived from `functions/routes.ts`, `functions/workers.ts` and
+ * `shared/db/table-definition.ts`: adding a route or a worker there adds it here.
+ */
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Token, Validations } from 'aws-cdk-lib';
+import { AccessLogField, AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
+import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import type * as iam from 'aws-cdk-lib/aws-iam';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type { Construct } from 'constructs';
+import { routeList } from '#functions/routes.ts';
+import { type QueueId, queues, type WorkerDef, workers } from '#functions/workers.ts';
+import { TABLE } from '#shared/db/table-definition.ts';
+import { API_PREFIX, fullPath, type Grant, type RouteDef } from '#shared/http/route.ts';
+import { ApiFunction, FUNCTION_DEFAULTS } from './constructs/api-function.ts';
+import { ExecutionRoles, type GrantTargets, grantEnvironment, pascal } from './constructs/grants.ts';
+import { QueueWithDlq } from './constructs/queue-with-dlq.ts';
+
+/** Name of the stack (and of the CloudFormation stack deployed from it). */
+export const STACK_NAME = 'PronaFlowIntegrations';
+
+const SERVICE_NAME = 'pronaflow-integrations';
+const DEFAULT_ISSUER = 'https://identity.pronaflow.local';
+/** Timeout assumed for a queue that has no consumer yet (a worker's usual timeout). */
+const DEFAULT_WORKER_TIMEOUT_SECONDS = 30;
+
+export interface IntegrationStackProps extends StackProps {
+  /**
+   * Principals allowed to send PronaFlow events to the ingest queue: each is granted
+   * `sqs:SendMessage` (with GetQueueAttributes/GetQueueUrl) through the queue's resource policy,
+   * e.g. `new iam.ArnPrincipal('arn:aws:iam::123456789012:role/pronaflow-core-events')` or
+   * `new iam.AccountPrincipal('123456789012')`. The queue uses SQS-managed encryption, so senders
+   * need no KMS permission. Senders must use TLS (the queue policy denies plain HTTP).
+   *
+   * @default - no external sender; only functions of this stack holding `queue:ingest:send`
+   */
+  eventSourcePrincipals?: iam.IPrincipal[];
+  /**
+   * JWKS endpoint that signs PronaFlow session JWTs (AUTH_JWKS_URL). Must be https.
+   * @default `${authJwtIssuer}/.well-known/jwks.json`
+   */
+  authJwksUrl?: string;
+  /** Expected `iss` of session JWTs (AUTH_JWT_ISSUER). @default 'https://identity.pronaflow.local' */
+  authJwtIssuer?: string;
+  /** Expected `aud` of session JWTs (AUTH_JWT_AUDIENCE). @default 'pronaflow-integrations' */
+  authJwtAudience?: string;
+  /**
+   * Prefix of every secret name (SECRETS_PREFIX): the keys secret is `<prefix>keys`, OAuth app
+   * client secrets are `<prefix>oauth/<provider>`.
+   * @default 'pronaflow-integrations/'
+   */
+  secretsPrefix?: string;
+  /** LOG_LEVEL of every function. @default 'INFO' */
+  logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+  /** Origins allowed by CORS (preflight answered by API Gateway; CORS_ALLOWED_ORIGINS). @default ['*'] */
+  corsAllowedOrigins?: string[];
+  /** Default throttling of the `$default` stage. @default { rateLimit: 1000, burstLimit: 2000 } */
+  throttle?: { rateLimit: number; burstLimit: number };
+  /** Actions of the DLQ alarms (e.g. an SNS topic of the on-call). @default - none */
+  alarmActions?: cloudwatch.IAlarmAction[];
+  /**
+   * ALLOW_LOOPBACK_TARGETS lets webhooks and OAuth calls reach loopback/private addresses. It
+   * exists for the local runtime only: `true` is REFUSED here (the constructor throws), so a
+   * deployed stack can never be turned into an SSRF gateway.
+   * @default false
+   */
+  allowLoopbackTargets?: boolean;
+  /** The route table. @default routeList of functions/routes.ts (tests may pass a subset) */
+  routes?: RouteDef[];
+  /** The worker table. @default workers of functions/workers.ts (tests may pass others) */
+  workers?: WorkerDef[];
+}
+
+export class IntegrationStack extends Stack {
+  readonly table: dynamodb.Table;
+  readonly queues: Record<QueueId, QueueWithDlq>;
+  readonly keysSecret: secretsmanager.Secret;
+  readonly api: apigwv2.HttpApi;
+  readonly stage: apigwv2.HttpStage;
+  /** Route id → its function. */
+  readonly routeFunctions = new Map<string, ApiFunction>();
+  /** Worker id → its function. */
+  readonly workerFunctions = new Map<string, ApiFunction>();
+
+  constructor(scope: Construct, id: string, props: IntegrationStackProps = {}) {
+    super(scope, id, props);
+    if (props.allowLoopbackTargets) {
+      throw new Error(
+        'allowLoopbackTargets is refused: ALLOW_LOOPBACK_TARGETS is for the local runtime only; a deployed ' +
+          'stack must never let webhook deliveries or OAuth calls reach loopback or private addresses.',
+      );
+    }
+    const routeTable = props.routes ?? routeList;
+    const workerTable = props.workers ?? workers;
+    const secretsPrefix = props.secretsPrefix ?? `${SERVICE_NAME}/`;
+    const issuer = props.authJwtIssuer ?? DEFAULT_ISSUER;
+    const jwksUrl = props.authJwksUrl ?? `${issuer.replace(/\/$/, '')}/.well-known/jwks.json`;
+    if (!Token.isUnresolved(jwksUrl) && !jwksUrl.startsWith('https://')) {
+      throw new Error(`authJwksUrl must be an https URL, got ${jwksUrl}`);
+    }
+    checkTables(routeTable, workerTable);
+
+    // ── Table ───────────────────────────────────────────────────────────────
+    this.table = new dynamodb.Table(this, 'Table', {
+      partitionKey: { name: TABLE.partitionKey, type: dynamodb.AttributeType.STRING },
+      sortKey: { name: TABLE.sortKey, type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      deletionProtection: true,
+      timeToLiveAttribute: TABLE.ttlAttribute,
+      // AWS-managed KMS key (aws/dynamodb): encrypted at rest with KMS, usable by the functions
+      // without key-policy grants.
+      encryption: dynamodb.TableEncryption.AWS_MANAGED,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    for (const index of TABLE.indexes) {
+      this.table.addGlobalSecondaryIndex({
+        indexName: index.name,
+        partitionKey: { name: index.partitionKey, type: dynamodb.AttributeType.STRING },
+        sortKey: { name: index.sortKey, type: dynamodb.AttributeType.STRING },
+        projectionType: dynamodb.ProjectionType.ALL,
+      });
+    }
+
+    // ── Queues ──────────────────────────────────────────────────────────────
+    this.queues = Object.fromEntries(
+      Object.values(queues).map((def) => [
+        def.id,
+        new QueueWithDlq(this, `${pascal(def.id)}Queue`, {
+          def,
+          visibilityTimeout: visibilityTimeoutFor(def.id, workerTable),
+          alarmActions: props.alarmActions,
+        }),
+      ]),
+    ) as Record<QueueId, QueueWithDlq>;
+    for (const principal of props.eventSourcePrincipals ?? []) {
+      this.queues.ingest.queue.grantSendMessages(principal);
+    }
+
+    // ── Secrets ─────────────────────────────────────────────────────────────
+    this.keysSecret = new secretsmanager.Secret(this, 'KeysSecret', {
+      secretName: `${secretsPrefix}keys`,
+      description: 'Data-encryption keys of the integration service (OAuth tokens, webhook secrets at rest)',
+      generateSecretString: {
+        secretStringTemplate: JSON.stringify({ current: 'k1' }),
+        generateStringKey: 'k1',
+        passwordLength: 64,
+        excludePunctuation: true,
+      },
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    Validations.of(this.keysSecret).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason:
+        'Data-encryption keys are rotated by adding a new key id to the JSON and switching `current`, while ' +
+        'older keys stay to decrypt existing data; a Secrets Manager rotation would replace the value and ' +
+        'make stored ciphertext unreadable.',
+    });
+
+    const grantQueues = {} as GrantTargets['queues'];
+    for (const qid of Object.keys(queues) as QueueId[]) {
+      grantQueues[qid] = { queue: this.queues[qid].queue, def: queues[qid] };
+    }
+    const grantTargets: GrantTargets = {
+      table: this.table,
+      indexNames: TABLE.indexes.map((i) => i.name),
+      queues: grantQueues,
+      keysSecret: this.keysSecret,
+      oauthSecretPrefix: `${secretsPrefix}oauth/`,
+    };
+    const roles = new ExecutionRoles(this, 'Roles', grantTargets);
+
+    const corsOrigins = props.corsAllowedOrigins ?? ['*'];
+    /** Settings every function gets; grant-bound settings (queue URLs) are added per function. */
+    const baseEnvironment: Record<string, string> = {
+      NODE_ENV: 'production',
+      TABLE_NAME: this.table.tableName,
+      SECRETS_PREFIX: secretsPrefix,
+      AUTH_JWKS_URL: jwksUrl,
+      AUTH_JWT_ISSUER: issuer,
+      AUTH_JWT_AUDIENCE: props.authJwtAudience ?? SERVICE_NAME,
+      CORS_ALLOWED_ORIGINS: corsOrigins.join(','),
+      ALLOW_LOOPBACK_TARGETS: 'false',
+      POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
+      LOG_LEVEL: props.logLevel ?? 'INFO',
+    };
+    const environmentFor = (grants: readonly Grant[]) =>
+      Object.assign({}, baseEnvironment, ...grants.map((g) => grantEnvironment(g, grantTargets)));
+
+    // ── HTTP API ────────────────────────────────────────────────────────────
+    this.api = new apigwv2.HttpApi(this, 'Api', {
+      apiName: SERVICE_NAME,
+      description: 'PronaFlow Integration Ecosystem API',
+      createDefaultStage: false,
+      corsPreflight: {
+        allowOrigins: corsOrigins,
+        allowMethods: [
+          apigwv2.CorsHttpMethod.GET,
+          apigwv2.CorsHttpMethod.POST,
+          apigwv2.CorsHttpMethod.PUT,
+          apigwv2.CorsHttpMethod.PATCH,
+          apigwv2.CorsHttpMethod.DELETE,
+          apigwv2.CorsHttpMethod.OPTIONS,
+        ],
+        allowHeaders: ['authorization', 'content-type', 'idempotency-key', 'x-request-id'],
+        exposeHeaders: [
+          'x-request-id',
+          'retry-after',
+          'ratelimit-limit',
+          'ratelimit-remaining',
+          'ratelimit-reset',
+        ],
+        maxAge: Duration.hours(1),
+      },
+    });
+    // Authentication runs in every handler (the shared middy chain), see the acknowledgment.
+    Validations.of(this.api).acknowledge({
+      id: 'AwsSolutions-APIG4',
+      reason:
+        'Callers are authenticated in every handler by the shared middleware: PronaFlow session JWTs are ' +
+        'verified against the JWKS and opaque API tokens are looked up by hash, which an API Gateway JWT ' +
+        'authorizer cannot do; health, status, OpenAPI and the OAuth browser callback are public by design.',
+    });
+    const accessLogs = new logs.LogGroup(this, 'ApiAccessLogs', {
+      retention: FUNCTION_DEFAULTS.logRetention,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    this.stage = new apigwv2.HttpStage(this, 'DefaultStage', {
+      httpApi: this.api,
+      stageName: '$default',
+      autoDeploy: true,
+      throttle: props.throttle ?? { rateLimit: 1000, burstLimit: 2000 },
+      accessLogSettings: {
+        destination: new apigwv2.LogGroupLogDestination(accessLogs),
+        // No headers, query strings or bodies: they may carry tokens.
+        format: AccessLogFormat.custom(
+          JSON.stringify({
+            requestId: AccessLogField.contextRequestId(),
+            requestTime: AccessLogField.contextRequestTime(),
+            ip: AccessLogField.contextIdentitySourceIp(),
+            routeKey: '$context.routeKey',
+            status: AccessLogField.contextStatus(),
+            protocol: AccessLogField.contextProtocol(),
+            responseLength: AccessLogField.contextResponseLength(),
+            latency: '$context.responseLatency',
+            integrationLatency: '$context.integration.latency',
+            integrationError: '$context.integrationErrorMessage',
+          }),
+        ),
+      },
+    });
+
+    for (const route of routeTable) {
+      const grants = route.grants ?? [];
+      const fn = new ApiFunction(this, pascal(route.id), {
+        handler: route.handler,
+        role: roles.roleFor(route.tag, grants),
+        description: `${route.method} ${fullPath(route)}: ${route.summary}`,
+        environment: environmentFor(grants),
+      });
+      this.api.addRoutes({
+        path: fullPath(route),
+        methods: [apigwv2.HttpMethod[route.method]],
+        integration: new HttpLambdaIntegration(`${pascal(route.id)}Integration`, fn, {
+          payloadFormatVersion: apigwv2.PayloadFormatVersion.VERSION_2_0,
+        }),
+      });
+      this.routeFunctions.set(route.id, fn);
+    }
+
+    // ── Workers ─────────────────────────────────────────────────────────────
+    for (const worker of workerTable) {
+      const fn = new ApiFunction(this, `${pascal(worker.id)}Worker`, {
+        handler: worker.handler,
+        // Own role per worker: the event source adds consume permissions on its queue.
+        role: roles.roleFor(`worker ${worker.id}`, worker.grants),
+        description: worker.description,
+        environment: environmentFor(worker.grants),
+        timeout: Duration.seconds(worker.timeoutSeconds),
+        memorySize: worker.memoryMb,
+      });
+      const { trigger } = worker;
+      if ('queue' in trigger) {
+        fn.addEventSource(
+          new SqsEventSource(this.queues[trigger.queue].queue, {
+            batchSize: trigger.batchSize,
+            maxBatchingWindow:
+              trigger.maxBatchingWindowSeconds === undefined
+                ? undefined
+                : Duration.seconds(trigger.maxBatchingWindowSeconds),
+            reportBatchItemFailures: true,
+          }),
+        );
+      } else {
+        new events.Rule(this, `${pascal(worker.id)}Schedule`, {
+          description: `Runs ${worker.id}: ${worker.description}`.slice(0, 512),
+          schedule: events.Schedule.expression(trigger.schedule),
+          targets: [new targets.LambdaFunction(fn)],
+        });
+      }
+      this.workerFunctions.set(worker.id, fn);
+    }
+
+    // ── Outputs ─────────────────────────────────────────────────────────────
+    new CfnOutput(this, 'ApiUrl', {
+      description: 'Base URL of the integration API',
+      value: `${this.stage.url}${API_PREFIX.slice(1)}`,
+    });
+    new CfnOutput(this, 'IngestQueueUrl', {
+      description: 'URL of the queue PronaFlow sends events to',
+      value: this.queues.ingest.queue.queueUrl,
+    });
+    new CfnOutput(this, 'IngestQueueArn', {
+      description: 'ARN of the queue PronaFlow sends events to',
+      value: this.queues.ingest.queue.queueArn,
+    });
+    new CfnOutput(this, 'TableName', { description: 'The DynamoDB table', value: this.table.tableName });
+  }
+}
+
+/**
+ * Visibility timeout of a queue: six times its slowest consumer's timeout plus the batching
+ * window (AWS guidance for Lambda event sources). A queue without a consumer yet assumes a
+ * worker's usual timeout so that adding one does not need a change here.
+ */
+export function visibilityTimeoutFor(queueId: QueueId, workerTable: readonly WorkerDef[]): Duration {
+  const consumers = workerTable.flatMap((w) =>
+    'queue' in w.trigger && w.trigger.queue === queueId ? [w] : [],
+  );
+  const seconds = consumers.length
+    ? Math.max(
+        ...consumers.map((w) => {
+          const window = 'queue' in w.trigger ? (w.trigger.maxBatchingWindowSeconds ?? 0) : 0;
+          return 6 * w.timeoutSeconds + window;
+        }),
+      )
+    : 6 * DEFAULT_WORKER_TIMEOUT_SECONDS;
+  return Duration.seconds(seconds);
+}
+
+/** Fails synth on table rows the stack cannot build (duplicate ids or method+path pairs). */
+function checkTables(routeTable: readonly RouteDef[], workerTable: readonly WorkerDef[]): void {
+  const seen = new Set<string>();
+  for (const id of [
+    ...routeTable.map((r) => pascal(r.id)),
+    ...workerTable.map((w) => `${pascal(w.id)}Worker`),
+  ]) {
+    if (seen.has(id)) throw new Error(`Duplicate function id in the route/worker tables: ${id}`);
+    seen.add(id);
+  }
+  const keys = new Set<string>();
+  for (const r of routeTable) {
+    const key = `${r.method} ${fullPath(r)}`;
+    if (keys.has(key)) throw new Error(`Duplicate route: ${key}`);
+    keys.add(key);
+  }
+}
