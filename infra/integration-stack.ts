@@ -23,6 +23,7 @@ import { TABLE } from '#shared/db/table-definition.ts';
 import { API_PREFIX, fullPath, type Grant, type RouteDef } from '#shared/http/route.ts';
 import { ApiFunction, FUNCTION_DEFAULTS } from './constructs/api-function.ts';
 import { ExecutionRoles, type GrantTargets, grantEnvironment, pascal } from './constructs/grants.ts';
+import { KeyringInitializer } from './constructs/keyring/keyring-initializer.ts';
 import { QueueWithDlq } from './constructs/queue-with-dlq.ts';
 
 /** Name of the stack (and of the CloudFormation stack deployed from it). */
@@ -84,6 +85,8 @@ export class IntegrationStack extends Stack {
   readonly table: dynamodb.Table;
   readonly queues: Record<QueueId, QueueWithDlq>;
   readonly keysSecret: secretsmanager.Secret;
+  /** Deploy-time function that writes the first keyring into {@link keysSecret}. */
+  readonly keyringInitializer: KeyringInitializer;
   readonly api: apigwv2.HttpApi;
   readonly stage: apigwv2.HttpStage;
   /** Route id → its function. */
@@ -147,22 +150,19 @@ export class IntegrationStack extends Stack {
     }
 
     // ── Secrets ─────────────────────────────────────────────────────────────
+    // The generated placeholder is replaced on the first deploy by a keyring in the format of
+    // shared/crypto.ts (see KeyringInitializer below); Secrets Manager cannot generate that JSON.
     this.keysSecret = new secretsmanager.Secret(this, 'KeysSecret', {
       secretName: `${secretsPrefix}keys`,
-      description: 'Data-encryption keys of the integration service (OAuth tokens, webhook secrets at rest)',
-      generateSecretString: {
-        secretStringTemplate: JSON.stringify({ current: 'k1' }),
-        generateStringKey: 'k1',
-        passwordLength: 64,
-        excludePunctuation: true,
-      },
+      description:
+        'Data-key keyring for encryption at rest: {"current": kid, "keys": {kid: base64 of 32 bytes}}',
       removalPolicy: RemovalPolicy.RETAIN,
     });
     Validations.of(this.keysSecret).acknowledge({
       id: 'AwsSolutions-SMG4',
       reason:
-        'Data-encryption keys are rotated by adding a new key id to the JSON and switching `current`, while ' +
-        'older keys stay to decrypt existing data; a Secrets Manager rotation would replace the value and ' +
+        'Data keys are rotated inside the keyring (add a key, make it current) while older keys stay to ' +
+        'decrypt existing data (shared/crypto.ts); a Secrets Manager rotation would replace the value and ' +
         'make stored ciphertext unreadable.',
     });
 
@@ -178,6 +178,10 @@ export class IntegrationStack extends Stack {
       oauthSecretPrefix: `${secretsPrefix}oauth/`,
     };
     const roles = new ExecutionRoles(this, 'Roles', grantTargets);
+    this.keyringInitializer = new KeyringInitializer(this, 'KeyringInit', {
+      secret: this.keysSecret,
+      role: roles.roleFor('keyring init', []),
+    });
 
     const corsOrigins = props.corsAllowedOrigins ?? ['*'];
     /** Settings every function gets; grant-bound settings (queue URLs) are added per function. */

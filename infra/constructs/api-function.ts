@@ -22,7 +22,9 @@ export const FUNCTION_DEFAULTS = {
 
 export interface ApiFunctionProps {
   /** Handler module under `functions/`, without extension, e.g. `tokens/create-token`. */
-  handler: string;
+  handler?: string;
+  /** Absolute path of a handler module outside `functions/` (infra-only functions); instead of `handler`. */
+  entry?: string;
   /**
    * Execution role, usually shared by the functions of one feature (see ExecutionRoles). It must
    * not carry AWSLambdaBasicExecutionRole: the function grants itself write access to its own log
@@ -44,13 +46,15 @@ export interface ApiFunctionProps {
  */
 export class ApiFunction extends NodejsFunction {
   constructor(scope: Construct, id: string, props: ApiFunctionProps) {
+    const entry = props.entry ?? (props.handler ? handlerEntry(props.handler) : undefined);
+    if (!entry) throw new Error(`ApiFunction ${id} needs a handler or an entry`);
     // The log group is a sibling of the function: it must exist before `super()`.
     const logGroup = new LogGroup(scope, `${id}Logs`, {
       retention: FUNCTION_DEFAULTS.logRetention,
       removalPolicy: RemovalPolicy.DESTROY,
     });
     super(scope, id, {
-      entry: handlerEntry(props.handler),
+      entry,
       handler: 'handler',
       projectRoot: PROJECT_ROOT,
       depsLockFilePath: join(PROJECT_ROOT, 'package-lock.json'),

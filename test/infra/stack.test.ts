@@ -84,7 +84,7 @@ describe('IntegrationStack (bundled synth)', () => {
     if (out.template) template = out.template;
     resources = (out.template?.toJSON().Resources ?? {}) as Record<string, Resource>;
     console.log(
-      `synth with bundling of ${routeList.length + workers.length} functions: ${Math.round(performance.now() - started)} ms`,
+      `synth with esbuild bundling of ${Object.keys(out.template?.findResources('AWS::Lambda::Function') ?? {}).length} functions and cdk-nag: ${Math.round(performance.now() - started)} ms`,
     );
   }, SYNTH_TIMEOUT_MS);
 
@@ -134,14 +134,26 @@ describe('IntegrationStack (bundled synth)', () => {
     expect(count).toBeLessThan(MAX_RESOURCES);
   });
 
-  it('has exactly one Lambda function per route plus one per worker', () => {
-    template.resourceCountIs('AWS::Lambda::Function', routeList.length + workers.length);
+  it('has exactly one Lambda function per route plus one per worker (and the keyring initializer)', () => {
     expect([...stack.routeFunctions.keys()].sort()).toEqual(routeList.map((r) => r.id).sort());
     expect([...stack.workerFunctions.keys()].sort()).toEqual(workers.map((w) => w.id).sort());
+    const expected = [
+      ...[...stack.routeFunctions.values()].map((fn) => logicalId(stack, fn)),
+      ...[...stack.workerFunctions.values()].map((fn) => logicalId(stack, fn)),
+      logicalId(stack, stack.keyringInitializer.function),
+    ];
+    expect(new Set(expected).size).toBe(routeList.length + workers.length + 1);
+    expect(Object.keys(template.findResources('AWS::Lambda::Function')).sort()).toEqual(expected.sort());
   });
 
   it('runs every function on nodejs24.x, arm64, traced, with its own log group', () => {
-    for (const fn of Object.values(template.findResources('AWS::Lambda::Function')) as Resource[]) {
+    const serviceFunctions = new Set(
+      [...stack.routeFunctions.values(), ...stack.workerFunctions.values()].map((fn) => logicalId(stack, fn)),
+    );
+    for (const [id, fn] of Object.entries(template.findResources('AWS::Lambda::Function')) as [
+      string,
+      Resource,
+    ][]) {
       const p = fn.Properties;
       expect(p.Runtime).toBe('nodejs24.x');
       expect(p.Architectures).toEqual(['arm64']);
@@ -152,6 +164,9 @@ describe('IntegrationStack (bundled synth)', () => {
       const logGroup = resources[(p.LoggingConfig as { LogGroup: { Ref: string } }).LogGroup.Ref]!;
       expect(logGroup.Type).toBe('AWS::Logs::LogGroup');
       expect(logGroup.Properties.RetentionInDays).toBe(30);
+      const roleId = (p.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+      expect(resources[roleId]?.Type).toBe('AWS::IAM::Role');
+      if (!serviceFunctions.has(id)) continue; // the keyring initializer needs no service settings
       const env = (p.Environment as { Variables: Record<string, unknown> }).Variables;
       expect(env).toMatchObject({
         NODE_ENV: 'production',
@@ -307,10 +322,31 @@ describe('IntegrationStack (bundled synth)', () => {
     });
   });
 
-  it('generates the keys secret under SECRETS_PREFIX', () => {
-    template.hasResourceProperties('AWS::SecretsManager::Secret', {
-      Name: 'pronaflow-integrations/keys',
-      GenerateSecretString: Match.objectLike({ GenerateStringKey: Match.anyValue() }),
+  it('creates the keys secret under SECRETS_PREFIX and fills it with a keyring at deploy time', () => {
+    const secretId = logicalId(stack, stack.keysSecret);
+    template.hasResource('AWS::SecretsManager::Secret', {
+      DeletionPolicy: 'Retain',
+      Properties: Match.objectLike({ Name: 'pronaflow-integrations/keys' }),
+    });
+    const initializerId = logicalId(stack, stack.keyringInitializer.function);
+    template.hasResourceProperties('Custom::DataKeyring', {
+      ServiceToken: { 'Fn::GetAtt': [initializerId, 'Arn'] },
+      SecretId: { Ref: secretId },
+    });
+    const role = (resources[initializerId]!.Properties.Role as { 'Fn::GetAtt': [string, string] })[
+      'Fn::GetAtt'
+    ][0];
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      Roles: [{ Ref: role }],
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          {
+            Action: ['secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue'],
+            Effect: 'Allow',
+            Resource: { Ref: secretId },
+          },
+        ]),
+      },
     });
   });
 
@@ -348,7 +384,8 @@ describe('IntegrationStack (bundled synth)', () => {
   it('shares execution roles per feature instead of one per function', () => {
     const roles = Object.keys(template.findResources('AWS::IAM::Role')).length;
     const groups = new Set(routeList.map((r) => `${r.tag}|${[...(r.grants ?? [])].sort().join(',')}`));
-    expect(roles).toBe(groups.size + workers.length);
+    // + one role for the keyring initializer
+    expect(roles).toBe(groups.size + workers.length + 1);
   });
 });
 
