@@ -12,7 +12,7 @@ import {
 import { db, tableName } from '#shared/db/client.ts';
 import { keys } from '#shared/db/keys.ts';
 import { decodeCursor, encodeCursor, type Page } from '#shared/db/pagination.ts';
-import { ConflictError } from '#shared/errors.ts';
+import { ConflictError, ValidationError } from '#shared/errors.ts';
 
 export type ConnectionStatus = 'ACTIVE' | 'ERROR' | 'EXPIRED';
 
@@ -90,7 +90,7 @@ export async function reload(key: ConnectionKey): Promise<ConnectionItem | undef
 export async function listConnections(
   workspaceId: string,
   userId: string,
-  opts: { limit: number; cursor?: string; appId?: string; status?: ConnectionStatus },
+  opts: { limit: number; cursor?: string; appId?: string },
 ): Promise<Page<ConnectionItem>> {
   const { pk, skPrefix } = keys.oauthConnectionsOf(workspaceId, userId);
   const filters: string[] = [];
@@ -99,9 +99,12 @@ export async function listConnections(
     filters.push('app_id = :app');
     values[':app'] = opts.appId;
   }
-  if (opts.status) {
-    filters.push('#status = :status');
-    values[':status'] = opts.status;
+  const start = decodeCursor(opts.cursor, { pk });
+  // Users share the workspace partition: the cursor must also point into the caller's own range.
+  if (start && !String(start.sk ?? '').startsWith(skPrefix)) {
+    throw new ValidationError('The cursor is not valid for this list.', [
+      { path: 'query.cursor', message: 'Invalid cursor' },
+    ]);
   }
   const input: QueryCommandInput = {
     TableName: tableName(),
@@ -109,12 +112,9 @@ export async function listConnections(
     ExpressionAttributeValues: values,
     ScanIndexForward: false,
     Limit: opts.limit,
-    ExclusiveStartKey: decodeCursor(opts.cursor, { pk }),
-    ...(filters.length
-      ? { FilterExpression: filters.join(' AND '), ExpressionAttributeNames: { '#status': 'status' } }
-      : {}),
+    ExclusiveStartKey: start,
+    ...(filters.length ? { FilterExpression: filters.join(' AND ') } : {}),
   };
-  if (!opts.status) delete input.ExpressionAttributeNames;
   const out = await db().send(new QueryCommand(input));
   return { data: (out.Items ?? []) as ConnectionItem[], next_cursor: encodeCursor(out.LastEvaluatedKey) };
 }
