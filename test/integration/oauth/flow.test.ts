@@ -10,6 +10,7 @@ import { routes } from '#functions/routes.ts';
 import { decrypt, sha256Hex } from '#shared/crypto.ts';
 import { db, tableName } from '#shared/db/client.ts';
 import { keys } from '#shared/db/keys.ts';
+import { setEnv } from '#test/helpers/env.ts';
 import { invoke } from '#test/helpers/http-event.ts';
 import { captureLogs, REDIRECT_BASE, useOAuthEnv } from '#test/helpers/oauth-setup.ts';
 
@@ -309,6 +310,17 @@ describe('provider failures at the token endpoint', () => {
     const res = await callbackWith({ status: 200, body: JSON.stringify({ error: 'bad_verification_code' }) });
     expect(res.status).toBe(502);
     expect(res.body.provider_error).toBe('bad_verification_code');
+  });
+
+  it('answers 502 when the provider does not answer within OAUTH_HTTP_TIMEOUT_SECONDS', async () => {
+    setEnv({ OAUTH_HTTP_TIMEOUT_SECONDS: '1' });
+    try {
+      const res = await callbackWith({ status: 200, body: '{}', delayMs: 1500 });
+      expect(res.status).toBe(502);
+      expect(res.body.provider_error).toBe('timeout');
+    } finally {
+      setEnv({ OAUTH_HTTP_TIMEOUT_SECONDS: undefined });
+    }
   });
 
   it('answers 502 to a malformed token response', async () => {
