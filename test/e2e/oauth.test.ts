@@ -56,6 +56,9 @@ afterAll(async () => {
   await provider?.stop();
 });
 
+// biome-ignore lint/suspicious/noExplicitAny: JSON answers read like a client would
+const json = async (res: Response): Promise<any> => res.json();
+
 const call = (method: string, path: string, body?: unknown) =>
   fetch(`${api}${path}`, {
     method,
@@ -65,12 +68,15 @@ const call = (method: string, path: string, body?: unknown) =>
 
 describe('OAuth over HTTP (local stack)', () => {
   it('connects an app end to end through the browser redirect, refreshes and disconnects', async () => {
-    const apps = await (await call('GET', '/oauth/apps')).json();
+    const apps = await json(await call('GET', '/oauth/apps'));
     expect(apps.data.map((a: { id: string }) => a.id)).toContain('fake');
 
-    const started = await call('POST', '/oauth/connections', { oauth_app_id: 'fake', scopes: ['read', 'write'] });
+    const started = await call('POST', '/oauth/connections', {
+      oauth_app_id: 'fake',
+      scopes: ['read', 'write'],
+    });
     expect(started.status).toBe(201);
-    const { authorization_url } = await started.json();
+    const { authorization_url } = await json(started);
 
     // The browser: provider consent, then the redirect to our GET /oauth/callback.
     const consent = await fetch(authorization_url, { redirect: 'manual' });
@@ -82,14 +88,14 @@ describe('OAuth over HTTP (local stack)', () => {
     expect(await page.text()).toContain('Connected');
     expect((await fetch(redirect)).status).toBe(400); // the state is single use
 
-    const list = await (await call('GET', '/oauth/connections')).json();
+    const list = await json(await call('GET', '/oauth/connections'));
     expect(list.data).toHaveLength(1);
     const conn = list.data[0];
     expect(conn).toMatchObject({ status: 'ACTIVE', scopes: ['read', 'write'], access_token: '[hidden]' });
 
     const refreshed = await call('POST', `/oauth/connections/${conn.id}/refresh`);
     expect(refreshed.status).toBe(200);
-    expect((await refreshed.json()).last_refreshed_at).toEqual(expect.any(String));
+    expect((await json(refreshed)).last_refreshed_at).toEqual(expect.any(String));
 
     const removed = await call('DELETE', `/oauth/connections/${conn.id}`);
     expect(removed.status).toBe(204);
@@ -98,9 +104,11 @@ describe('OAuth over HTTP (local stack)', () => {
   });
 
   it('documents the OAuth endpoints as available in the OpenAPI document', async () => {
-    const doc = await (await fetch(`${api}/openapi.json`)).json();
+    const doc = await json(await fetch(`${api}/openapi.json`));
     const op = doc.paths['/v1/integration/oauth/connections'].post;
     expect(op['x-pending']).toBeUndefined();
-    expect(doc.paths['/v1/integration/oauth/callback'].get.responses['200'].content['text/html']).toBeDefined();
+    expect(
+      doc.paths['/v1/integration/oauth/callback'].get.responses['200'].content['text/html'],
+    ).toBeDefined();
   });
 });

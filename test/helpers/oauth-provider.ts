@@ -111,7 +111,13 @@ export async function startFakeProvider(opts: { clientId?: string; clientSecret?
         const challenge = q.get('code_challenge') ?? undefined;
         if (challenge && q.get('code_challenge_method') !== 'S256') return oauthError(400, 'invalid_request');
         const code = token('code');
-        codes.set(code, { clientId, redirectUri: redirect, scope: q.get('scope') ?? '', challenge, used: false });
+        codes.set(code, {
+          clientId,
+          redirectUri: redirect,
+          scope: q.get('scope') ?? '',
+          challenge,
+          used: false,
+        });
         back.searchParams.set('code', code);
       }
       const st = q.get('state');
@@ -153,7 +159,8 @@ export async function startFakeProvider(opts: { clientId?: string; clientSecret?
         const code = codes.get(form.get('code') ?? '');
         if (!code || code.used) return oauthError(400, 'invalid_grant', 'The code is invalid or was used');
         code.used = true;
-        if (code.redirectUri !== form.get('redirect_uri')) return oauthError(400, 'invalid_grant', 'redirect_uri');
+        if (code.redirectUri !== form.get('redirect_uri'))
+          return oauthError(400, 'invalid_grant', 'redirect_uri');
         if (code.challenge) {
           const verifier = form.get('code_verifier') ?? '';
           const expected = createHash('sha256').update(verifier).digest('base64url');

@@ -47,7 +47,10 @@ export function useOAuthEnv(): OAuthTestEnv {
       ALLOW_LOOPBACK_TARGETS: 'true',
       OAUTH_REDIRECT_URI_BASE: REDIRECT_BASE,
     });
-    const creds = JSON.stringify({ client_id: env.provider.clientId, client_secret: env.provider.clientSecret });
+    const creds = JSON.stringify({
+      client_id: env.provider.clientId,
+      client_secret: env.provider.clientSecret,
+    });
     env.secrets = useMemorySecrets({ 'oauth/fake': creds, 'oauth/fake-norevoke': creds });
     env.id = await testIdentity();
   });

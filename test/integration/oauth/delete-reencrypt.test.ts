@@ -4,8 +4,8 @@ import { handler as createConnection } from '#functions/oauth/create-connection.
 import { handler as deleteConnection } from '#functions/oauth/delete-connection.ts';
 import { handler as getConnection } from '#functions/oauth/get-connection.ts';
 import { handler as callback } from '#functions/oauth/oauth-callback.ts';
-import { handler as reencryptWorker } from '#functions/workers/reencrypt-oauth-tokens.ts';
 import { routes } from '#functions/routes.ts';
+import { handler as reencryptWorker } from '#functions/workers/reencrypt-oauth-tokens.ts';
 import { decrypt, KEYRING_SECRET, type Keyring } from '#shared/crypto.ts';
 import { db, tableName } from '#shared/db/client.ts';
 import { keys } from '#shared/db/keys.ts';
@@ -24,7 +24,10 @@ beforeAll(async () => {
 });
 
 async function connect(app = 'fake') {
-  const auth = await invoke(createConnection, routes.createConnection, { token: alice, body: { oauth_app_id: app } });
+  const auth = await invoke(createConnection, routes.createConnection, {
+    token: alice,
+    body: { oauth_app_id: app },
+  });
   const back = await env.provider.authorize(auth.body.authorization_url);
   const res = await invoke(callback, routes.oauthCallback, {
     token: alice,
@@ -61,7 +64,10 @@ describe('DELETE /oauth/connections/{id}', () => {
     const logs = captureLogs();
     let res: Awaited<ReturnType<typeof invoke>>;
     try {
-      res = await invoke(deleteConnection, routes.deleteConnection, { token: alice, params: { id: conn.id } });
+      res = await invoke(deleteConnection, routes.deleteConnection, {
+        token: alice,
+        params: { id: conn.id },
+      });
     } finally {
       logs.stop();
     }
@@ -72,7 +78,10 @@ describe('DELETE /oauth/connections/{id}', () => {
     expect(logs.lines()).toMatch(/"revocation":"revoked"/);
     expect(logs.lines()).not.toContain(access);
     expect(logs.lines()).not.toContain(refresh);
-    const again = await invoke(getConnection, routes.getConnection, { token: alice, params: { id: conn.id } });
+    const again = await invoke(getConnection, routes.getConnection, {
+      token: alice,
+      params: { id: conn.id },
+    });
     expect(again.status).toBe(404);
   });
 
@@ -82,8 +91,9 @@ describe('DELETE /oauth/connections/{id}', () => {
     const logs = captureLogs();
     let status: number;
     try {
-      status = (await invoke(deleteConnection, routes.deleteConnection, { token: alice, params: { id: conn.id } }))
-        .status;
+      status = (
+        await invoke(deleteConnection, routes.deleteConnection, { token: alice, params: { id: conn.id } })
+      ).status;
     } finally {
       logs.stop();
     }
@@ -95,7 +105,10 @@ describe('DELETE /oauth/connections/{id}', () => {
   it('does not call the provider when the app has no revocation endpoint', async () => {
     const conn = await connect('fake-norevoke');
     const calls = env.provider.calls.revoke;
-    const res = await invoke(deleteConnection, routes.deleteConnection, { token: alice, params: { id: conn.id } });
+    const res = await invoke(deleteConnection, routes.deleteConnection, {
+      token: alice,
+      params: { id: conn.id },
+    });
     expect(res.status).toBe(204);
     expect(env.provider.calls.revoke).toBe(calls);
   });
@@ -103,7 +116,10 @@ describe('DELETE /oauth/connections/{id}', () => {
   it("answers 404 for another user's connection and leaves it in place", async () => {
     const conn = await connect();
     const calls = env.provider.calls.revoke;
-    const res = await invoke(deleteConnection, routes.deleteConnection, { token: bob, params: { id: conn.id } });
+    const res = await invoke(deleteConnection, routes.deleteConnection, {
+      token: bob,
+      params: { id: conn.id },
+    });
     expect(res.status).toBe(404);
     expect(await reload(conn)).toBeDefined();
     expect(env.provider.calls.revoke).toBe(calls);

@@ -72,7 +72,12 @@ describe('authorization code + PKCE', () => {
     expect(auth.state.length).toBeGreaterThanOrEqual(43); // 256 random bits, base64url
 
     const stored = await rawState(auth.state);
-    expect(stored).toMatchObject({ user_id: 'alice', workspace_id: 'ws1', app_id: 'fake', scopes: ['read', 'write'] });
+    expect(stored).toMatchObject({
+      user_id: 'alice',
+      workspace_id: 'ws1',
+      app_id: 'fake',
+      scopes: ['read', 'write'],
+    });
     expect(JSON.stringify(stored)).not.toContain(auth.state);
     const verifier = await decrypt(stored?.code_verifier_sealed, sha256Hex(auth.state));
     expect(url.searchParams.get('code_challenge')).toBe(
@@ -207,7 +212,10 @@ describe('authorization code + PKCE', () => {
     ).toBe(201);
     // A fresh state cannot launder a used code either (its verifier differs, and the code is spent).
     const b = await start(alice);
-    const reuse = await invoke(callback, routes.oauthCallback, { token: alice, body: { state: b.state, code } });
+    const reuse = await invoke(callback, routes.oauthCallback, {
+      token: alice,
+      body: { state: b.state, code },
+    });
     expect(reuse.status).toBe(400);
     expect(reuse.body).toMatchObject({ provider_error: 'invalid_grant' });
   });
@@ -242,7 +250,10 @@ describe('authorization code + PKCE', () => {
   });
 
   it('uses a client redirect_uri under the base for both the authorization and the exchange', async () => {
-    const res = await connect(alice, { oauth_app_id: 'fake', redirect_uri: `${REDIRECT_BASE}/settings/connected` });
+    const res = await connect(alice, {
+      oauth_app_id: 'fake',
+      redirect_uri: `${REDIRECT_BASE}/settings/connected`,
+    });
     expect(res.status).toBe(201);
   });
 
@@ -324,7 +335,11 @@ describe('provider failures at the token endpoint', () => {
   });
 
   it('answers 502 to a malformed token response', async () => {
-    for (const body of [JSON.stringify({ token_type: 'bearer' }), 'not json', JSON.stringify({ access_token: 42 })]) {
+    for (const body of [
+      JSON.stringify({ token_type: 'bearer' }),
+      'not json',
+      JSON.stringify({ access_token: 42 }),
+    ]) {
       const res = await callbackWith({ status: 200, body });
       expect(res.status, body).toBe(502);
       expect(res.body.provider_error).toBe('invalid_response');
@@ -359,9 +374,15 @@ describe('reading connections', () => {
     expect(byApp.body.data.map((c: { id: string }) => c.id)).toEqual([direct.body.id]);
     const bobs = await invoke(listConnections, routes.listConnections, { token: bob });
     expect(bobs.body.data).toEqual([]);
-    const expired = await invoke(listConnections, routes.listConnections, { token: alice, query: { status: 'EXPIRED' } });
+    const expired = await invoke(listConnections, routes.listConnections, {
+      token: alice,
+      query: { status: 'EXPIRED' },
+    });
     expect(expired.body.data).toEqual([]);
-    const page1 = await invoke(listConnections, routes.listConnections, { token: alice, query: { limit: '1' } });
+    const page1 = await invoke(listConnections, routes.listConnections, {
+      token: alice,
+      query: { limit: '1' },
+    });
     expect(page1.body.data).toHaveLength(1);
     expect(page1.body.next_cursor).toEqual(expect.any(String));
     const page2 = await invoke(listConnections, routes.listConnections, {
@@ -390,7 +411,10 @@ describe('reading connections', () => {
         ExpressionAttributeValues: { ':past': new Date(Date.now() - 1000).toISOString() },
       }),
     );
-    const got = await invoke(getConnection, routes.getConnection, { token: bob, params: { id: res.body.id } });
+    const got = await invoke(getConnection, routes.getConnection, {
+      token: bob,
+      params: { id: res.body.id },
+    });
     expect(got.body.status).toBe('EXPIRED');
   });
 
@@ -421,7 +445,10 @@ describe('secrecy', () => {
         body: { state: auth.state, code: back.get('code') },
       });
       bodies.push(JSON.stringify(res.body));
-      const got = await invoke(getConnection, routes.getConnection, { token: alice, params: { id: res.body.id } });
+      const got = await invoke(getConnection, routes.getConnection, {
+        token: alice,
+        params: { id: res.body.id },
+      });
       bodies.push(JSON.stringify(got.body));
       const list = await invoke(listConnections, routes.listConnections, { token: alice });
       bodies.push(JSON.stringify(list.body));
@@ -435,7 +462,11 @@ describe('secrecy', () => {
       bodies.push(JSON.stringify(failed.body));
       const direct = await invoke(createConnection, routes.createConnection, {
         token: alice,
-        body: { oauth_app_id: 'fake', access_token: 'direct-secret-token-xyz', refresh_token: 'direct-refresh-xyz' },
+        body: {
+          oauth_app_id: 'fake',
+          access_token: 'direct-secret-token-xyz',
+          refresh_token: 'direct-refresh-xyz',
+        },
       });
       bodies.push(JSON.stringify(direct.body));
       const stored = await rawState(auth.state);

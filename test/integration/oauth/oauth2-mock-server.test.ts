@@ -28,7 +28,10 @@ beforeAll(async () => {
       pkce: true,
     },
   ]);
-  env.secrets.set('pronaflow-integrations/oauth/mock', JSON.stringify({ client_id: 'c1', client_secret: 's1' }));
+  env.secrets.set(
+    'pronaflow-integrations/oauth/mock',
+    JSON.stringify({ client_id: 'c1', client_secret: 's1' }),
+  );
   token = await env.id.jwt('carol', 'ws1');
 });
 afterAll(async () => {
@@ -42,7 +45,10 @@ async function authorize(authorizationUrl: string) {
 
 describe('against oauth2-mock-server', () => {
   it('runs authorization code + PKCE to a connection with its scopes and expiry', async () => {
-    const auth = await invoke(createConnection, routes.createConnection, { token, body: { oauth_app_id: 'mock' } });
+    const auth = await invoke(createConnection, routes.createConnection, {
+      token,
+      body: { oauth_app_id: 'mock' },
+    });
     expect(auth.status).toBe(201);
     const back = await authorize(auth.body.authorization_url);
     expect(back.get('state')).toBe(auth.body.state);
@@ -55,8 +61,14 @@ describe('against oauth2-mock-server', () => {
   });
 
   it('is refused by the server when the verifier does not match the challenge', async () => {
-    const a = await invoke(createConnection, routes.createConnection, { token, body: { oauth_app_id: 'mock' } });
-    const b = await invoke(createConnection, routes.createConnection, { token, body: { oauth_app_id: 'mock' } });
+    const a = await invoke(createConnection, routes.createConnection, {
+      token,
+      body: { oauth_app_id: 'mock' },
+    });
+    const b = await invoke(createConnection, routes.createConnection, {
+      token,
+      body: { oauth_app_id: 'mock' },
+    });
     const backA = await authorize(a.body.authorization_url);
     const res = await invoke(callback, routes.oauthCallback, {
       token,

@@ -2,8 +2,8 @@ import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { handler as createConnection } from '#functions/oauth/create-connection.ts';
 import { handler as callback } from '#functions/oauth/oauth-callback.ts';
 import { handler as refreshEndpoint } from '#functions/oauth/refresh-connection.ts';
-import { handler as refreshWorker } from '#functions/workers/refresh-oauth-connections.ts';
 import { routes } from '#functions/routes.ts';
+import { handler as refreshWorker } from '#functions/workers/refresh-oauth-connections.ts';
 import { decrypt } from '#shared/crypto.ts';
 import { getConnection, reload } from '#shared/oauth/connections-repo.ts';
 import { accessTokenFor, MAX_REFRESH_ATTEMPTS, refreshDueConnections } from '#shared/oauth/refresh.ts';
@@ -25,7 +25,10 @@ beforeEach(() => {
 
 /** A connection made through the real flow, so the provider knows its refresh token. */
 async function connect(token = alice) {
-  const auth = await invoke(createConnection, routes.createConnection, { token, body: { oauth_app_id: 'fake' } });
+  const auth = await invoke(createConnection, routes.createConnection, {
+    token,
+    body: { oauth_app_id: 'fake' },
+  });
   const back = await env.provider.authorize(auth.body.authorization_url);
   const res = await invoke(callback, routes.oauthCallback, {
     token,
@@ -42,9 +45,17 @@ describe('manual refresh', () => {
   it('renews the access token, rotates the refresh token and reschedules', async () => {
     const conn = await connect();
     const calls = env.provider.calls.refresh;
-    const res = await invoke(refreshEndpoint, routes.refreshConnection, { token: alice, params: { id: conn.id } });
+    const res = await invoke(refreshEndpoint, routes.refreshConnection, {
+      token: alice,
+      params: { id: conn.id },
+    });
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ id: conn.id, status: 'ACTIVE', refresh_attempts: 0, access_token: '[hidden]' });
+    expect(res.body).toMatchObject({
+      id: conn.id,
+      status: 'ACTIVE',
+      refresh_attempts: 0,
+      access_token: '[hidden]',
+    });
     expect(res.body.last_refreshed_at).toEqual(expect.any(String));
     expect(env.provider.calls.refresh).toBe(calls + 1);
     const stored = (await reload(conn))!;
@@ -57,7 +68,8 @@ describe('manual refresh', () => {
   it("answers 404 for another user's connection and 409 without a refresh token", async () => {
     const conn = await connect();
     expect(
-      (await invoke(refreshEndpoint, routes.refreshConnection, { token: bob, params: { id: conn.id } })).status,
+      (await invoke(refreshEndpoint, routes.refreshConnection, { token: bob, params: { id: conn.id } }))
+        .status,
     ).toBe(404);
     const direct = await invoke(createConnection, routes.createConnection, {
       token: alice,
@@ -73,7 +85,10 @@ describe('manual refresh', () => {
   it('answers 502 and marks the connection EXPIRED when the provider answers invalid_grant', async () => {
     const conn = await connect();
     env.provider.revokeAllRefreshTokens();
-    const res = await invoke(refreshEndpoint, routes.refreshConnection, { token: alice, params: { id: conn.id } });
+    const res = await invoke(refreshEndpoint, routes.refreshConnection, {
+      token: alice,
+      params: { id: conn.id },
+    });
     expect(res.status).toBe(502);
     expect(res.body.provider_error).toBe('invalid_grant');
     const stored = (await reload(conn))!;
@@ -87,10 +102,17 @@ describe('manual refresh', () => {
     const conn = await connect();
     const before = Date.now();
     env.provider.failNextToken({ status: 500, body: JSON.stringify({ error: 'server_error' }) });
-    const res = await invoke(refreshEndpoint, routes.refreshConnection, { token: alice, params: { id: conn.id } });
+    const res = await invoke(refreshEndpoint, routes.refreshConnection, {
+      token: alice,
+      params: { id: conn.id },
+    });
     expect(res.status).toBe(502);
     let stored = (await reload(conn))!;
-    expect(stored).toMatchObject({ status: 'ERROR', refresh_attempts: 1, last_error: { code: 'server_error' } });
+    expect(stored).toMatchObject({
+      status: 'ERROR',
+      refresh_attempts: 1,
+      last_error: { code: 'server_error' },
+    });
     expect(Date.parse(stored.next_refresh_at!) - before).toBeGreaterThanOrEqual(60_000);
     expect(stored.gsi1sk?.startsWith(stored.next_refresh_at!)).toBe(true);
     for (let i = 1; i < MAX_REFRESH_ATTEMPTS; i++) {
@@ -102,7 +124,10 @@ describe('manual refresh', () => {
     expect(stored.status).toBe('ERROR');
     expect(stored.gsi1pk).toBeUndefined();
     // A later success clears the failure count and schedules again.
-    const ok = await invoke(refreshEndpoint, routes.refreshConnection, { token: alice, params: { id: conn.id } });
+    const ok = await invoke(refreshEndpoint, routes.refreshConnection, {
+      token: alice,
+      params: { id: conn.id },
+    });
     expect(ok.body).toMatchObject({ status: 'ACTIVE', refresh_attempts: 0 });
     expect((await reload(conn))!.gsi1pk).toMatch(/^OAUTHEXP#/);
   });
@@ -110,7 +135,9 @@ describe('manual refresh', () => {
   it('marks a refresh token older than OAUTH_REFRESH_TOKEN_EXPIRY_DAYS EXPIRED without calling the provider', async () => {
     const conn = await connect();
     const calls = env.provider.calls.refresh;
-    await expect(accessTokenFor(conn, { now: later(31 * 24 * 60 * MIN) })).rejects.toMatchObject({ status: 409 });
+    await expect(accessTokenFor(conn, { now: later(31 * 24 * 60 * MIN) })).rejects.toMatchObject({
+      status: 409,
+    });
     expect(env.provider.calls.refresh).toBe(calls);
   });
 });
@@ -153,7 +180,10 @@ describe('accessTokenFor', () => {
     expect(a.accessToken).toBe(b.accessToken);
     // The refresh token stored is the rotated one: a further refresh succeeds at the provider.
     env.provider.refreshDelayMs = 0;
-    const again = await invoke(refreshEndpoint, routes.refreshConnection, { token: alice, params: { id: conn.id } });
+    const again = await invoke(refreshEndpoint, routes.refreshConnection, {
+      token: alice,
+      params: { id: conn.id },
+    });
     expect(again.status).toBe(200);
     expect(again.body.status).toBe('ACTIVE');
   });

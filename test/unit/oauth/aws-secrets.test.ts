@@ -1,9 +1,13 @@
-import { GetSecretValueCommand, ResourceNotFoundException, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import {
+  GetSecretValueCommand,
+  ResourceNotFoundException,
+  SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { setEnv } from '#test/helpers/env.ts';
-import { AwsSecretSource, setSecretSource } from '#shared/secrets.ts';
 import { clientCredentials } from '#shared/oauth/credentials.ts';
+import { AwsSecretSource, setSecretSource } from '#shared/secrets.ts';
+import { setEnv } from '#test/helpers/env.ts';
 
 const sm = mockClient(SecretsManagerClient);
 
@@ -24,7 +28,10 @@ describe('AwsSecretSource (Secrets Manager through Powertools)', () => {
 
   it('answers undefined for a secret that does not exist', async () => {
     sm.on(GetSecretValueCommand).rejects(
-      new ResourceNotFoundException({ message: 'Secrets Manager can’t find the specified secret.', $metadata: {} }),
+      new ResourceNotFoundException({
+        message: 'Secrets Manager can’t find the specified secret.',
+        $metadata: {},
+      }),
     );
     const source = new AwsSecretSource(new SecretsManagerClient({ region: 'us-east-1' }));
     expect(await source.get('pf/oauth/nope')).toBeUndefined();
@@ -56,7 +63,9 @@ describe('clientCredentials', () => {
   });
 
   it('answers 503 naming the app, never the value, when the secret is missing or malformed', async () => {
-    sm.on(GetSecretValueCommand, { SecretId: 'pf/oauth/google' }).resolves({ SecretString: '{"client_id":"only"}' });
+    sm.on(GetSecretValueCommand, { SecretId: 'pf/oauth/google' }).resolves({
+      SecretString: '{"client_id":"only"}',
+    });
     sm.on(GetSecretValueCommand, { SecretId: 'pf/oauth/none' }).rejects(
       new ResourceNotFoundException({ message: 'not found', $metadata: {} }),
     );

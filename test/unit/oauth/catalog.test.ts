@@ -58,7 +58,11 @@ describe('OAuth catalog', () => {
     const token = await id.jwt('u1', 'ws1');
     const res = await invoke(getApp, routes.getOAuthApp, { token, params: { id: 'google' } });
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ id: 'google', pkce: true, default_scopes: ['openid', 'email', 'profile'] });
+    expect(res.body).toMatchObject({
+      id: 'google',
+      pkce: true,
+      default_scopes: ['openid', 'email', 'profile'],
+    });
     expect((await invoke(getApp, routes.getOAuthApp, { token, params: { id: 'nope' } })).status).toBe(404);
   });
 
@@ -67,7 +71,10 @@ describe('OAuth catalog', () => {
       OAUTH_APPS_FILE: file('ok.json', [app(), app({ id: 'github', name: 'GitHub Enterprise' })]),
     });
     const apps = catalog();
-    expect(apps.get('acme')).toMatchObject({ scope_separator: ' ', token_auth_method: 'client_secret_basic' });
+    expect(apps.get('acme')).toMatchObject({
+      scope_separator: ' ',
+      token_auth_method: 'client_secret_basic',
+    });
     expect(apps.get('github')?.name).toBe('GitHub Enterprise');
     expect(apps.has('slack')).toBe(true);
   });
