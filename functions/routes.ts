@@ -8,6 +8,17 @@
 import { z } from 'zod';
 import { problemSchema } from '#shared/http/problem.ts';
 import { type ResponseDef, type RouteDef, route } from '#shared/http/route.ts';
+import {
+  authorizationResponse,
+  callbackBody,
+  callbackQuery,
+  connectionPage,
+  connectionResponse,
+  createConnectionBody,
+  listConnectionsQuery,
+  oauthAppList,
+  oauthAppResponse,
+} from '#shared/oauth/schemas.ts';
 import { healthSchema, statusSchema } from '#shared/system/schemas.ts';
 
 const idParams = z.object({ id: z.string().min(1).max(100) });
@@ -337,8 +348,7 @@ export const routes = {
     scopes: ['read:integrations'],
     summary: 'The OAuth provider catalog',
     tag: 'OAuth',
-    responses: pending,
-    pending: 'OAuth connections',
+    responses: { 200: { description: 'Every app, built-in and from OAUTH_APPS_FILE', schema: oauthAppList } },
   }),
   getOAuthApp: route({
     id: 'getOAuthApp',
@@ -350,8 +360,10 @@ export const routes = {
     summary: 'One OAuth provider',
     tag: 'OAuth',
     params: idParams,
-    responses: pending,
-    pending: 'OAuth connections',
+    responses: {
+      200: { description: 'The app (never a secret)', schema: oauthAppResponse },
+      404: { description: 'No such app', schema: problemSchema },
+    },
   }),
   createConnection: route({
     id: 'createConnection',
@@ -362,8 +374,16 @@ export const routes = {
     scopes: [],
     summary: 'Connect an external service (direct tokens, or start authorization code + PKCE)',
     tag: 'OAuth',
-    responses: pending,
-    pending: 'OAuth connections',
+    body: createConnectionBody,
+    responses: {
+      201: {
+        description:
+          'With access_token: the connection. Without: an authorization to complete in the browser (authorization_url)',
+        schema: z.union([connectionResponse, authorizationResponse]),
+      },
+      503: { description: 'The app has no client credentials configured', schema: problemSchema },
+    },
+    grants: ['table:read', 'table:write', 'secrets:oauth:read', 'secrets:keys:read'],
   }),
   listConnections: route({
     id: 'listConnections',
@@ -374,8 +394,9 @@ export const routes = {
     scopes: ['read:integrations'],
     summary: "List the caller's connections",
     tag: 'OAuth',
-    responses: pending,
-    pending: 'OAuth connections',
+    query: listConnectionsQuery,
+    responses: { 200: { description: "The caller's connections in the workspace", schema: connectionPage } },
+    grants: ['table:read'],
   }),
   getConnection: route({
     id: 'getConnection',
@@ -387,8 +408,11 @@ export const routes = {
     summary: 'One connection (tokens are never returned)',
     tag: 'OAuth',
     params: idParams,
-    responses: pending,
-    pending: 'OAuth connections',
+    responses: {
+      200: { description: 'The connection', schema: connectionResponse },
+      404: { description: "No such connection (or another user's)", schema: problemSchema },
+    },
+    grants: ['table:read'],
   }),
   deleteConnection: route({
     id: 'deleteConnection',
@@ -400,8 +424,11 @@ export const routes = {
     summary: 'Disconnect: revoke at the provider and delete stored tokens',
     tag: 'OAuth',
     params: idParams,
-    responses: pending,
-    pending: 'OAuth connections',
+    responses: {
+      204: { description: 'Deleted, with its bindings (revocation at the provider is best effort)' },
+      404: { description: "No such connection (or another user's)", schema: problemSchema },
+    },
+    grants: ['table:read', 'table:write', 'secrets:oauth:read', 'secrets:keys:read'],
   }),
   refreshConnection: route({
     id: 'refreshConnection',
@@ -413,8 +440,16 @@ export const routes = {
     summary: "Refresh a connection's access token now",
     tag: 'OAuth',
     params: idParams,
-    responses: pending,
-    pending: 'OAuth connections',
+    responses: {
+      200: { description: 'The refreshed connection', schema: connectionResponse },
+      404: { description: "No such connection (or another user's)", schema: problemSchema },
+      409: { description: 'No usable refresh token: connect again', schema: problemSchema },
+      502: {
+        description: 'The provider refused or failed (its `provider_error` is given)',
+        schema: problemSchema,
+      },
+    },
+    grants: ['table:read', 'table:write', 'secrets:oauth:read', 'secrets:keys:read'],
   }),
   oauthCallback: route({
     id: 'oauthCallback',
@@ -425,8 +460,12 @@ export const routes = {
     scopes: [],
     summary: 'Complete an authorization: exchange the code for tokens',
     tag: 'OAuth',
-    responses: pending,
-    pending: 'OAuth connections',
+    body: callbackBody,
+    responses: {
+      201: { description: 'The new connection', schema: connectionResponse },
+      502: { description: "The provider's token endpoint failed", schema: problemSchema },
+    },
+    grants: ['table:read', 'table:write', 'secrets:oauth:read', 'secrets:keys:read'],
   }),
   oauthCallbackRedirect: route({
     id: 'oauthCallbackRedirect',
@@ -437,8 +476,17 @@ export const routes = {
     scopes: [],
     summary: "The provider's browser redirect target (answers with a small page)",
     tag: 'OAuth',
-    responses: pending,
-    pending: 'OAuth connections',
+    query: callbackQuery,
+    responses: {
+      200: { description: 'Connected', contentType: 'text/html' },
+      400: {
+        description: 'Invalid, expired or used state, or the provider refused',
+        contentType: 'text/html',
+      },
+      502: { description: 'The provider failed', contentType: 'text/html' },
+      503: { description: 'The app is not configured', contentType: 'text/html' },
+    },
+    grants: ['table:read', 'table:write', 'secrets:oauth:read', 'secrets:keys:read'],
   }),
 
   // ── Data sync bindings ────────────────────────────────────────────────────

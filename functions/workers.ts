@@ -78,6 +78,24 @@ export const workers: WorkerDef[] = [
   // ── Webhooks ──
 
   // ── OAuth ──
+  {
+    id: 'refreshOAuthConnections',
+    handler: 'workers/refresh-oauth-connections',
+    description:
+      'Refreshes OAuth access tokens expiring soon (gsi1 OAUTHEXP#<hour> buckets), one lease per connection',
+    trigger: { schedule: 'rate(5 minutes)' },
+    timeoutSeconds: 120,
+    grants: ['table:read', 'table:write', 'secrets:oauth:read', 'secrets:keys:read'],
+  },
+  {
+    id: 'reencryptOAuthTokens',
+    handler: 'workers/reencrypt-oauth-tokens',
+    description:
+      'After a data-key rotation, re-seals OAuth tokens under the current key (resumable, no-op when done)',
+    trigger: { schedule: 'rate(1 hour)' },
+    timeoutSeconds: 300,
+    grants: ['table:read', 'table:write', 'secrets:keys:read'],
+  },
 
   // ── Other features ──
 ];

@@ -1,4 +1,12 @@
 import { routes } from '#functions/routes.ts';
-import { notImplemented } from '#shared/http/endpoint.ts';
+import { endpoint } from '#shared/http/endpoint.ts';
+import { created } from '#shared/http/reply.ts';
+import { createDirectConnection, startAuthorization } from '#shared/oauth/service.ts';
 
-export const handler = notImplemented(routes.createConnection);
+export const handler = endpoint(routes.createConnection, async ({ body, caller }) =>
+  created(
+    body.access_token === undefined
+      ? await startAuthorization(caller, body)
+      : await createDirectConnection(caller, { ...body, access_token: body.access_token }),
+  ),
+);

@@ -1,4 +1,9 @@
 import { routes } from '#functions/routes.ts';
-import { notImplemented } from '#shared/http/endpoint.ts';
+import { endpoint } from '#shared/http/endpoint.ts';
+import { noContent } from '#shared/http/reply.ts';
+import { removeConnection } from '#shared/oauth/service.ts';
 
-export const handler = notImplemented(routes.deleteConnection);
+export const handler = endpoint(routes.deleteConnection, async ({ params, caller }) => {
+  await removeConnection(caller, params.id);
+  return noContent();
+});

@@ -1,4 +1,9 @@
 import { routes } from '#functions/routes.ts';
-import { notImplemented } from '#shared/http/endpoint.ts';
+import { endpoint } from '#shared/http/endpoint.ts';
+import { ok } from '#shared/http/reply.ts';
+import { toConnectionResponse } from '#shared/oauth/connections.ts';
+import { connectionOf } from '#shared/oauth/service.ts';
 
-export const handler = notImplemented(routes.getConnection);
+export const handler = endpoint(routes.getConnection, async ({ params, caller }) =>
+  ok(toConnectionResponse(await connectionOf(caller, params.id))),
+);

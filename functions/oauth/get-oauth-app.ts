@@ -1,4 +1,11 @@
 import { routes } from '#functions/routes.ts';
-import { notImplemented } from '#shared/http/endpoint.ts';
+import { NotFoundError } from '#shared/errors.ts';
+import { endpoint } from '#shared/http/endpoint.ts';
+import { ok } from '#shared/http/reply.ts';
+import { findApp } from '#shared/oauth/catalog.ts';
 
-export const handler = notImplemented(routes.getOAuthApp);
+export const handler = endpoint(routes.getOAuthApp, ({ params }) => {
+  const app = findApp(params.id);
+  if (!app) throw new NotFoundError(`There is no OAuth app '${params.id}'.`);
+  return ok(app);
+});

@@ -1,4 +1,8 @@
 import { routes } from '#functions/routes.ts';
-import { notImplemented } from '#shared/http/endpoint.ts';
+import { endpoint } from '#shared/http/endpoint.ts';
+import { ok } from '#shared/http/reply.ts';
+import { listOfCaller } from '#shared/oauth/service.ts';
 
-export const handler = notImplemented(routes.listConnections);
+export const handler = endpoint(routes.listConnections, async ({ query, caller }) =>
+  ok(await listOfCaller(caller, query)),
+);

@@ -1,4 +1,6 @@
 import { routes } from '#functions/routes.ts';
-import { notImplemented } from '#shared/http/endpoint.ts';
+import { endpoint } from '#shared/http/endpoint.ts';
+import { ok } from '#shared/http/reply.ts';
+import { listApps } from '#shared/oauth/catalog.ts';
 
-export const handler = notImplemented(routes.listOAuthApps);
+export const handler = endpoint(routes.listOAuthApps, () => ok({ data: listApps(), next_cursor: null }));

@@ -1,4 +1,8 @@
 import { routes } from '#functions/routes.ts';
-import { notImplemented } from '#shared/http/endpoint.ts';
+import { endpoint } from '#shared/http/endpoint.ts';
+import { created } from '#shared/http/reply.ts';
+import { completeAuthorization } from '#shared/oauth/service.ts';
 
-export const handler = notImplemented(routes.oauthCallback);
+export const handler = endpoint(routes.oauthCallback, async ({ body, caller }) =>
+  created(await completeAuthorization(body, caller)),
+);

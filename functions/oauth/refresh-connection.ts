@@ -1,4 +1,8 @@
 import { routes } from '#functions/routes.ts';
-import { notImplemented } from '#shared/http/endpoint.ts';
+import { endpoint } from '#shared/http/endpoint.ts';
+import { ok } from '#shared/http/reply.ts';
+import { refreshOfCaller } from '#shared/oauth/service.ts';
 
-export const handler = notImplemented(routes.refreshConnection);
+export const handler = endpoint(routes.refreshConnection, async ({ params, caller }) =>
+  ok(await refreshOfCaller(caller, params.id)),
+);

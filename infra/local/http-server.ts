@@ -19,7 +19,7 @@ const modules = new Map<string, Promise<Handler>>();
 export function loadHandler(handlerPath: string): Promise<Handler> {
   let mod = modules.get(handlerPath);
   if (!mod) {
-    mod = import(`../../functions/${handlerPath}.ts`).then((m: { handler?: Handler }) => {
+    mod = import(/* @vite-ignore */ `../../functions/${handlerPath}.ts`).then((m: { handler?: Handler }) => {
       if (typeof m.handler !== 'function') throw new Error(`functions/${handlerPath}.ts exports no handler`);
       return m.handler;
     });

@@ -14,6 +14,32 @@ export const keys = {
   // ── Webhooks ──
 
   // ── OAuth ──
+  /** A user's OAuth connection in a workspace (the user id is encoded so `#` cannot fake a prefix). */
+  oauthConnection: (workspaceId: string, userId: string, connectionId: string) => ({
+    pk: `WS#${workspaceId}`,
+    sk: `OAUTHCONN#${encodeURIComponent(userId)}#${connectionId}`,
+  }),
+  /** Prefix of a user's connections in a workspace (`sk begins_with`). */
+  oauthConnectionsOf: (workspaceId: string, userId: string) => ({
+    pk: `WS#${workspaceId}`,
+    skPrefix: `OAUTHCONN#${encodeURIComponent(userId)}#`,
+  }),
+  /**
+   * Partition of the items a connection owns (its bindings): every item with this `pk` is deleted
+   * with the connection. Owned items use it as `pk` with their own `sk` (e.g. `BINDING#<id>`).
+   */
+  oauthConnectionOwned: (connectionId: string) => `OAUTHCONN#${connectionId}`,
+  /** gsi1 keys of a connection due for refresh at `dueAt` (hour buckets, sorted by due time). */
+  oauthRefreshDue: (dueAt: Date, connectionId: string) => ({
+    gsi1pk: `OAUTHEXP#${dueAt.toISOString().slice(0, 13)}`,
+    gsi1sk: `${dueAt.toISOString()}#${connectionId}`,
+  }),
+  /** gsi1pk of the hour bucket a refresh due time falls in: `OAUTHEXP#2026-05-01T10`. */
+  oauthRefreshBucket: (at: Date) => `OAUTHEXP#${at.toISOString().slice(0, 13)}`,
+  /** A pending authorization, keyed by the SHA-256 of its `state` (the state itself is never stored). */
+  oauthState: (stateHash: string) => ({ pk: `OAUTHSTATE#${stateHash}`, sk: 'STATE' }),
+  /** Progress of the token re-encryption job. */
+  oauthReencryptJob: () => ({ pk: 'OAUTHJOB#REENCRYPT', sk: 'STATE' }),
 
   // ── Other features ──
 } as const;

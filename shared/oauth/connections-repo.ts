@@ -1,0 +1,333 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import {
+  BatchWriteCommand,
+  DeleteCommand,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  type QueryCommandInput,
+  ScanCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { db, tableName } from '#shared/db/client.ts';
+import { keys } from '#shared/db/keys.ts';
+import { decodeCursor, encodeCursor, type Page } from '#shared/db/pagination.ts';
+import { ConflictError, ValidationError } from '#shared/errors.ts';
+
+export type ConnectionStatus = 'ACTIVE' | 'ERROR' | 'EXPIRED';
+
+/** A stored OAuth connection. Tokens are only ever held sealed (shared/crypto.ts, AAD = `id`). */
+export interface ConnectionItem {
+  pk: string;
+  sk: string;
+  entity: 'OAuthConnection';
+  id: string;
+  workspace_id: string;
+  user_id: string;
+  app_id: string;
+  source: 'direct' | 'authorization_code';
+  status: ConnectionStatus;
+  scopes: string[];
+  token_type: string;
+  access_token_sealed: string;
+  refresh_token_sealed?: string;
+  /** Key id of the sealed values (both are sealed together), for the re-encrypt job. */
+  sealed_key_id: string;
+  token_expires_at: string;
+  refresh_token_issued_at?: string;
+  last_refreshed_at?: string;
+  next_refresh_at?: string;
+  refresh_attempts: number;
+  last_error?: { code: string; description?: string; at: string };
+  lease_owner?: string;
+  /** Epoch ms until which `lease_owner` alone may refresh. */
+  lease_until?: number;
+  /** Incremented on every token write (optimistic concurrency for re-sealing). */
+  version: number;
+  created_at: string;
+  updated_at: string;
+  gsi1pk?: string;
+  gsi1sk?: string;
+}
+
+export type ConnectionKey = Pick<ConnectionItem, 'pk' | 'sk'>;
+
+export const isConditionFailure = (err: unknown) => err instanceof ConditionalCheckFailedException;
+
+/** Stores a new connection (conditional create). */
+export async function insertConnection(item: ConnectionItem): Promise<void> {
+  await db().send(
+    new PutCommand({ TableName: tableName(), Item: item, ConditionExpression: 'attribute_not_exists(pk)' }),
+  );
+}
+
+/** A user's connection in a workspace; undefined for an unknown id or another user's connection. */
+export async function getConnection(
+  workspaceId: string,
+  userId: string,
+  id: string,
+): Promise<ConnectionItem | undefined> {
+  const { Item } = await db().send(
+    new GetCommand({
+      TableName: tableName(),
+      Key: keys.oauthConnection(workspaceId, userId, id),
+      ConsistentRead: true,
+    }),
+  );
+  const item = Item as ConnectionItem | undefined;
+  return item && item.user_id === userId && item.workspace_id === workspaceId ? item : undefined;
+}
+
+/** Re-reads a connection by its key (strongly consistent). */
+export async function reload(key: ConnectionKey): Promise<ConnectionItem | undefined> {
+  const { Item } = await db().send(
+    new GetCommand({ TableName: tableName(), Key: { pk: key.pk, sk: key.sk }, ConsistentRead: true }),
+  );
+  return Item as ConnectionItem | undefined;
+}
+
+/** A page of a user's connections in a workspace, newest first, optionally filtered. */
+export async function listConnections(
+  workspaceId: string,
+  userId: string,
+  opts: { limit: number; cursor?: string; appId?: string },
+): Promise<Page<ConnectionItem>> {
+  const { pk, skPrefix } = keys.oauthConnectionsOf(workspaceId, userId);
+  const filters: string[] = [];
+  const values: Record<string, unknown> = { ':pk': pk, ':prefix': skPrefix };
+  if (opts.appId) {
+    filters.push('app_id = :app');
+    values[':app'] = opts.appId;
+  }
+  const start = decodeCursor(opts.cursor, { pk });
+  // Users share the workspace partition: the cursor must also point into the caller's own range.
+  if (start && !String(start.sk ?? '').startsWith(skPrefix)) {
+    throw new ValidationError('The cursor is not valid for this list.', [
+      { path: 'query.cursor', message: 'Invalid cursor' },
+    ]);
+  }
+  const input: QueryCommandInput = {
+    TableName: tableName(),
+    KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+    ExpressionAttributeValues: values,
+    ScanIndexForward: false,
+    Limit: opts.limit,
+    ExclusiveStartKey: start,
+    ...(filters.length ? { FilterExpression: filters.join(' AND ') } : {}),
+  };
+  const out = await db().send(new QueryCommand(input));
+  return { data: (out.Items ?? []) as ConnectionItem[], next_cursor: encodeCursor(out.LastEvaluatedKey) };
+}
+
+/**
+ * Deletes a connection and every item it owns (the partition `keys.oauthConnectionOwned(id)`,
+ * where bindings live). The connection goes first, conditionally, so a concurrent delete is a 404.
+ * Returns the number of owned items deleted.
+ */
+export async function deleteConnection(item: ConnectionItem): Promise<number> {
+  await db().send(
+    new DeleteCommand({
+      TableName: tableName(),
+      Key: { pk: item.pk, sk: item.sk },
+      ConditionExpression: 'attribute_exists(pk)',
+    }),
+  );
+  const ownedPk = keys.oauthConnectionOwned(item.id);
+  let deleted = 0;
+  let start: Record<string, unknown> | undefined;
+  do {
+    const page = await db().send(
+      new QueryCommand({
+        TableName: tableName(),
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': ownedPk },
+        ProjectionExpression: 'pk, sk',
+        ExclusiveStartKey: start,
+      }),
+    );
+    const keysToDelete = (page.Items ?? []) as { pk: string; sk: string }[];
+    for (let i = 0; i < keysToDelete.length; i += 25) {
+      let requests = keysToDelete.slice(i, i + 25).map((k) => ({ DeleteRequest: { Key: k } }));
+      for (let attempt = 0; requests.length && attempt < 8; attempt++) {
+        const out = await db().send(new BatchWriteCommand({ RequestItems: { [tableName()]: requests } }));
+        requests = (out.UnprocessedItems?.[tableName()] ?? []) as typeof requests;
+        if (requests.length) await new Promise((r) => setTimeout(r, 50 * 2 ** attempt));
+      }
+      if (requests.length) throw new Error('Could not delete every item of the connection');
+    }
+    deleted += keysToDelete.length;
+    start = page.LastEvaluatedKey;
+  } while (start);
+  return deleted;
+}
+
+/**
+ * Takes the refresh lease of a connection when nobody holds a live one; returns the connection
+ * as it is now (with its freshest tokens) or undefined when someone else holds the lease.
+ */
+export async function acquireLease(
+  key: ConnectionKey,
+  owner: string,
+  nowMs: number,
+  leaseMs: number,
+): Promise<ConnectionItem | undefined> {
+  try {
+    const out = await db().send(
+      new UpdateCommand({
+        TableName: tableName(),
+        Key: { pk: key.pk, sk: key.sk },
+        UpdateExpression: 'SET lease_owner = :me, lease_until = :until',
+        ConditionExpression:
+          'attribute_exists(pk) AND (attribute_not_exists(lease_until) OR lease_until < :now)',
+        ExpressionAttributeValues: { ':me': owner, ':until': nowMs + leaseMs, ':now': nowMs },
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    return out.Attributes as ConnectionItem;
+  } catch (err) {
+    if (isConditionFailure(err)) return undefined;
+    throw err;
+  }
+}
+
+/** Gives the lease back without changing anything else (no-op when it is no longer ours). */
+export async function releaseLease(key: ConnectionKey, owner: string): Promise<void> {
+  try {
+    await db().send(
+      new UpdateCommand({
+        TableName: tableName(),
+        Key: { pk: key.pk, sk: key.sk },
+        UpdateExpression: 'REMOVE lease_owner, lease_until',
+        ConditionExpression: 'lease_owner = :me',
+        ExpressionAttributeValues: { ':me': owner },
+      }),
+    );
+  } catch (err) {
+    if (!isConditionFailure(err)) throw err;
+  }
+}
+
+/**
+ * Writes the outcome of a refresh and releases the lease: `set` attributes are written, `remove`
+ * ones dropped. Written only while we hold the lease, or, should it have lapsed, while the stored
+ * refresh token is still the one we used: a newer token is never overwritten, and a rotated one
+ * we received is never lost to a lapsed lease.
+ */
+export async function writeRefreshOutcome(
+  key: ConnectionKey,
+  owner: string,
+  usedRefreshSealed: string | undefined,
+  set: Record<string, unknown>,
+  remove: string[],
+): Promise<ConnectionItem> {
+  const names: Record<string, string> = {};
+  const values: Record<string, unknown> = { ':one': 1 };
+  const sets = Object.entries(set).map(([k, v], i) => {
+    names[`#s${i}`] = k;
+    values[`:s${i}`] = v;
+    return `#s${i} = :s${i}`;
+  });
+  const removes = [...new Set([...remove, 'lease_owner', 'lease_until'])].map((k, i) => {
+    names[`#r${i}`] = k;
+    return `#r${i}`;
+  });
+  const update = `SET ${[...sets, 'version = version + :one'].join(', ')} REMOVE ${removes.join(', ')}`;
+  const attempt = async (condition: string, extra: Record<string, unknown>) => {
+    const out = await db().send(
+      new UpdateCommand({
+        TableName: tableName(),
+        Key: { pk: key.pk, sk: key.sk },
+        UpdateExpression: update,
+        ConditionExpression: condition,
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: { ...values, ...extra },
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    return out.Attributes as ConnectionItem;
+  };
+  try {
+    return await attempt('lease_owner = :me', { ':me': owner });
+  } catch (err) {
+    if (!isConditionFailure(err) || !usedRefreshSealed) throw mapMissing(err);
+  }
+  try {
+    return await attempt('refresh_token_sealed = :used', { ':used': usedRefreshSealed });
+  } catch (err) {
+    throw mapMissing(err);
+  }
+}
+
+function mapMissing(err: unknown): unknown {
+  return isConditionFailure(err)
+    ? new ConflictError('The connection changed while it was being refreshed; try again.', { cause: err })
+    : err;
+}
+
+/** Connections whose refresh is due by `until`, from one gsi1 hour bucket. */
+export async function dueInBucket(bucket: string, until: Date, limit = 100): Promise<ConnectionItem[]> {
+  const items: ConnectionItem[] = [];
+  let start: Record<string, unknown> | undefined;
+  do {
+    const out = await db().send(
+      new QueryCommand({
+        TableName: tableName(),
+        IndexName: 'gsi1',
+        KeyConditionExpression: 'gsi1pk = :b AND gsi1sk <= :until',
+        ExpressionAttributeValues: { ':b': bucket, ':until': `${until.toISOString()}#~` },
+        ExclusiveStartKey: start,
+        Limit: limit,
+      }),
+    );
+    items.push(...((out.Items ?? []) as ConnectionItem[]));
+    start = out.LastEvaluatedKey;
+  } while (start && items.length < limit);
+  return items;
+}
+
+/** One page of connections sealed with another key than `currentKid` (re-encrypt job). */
+export async function sealedWithOtherKey(
+  currentKid: string,
+  start: Record<string, unknown> | undefined,
+): Promise<{ items: ConnectionItem[]; next: Record<string, unknown> | undefined }> {
+  const out = await db().send(
+    new ScanCommand({
+      TableName: tableName(),
+      FilterExpression: 'entity = :e AND sealed_key_id <> :kid',
+      ExpressionAttributeValues: { ':e': 'OAuthConnection', ':kid': currentKid },
+      ExclusiveStartKey: start,
+      Limit: 200,
+    }),
+  );
+  return { items: (out.Items ?? []) as ConnectionItem[], next: out.LastEvaluatedKey };
+}
+
+/** Replaces the sealed tokens if the connection is still at `version`; false when it moved on. */
+export async function reseal(
+  item: ConnectionItem,
+  sealed: { access: string; refresh?: string; kid: string },
+): Promise<boolean> {
+  try {
+    await db().send(
+      new UpdateCommand({
+        TableName: tableName(),
+        Key: { pk: item.pk, sk: item.sk },
+        UpdateExpression: `SET access_token_sealed = :a, sealed_key_id = :kid, version = version + :one${
+          sealed.refresh ? ', refresh_token_sealed = :r' : ''
+        }`,
+        ConditionExpression: 'version = :v',
+        ExpressionAttributeValues: {
+          ':a': sealed.access,
+          ':kid': sealed.kid,
+          ':one': 1,
+          ':v': item.version,
+          ...(sealed.refresh ? { ':r': sealed.refresh } : {}),
+        },
+      }),
+    );
+    return true;
+  } catch (err) {
+    if (isConditionFailure(err)) return false;
+    throw err;
+  }
+}

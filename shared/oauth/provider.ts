@@ -1,0 +1,247 @@
+import { z } from 'zod';
+import { config } from '#shared/config.ts';
+import { UpstreamError } from '#shared/errors.ts';
+import type { OAuthApp } from './catalog.ts';
+import type { ClientCredentials } from './credentials.ts';
+import { checkProviderUrl } from './urls.ts';
+
+/** Largest provider response we read. */
+const MAX_RESPONSE_BYTES = 64 * 1024;
+
+/**
+ * A failed call to a provider: 502 problem+json carrying the provider's `error` code (never a
+ * token). `transient` tells whether trying again later may help (timeouts, 5xx, 429, garbage).
+ */
+export class ProviderError extends UpstreamError {
+  override name = 'ProviderError';
+  constructor(
+    readonly appId: string,
+    readonly providerError: string,
+    readonly transient: boolean,
+    detail: string,
+    readonly providerDescription?: string,
+    cause?: unknown,
+  ) {
+    super(detail, {
+      cause,
+      extra: {
+        oauth_app_id: appId,
+        provider_error: providerError,
+        ...(providerDescription ? { provider_error_description: providerDescription } : {}),
+      },
+    });
+  }
+}
+
+/** A token endpoint's answer (RFC 6749 §5.1), validated; unknown members are ignored. */
+export const tokenResponseSchema = z.object({
+  access_token: z.string().min(1).max(8192),
+  token_type: z.string().max(40).optional(),
+  expires_in: z.coerce
+    .number()
+    .int()
+    .positive()
+    .max(10 * 366 * 86400)
+    .optional(),
+  refresh_token: z.string().min(1).max(8192).optional(),
+  scope: z.union([z.string().max(4000), z.array(z.string())]).optional(),
+});
+export type TokenResponse = z.infer<typeof tokenResponseSchema>;
+
+const errorResponseSchema = z.object({
+  error: z.string().min(1),
+  error_description: z.string().optional(),
+});
+
+/** Scopes as a provider lists them: space- or comma-separated, or an array. */
+export function parseScopes(value: string | string[] | undefined): string[] | undefined {
+  if (value === undefined) return undefined;
+  const list = Array.isArray(value) ? value : value.split(/[\s,]+/);
+  return [...new Set(list.map((s) => s.trim()).filter(Boolean))];
+}
+
+/** Keeps only printable ASCII of a provider message, capped, so it is safe to show and log. */
+function clean(text: string | undefined, max = 200): string | undefined {
+  if (!text) return undefined;
+  const printable = text.replace(/[^\x20-\x7e]/g, '').slice(0, max);
+  return printable || undefined;
+}
+
+async function readCapped(res: Response): Promise<string> {
+  if (!res.body) return '';
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > MAX_RESPONSE_BYTES) {
+      await reader.cancel();
+      throw new Error('response too large');
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function parseBody(text: string, contentType: string): unknown {
+  if (/json/i.test(contentType) || /^\s*[{[]/.test(text)) {
+    try {
+      return JSON.parse(text);
+    } catch {
+      return undefined;
+    }
+  }
+  if (/x-www-form-urlencoded/i.test(contentType)) return Object.fromEntries(new URLSearchParams(text));
+  return undefined;
+}
+
+/**
+ * POSTs a form to a provider endpoint with the app's client authentication, a timeout
+ * (OAUTH_HTTP_TIMEOUT_SECONDS) and no redirects followed, and returns the status and parsed body.
+ */
+async function postForm(
+  app: OAuthApp,
+  url: string,
+  creds: ClientCredentials,
+  params: Record<string, string>,
+): Promise<{ status: number; body: unknown }> {
+  const problem = checkProviderUrl(url);
+  if (problem) {
+    throw new ProviderError(
+      app.id,
+      'invalid_endpoint',
+      false,
+      `The provider endpoint of '${app.id}' ${problem}.`,
+    );
+  }
+  const form = new URLSearchParams(params);
+  const headers: Record<string, string> = {
+    'Content-Type': 'application/x-www-form-urlencoded',
+    Accept: 'application/json',
+    'User-Agent': 'PronaFlow-Integrations',
+  };
+  if (app.token_auth_method === 'client_secret_basic') {
+    // RFC 6749 §2.3.1: each part form-urlencoded before the base64 of `id:secret`.
+    const id = encodeURIComponent(creds.client_id);
+    const secret = encodeURIComponent(creds.client_secret);
+    headers.Authorization = `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
+  } else {
+    form.set('client_id', creds.client_id);
+    form.set('client_secret', creds.client_secret);
+  }
+  const timeoutMs = config().OAUTH_HTTP_TIMEOUT_SECONDS * 1000;
+  let res: Response;
+  let text: string;
+  try {
+    res = await fetch(url, {
+      method: 'POST',
+      headers,
+      body: form.toString(),
+      redirect: 'manual',
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    text = await readCapped(res);
+  } catch (err) {
+    const timedOut = (err as Error)?.name === 'TimeoutError';
+    throw new ProviderError(
+      app.id,
+      timedOut ? 'timeout' : 'unreachable',
+      true,
+      timedOut
+        ? `The provider '${app.id}' did not answer within ${timeoutMs / 1000} s.`
+        : `The provider '${app.id}' could not be reached.`,
+      undefined,
+      // Only the error's name: fetch errors can quote the request.
+      new Error((err as Error)?.name ?? 'Error'),
+    );
+  }
+  return { status: res.status, body: parseBody(text, res.headers.get('content-type') ?? '') };
+}
+
+/** Turns an error answer (any status, or 200 with `error`, as GitHub and Slack do) into a ProviderError. */
+function providerFailure(app: OAuthApp, status: number, body: unknown, what: string): ProviderError {
+  const parsed = errorResponseSchema.safeParse(body);
+  const code = parsed.success ? (clean(parsed.data.error, 64) ?? 'invalid_response') : undefined;
+  const description = parsed.success ? clean(parsed.data.error_description) : undefined;
+  const transient = status >= 500 || status === 429 || !code;
+  return new ProviderError(
+    app.id,
+    code ?? (status >= 400 ? `http_${status}` : 'invalid_response'),
+    transient,
+    code
+      ? `The provider '${app.id}' refused the ${what}: ${code}${description ? ` (${description})` : ''}.`
+      : `The provider '${app.id}' answered the ${what} with HTTP ${status} and no OAuth error.`,
+    description,
+  );
+}
+
+async function tokenRequest(
+  app: OAuthApp,
+  creds: ClientCredentials,
+  params: Record<string, string>,
+  what: string,
+): Promise<TokenResponse> {
+  const { status, body } = await postForm(app, app.token_url, creds, params);
+  const slackFailure = typeof body === 'object' && body !== null && (body as { ok?: unknown }).ok === false;
+  if (status !== 200 || slackFailure || (typeof body === 'object' && body !== null && 'error' in body)) {
+    throw providerFailure(app, status, body, what);
+  }
+  const parsed = tokenResponseSchema.safeParse(body);
+  if (!parsed.success) {
+    throw new ProviderError(
+      app.id,
+      'invalid_response',
+      true,
+      `The provider '${app.id}' answered the ${what} with a malformed token response.`,
+    );
+  }
+  return parsed.data;
+}
+
+/** Exchanges an authorization code (RFC 6749 §4.1.3, with the PKCE `code_verifier` of RFC 7636 §4.5). */
+export function exchangeCode(
+  app: OAuthApp,
+  creds: ClientCredentials,
+  input: { code: string; redirectUri: string; codeVerifier?: string },
+): Promise<TokenResponse> {
+  return tokenRequest(
+    app,
+    creds,
+    {
+      grant_type: 'authorization_code',
+      code: input.code,
+      redirect_uri: input.redirectUri,
+      ...(input.codeVerifier ? { code_verifier: input.codeVerifier } : {}),
+    },
+    'authorization code',
+  );
+}
+
+/** Uses a refresh token (RFC 6749 §6). */
+export function refreshGrant(
+  app: OAuthApp,
+  creds: ClientCredentials,
+  refreshToken: string,
+): Promise<TokenResponse> {
+  return tokenRequest(
+    app,
+    creds,
+    { grant_type: 'refresh_token', refresh_token: refreshToken },
+    'refresh token',
+  );
+}
+
+/** Revokes a token (RFC 7009 §2.1); throws a ProviderError when the provider refuses. */
+export async function revokeToken(
+  app: OAuthApp,
+  creds: ClientCredentials,
+  token: string,
+  hint: 'access_token' | 'refresh_token',
+): Promise<void> {
+  if (!app.revoke_url) return;
+  const { status, body } = await postForm(app, app.revoke_url, creds, { token, token_type_hint: hint });
+  const slackFailure = typeof body === 'object' && body !== null && (body as { ok?: unknown }).ok === false;
+  if (status !== 200 || slackFailure) throw providerFailure(app, status, body, 'revocation');
+}

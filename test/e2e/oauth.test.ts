@@ -1,0 +1,114 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { loadOrCreateDevKeys, signSessionJwt } from '#infra/local/dev-keys.ts';
+import { type LocalStack, startLocalStack } from '#infra/local/stack.ts';
+import { resetConfig } from '#shared/config.ts';
+import { resetCatalog } from '#shared/oauth/catalog.ts';
+import { type FakeProvider, fakeApp, startFakeProvider } from '#test/helpers/oauth-provider.ts';
+
+let stack: LocalStack;
+let provider: FakeProvider;
+let api: string;
+let jwt: string;
+
+beforeAll(async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'e2e-oauth-'));
+  provider = await startFakeProvider();
+  const appsFile = join(dir, 'apps.json');
+  writeFileSync(appsFile, JSON.stringify([fakeApp(provider)]));
+  stack = await startLocalStack({
+    dir,
+    inMemory: true,
+    dynamoEndpoint: inject('dynamoEndpoint'),
+    tableName: `e2e-oauth-${randomBytes(4).toString('hex')}`,
+    port: 0,
+    workers: false,
+    env: { OAUTH_APPS_FILE: appsFile },
+  });
+  // The browser comes back to this very server.
+  process.env.OAUTH_REDIRECT_URI_BASE = stack.baseUrl;
+  resetConfig();
+  resetCatalog();
+  api = `${stack.baseUrl}/v1/integration`;
+  // What `npm run -s dev:secret -- oauth/fake '{…}'` does.
+  const secretsFile = join(dir, 'secrets.json');
+  const all = JSON.parse(readFileSync(secretsFile, 'utf8'));
+  all['pronaflow-integrations/oauth/fake'] = JSON.stringify({
+    client_id: provider.clientId,
+    client_secret: provider.clientSecret,
+  });
+  writeFileSync(secretsFile, JSON.stringify(all));
+  const keys = await loadOrCreateDevKeys(join(dir, 'session-keys.json'));
+  jwt = await signSessionJwt({
+    keys,
+    userId: 'u1',
+    workspaces: [{ id: 'ws1', role: 'admin' }],
+    issuer: 'https://identity.pronaflow.local',
+    audience: 'pronaflow-integrations',
+  });
+});
+
+afterAll(async () => {
+  await stack?.stop();
+  await provider?.stop();
+});
+
+// biome-ignore lint/suspicious/noExplicitAny: JSON answers read like a client would
+const json = async (res: Response): Promise<any> => res.json();
+
+const call = (method: string, path: string, body?: unknown) =>
+  fetch(`${api}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${jwt}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+
+describe('OAuth over HTTP (local stack)', () => {
+  it('connects an app end to end through the browser redirect, refreshes and disconnects', async () => {
+    const apps = await json(await call('GET', '/oauth/apps'));
+    expect(apps.data.map((a: { id: string }) => a.id)).toContain('fake');
+
+    const started = await call('POST', '/oauth/connections', {
+      oauth_app_id: 'fake',
+      scopes: ['read', 'write'],
+    });
+    expect(started.status).toBe(201);
+    const { authorization_url } = await json(started);
+
+    // The browser: provider consent, then the redirect to our GET /oauth/callback.
+    const consent = await fetch(authorization_url, { redirect: 'manual' });
+    const redirect = consent.headers.get('location') as string;
+    expect(redirect.startsWith(`${api}/oauth/callback?`)).toBe(true);
+    const page = await fetch(redirect);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(await page.text()).toContain('Connected');
+    expect((await fetch(redirect)).status).toBe(400); // the state is single use
+
+    const list = await json(await call('GET', '/oauth/connections'));
+    expect(list.data).toHaveLength(1);
+    const conn = list.data[0];
+    expect(conn).toMatchObject({ status: 'ACTIVE', scopes: ['read', 'write'], access_token: '[hidden]' });
+
+    const refreshed = await call('POST', `/oauth/connections/${conn.id}/refresh`);
+    expect(refreshed.status).toBe(200);
+    expect((await json(refreshed)).last_refreshed_at).toEqual(expect.any(String));
+
+    const removed = await call('DELETE', `/oauth/connections/${conn.id}`);
+    expect(removed.status).toBe(204);
+    expect(provider.calls.revoke).toBe(2);
+    expect((await call('GET', `/oauth/connections/${conn.id}`)).status).toBe(404);
+  });
+
+  it('documents the OAuth endpoints as available in the OpenAPI document', async () => {
+    const doc = await json(await fetch(`${api}/openapi.json`));
+    const op = doc.paths['/v1/integration/oauth/connections'].post;
+    expect(op['x-pending']).toBeUndefined();
+    expect(
+      doc.paths['/v1/integration/oauth/callback'].get.responses['200'].content['text/html'],
+    ).toBeDefined();
+  });
+});

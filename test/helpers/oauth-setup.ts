@@ -1,0 +1,80 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, vi } from 'vitest';
+import { logger } from '#shared/logger.ts';
+import { resetCatalog } from '#shared/oauth/catalog.ts';
+import { setEnv, useTestTable } from './env.ts';
+import { type FakeProvider, fakeApp, startFakeProvider } from './oauth-provider.ts';
+import { useMemorySecrets } from './secrets.ts';
+import { type TestIdentity, testIdentity } from './session.ts';
+
+export interface OAuthTestEnv {
+  provider: FakeProvider;
+  id: TestIdentity;
+  secrets: Map<string, string>;
+  appsFile: string;
+  /** Rewrites OAUTH_APPS_FILE with these apps. */
+  writeApps: (apps: unknown[]) => void;
+}
+
+export const REDIRECT_BASE = 'https://app.pronaflow.test';
+
+/**
+ * For an OAuth test file: its own table, a fake provider on 127.0.0.1 registered as app `fake`
+ * (and `fake-norevoke` without a revocation endpoint) through OAUTH_APPS_FILE, its client
+ * credentials in an in-memory secret source, and a session identity.
+ */
+export function useOAuthEnv(): OAuthTestEnv {
+  const table = useTestTable();
+  void table;
+  const env = {} as OAuthTestEnv;
+  beforeAll(async () => {
+    env.provider = await startFakeProvider();
+    const dir = mkdtempSync(join(tmpdir(), 'oauth-apps-'));
+    env.appsFile = join(dir, 'apps.json');
+    env.writeApps = (apps) => {
+      writeFileSync(env.appsFile, JSON.stringify(apps));
+      resetCatalog();
+    };
+    env.writeApps([
+      fakeApp(env.provider),
+      fakeApp(env.provider, { id: 'fake-norevoke', revoke_url: null }),
+      fakeApp(env.provider, { id: 'fake-unconfigured' }),
+    ]);
+    setEnv({
+      OAUTH_APPS_FILE: env.appsFile,
+      ALLOW_LOOPBACK_TARGETS: 'true',
+      OAUTH_REDIRECT_URI_BASE: REDIRECT_BASE,
+    });
+    const creds = JSON.stringify({
+      client_id: env.provider.clientId,
+      client_secret: env.provider.clientSecret,
+    });
+    env.secrets = useMemorySecrets({ 'oauth/fake': creds, 'oauth/fake-norevoke': creds });
+    env.id = await testIdentity();
+  });
+  afterAll(async () => {
+    await env.provider?.stop();
+  });
+  return env;
+}
+
+/** Captures every log line written while the returned `stop` is not called (level DEBUG). */
+export function captureLogs(): { lines: () => string; stop: () => void } {
+  const chunks: string[] = [];
+  logger.setLogLevel('DEBUG');
+  const spies = [process.stdout, process.stderr].map((stream) =>
+    vi.spyOn(stream, 'write').mockImplementation((chunk: unknown) => {
+      chunks.push(String(chunk));
+      return true;
+    }),
+  );
+  return {
+    lines: () => chunks.join(''),
+    stop: () => {
+      for (const s of spies) s.mockRestore();
+      logger.setLogLevel('SILENT');
+    },
+  };
+}
