@@ -24,7 +24,7 @@ export async function authenticateToken(
     });
   }
   const record = await findAuthRecord(hashToken(value));
-  if (!record || !record.is_active || record.expires_at <= now.toISOString()) throw invalid();
+  if (!record?.is_active || record.expires_at <= now.toISOString()) throw invalid();
   if (workspaceHeader && workspaceHeader !== record.workspace_id) {
     throw new ForbiddenError(`This token is bound to another workspace than '${workspaceHeader}'.`);
   }

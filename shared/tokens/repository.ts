@@ -218,7 +218,7 @@ export async function listTokens(
   let filter = '#ttl > :nowe';
   if (opts.status) {
     filter += ` AND ${STATUS_FILTERS[opts.status]}`;
-    values[':now'] = now.toISOString();
+    if (opts.status !== 'revoked') values[':now'] = now.toISOString();
     if (opts.status === 'active') values[':t'] = true;
     if (opts.status === 'inactive') values[':f'] = false;
   }
