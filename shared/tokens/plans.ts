@@ -81,8 +81,9 @@ export async function applyPlanChange(event: PronaFlowEvent): Promise<'applied' 
         TableName: tableName(),
         Key: keys.workspacePlan(event.workspace_id),
         UpdateExpression:
-          'SET entity = :e, workspace_id = :ws, plan = :p, plan_changed_at = :at, event_id = :id, updated_at = :now',
+          'SET entity = :e, workspace_id = :ws, #plan = :p, plan_changed_at = :at, event_id = :id, updated_at = :now',
         ConditionExpression: 'attribute_not_exists(plan_changed_at) OR plan_changed_at <= :at',
+        ExpressionAttributeNames: { '#plan': 'plan' },
         ExpressionAttributeValues: {
           ':e': 'WorkspacePlan',
           ':ws': event.workspace_id,
@@ -128,7 +129,8 @@ async function setTokenPlan(hash: string, plan: Plan, at: string): Promise<void>
       new UpdateCommand({
         TableName: tableName(),
         Key: keys.apiTokenHash(hash),
-        UpdateExpression: 'SET plan = :p, plan_changed_at = :at',
+        UpdateExpression: 'SET #plan = :p, plan_changed_at = :at',
+        ExpressionAttributeNames: { '#plan': 'plan' },
         ConditionExpression:
           'attribute_exists(pk) AND (attribute_not_exists(plan_changed_at) OR plan_changed_at <= :at)',
         ExpressionAttributeValues: { ':p': plan, ':at': at },

@@ -149,7 +149,7 @@ export async function listUsageLogs(
     TableName: tableName(),
     ...(byToken ? { IndexName: 'gsi1' } : {}),
     KeyConditionExpression: '#pk = :pk AND #sk BETWEEN :from AND :to',
-    ExpressionAttributeNames: { '#pk': pkName, '#sk': skName, '#ttl': 'ttl', '#status': 'status' },
+    ExpressionAttributeNames: { '#pk': pkName, '#sk': skName, '#ttl': 'ttl' },
     ExpressionAttributeValues: {
       ':pk': pkValue,
       ':from': from.toISOString(),
@@ -162,6 +162,7 @@ export async function listUsageLogs(
   if (q.status_class) {
     const [lo, hi] = STATUS_RANGES[q.status_class];
     filter += ' AND #status BETWEEN :lo AND :hi';
+    base.ExpressionAttributeNames['#status'] = 'status';
     base.ExpressionAttributeValues[':lo'] = lo;
     base.ExpressionAttributeValues[':hi'] = hi;
   }
@@ -210,7 +211,7 @@ async function aggregate(base: QueryBase, filter: string, from: Date, to: Date):
         ...base,
         FilterExpression: filter,
         ProjectionExpression: '#status, #at',
-        ExpressionAttributeNames: { ...base.ExpressionAttributeNames, '#at': 'at' },
+        ExpressionAttributeNames: { ...base.ExpressionAttributeNames, '#status': 'status', '#at': 'at' },
         Limit: Math.min(1000, AGGREGATE_MAX_LOGS - total),
         ExclusiveStartKey: start,
       }),

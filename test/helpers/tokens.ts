@@ -1,5 +1,5 @@
-import type { WorkspaceRole } from '#shared/http/caller.ts';
 import { db } from '#shared/db/client.ts';
+import type { WorkspaceRole } from '#shared/http/caller.ts';
 import { createToken } from '#shared/tokens/repository.ts';
 
 /**

@@ -10,8 +10,8 @@ import { handler as listTokens } from '#functions/tokens/list-tokens.ts';
 import { handler as revokeToken } from '#functions/tokens/revoke-token.ts';
 import { handler as rotateToken } from '#functions/tokens/rotate-token.ts';
 import { handler as updateToken } from '#functions/tokens/update-token.ts';
-import { db, tableName } from '#shared/db/client.ts';
 import { sha256Hex } from '#shared/crypto.ts';
+import { db, tableName } from '#shared/db/client.ts';
 import { setEnv, useTestTable } from '#test/helpers/env.ts';
 import { invoke } from '#test/helpers/http-event.ts';
 import { type TestIdentity, testIdentity } from '#test/helpers/session.ts';
@@ -75,9 +75,17 @@ describe('POST /tokens', () => {
     ['an over-long name', { name: 'x'.repeat(101), scopes: ['read:tasks'] }, 'body.name'],
     ['no scopes', { name: 'n', scopes: [] }, 'body.scopes'],
     ['duplicate scopes', { name: 'n', scopes: ['read:tasks', 'read:tasks'] }, 'body.scopes.1'],
-    ['a malformed expires_at', { name: 'n', scopes: ['read:tasks'], expires_at: 'next week' }, 'body.expires_at'],
+    [
+      'a malformed expires_at',
+      { name: 'n', scopes: ['read:tasks'], expires_at: 'next week' },
+      'body.expires_at',
+    ],
     ['a past expires_at', { name: 'n', scopes: ['read:tasks'], expires_at: inDays(-1) }, 'body.expires_at'],
-    ['an expires_at past the maximum', { name: 'n', scopes: ['read:tasks'], expires_at: inDays(800) }, 'body.expires_at'],
+    [
+      'an expires_at past the maximum',
+      { name: 'n', scopes: ['read:tasks'], expires_at: inDays(800) },
+      'body.expires_at',
+    ],
     ['an unknown field', { name: 'n', scopes: ['read:tasks'], user_id: 'mallory' }, 'body'],
   ])('answers 400 for %s', async (_, body, path) => {
     const res = await create(admin, body);
@@ -113,7 +121,8 @@ describe('POST /tokens', () => {
 describe('GET /tokens and /tokens/{id}', () => {
   it("lists only the caller's tokens, newest first, page by page", async () => {
     const mine: string[] = [];
-    for (let i = 0; i < 3; i++) mine.unshift((await create(other, { name: `c${i}`, scopes: ['read:tasks'] })).body.id);
+    for (let i = 0; i < 3; i++)
+      mine.unshift((await create(other, { name: `c${i}`, scopes: ['read:tasks'] })).body.id);
     await create(admin, { name: 'not carol', scopes: ['read:tasks'] });
     const first = await invoke(listTokens, routes.listTokens, { token: other, query: { limit: '2' } });
     expect(first.status).toBe(200);
@@ -131,7 +140,11 @@ describe('GET /tokens and /tokens/{id}', () => {
     const a = (await create(user, { name: 'a', scopes: ['read:tasks'] })).body.id;
     const b = (await create(user, { name: 'b', scopes: ['read:tasks'] })).body.id;
     const c = (await create(user, { name: 'c', scopes: ['read:tasks'] })).body.id;
-    await invoke(updateToken, routes.updateToken, { token: user, params: { id: b }, body: { is_active: false } });
+    await invoke(updateToken, routes.updateToken, {
+      token: user,
+      params: { id: b },
+      body: { is_active: false },
+    });
     await invoke(revokeToken, routes.revokeToken, { token: user, params: { id: c } });
     const ids = async (status: string) =>
       (await invoke(listTokens, routes.listTokens, { token: user, query: { status } })).body.data.map(
@@ -179,9 +192,15 @@ describe('scopes', () => {
       expect.objectContaining({ name: 'admin:webhooks', min_role: 'admin', description: expect.any(String) }),
     );
     const made = await create(admin, { name: 'n', scopes: ['read:tasks', 'admin:plugins'] });
-    const res = await invoke(getTokenScopes, routes.getTokenScopes, { token: admin, params: { id: made.body.id } });
+    const res = await invoke(getTokenScopes, routes.getTokenScopes, {
+      token: admin,
+      params: { id: made.body.id },
+    });
     expect(res.status).toBe(200);
-    expect(res.body.scopes.map((s: { name: string }) => s.name).sort()).toEqual(['admin:plugins', 'read:tasks']);
+    expect(res.body.scopes.map((s: { name: string }) => s.name).sort()).toEqual([
+      'admin:plugins',
+      'read:tasks',
+    ]);
   });
 });
 
@@ -215,7 +234,11 @@ describe('PATCH /tokens/{id}', () => {
     [{ is_active: 'yes' }],
   ])('answers 400 for %j', async (body) => {
     const made = await create(admin, { name: 'n', scopes: ['read:tasks'] });
-    const res = await invoke(updateToken, routes.updateToken, { token: admin, params: { id: made.body.id }, body });
+    const res = await invoke(updateToken, routes.updateToken, {
+      token: admin,
+      params: { id: made.body.id },
+      body,
+    });
     expect(res.status).toBe(400);
     const after = await invoke(getToken, routes.getToken, { token: admin, params: { id: made.body.id } });
     expect(after.body).toMatchObject({ name: 'n', scopes: ['read:tasks'], is_active: true });
@@ -244,7 +267,9 @@ describe('DELETE /tokens/{id}', () => {
     expect(after.headers['www-authenticate']).toContain('error="invalid_token"');
     const view = await invoke(getToken, routes.getToken, { token: admin, params: { id: made.body.id } });
     expect(view.body).toMatchObject({ status: 'revoked', revoked_at: expect.any(String), is_active: false });
-    expect((await invoke(revokeToken, routes.revokeToken, { token: admin, params: { id: made.body.id } })).status).toBe(204);
+    expect(
+      (await invoke(revokeToken, routes.revokeToken, { token: admin, params: { id: made.body.id } })).status,
+    ).toBe(204);
   });
 });
 
@@ -253,7 +278,11 @@ describe('POST /tokens/{id}/rotate', () => {
     const made = await create(admin, { name: 'n', scopes: ['read:tasks', 'write:webhooks'] });
     const res = await invoke(rotateToken, routes.rotateToken, { token: admin, params: { id: made.body.id } });
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ id: made.body.id, scopes: ['read:tasks', 'write:webhooks'], status: 'active' });
+    expect(res.body).toMatchObject({
+      id: made.body.id,
+      scopes: ['read:tasks', 'write:webhooks'],
+      status: 'active',
+    });
     expect(res.body.token).not.toBe(made.body.token);
     expect(res.body.rotated_at).toEqual(expect.any(String));
     expect((await invoke(getRateLimit, routes.getRateLimit, { token: made.body.token })).status).toBe(401);
@@ -287,7 +316,9 @@ describe('POST /tokens/{id}/rotate', () => {
       ]);
       expect(results.map((r) => r.status).sort()).toEqual([200, 409]);
       const winner = results.find((r) => r.status === 200);
-      expect((await invoke(getRateLimit, routes.getRateLimit, { token: winner?.body.token })).status).toBe(200);
+      expect((await invoke(getRateLimit, routes.getRateLimit, { token: winner?.body.token })).status).toBe(
+        200,
+      );
     } finally {
       db().middlewareStack.remove(name);
     }

@@ -102,7 +102,10 @@ describe('authentication with an API token', () => {
     const res = await invoke(readHandler, readWebhooks, { token: expired.value });
     expect(res.status).toBe(401);
     const session = await id.jwt('u1', [{ id: 'ws1', role: 'admin' }]);
-    const list = await invoke(listTokens, routes.listTokens, { token: session, query: { status: 'expired' } });
+    const list = await invoke(listTokens, routes.listTokens, {
+      token: session,
+      query: { status: 'expired' },
+    });
     expect(list.body.data.map((t: { id: string }) => t.id)).toContain(expired.id);
   });
 
@@ -117,9 +120,15 @@ describe('authentication with an API token', () => {
 
   it('answers 403 when X-Workspace-Id names another workspace than the token’s', async () => {
     const { value } = await seedToken({ workspaceId: 'ws1', scopes: ['read:webhooks'] });
-    const res = await invoke(readHandler, readWebhooks, { token: value, headers: { 'x-workspace-id': 'ws2' } });
+    const res = await invoke(readHandler, readWebhooks, {
+      token: value,
+      headers: { 'x-workspace-id': 'ws2' },
+    });
     expect(res.status).toBe(403);
-    const same = await invoke(readHandler, readWebhooks, { token: value, headers: { 'x-workspace-id': 'ws1' } });
+    const same = await invoke(readHandler, readWebhooks, {
+      token: value,
+      headers: { 'x-workspace-id': 'ws1' },
+    });
     expect(same.status).toBe(200);
   });
 });
@@ -198,7 +207,8 @@ describe('rate limiting', () => {
     expect(bad.status).toBe(400);
     expect(bad.headers['x-ratelimit-remaining']).toBe('2');
     const statuses = [];
-    for (let i = 0; i < 3; i++) statuses.push((await invoke(listTokens, routes.listTokens, { token: eve })).status);
+    for (let i = 0; i < 3; i++)
+      statuses.push((await invoke(listTokens, routes.listTokens, { token: eve })).status);
     expect(statuses).toEqual([200, 200, 429]);
     expect((await invoke(listTokens, routes.listTokens, { token: frank })).status).toBe(200);
   });

@@ -21,7 +21,8 @@ describe('token format', () => {
 
   it('uses every base62 character about evenly (no modulo bias)', () => {
     const counts = new Map<string, number>();
-    for (let i = 0; i < 2000; i++) for (const c of generateToken().slice(4, 36)) counts.set(c, (counts.get(c) ?? 0) + 1);
+    for (let i = 0; i < 2000; i++)
+      for (const c of generateToken().slice(4, 36)) counts.set(c, (counts.get(c) ?? 0) + 1);
     expect(counts.size).toBe(62);
     const expected = (2000 * 32) / 62;
     for (const n of counts.values()) expect(Math.abs(n - expected) / expected).toBeLessThan(0.25);

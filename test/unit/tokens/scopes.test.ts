@@ -10,7 +10,15 @@ import {
 
 describe('scope catalog', () => {
   it('offers read, write and admin over each resource, each with a description', () => {
-    for (const resource of ['tasks', 'projects', 'webhooks', 'integrations', 'plugins', 'consents', 'tokens']) {
+    for (const resource of [
+      'tasks',
+      'projects',
+      'webhooks',
+      'integrations',
+      'plugins',
+      'consents',
+      'tokens',
+    ]) {
       for (const level of ['read', 'write', 'admin']) expect(isKnownScope(`${level}:${resource}`)).toBe(true);
     }
     for (const s of SCOPES) expect(s.description.length).toBeGreaterThan(5);
