@@ -20,6 +20,7 @@ import {
   oauthAppResponse,
 } from '#shared/oauth/schemas.ts';
 import { healthSchema, statusSchema } from '#shared/system/schemas.ts';
+import * as tok from '#shared/tokens/schemas.ts';
 
 const idParams = z.object({ id: z.string().min(1).max(100) });
 const deliveryParams = z.object({ id: z.string().min(1).max(100), delivery_id: z.string().min(1).max(100) });
@@ -68,7 +69,7 @@ export const routes = {
     responses: { 200: { description: 'OpenAPI document', schema: z.record(z.string(), z.unknown()) } },
   }),
 
-  // ── API tokens ────────────────────────────────────────────────────────────
+  // ── API tokens ──────────────────────────────────────────────────────────
   createToken: route({
     id: 'createToken',
     method: 'POST',
@@ -78,8 +79,11 @@ export const routes = {
     scopes: [],
     summary: 'Create a personal access token (its value is shown once)',
     tag: 'API tokens',
-    responses: pending,
-    pending: 'API tokens',
+    body: tok.createTokenBody,
+    responses: {
+      201: { description: 'The token, with its value (shown once)', schema: tok.tokenWithValueSchema },
+    },
+    grants: ['table:read', 'table:write'],
   }),
   listTokens: route({
     id: 'listTokens',
@@ -88,10 +92,11 @@ export const routes = {
     handler: 'tokens/list-tokens',
     auth: 'user',
     scopes: [],
-    summary: "List the caller's tokens",
+    summary: "List the caller's tokens in the workspace, newest first",
     tag: 'API tokens',
-    responses: pending,
-    pending: 'API tokens',
+    query: tok.listTokensQuery,
+    responses: { 200: { description: 'A page of tokens', schema: tok.tokenPageSchema } },
+    grants: ['table:read', 'table:write'],
   }),
   listScopes: route({
     id: 'listScopes',
@@ -102,8 +107,8 @@ export const routes = {
     scopes: [],
     summary: 'The scope catalog',
     tag: 'API tokens',
-    responses: pending,
-    pending: 'API tokens',
+    responses: { 200: { description: 'Every scope a token can carry', schema: tok.scopeCatalogSchema } },
+    grants: ['table:read', 'table:write'],
   }),
   listUsageLogs: route({
     id: 'listUsageLogs',
@@ -112,10 +117,11 @@ export const routes = {
     handler: 'tokens/list-usage-logs',
     auth: 'user',
     scopes: [],
-    summary: 'API usage logs and aggregates',
+    summary: "Usage logs of the caller's tokens, with aggregates over the range",
     tag: 'API tokens',
-    responses: pending,
-    pending: 'API usage logs',
+    query: tok.usageLogsQuery,
+    responses: { 200: { description: 'A page of logs and the aggregates', schema: tok.usageLogPageSchema } },
+    grants: ['table:read', 'table:write'],
   }),
   getToken: route({
     id: 'getToken',
@@ -126,9 +132,9 @@ export const routes = {
     scopes: [],
     summary: "A token's metadata",
     tag: 'API tokens',
-    params: idParams,
-    responses: pending,
-    pending: 'API tokens',
+    params: tok.tokenIdParams,
+    responses: { 200: { description: 'The token (never its value)', schema: tok.tokenSchema } },
+    grants: ['table:read', 'table:write'],
   }),
   updateToken: route({
     id: 'updateToken',
@@ -139,9 +145,10 @@ export const routes = {
     scopes: [],
     summary: 'Rename or (de)activate a token',
     tag: 'API tokens',
-    params: idParams,
-    responses: pending,
-    pending: 'API tokens',
+    params: tok.tokenIdParams,
+    body: tok.updateTokenBody,
+    responses: { 200: { description: 'The updated token', schema: tok.tokenSchema } },
+    grants: ['table:read', 'table:write'],
   }),
   revokeToken: route({
     id: 'revokeToken',
@@ -150,11 +157,11 @@ export const routes = {
     handler: 'tokens/revoke-token',
     auth: 'user',
     scopes: [],
-    summary: 'Revoke a token',
+    summary: 'Revoke a token (it stops working on the next request)',
     tag: 'API tokens',
-    params: idParams,
-    responses: pending,
-    pending: 'API tokens',
+    params: tok.tokenIdParams,
+    responses: { 204: { description: 'Revoked' } },
+    grants: ['table:read', 'table:write'],
   }),
   rotateToken: route({
     id: 'rotateToken',
@@ -163,11 +170,14 @@ export const routes = {
     handler: 'tokens/rotate-token',
     auth: 'user',
     scopes: [],
-    summary: 'Issue a new value for a token and revoke the old one',
+    summary: 'Issue a new value for a token (same id and scopes) and revoke the old one',
     tag: 'API tokens',
-    params: idParams,
-    responses: pending,
-    pending: 'API tokens',
+    params: tok.tokenIdParams,
+    body: tok.rotateTokenBody,
+    responses: {
+      200: { description: 'The token with its new value (shown once)', schema: tok.tokenWithValueSchema },
+    },
+    grants: ['table:read', 'table:write'],
   }),
   getTokenScopes: route({
     id: 'getTokenScopes',
@@ -178,9 +188,21 @@ export const routes = {
     scopes: [],
     summary: "A token's scopes",
     tag: 'API tokens',
-    params: idParams,
-    responses: pending,
-    pending: 'API tokens',
+    params: tok.tokenIdParams,
+    responses: { 200: { description: 'The scopes, with their descriptions', schema: tok.tokenScopesSchema } },
+    grants: ['table:read', 'table:write'],
+  }),
+  getRateLimit: route({
+    id: 'getRateLimit',
+    method: 'GET',
+    path: '/rate-limit',
+    handler: 'tokens/get-rate-limit',
+    auth: 'user_or_token',
+    scopes: [],
+    summary: "The caller's rate limit in the current window (this request counts)",
+    tag: 'API tokens',
+    responses: { 200: { description: 'Limit, remaining and reset', schema: tok.rateLimitSchema } },
+    grants: ['table:read', 'table:write', 'queue:usage:send'],
   }),
 
   // ── Webhooks ──────────────────────────────────────────────────────────────

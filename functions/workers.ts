@@ -74,6 +74,15 @@ export const workers: WorkerDef[] = [
   },
 
   // ── API tokens ──
+  {
+    id: 'recordUsage',
+    handler: 'workers/record-usage',
+    description: "Writes API-token usage logs (BatchWriteItem, TTL) and each token's last use",
+    // SQS hands at most 10 messages per receive; the local poller does the same.
+    trigger: { queue: 'usage', batchSize: 10, maxBatchingWindowSeconds: 5 },
+    timeoutSeconds: 30,
+    grants: ['table:write'],
+  },
 
   // ── Webhooks ──
 

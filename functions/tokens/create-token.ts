@@ -1,4 +1,8 @@
 import { routes } from '#functions/routes.ts';
-import { notImplemented } from '#shared/http/endpoint.ts';
+import { endpoint } from '#shared/http/endpoint.ts';
+import { created } from '#shared/http/reply.ts';
+import * as tokens from '#shared/tokens/service.ts';
 
-export const handler = notImplemented(routes.createToken);
+export const handler = endpoint(routes.createToken, async ({ body, caller }) =>
+  created(await tokens.createToken(caller, body)),
+);

@@ -1,4 +1,8 @@
 import { routes } from '#functions/routes.ts';
-import { notImplemented } from '#shared/http/endpoint.ts';
+import { endpoint } from '#shared/http/endpoint.ts';
+import { ok } from '#shared/http/reply.ts';
+import * as tokens from '#shared/tokens/service.ts';
 
-export const handler = notImplemented(routes.getTokenScopes);
+export const handler = endpoint(routes.getTokenScopes, async ({ params, caller }) =>
+  ok(await tokens.tokenScopes(caller, params.id)),
+);

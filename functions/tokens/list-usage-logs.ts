@@ -1,4 +1,8 @@
 import { routes } from '#functions/routes.ts';
-import { notImplemented } from '#shared/http/endpoint.ts';
+import { endpoint } from '#shared/http/endpoint.ts';
+import { ok } from '#shared/http/reply.ts';
+import { listUsageLogs } from '#shared/tokens/usage.ts';
 
-export const handler = notImplemented(routes.listUsageLogs);
+export const handler = endpoint(routes.listUsageLogs, async ({ query, caller }) =>
+  ok(await listUsageLogs(caller.workspaceId, caller.userId, query)),
+);

@@ -1,4 +1,9 @@
 import { routes } from '#functions/routes.ts';
-import { notImplemented } from '#shared/http/endpoint.ts';
+import { endpoint } from '#shared/http/endpoint.ts';
+import { noContent } from '#shared/http/reply.ts';
+import * as tokens from '#shared/tokens/service.ts';
 
-export const handler = notImplemented(routes.revokeToken);
+export const handler = endpoint(routes.revokeToken, async ({ params, caller }) => {
+  await tokens.revokeToken(caller, params.id);
+  return noContent();
+});

@@ -19,7 +19,10 @@ const modules = new Map<string, Promise<Handler>>();
 export function loadHandler(handlerPath: string): Promise<Handler> {
   let mod = modules.get(handlerPath);
   if (!mod) {
-    mod = import(/* @vite-ignore */ `../../functions/${handlerPath}.ts`).then((m: { handler?: Handler }) => {
+    // A file URL with @vite-ignore: vitest's dynamic-import-vars transform only handles paths one
+    // folder deep, and handlers live in functions/<feature>/.
+    const url = new URL(`../../functions/${handlerPath}.ts`, import.meta.url).href;
+    mod = import(/* @vite-ignore */ url).then((m: { handler?: Handler }) => {
       if (typeof m.handler !== 'function') throw new Error(`functions/${handlerPath}.ts exports no handler`);
       return m.handler;
     });

@@ -2,10 +2,12 @@ import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { UnauthorizedError } from '#shared/errors.ts';
 import type { Caller } from '#shared/http/caller.ts';
 import type { RouteDef } from '#shared/http/route.ts';
+import { authenticateToken } from '#shared/tokens/auth.ts';
+import { TOKEN_PREFIX } from '#shared/tokens/format.ts';
 import { authenticateSession } from './session.ts';
 
 /** Prefix of PronaFlow personal access tokens. */
-export const API_TOKEN_PREFIX = 'pfi_';
+export const API_TOKEN_PREFIX = TOKEN_PREFIX;
 
 /** Extracts the bearer credential; credentials in the query string are refused. */
 export function bearer(event: APIGatewayProxyEventV2): string {
@@ -42,7 +44,7 @@ export async function authenticate(
         error: 'invalid_token',
       });
     }
-    throw new UnauthorizedError('API tokens are not enabled yet.', { error: 'invalid_token' });
+    return authenticateToken(credential, workspaceHeader);
   }
   return authenticateSession(credential, workspaceHeader);
 }

@@ -10,6 +10,27 @@ export const keys = {
   workspacePlan: (workspaceId: string) => ({ pk: `WS#${workspaceId}`, sk: 'PLAN' }),
 
   // ── API tokens ──
+  /** A token's metadata, in its workspace's partition, sorted by user then id. */
+  apiToken: (workspaceId: string, userId: string, tokenId: string) => ({
+    pk: `WS#${workspaceId}`,
+    sk: `APITOKEN#${encodeURIComponent(userId)}#${tokenId}`,
+  }),
+  /** Prefix of one user's tokens in a workspace (userId is encoded, so `#` cannot widen it). */
+  apiTokensOfUser: (userId: string) => `APITOKEN#${encodeURIComponent(userId)}#`,
+  /** Prefix of every token of a workspace (plan changes fan out to them). */
+  apiTokensOfWorkspace: () => 'APITOKEN#',
+  /** The authentication record of a token, found by the SHA-256 of its value. */
+  apiTokenHash: (hash: string) => ({ pk: `TOKENHASH#${hash}`, sk: 'TOKENHASH' }),
+  /** A fixed rate-limit window's counter for a subject (`TOKEN#…` or `SESSION#…`). */
+  rateWindow: (subject: string, windowStart: number) => ({
+    pk: `RATE#${subject}#${windowStart}`,
+    sk: 'RATE',
+  }),
+  /** Usage logs of one user's tokens in a workspace, by time. */
+  usageOfUser: (workspaceId: string, userId: string) =>
+    `USAGE#WS#${encodeURIComponent(workspaceId)}#USER#${encodeURIComponent(userId)}`,
+  /** gsi1 partition of one token's usage logs, by time. */
+  usageOfToken: (tokenId: string) => `USAGE#TOKEN#${tokenId}`,
 
   // ── Webhooks ──
 

@@ -1,3 +1,4 @@
+import { applyPlanChange } from '#shared/tokens/plans.ts';
 import type { PronaFlowEvent } from './envelope.ts';
 
 /** A feature that reacts to PronaFlow events. `handle` must be idempotent: SQS delivers at least once. */
@@ -10,6 +11,13 @@ export interface EventConsumer {
 /** Every consumer of the ingest queue. A feature registers its consumer here. */
 export const consumers: EventConsumer[] = [
   // ── API tokens ──
+  {
+    name: 'tokens.plan',
+    accepts: (type) => type === 'workspace.plan_changed',
+    handle: async (event) => {
+      await applyPlanChange(event);
+    },
+  },
   // ── Webhooks ──
   // ── Other features ──
 ];

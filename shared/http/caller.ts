@@ -13,4 +13,6 @@ export interface Caller {
   tokenId?: string;
   /** Scopes of an API token; session users act with their role's scopes. */
   scopes?: string[];
+  /** The workspace's plan tier, when the credential carried it (API tokens); sessions look it up. */
+  plan?: 'free' | 'pro' | 'enterprise';
 }

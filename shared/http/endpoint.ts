@@ -4,11 +4,13 @@ import type { z } from 'zod';
 import { NotImplementedError } from '#shared/errors.ts';
 import { logger } from '#shared/logger.ts';
 import type { Caller } from './caller.ts';
-import { authentication } from './middleware/authenticate.ts';
+import { authentication, authorization } from './middleware/authenticate.ts';
 import { errorHandler } from './middleware/error-handler.ts';
 import { jsonBody } from './middleware/json-body.ts';
+import { rateLimit } from './middleware/rate-limit.ts';
 import { requestContext } from './middleware/request-context.ts';
 import { responseHeaders } from './middleware/response-headers.ts';
+import { usageAccounting } from './middleware/usage.ts';
 import type { Reply } from './reply.ts';
 import type { RouteDef } from './route.ts';
 import { type HttpEvent, type HttpMiddleware, type HttpResult, stateOf } from './types.ts';
@@ -29,11 +31,23 @@ export interface EndpointInput<P, Q, B> {
 
 /**
  * Middlewares every endpoint runs. `before` hooks run in this order; `after` and `onError` hooks
- * in reverse, so the error handler has set the response before headers are added and the
- * request is logged. Later features add theirs here (rate limit, usage accounting).
+ * in reverse, so the error handler has set the response before usage is recorded, headers are
+ * added and the request is logged. The caller is established and counted against its rate limit
+ * before anything else (so refused and malformed requests count and carry the rate-limit
+ * headers, and no body is parsed for an unauthenticated caller); role and scopes are checked
+ * after counting.
  */
 export function standardMiddlewares(route: RouteDef): HttpMiddleware[] {
-  return [requestContext(route), responseHeaders(), errorHandler(), jsonBody(), authentication()];
+  return [
+    requestContext(route),
+    responseHeaders(),
+    usageAccounting(),
+    errorHandler(),
+    authentication(),
+    rateLimit(),
+    authorization(),
+    jsonBody(),
+  ];
 }
 
 /**

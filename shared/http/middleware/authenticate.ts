@@ -1,30 +1,39 @@
 import { authenticate } from '#shared/auth/authenticate.ts';
 import { ForbiddenError } from '#shared/errors.ts';
+import { satisfiesScopes } from '#shared/tokens/scopes.ts';
 import type { HttpMiddleware, HttpRequest } from '../types.ts';
 
-/** Establishes the caller (session or API token) and checks role and scopes for the route. */
+/** Establishes the caller (session or API token); public routes have none. */
 export function authentication(): HttpMiddleware {
   return {
     name: 'authentication',
     before: async (request: HttpRequest) => {
-      const { route } = request.state;
-      const caller = await authenticate(request.event, route);
-      request.state.caller = caller;
-      if (caller && route.role === 'admin' && caller.role !== 'admin') {
+      request.state.caller = await authenticate(request.event, request.state.route);
+    },
+  };
+}
+
+/**
+ * Checks the caller against the route's role and scopes. Runs after the rate limit, so refused
+ * requests count too and carry the rate-limit headers. A token needs one of the route's scopes
+ * (`write:x` includes `read:x`, `admin:x` both); a session user holds its role's scopes.
+ */
+export function authorization(): HttpMiddleware {
+  return {
+    name: 'authorization',
+    before: (request: HttpRequest) => {
+      const { route, caller } = request.state;
+      if (!caller) return;
+      if (route.role === 'admin' && caller.role !== 'admin') {
         throw new ForbiddenError('This action needs the admin role in the workspace.', {
           extra: { required_role: 'admin' },
         });
       }
-      if (caller?.kind === 'token' && route.scopes.length > 0) {
-        const held = new Set(caller.scopes ?? []);
-        if (!route.scopes.some((s) => held.has(s))) {
-          throw new ForbiddenError(
-            `This token lacks the scope this endpoint needs: ${route.scopes.join(' or ')}.`,
-            {
-              extra: { required_scopes: route.scopes },
-            },
-          );
-        }
+      if (!satisfiesScopes(caller, route.scopes)) {
+        const who = caller.kind === 'token' ? 'This token lacks' : 'Your role lacks';
+        throw new ForbiddenError(`${who} the scope this endpoint needs: ${route.scopes.join(' or ')}.`, {
+          extra: { required_scopes: route.scopes },
+        });
       }
     },
   };

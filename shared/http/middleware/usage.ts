@@ -1,0 +1,34 @@
+import { logger } from '#shared/logger.ts';
+import { enqueueUsage } from '#shared/tokens/usage.ts';
+import type { HttpMiddleware, HttpRequest } from '../types.ts';
+
+/**
+ * Records each API-token request (token, method, route, status, latency, time, client IP) by
+ * sending one message to the usage queue once the response is known; the `record-usage` worker
+ * writes it to the table. No DynamoDB call on the request path, and a failure to queue never
+ * fails the request.
+ */
+export function usageAccounting(): HttpMiddleware {
+  const record = async (request: HttpRequest) => {
+    const caller = request.state?.caller;
+    if (caller?.kind !== 'token' || !caller.tokenId) return;
+    const { route, requestId, startedAt } = request.state;
+    try {
+      await enqueueUsage({
+        id: requestId,
+        token_id: caller.tokenId,
+        user_id: caller.userId,
+        workspace_id: caller.workspaceId,
+        method: route.method,
+        route: route.path,
+        status: request.response?.statusCode ?? 500,
+        latency_ms: Math.max(0, Date.now() - startedAt),
+        at: new Date(startedAt).toISOString(),
+        client_ip: request.event.requestContext?.http?.sourceIp ?? null,
+      });
+    } catch (err) {
+      logger.error('usage record not queued', { error: err as Error, token_id: caller.tokenId });
+    }
+  };
+  return { name: 'usage-accounting', after: record, onError: record };
+}

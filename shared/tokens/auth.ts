@@ -1,0 +1,41 @@
+import { ForbiddenError, UnauthorizedError } from '#shared/errors.ts';
+import type { Caller } from '#shared/http/caller.ts';
+import { isWellFormedToken } from './format.ts';
+import { findAuthRecord, hashToken } from './repository.ts';
+
+const invalid = () =>
+  new UnauthorizedError('The API token is not valid: unknown, revoked, inactive or expired.', {
+    error: 'invalid_token',
+  });
+
+/**
+ * Authenticates an API token: shape and checksum first (a mistyped or made-up token costs no
+ * database read), then one strongly consistent GetItem of its authentication record by SHA-256,
+ * so revocation, deactivation and expiry apply to the very next request.
+ */
+export async function authenticateToken(
+  value: string,
+  workspaceHeader: string | undefined,
+  now = new Date(),
+): Promise<Caller> {
+  if (!isWellFormedToken(value)) {
+    throw new UnauthorizedError('The API token is malformed (its checksum does not match).', {
+      error: 'invalid_token',
+    });
+  }
+  const record = await findAuthRecord(hashToken(value));
+  if (!record?.is_active || record.expires_at <= now.toISOString()) throw invalid();
+  if (workspaceHeader && workspaceHeader !== record.workspace_id) {
+    throw new ForbiddenError(`This token is bound to another workspace than '${workspaceHeader}'.`);
+  }
+  return {
+    kind: 'token',
+    userId: record.user_id,
+    workspaceId: record.workspace_id,
+    role: record.role,
+    workspaces: [{ id: record.workspace_id, role: record.role }],
+    tokenId: record.token_id,
+    scopes: record.scopes,
+    plan: record.plan,
+  };
+}

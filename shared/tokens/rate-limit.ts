@@ -1,0 +1,95 @@
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { config } from '#shared/config.ts';
+import { db, tableName } from '#shared/db/client.ts';
+import { keys } from '#shared/db/keys.ts';
+import type { Caller } from '#shared/http/caller.ts';
+import { getWorkspacePlan, type Plan, planLimit } from './plans.ts';
+
+/** The outcome of counting one request against its fixed window. */
+export interface RateLimitState {
+  subject: 'token' | 'session';
+  plan: Plan;
+  limit: number;
+  /** Requests counted in this window, this one included (when allowed). */
+  used: number;
+  remaining: number;
+  windowSeconds: number;
+  /** Epoch seconds when the window ends and the count starts again. */
+  resetAt: number;
+  allowed: boolean;
+}
+
+/** The counter key of a caller: per API token, or per user and workspace for sessions. */
+export function rateSubject(caller: Caller): string {
+  return caller.kind === 'token'
+    ? `TOKEN#${caller.tokenId}`
+    : `SESSION#${encodeURIComponent(caller.workspaceId)}#${encodeURIComponent(caller.userId)}`;
+}
+
+/**
+ * Counts a request in a fixed window of RATE_LIMIT_WINDOW_SECONDS with one atomic UpdateItem:
+ * `ADD` guarded by `count < limit`, so concurrent requests can never pass the limit (refused
+ * requests are not counted). One item per subject and window, removed by TTL.
+ */
+export async function consume(subject: string, plan: Plan, now = Date.now()): Promise<RateLimitState> {
+  const windowSeconds = config().RATE_LIMIT_WINDOW_SECONDS;
+  const limit = planLimit(plan);
+  const nowSec = Math.floor(now / 1000);
+  const windowStart = nowSec - (nowSec % windowSeconds);
+  const resetAt = windowStart + windowSeconds;
+  const base = {
+    plan,
+    limit,
+    windowSeconds,
+    resetAt,
+    subject: subject.startsWith('TOKEN#') ? 'token' : 'session',
+  } as const;
+  try {
+    const out = await db().send(
+      new UpdateCommand({
+        TableName: tableName(),
+        Key: keys.rateWindow(subject, windowStart),
+        UpdateExpression:
+          'SET entity = if_not_exists(entity, :e), #ttl = if_not_exists(#ttl, :ttl) ADD #c :one',
+        ConditionExpression: 'attribute_not_exists(#c) OR #c < :limit',
+        ExpressionAttributeNames: { '#c': 'count', '#ttl': 'ttl' },
+        ExpressionAttributeValues: { ':e': 'RateWindow', ':ttl': resetAt + 60, ':one': 1, ':limit': limit },
+        ReturnValues: 'UPDATED_NEW',
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      }),
+    );
+    const used = Number(out.Attributes?.count ?? 1);
+    return { ...base, used, remaining: Math.max(0, limit - used), allowed: true };
+  } catch (err) {
+    if ((err as Error).name !== 'ConditionalCheckFailedException') throw err;
+    // The old item comes back in wire format ({ N: "60" }) on the exception.
+    const old = (err as { Item?: { count?: { N?: string } | number } }).Item?.count;
+    const used = Number((typeof old === 'object' ? old.N : old) ?? limit);
+    return { ...base, used, remaining: 0, allowed: false };
+  }
+}
+
+/**
+ * Counts a caller's request: an API token carries its workspace's plan (one call: the counter);
+ * a session reads the workspace's plan item first (two calls).
+ */
+export async function consumeFor(caller: Caller, now = Date.now()): Promise<RateLimitState> {
+  const plan = caller.plan ?? (await getWorkspacePlan(caller.workspaceId)).plan;
+  return consume(rateSubject(caller), plan, now);
+}
+
+/**
+ * The rate-limit response headers: IETF draft `RateLimit-Policy` / `RateLimit` (structured
+ * fields, policy named after the plan) and GitHub's `X-RateLimit-*` (reset in epoch seconds).
+ */
+export function rateLimitHeaders(state: RateLimitState, now = Date.now()): Record<string, string> {
+  const secondsLeft = Math.max(0, state.resetAt - Math.floor(now / 1000));
+  return {
+    'RateLimit-Policy': `"${state.plan}";q=${state.limit};w=${state.windowSeconds}`,
+    RateLimit: `"${state.plan}";r=${state.remaining};t=${secondsLeft}`,
+    'X-RateLimit-Limit': String(state.limit),
+    'X-RateLimit-Remaining': String(state.remaining),
+    'X-RateLimit-Reset': String(state.resetAt),
+    'X-RateLimit-Used': String(state.used),
+  };
+}

@@ -1,0 +1,443 @@
+import {
+  GetCommand,
+  QueryCommand,
+  TransactWriteCommand,
+  type TransactWriteCommandInput,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { config } from '#shared/config.ts';
+import { sha256Hex } from '#shared/crypto.ts';
+import { db, tableName } from '#shared/db/client.ts';
+import { keys } from '#shared/db/keys.ts';
+import { decodeCursor, encodeCursor, type Page } from '#shared/db/pagination.ts';
+import { ConflictError, NotFoundError } from '#shared/errors.ts';
+import type { WorkspaceRole } from '#shared/http/caller.ts';
+import { newId } from '#shared/ids.ts';
+import { generateToken } from './format.ts';
+import { getWorkspacePlan, type Plan, planUnchangedCheck, type WorkspacePlan } from './plans.ts';
+import type { TokenView } from './schemas.ts';
+
+type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
+
+/** The metadata item of a token (`WS#<ws>` / `APITOKEN#<user>#<id>`). */
+export interface TokenItem {
+  id: string;
+  name: string;
+  user_id: string;
+  workspace_id: string;
+  /** Role of the user when the token was made (routes that need the admin role check it). */
+  role: WorkspaceRole;
+  scopes: string[];
+  is_active: boolean;
+  created_at: string;
+  updated_at: string;
+  expires_at: string;
+  last_used_at?: string;
+  last_used_ip?: string;
+  rotated_at?: string;
+  revoked_at?: string;
+  token_hash: string;
+  version: number;
+  ttl: number;
+}
+
+/** The authentication record (`TOKENHASH#<sha256>`): all the hot path needs, in one item. */
+export interface TokenAuthRecord {
+  token_id: string;
+  user_id: string;
+  workspace_id: string;
+  role: WorkspaceRole;
+  scopes: string[];
+  is_active: boolean;
+  expires_at: string;
+  plan: Plan;
+  plan_changed_at?: string;
+  ttl: number;
+}
+
+const DAY = 86_400;
+const epoch = (iso: string) => Math.floor(Date.parse(iso) / 1000);
+/** Token hash under API_TOKEN_HASH_ALGORITHM (only sha256 today). */
+export const hashToken = (value: string): string => sha256Hex(value);
+
+/** Metadata outlives expiry and revocation by the usage-log retention, so logs keep a name to show. */
+function metaTtl(expiresAt: string): number {
+  return epoch(expiresAt) + config().API_USAGE_LOG_RETENTION_DAYS * DAY;
+}
+
+export function tokenStatus(item: TokenItem, now = new Date()): TokenView['status'] {
+  if (item.revoked_at) return 'revoked';
+  if (item.expires_at <= now.toISOString()) return 'expired';
+  return item.is_active ? 'active' : 'inactive';
+}
+
+export function toView(item: TokenItem, now = new Date()): TokenView {
+  return {
+    id: item.id,
+    name: item.name,
+    user_id: item.user_id,
+    workspace_id: item.workspace_id,
+    scopes: item.scopes,
+    status: tokenStatus(item, now),
+    is_active: item.is_active,
+    created_at: item.created_at,
+    updated_at: item.updated_at,
+    expires_at: item.expires_at,
+    last_used_at: item.last_used_at ?? null,
+    last_used_ip: item.last_used_ip ?? null,
+    rotated_at: item.rotated_at ?? null,
+    revoked_at: item.revoked_at ?? null,
+  };
+}
+
+function authRecordPut(item: TokenItem, hash: string, plan: WorkspacePlan): TransactItem {
+  const record: TokenAuthRecord & Record<string, unknown> = {
+    ...keys.apiTokenHash(hash),
+    entity: 'ApiTokenAuth',
+    token_id: item.id,
+    user_id: item.user_id,
+    workspace_id: item.workspace_id,
+    role: item.role,
+    scopes: item.scopes,
+    is_active: item.is_active,
+    expires_at: item.expires_at,
+    plan: plan.plan,
+    plan_changed_at: plan.asOf,
+    // Gone a day after expiry; authentication checks expires_at anyway (TTL deletion lags).
+    ttl: epoch(item.expires_at) + DAY,
+  };
+  return {
+    Put: { TableName: tableName(), Item: record, ConditionExpression: 'attribute_not_exists(pk)' },
+  };
+}
+
+function cancellationCodes(err: unknown): string[] | undefined {
+  if ((err as Error).name !== 'TransactionCanceledException') return undefined;
+  return ((err as { CancellationReasons?: { Code?: string }[] }).CancellationReasons ?? []).map(
+    (r) => r.Code ?? 'None',
+  );
+}
+
+/**
+ * Runs a token transaction whose last item is the plan check, re-reading the plan when it changed
+ * in between (rare: only while a `workspace.plan_changed` event is being applied).
+ */
+async function withPlan(workspaceId: string, build: (plan: WorkspacePlan) => TransactItem[]): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    const plan = await getWorkspacePlan(workspaceId, true);
+    const items = [...build(plan), planUnchangedCheck(workspaceId, plan)];
+    try {
+      await db().send(new TransactWriteCommand({ TransactItems: items }));
+      return;
+    } catch (err) {
+      const codes = cancellationCodes(err);
+      const planMoved = codes?.[items.length - 1] === 'ConditionalCheckFailed';
+      if (!planMoved || attempt >= 3) throw err;
+    }
+  }
+}
+
+/** Creates a token; returns its metadata and, this once, its value. */
+export async function createToken(input: {
+  userId: string;
+  workspaceId: string;
+  role: WorkspaceRole;
+  name: string;
+  scopes: string[];
+  expiresAt: string;
+  now?: Date;
+}): Promise<{ item: TokenItem; value: string }> {
+  const now = (input.now ?? new Date()).toISOString();
+  const value = generateToken();
+  const hash = hashToken(value);
+  const id = newId('tok');
+  const item: TokenItem = {
+    id,
+    name: input.name,
+    user_id: input.userId,
+    workspace_id: input.workspaceId,
+    role: input.role,
+    scopes: input.scopes,
+    is_active: true,
+    created_at: now,
+    updated_at: now,
+    expires_at: input.expiresAt,
+    token_hash: hash,
+    version: 1,
+    ttl: metaTtl(input.expiresAt),
+  };
+  await withPlan(input.workspaceId, (plan) => [
+    {
+      Put: {
+        TableName: tableName(),
+        Item: { ...keys.apiToken(input.workspaceId, input.userId, id), entity: 'ApiToken', ...item },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      },
+    },
+    authRecordPut(item, hash, plan),
+  ]);
+  return { item, value };
+}
+
+const notFound = (id: string) => new NotFoundError(`No token '${id}' of yours in this workspace.`);
+
+/** A token of this user in this workspace (404 for anyone else's, expired-by-TTL included). */
+export async function getToken(workspaceId: string, userId: string, id: string): Promise<TokenItem> {
+  const { Item } = await db().send(
+    new GetCommand({
+      TableName: tableName(),
+      Key: keys.apiToken(workspaceId, userId, id),
+      ConsistentRead: true,
+    }),
+  );
+  if (!Item || Item.user_id !== userId || (Item.ttl && Item.ttl <= Date.now() / 1000)) throw notFound(id);
+  return Item as TokenItem;
+}
+
+const STATUS_FILTERS: Record<TokenView['status'], string> = {
+  active: 'attribute_not_exists(revoked_at) AND is_active = :t AND expires_at > :now',
+  inactive: 'attribute_not_exists(revoked_at) AND is_active = :f AND expires_at > :now',
+  expired: 'attribute_not_exists(revoked_at) AND expires_at <= :now',
+  revoked: 'attribute_exists(revoked_at)',
+};
+
+/** The user's tokens in the workspace, newest first, optionally by status. */
+export async function listTokens(
+  workspaceId: string,
+  userId: string,
+  opts: { limit: number; cursor?: string; status?: TokenView['status']; now?: Date },
+): Promise<Page<TokenView>> {
+  const now = opts.now ?? new Date();
+  const pk = keys.workspace(workspaceId);
+  let start = decodeCursor(opts.cursor, { pk });
+  const values: Record<string, unknown> = {
+    ':pk': pk,
+    ':sk': keys.apiTokensOfUser(userId),
+    ':nowe': Math.floor(now.getTime() / 1000),
+  };
+  let filter = '#ttl > :nowe';
+  if (opts.status) {
+    filter += ` AND ${STATUS_FILTERS[opts.status]}`;
+    if (opts.status !== 'revoked') values[':now'] = now.toISOString();
+    if (opts.status === 'active') values[':t'] = true;
+    if (opts.status === 'inactive') values[':f'] = false;
+  }
+  const data: TokenView[] = [];
+  // Filters can thin a page: read on (bounded) until the page is full, never past it.
+  for (let round = 0; round < 10 && data.length < opts.limit; round++) {
+    const page = await db().send(
+      new QueryCommand({
+        TableName: tableName(),
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :sk)',
+        FilterExpression: filter,
+        ExpressionAttributeNames: { '#ttl': 'ttl' },
+        ExpressionAttributeValues: values,
+        ScanIndexForward: false,
+        Limit: opts.limit - data.length,
+        ExclusiveStartKey: start,
+      }),
+    );
+    for (const item of page.Items ?? []) data.push(toView(item as TokenItem, now));
+    start = page.LastEvaluatedKey as typeof start;
+    if (!start) break;
+  }
+  return { data, next_cursor: encodeCursor(start) };
+}
+
+function conflictOrThrow(err: unknown, message: string): never {
+  const codes = cancellationCodes(err);
+  if (codes?.some((c) => c === 'ConditionalCheckFailed' || c === 'TransactionConflict')) {
+    throw new ConflictError(message, { cause: err });
+  }
+  if ((err as Error).name === 'TransactionConflictException')
+    throw new ConflictError(message, { cause: err });
+  throw err;
+}
+
+/** Renames or (de)activates a token; deactivation reaches authentication on the next request. */
+export async function updateToken(
+  workspaceId: string,
+  userId: string,
+  id: string,
+  patch: { name?: string; is_active?: boolean },
+): Promise<TokenItem> {
+  const current = await getToken(workspaceId, userId, id);
+  if (current.revoked_at) throw new ConflictError('This token is revoked and can no longer change.');
+  const now = new Date().toISOString();
+  const sets = ['updated_at = :now', 'version = :next'];
+  const values: Record<string, unknown> = {
+    ':now': now,
+    ':next': current.version + 1,
+    ':v': current.version,
+  };
+  if (patch.name !== undefined) {
+    sets.push('#name = :name');
+    values[':name'] = patch.name;
+  }
+  if (patch.is_active !== undefined) {
+    sets.push('is_active = :active');
+    values[':active'] = patch.is_active;
+  }
+  const items: TransactItem[] = [
+    {
+      Update: {
+        TableName: tableName(),
+        Key: keys.apiToken(workspaceId, userId, id),
+        UpdateExpression: `SET ${sets.join(', ')}`,
+        ConditionExpression: 'version = :v AND attribute_not_exists(revoked_at)',
+        ...(patch.name !== undefined ? { ExpressionAttributeNames: { '#name': 'name' } } : {}),
+        ExpressionAttributeValues: values,
+      },
+    },
+  ];
+  if (patch.is_active !== undefined) {
+    items.push({
+      Update: {
+        TableName: tableName(),
+        Key: keys.apiTokenHash(current.token_hash),
+        UpdateExpression: 'SET is_active = :active',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: { ':active': patch.is_active },
+      },
+    });
+  }
+  try {
+    await db().send(new TransactWriteCommand({ TransactItems: items }));
+  } catch (err) {
+    conflictOrThrow(err, 'The token changed while you updated it; read it again and retry.');
+  }
+  return {
+    ...current,
+    ...(patch.name !== undefined ? { name: patch.name } : {}),
+    ...(patch.is_active !== undefined ? { is_active: patch.is_active } : {}),
+    updated_at: now,
+    version: current.version + 1,
+  };
+}
+
+/**
+ * Revokes a token: its authentication record is deleted in the same transaction, so the very
+ * next request with it is refused. Revoking a revoked token changes nothing.
+ */
+export async function revokeToken(workspaceId: string, userId: string, id: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    const current = await getToken(workspaceId, userId, id);
+    if (current.revoked_at) return;
+    const now = new Date();
+    try {
+      await db().send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Update: {
+                TableName: tableName(),
+                Key: keys.apiToken(workspaceId, userId, id),
+                UpdateExpression:
+                  'SET revoked_at = :now, updated_at = :now, is_active = :f, version = :next, #ttl = :ttl',
+                ConditionExpression: 'version = :v',
+                ExpressionAttributeNames: { '#ttl': 'ttl' },
+                ExpressionAttributeValues: {
+                  ':now': now.toISOString(),
+                  ':f': false,
+                  ':v': current.version,
+                  ':next': current.version + 1,
+                  ':ttl': Math.floor(now.getTime() / 1000) + config().API_USAGE_LOG_RETENTION_DAYS * DAY,
+                },
+              },
+            },
+            { Delete: { TableName: tableName(), Key: keys.apiTokenHash(current.token_hash) } },
+          ],
+        }),
+      );
+      return;
+    } catch (err) {
+      // A concurrent rotate or update moved the version: read again and revoke what is current.
+      if (attempt >= 3 || !cancellationCodes(err)) throw err;
+    }
+  }
+}
+
+/**
+ * Gives a token a new value (same id, scopes and name) and revokes the old value in one
+ * transaction. Guarded by the version read: of two concurrent rotations one wins, the other 409.
+ */
+export async function rotateToken(
+  workspaceId: string,
+  userId: string,
+  id: string,
+  expiresAt: string,
+): Promise<{ item: TokenItem; value: string }> {
+  const current = await getToken(workspaceId, userId, id);
+  if (current.revoked_at) throw new ConflictError('This token is revoked; create a new one instead.');
+  const value = generateToken();
+  const hash = hashToken(value);
+  const now = new Date().toISOString();
+  const item: TokenItem = {
+    ...current,
+    token_hash: hash,
+    expires_at: expiresAt,
+    rotated_at: now,
+    updated_at: now,
+    version: current.version + 1,
+    ttl: metaTtl(expiresAt),
+  };
+  try {
+    await withPlan(workspaceId, (plan) => [
+      {
+        Update: {
+          TableName: tableName(),
+          Key: keys.apiToken(workspaceId, userId, id),
+          UpdateExpression:
+            'SET token_hash = :h, expires_at = :exp, rotated_at = :now, updated_at = :now, version = :next, #ttl = :ttl',
+          ConditionExpression: 'version = :v AND attribute_not_exists(revoked_at)',
+          ExpressionAttributeNames: { '#ttl': 'ttl' },
+          ExpressionAttributeValues: {
+            ':h': hash,
+            ':exp': expiresAt,
+            ':now': now,
+            ':next': item.version,
+            ':v': current.version,
+            ':ttl': item.ttl,
+          },
+        },
+      },
+      { Delete: { TableName: tableName(), Key: keys.apiTokenHash(current.token_hash) } },
+      authRecordPut(item, hash, plan),
+    ]);
+  } catch (err) {
+    conflictOrThrow(err, 'The token was rotated or changed by another request at the same time.');
+  }
+  return { item, value };
+}
+
+/** The authentication record for a token hash: one strongly consistent GetItem. */
+export async function findAuthRecord(hash: string): Promise<TokenAuthRecord | undefined> {
+  const { Item } = await db().send(
+    new GetCommand({ TableName: tableName(), Key: keys.apiTokenHash(hash), ConsistentRead: true }),
+  );
+  return Item as TokenAuthRecord | undefined;
+}
+
+/** Records the latest use of a token; an older use never overwrites a newer one. */
+export async function touchLastUsed(input: {
+  workspaceId: string;
+  userId: string;
+  tokenId: string;
+  at: string;
+  ip?: string;
+}): Promise<void> {
+  try {
+    await db().send(
+      new UpdateCommand({
+        TableName: tableName(),
+        Key: keys.apiToken(input.workspaceId, input.userId, input.tokenId),
+        UpdateExpression: 'SET last_used_at = :at, last_used_ip = :ip',
+        ConditionExpression:
+          'attribute_exists(pk) AND (attribute_not_exists(last_used_at) OR last_used_at < :at)',
+        ExpressionAttributeValues: { ':at': input.at, ':ip': input.ip ?? null },
+      }),
+    );
+  } catch (err) {
+    if ((err as Error).name !== 'ConditionalCheckFailedException') throw err;
+  }
+}

@@ -1,0 +1,78 @@
+import { config } from '#shared/config.ts';
+import { ForbiddenError, ValidationError } from '#shared/errors.ts';
+import type { Caller } from '#shared/http/caller.ts';
+import * as repo from './repository.ts';
+import type { CreateTokenInput, TokenView, UpdateTokenInput } from './schemas.ts';
+import { SCOPES, scopesBeyondRole } from './scopes.ts';
+
+const DAY_MS = 86_400_000;
+
+/** The expiry to use: the one asked for (in the future, not past the maximum) or the default. */
+export function resolveExpiry(requested: string | undefined, now = new Date()): string {
+  const cfg = config();
+  if (!requested) return new Date(now.getTime() + cfg.API_TOKEN_EXPIRY_DAYS * DAY_MS).toISOString();
+  const at = Date.parse(requested);
+  if (at <= now.getTime()) {
+    throw new ValidationError('expires_at must be in the future.', [
+      { path: 'body.expires_at', message: 'Must be in the future' },
+    ]);
+  }
+  const max = now.getTime() + cfg.API_TOKEN_MAX_EXPIRY_DAYS * DAY_MS;
+  if (at > max) {
+    throw new ValidationError(`expires_at may be at most ${cfg.API_TOKEN_MAX_EXPIRY_DAYS} days away.`, [
+      { path: 'body.expires_at', message: `Must be before ${new Date(max).toISOString()}` },
+    ]);
+  }
+  return new Date(at).toISOString();
+}
+
+/** A token with its value (creation and rotation only). */
+export type TokenWithValue = TokenView & { token: string };
+
+/** Creates a token for the session user in its workspace, with scopes no wider than its role. */
+export async function createToken(caller: Caller, input: CreateTokenInput): Promise<TokenWithValue> {
+  const beyond = scopesBeyondRole(input.scopes, caller.role);
+  if (beyond.length) {
+    throw new ForbiddenError(`Your role '${caller.role}' cannot grant: ${beyond.join(', ')}.`, {
+      extra: { forbidden_scopes: beyond },
+    });
+  }
+  const { item, value } = await repo.createToken({
+    userId: caller.userId,
+    workspaceId: caller.workspaceId,
+    role: caller.role,
+    name: input.name,
+    scopes: input.scopes,
+    expiresAt: resolveExpiry(input.expires_at),
+  });
+  return { ...repo.toView(item), token: value };
+}
+
+export async function getToken(caller: Caller, id: string): Promise<TokenView> {
+  return repo.toView(await repo.getToken(caller.workspaceId, caller.userId, id));
+}
+
+export async function updateToken(caller: Caller, id: string, patch: UpdateTokenInput): Promise<TokenView> {
+  return repo.toView(await repo.updateToken(caller.workspaceId, caller.userId, id, patch));
+}
+
+export async function revokeToken(caller: Caller, id: string): Promise<void> {
+  await repo.revokeToken(caller.workspaceId, caller.userId, id);
+}
+
+export async function rotateToken(caller: Caller, id: string, expiresAt?: string): Promise<TokenWithValue> {
+  const { item, value } = await repo.rotateToken(
+    caller.workspaceId,
+    caller.userId,
+    id,
+    resolveExpiry(expiresAt),
+  );
+  return { ...repo.toView(item), token: value };
+}
+
+export async function tokenScopes(caller: Caller, id: string) {
+  const token = await repo.getToken(caller.workspaceId, caller.userId, id);
+  return { token_id: token.id, scopes: SCOPES.filter((s) => token.scopes.includes(s.name)) };
+}
+
+export { listTokens } from './repository.ts';

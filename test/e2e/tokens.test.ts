@@ -1,0 +1,134 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { loadOrCreateDevKeys, signSessionJwt } from '#infra/local/dev-keys.ts';
+import { type LocalStack, startLocalStack } from '#infra/local/stack.ts';
+
+let stack: LocalStack;
+let dir: string;
+let api: string;
+let session: string;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'tokens-e2e-'));
+  stack = await startLocalStack({
+    dir,
+    inMemory: true,
+    dynamoEndpoint: inject('dynamoEndpoint'),
+    tableName: `e2e-tokens-${Date.now().toString(36)}`,
+    port: 0,
+    env: {
+      RATE_LIMIT_TIER_FREE_REQ_PER_MIN: '5',
+      RATE_LIMIT_TIER_PRO_REQ_PER_MIN: '8',
+      RATE_LIMIT_WINDOW_SECONDS: '3600',
+    },
+    onWorkerError: () => {},
+  });
+  api = `${stack.baseUrl}/v1/integration`;
+  const keys = await loadOrCreateDevKeys(join(dir, 'session-keys.json'));
+  session = await signSessionJwt({
+    keys,
+    userId: 'u1',
+    workspaces: [{ id: 'ws1', role: 'admin' }],
+    issuer: 'https://identity.pronaflow.local',
+    audience: 'pronaflow-integrations',
+  });
+});
+
+afterAll(async () => {
+  await stack?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const call = (path: string, token: string, init: RequestInit = {}) =>
+  fetch(`${api}${path}`, {
+    ...init,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...init.headers },
+  });
+
+async function eventually<T>(fn: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+describe('API tokens over HTTP', () => {
+  it('creates a token, calls with it, hits 429, sees usage logs, revokes it and gets 401', async () => {
+    const created = await call('/tokens', session, {
+      method: 'POST',
+      body: JSON.stringify({ name: 'e2e', scopes: ['read:webhooks'] }),
+    });
+    expect(created.status).toBe(201);
+    const token = (await created.json()) as { id: string; token: string };
+
+    const first = await call('/rate-limit', token.token);
+    expect(first.status).toBe(200);
+    expect(first.headers.get('ratelimit-policy')).toBe('"free";q=5;w=3600');
+    expect(first.headers.get('x-ratelimit-remaining')).toBe('4');
+
+    const statuses = [];
+    for (let i = 0; i < 5; i++) statuses.push((await call('/rate-limit', token.token)).status);
+    expect(statuses).toEqual([200, 200, 200, 200, 429]);
+    const limited = await call('/rate-limit', token.token);
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(limited.headers.get('content-type')).toBe('application/problem+json');
+
+    const logs = await eventually(async () => {
+      const res = await call(`/tokens/usage-logs?token_id=${token.id}`, session);
+      const body = (await res.json()) as {
+        data: { status: number }[];
+        aggregates: { by_status: Record<string, number> };
+      };
+      return body.data.length >= 7 ? body : undefined;
+    });
+    expect(logs.aggregates.by_status).toEqual({ '200': 5, '429': 2 });
+    const meta = (await (await call(`/tokens/${token.id}`, session)).json()) as {
+      last_used_at: string | null;
+    };
+    expect(meta.last_used_at).not.toBeNull();
+
+    expect((await call(`/tokens/${token.id}`, session, { method: 'DELETE' })).status).toBe(204);
+    const after = await call('/rate-limit', token.token);
+    expect(after.status).toBe(401);
+    expect(after.headers.get('www-authenticate')).toContain('invalid_token');
+  });
+
+  it('raises the limit when a workspace.plan_changed event arrives on the ingest queue', async () => {
+    const created = await call('/tokens', session, {
+      method: 'POST',
+      body: JSON.stringify({ name: 'plan', scopes: ['read:tasks'] }),
+    });
+    const token = (await created.json()) as { token: string };
+    const sqs = new SQSClient({
+      endpoint: stack.sqs.endpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+    });
+    await sqs.send(
+      new SendMessageCommand({
+        QueueUrl: stack.sqs.urls.ingest,
+        MessageBody: JSON.stringify({
+          id: 'evt_plan_1',
+          type: 'workspace.plan_changed',
+          workspace_id: 'ws1',
+          occurred_at: new Date().toISOString(),
+          data: { plan: 'pro' },
+        }),
+      }),
+    );
+    sqs.destroy();
+    const policy = await eventually(async () => {
+      const res = await call('/rate-limit', token.token);
+      const p = res.headers.get('ratelimit-policy');
+      return p?.startsWith('"pro"') ? p : undefined;
+    });
+    expect(policy).toBe('"pro";q=8;w=3600');
+  });
+});
