@@ -1,3 +1,4 @@
+import { webhooksConsumer } from '#shared/webhooks/fanout.ts';
 import type { PronaFlowEvent } from './envelope.ts';
 
 /** A feature that reacts to PronaFlow events. `handle` must be idempotent: SQS delivers at least once. */
@@ -11,5 +12,6 @@ export interface EventConsumer {
 export const consumers: EventConsumer[] = [
   // ── API tokens ──
   // ── Webhooks ──
+  webhooksConsumer,
   // ── Other features ──
 ];
