@@ -358,7 +358,7 @@ describe('webhook delivery pipeline', () => {
     for (let i = 0; i < 6; i++) events.push(await emit(w, { copies: 2 }));
     let posts = 0;
     const crashedAfterPost = new Set<string>();
-    await pump({
+    const run = await pump({
       local: local.current,
       clock,
       crashBatch: (n) => n === 1,
@@ -373,6 +373,8 @@ describe('webhook delivery pipeline', () => {
       },
     });
 
+    expect(run.crashes).toBe(1);
+    expect(crashedAfterPost.size).toBe(1);
     const all = await Promise.all(events.flatMap((e) => endpoints.map((ep) => delivery(e, ep.id))));
     expect(all.filter(Boolean)).toHaveLength(18);
     const byStatus = (i: number) =>

@@ -48,7 +48,6 @@ export async function startReceiver(): Promise<Receiver> {
   const secrets = new Map<string, string>();
   const counts = new Map<string, number>();
   const received: Received[] = [];
-  // biome-ignore lint/style/useConst: assigned below, read by the request handler
   let self: Receiver;
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
