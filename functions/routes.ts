@@ -6,6 +6,7 @@
  * Rows with `pending` are registered but not built yet: their handler answers 501.
  */
 import { z } from 'zod';
+import { pageQuery } from '#shared/db/pagination.ts';
 import { problemSchema } from '#shared/http/problem.ts';
 import { type ResponseDef, type RouteDef, route } from '#shared/http/route.ts';
 import {
@@ -21,6 +22,21 @@ import {
 } from '#shared/oauth/schemas.ts';
 import { healthSchema, statusSchema } from '#shared/system/schemas.ts';
 import * as tok from '#shared/tokens/schemas.ts';
+import {
+  createdWebhookSchema,
+  createWebhookBody,
+  deliveryDetailSchema,
+  deliveryPageSchema,
+  deliverySummarySchema,
+  eventCatalogSchema,
+  listDeliveriesQuery,
+  recoverAcceptedSchema,
+  recoverBody,
+  rotatedSecretSchema,
+  updateWebhookBody,
+  webhookPageSchema,
+  webhookSchema,
+} from '#shared/webhooks/schemas.ts';
 
 const idParams = z.object({ id: z.string().min(1).max(100) });
 const deliveryParams = z.object({ id: z.string().min(1).max(100), delivery_id: z.string().min(1).max(100) });
@@ -215,8 +231,11 @@ export const routes = {
     scopes: ['write:webhooks'],
     summary: 'Register a webhook endpoint',
     tag: 'Webhooks',
-    responses: pending,
-    pending: 'Webhooks',
+    body: createWebhookBody,
+    responses: {
+      201: { description: 'The endpoint, with its secret (shown this once)', schema: createdWebhookSchema },
+    },
+    grants: ['table:read', 'table:write', 'secrets:keys:read'],
   }),
   listWebhooks: route({
     id: 'listWebhooks',
@@ -227,8 +246,9 @@ export const routes = {
     scopes: ['read:webhooks'],
     summary: "List the workspace's webhook endpoints",
     tag: 'Webhooks',
-    responses: pending,
-    pending: 'Webhooks',
+    query: pageQuery,
+    responses: { 200: { description: 'A page of endpoints', schema: webhookPageSchema } },
+    grants: ['table:read'],
   }),
   listWebhookEvents: route({
     id: 'listWebhookEvents',
@@ -239,8 +259,10 @@ export const routes = {
     scopes: ['read:webhooks'],
     summary: 'The event-type catalog',
     tag: 'Webhooks',
-    responses: pending,
-    pending: 'Webhooks',
+    responses: {
+      200: { description: 'Every event type an endpoint may subscribe to', schema: eventCatalogSchema },
+    },
+    grants: [],
   }),
   getWebhook: route({
     id: 'getWebhook',
@@ -252,8 +274,8 @@ export const routes = {
     summary: 'A webhook endpoint with its delivery stats',
     tag: 'Webhooks',
     params: idParams,
-    responses: pending,
-    pending: 'Webhooks',
+    responses: { 200: { description: 'The endpoint with recent delivery stats', schema: webhookSchema } },
+    grants: ['table:read'],
   }),
   updateWebhook: route({
     id: 'updateWebhook',
@@ -265,8 +287,9 @@ export const routes = {
     summary: 'Update a webhook endpoint (name, url, events, active, retry policy)',
     tag: 'Webhooks',
     params: idParams,
-    responses: pending,
-    pending: 'Webhooks',
+    body: updateWebhookBody,
+    responses: { 200: { description: 'The updated endpoint', schema: webhookSchema } },
+    grants: ['table:read', 'table:write'],
   }),
   deleteWebhook: route({
     id: 'deleteWebhook',
@@ -278,8 +301,8 @@ export const routes = {
     summary: 'Delete a webhook endpoint',
     tag: 'Webhooks',
     params: idParams,
-    responses: pending,
-    pending: 'Webhooks',
+    responses: { 204: { description: 'Deleted' } },
+    grants: ['table:write'],
   }),
   listDeliveries: route({
     id: 'listDeliveries',
@@ -291,8 +314,9 @@ export const routes = {
     summary: "An endpoint's delivery history",
     tag: 'Webhooks',
     params: idParams,
-    responses: pending,
-    pending: 'Webhook deliveries',
+    query: listDeliveriesQuery,
+    responses: { 200: { description: 'A page of deliveries, newest first', schema: deliveryPageSchema } },
+    grants: ['table:read'],
   }),
   getDelivery: route({
     id: 'getDelivery',
@@ -304,8 +328,8 @@ export const routes = {
     summary: 'One delivery with its attempts',
     tag: 'Webhooks',
     params: deliveryParams,
-    responses: pending,
-    pending: 'Webhook deliveries',
+    responses: { 200: { description: 'The delivery with its attempts', schema: deliveryDetailSchema } },
+    grants: ['table:read'],
   }),
   redeliver: route({
     id: 'redeliver',
@@ -317,8 +341,8 @@ export const routes = {
     summary: 'Send a delivery again',
     tag: 'Webhooks',
     params: deliveryParams,
-    responses: pending,
-    pending: 'Webhook deliveries',
+    responses: { 202: { description: 'A new delivery cycle was scheduled', schema: deliverySummarySchema } },
+    grants: ['table:read', 'table:write', 'queue:deliveries:send'],
   }),
   recoverWebhook: route({
     id: 'recoverWebhook',
@@ -330,8 +354,9 @@ export const routes = {
     summary: 'Re-send every failed delivery in a time range, in the background',
     tag: 'Webhooks',
     params: idParams,
-    responses: pending,
-    pending: 'Webhook deliveries',
+    body: recoverBody,
+    responses: { 202: { description: 'Recovery runs in the background', schema: recoverAcceptedSchema } },
+    grants: ['table:read', 'queue:deliveries:send'],
   }),
   testWebhook: route({
     id: 'testWebhook',
@@ -343,8 +368,8 @@ export const routes = {
     summary: 'Send a ping event to an endpoint',
     tag: 'Webhooks',
     params: idParams,
-    responses: pending,
-    pending: 'Webhook deliveries',
+    responses: { 202: { description: 'A ping delivery was scheduled', schema: deliverySummarySchema } },
+    grants: ['table:read', 'table:write', 'queue:deliveries:send'],
   }),
   rotateWebhookSecret: route({
     id: 'rotateWebhookSecret',
@@ -356,8 +381,8 @@ export const routes = {
     summary: "Rotate an endpoint's signing secret (the old one keeps signing for 24 h)",
     tag: 'Webhooks',
     params: idParams,
-    responses: pending,
-    pending: 'Webhooks',
+    responses: { 200: { description: 'The new secret (shown once)', schema: rotatedSecretSchema } },
+    grants: ['table:read', 'table:write', 'secrets:keys:read'],
   }),
 
   // ── OAuth ─────────────────────────────────────────────────────────────────

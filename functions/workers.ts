@@ -85,6 +85,17 @@ export const workers: WorkerDef[] = [
   },
 
   // ── Webhooks ──
+  {
+    id: 'deliverWebhooks',
+    handler: 'workers/deliver-webhooks',
+    description:
+      'Signed webhook deliveries with retries (re-enqueued with delay), recover pages and DLQ redrives of FAILED deliveries',
+    trigger: { queue: 'deliveries', batchSize: 10, maxBatchingWindowSeconds: 1 },
+    // One attempt is bounded by WEBHOOK_TIMEOUT_SECONDS (30 s by default); records run in parallel.
+    timeoutSeconds: 60,
+    // Sending to the deliveries DLQ (FAILED deliveries) needs sqs:SendMessage on it; see the report.
+    grants: ['table:read', 'table:write', 'queue:deliveries:send', 'secrets:keys:read'],
+  },
 
   // ── OAuth ──
   {

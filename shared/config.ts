@@ -75,6 +75,8 @@ export const configSchema = z.object({
   DELIVERY_QUEUE_URL: z.string().default(''),
   SYNC_QUEUE_URL: z.string().default(''),
   USAGE_QUEUE_URL: z.string().default(''),
+  // Webhooks: the deliveries DLQ (found from the delivery queue's redrive policy when unset)
+  DELIVERY_DLQ_URL: z.string().optional(),
   SERVICE_VERSION: z.string().default('0.1.0'),
 });
 

@@ -1,4 +1,9 @@
 import { routes } from '#functions/routes.ts';
-import { notImplemented } from '#shared/http/endpoint.ts';
+import { endpoint } from '#shared/http/endpoint.ts';
+import { created } from '#shared/http/reply.ts';
+import { createEndpoint } from '#shared/webhooks/endpoints.ts';
 
-export const handler = notImplemented(routes.createWebhook);
+export const handler = endpoint(routes.createWebhook, async ({ body, caller }) => {
+  const { view, secret } = await createEndpoint(caller.workspaceId, caller.userId, body);
+  return created({ ...view, secret });
+});

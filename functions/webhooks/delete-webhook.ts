@@ -1,4 +1,9 @@
 import { routes } from '#functions/routes.ts';
-import { notImplemented } from '#shared/http/endpoint.ts';
+import { endpoint } from '#shared/http/endpoint.ts';
+import { noContent } from '#shared/http/reply.ts';
+import { deleteEndpoint } from '#shared/webhooks/endpoints.ts';
 
-export const handler = notImplemented(routes.deleteWebhook);
+export const handler = endpoint(routes.deleteWebhook, async ({ params, caller }) => {
+  await deleteEndpoint(caller.workspaceId, params.id);
+  return noContent();
+});

@@ -1,4 +1,8 @@
 import { routes } from '#functions/routes.ts';
-import { notImplemented } from '#shared/http/endpoint.ts';
+import { endpoint } from '#shared/http/endpoint.ts';
+import { ok } from '#shared/http/reply.ts';
+import { deliveryDetail } from '#shared/webhooks/service.ts';
 
-export const handler = notImplemented(routes.getDelivery);
+export const handler = endpoint(routes.getDelivery, async ({ params, caller }) =>
+  ok(await deliveryDetail(caller.workspaceId, params.id, params.delivery_id)),
+);

@@ -1,4 +1,8 @@
 import { routes } from '#functions/routes.ts';
-import { notImplemented } from '#shared/http/endpoint.ts';
+import { endpoint } from '#shared/http/endpoint.ts';
+import { ok } from '#shared/http/reply.ts';
+import { getEndpointView } from '#shared/webhooks/endpoints.ts';
 
-export const handler = notImplemented(routes.getWebhook);
+export const handler = endpoint(routes.getWebhook, async ({ params, caller }) =>
+  ok(await getEndpointView(caller.workspaceId, params.id)),
+);

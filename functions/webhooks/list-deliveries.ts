@@ -1,4 +1,10 @@
 import { routes } from '#functions/routes.ts';
-import { notImplemented } from '#shared/http/endpoint.ts';
+import { endpoint } from '#shared/http/endpoint.ts';
+import { ok } from '#shared/http/reply.ts';
+import { listDeliveries } from '#shared/webhooks/deliveries.ts';
+import { getEndpoint } from '#shared/webhooks/endpoints.ts';
 
-export const handler = notImplemented(routes.listDeliveries);
+export const handler = endpoint(routes.listDeliveries, async ({ params, query, caller }) => {
+  await getEndpoint(caller.workspaceId, params.id);
+  return ok(await listDeliveries(params.id, query));
+});

@@ -1,4 +1,6 @@
 import { routes } from '#functions/routes.ts';
-import { notImplemented } from '#shared/http/endpoint.ts';
+import { endpoint } from '#shared/http/endpoint.ts';
+import { ok } from '#shared/http/reply.ts';
+import { eventCatalog } from '#shared/webhooks/catalog.ts';
 
-export const handler = notImplemented(routes.listWebhookEvents);
+export const handler = endpoint(routes.listWebhookEvents, () => ok({ data: eventCatalog }));

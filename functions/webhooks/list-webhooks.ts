@@ -1,4 +1,8 @@
 import { routes } from '#functions/routes.ts';
-import { notImplemented } from '#shared/http/endpoint.ts';
+import { endpoint } from '#shared/http/endpoint.ts';
+import { ok } from '#shared/http/reply.ts';
+import { listEndpoints } from '#shared/webhooks/endpoints.ts';
 
-export const handler = notImplemented(routes.listWebhooks);
+export const handler = endpoint(routes.listWebhooks, async ({ query, caller }) =>
+  ok(await listEndpoints(caller.workspaceId, query)),
+);

@@ -1,4 +1,8 @@
 import { routes } from '#functions/routes.ts';
-import { notImplemented } from '#shared/http/endpoint.ts';
+import { endpoint } from '#shared/http/endpoint.ts';
+import { accepted } from '#shared/http/reply.ts';
+import { redeliver } from '#shared/webhooks/service.ts';
 
-export const handler = notImplemented(routes.redeliver);
+export const handler = endpoint(routes.redeliver, async ({ params, caller }) =>
+  accepted(await redeliver(caller.workspaceId, params.id, params.delivery_id)),
+);

@@ -1,4 +1,8 @@
 import { routes } from '#functions/routes.ts';
-import { notImplemented } from '#shared/http/endpoint.ts';
+import { endpoint } from '#shared/http/endpoint.ts';
+import { accepted } from '#shared/http/reply.ts';
+import { sendPing } from '#shared/webhooks/service.ts';
 
-export const handler = notImplemented(routes.testWebhook);
+export const handler = endpoint(routes.testWebhook, async ({ params, caller }) =>
+  accepted(await sendPing(caller.workspaceId, params.id)),
+);

@@ -1,4 +1,8 @@
 import { routes } from '#functions/routes.ts';
-import { notImplemented } from '#shared/http/endpoint.ts';
+import { endpoint } from '#shared/http/endpoint.ts';
+import { ok } from '#shared/http/reply.ts';
+import { updateEndpoint } from '#shared/webhooks/endpoints.ts';
 
-export const handler = notImplemented(routes.updateWebhook);
+export const handler = endpoint(routes.updateWebhook, async ({ params, body, caller }) =>
+  ok(await updateEndpoint(caller.workspaceId, params.id, body)),
+);

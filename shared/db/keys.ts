@@ -33,6 +33,20 @@ export const keys = {
   usageOfToken: (tokenId: string) => `USAGE#TOKEN#${tokenId}`,
 
   // ── Webhooks ──
+  /** A webhook endpoint, in its workspace's partition (W1–W3). */
+  webhookEndpoint: (workspaceId: string, endpointId: string) => ({
+    pk: `WS#${workspaceId}`,
+    sk: `WEBHOOK#${endpointId}`,
+  }),
+  webhookEndpointPrefix: 'WEBHOOK#',
+  /** How many endpoints a workspace has (the cap is checked atomically on create). */
+  webhookCount: (workspaceId: string) => ({ pk: `WS#${workspaceId}`, sk: 'WEBHOOK_COUNT' }),
+  /** A delivery, fetched by its id (W5); listed per endpoint by time through gsi1 (W4). */
+  webhookDelivery: (deliveryId: string) => ({ pk: `DELIVERY#${deliveryId}`, sk: 'DELIVERY' }),
+  webhookDeliveryIndex: (endpointId: string, createdAt: string, deliveryId: string) => ({
+    gsi1pk: `WEBHOOK#${endpointId}`,
+    gsi1sk: `${createdAt}#${deliveryId}`,
+  }),
 
   // ── OAuth ──
   /** A user's OAuth connection in a workspace (the user id is encoded so `#` cannot fake a prefix). */

@@ -1,4 +1,5 @@
 import { applyPlanChange } from '#shared/tokens/plans.ts';
+import { webhooksConsumer } from '#shared/webhooks/fanout.ts';
 import type { PronaFlowEvent } from './envelope.ts';
 
 /** A feature that reacts to PronaFlow events. `handle` must be idempotent: SQS delivers at least once. */
@@ -19,5 +20,6 @@ export const consumers: EventConsumer[] = [
     },
   },
   // ── Webhooks ──
+  webhooksConsumer,
   // ── Other features ──
 ];

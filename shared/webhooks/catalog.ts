@@ -1,0 +1,82 @@
+/**
+ * The event-type catalog (WebhookEvent): every type an endpoint may subscribe to, with a
+ * description and an example payload (`data` of the delivered `{ type, timestamp, data }`).
+ */
+export interface WebhookEventType {
+  name: string;
+  description: string;
+  example: Record<string, unknown>;
+}
+
+/** Sent by `POST /webhooks/{id}/test`; never emitted by PronaFlow itself. */
+export const PING_EVENT = 'ping';
+
+export const eventCatalog: readonly WebhookEventType[] = [
+  {
+    name: 'task.created',
+    description: 'A task was created in a project.',
+    example: { task_id: 'task_123', project_id: 'prj_1', title: 'Write the spec', created_by: 'u1' },
+  },
+  {
+    name: 'task.updated',
+    description: "A task's fields changed (title, description, assignee, due date, status).",
+    example: { task_id: 'task_123', changes: { title: { from: 'Spec', to: 'Write the spec' } } },
+  },
+  {
+    name: 'task.completed',
+    description: 'A task was marked as done.',
+    example: { task_id: 'task_123', completed_by: 'u1', completed_at: '2026-01-02T10:00:00Z' },
+  },
+  {
+    name: 'task.deleted',
+    description: 'A task was deleted.',
+    example: { task_id: 'task_123', deleted_by: 'u1' },
+  },
+  {
+    name: 'project.created',
+    description: 'A project was created in the workspace.',
+    example: { project_id: 'prj_1', name: 'Launch', created_by: 'u1' },
+  },
+  {
+    name: 'project.updated',
+    description: "A project's settings changed.",
+    example: { project_id: 'prj_1', changes: { name: { from: 'Launch', to: 'Launch v2' } } },
+  },
+  {
+    name: 'project.archived',
+    description: 'A project was archived.',
+    example: { project_id: 'prj_1', archived_by: 'u1' },
+  },
+  {
+    name: 'comment.created',
+    description: 'A comment was posted on a task.',
+    example: { comment_id: 'cmt_1', task_id: 'task_123', author_id: 'u2', body: 'Looks good' },
+  },
+  {
+    name: 'member.added',
+    description: 'A user joined the workspace.',
+    example: { user_id: 'u3', role: 'member', added_by: 'u1' },
+  },
+  {
+    name: 'member.removed',
+    description: 'A user left or was removed from the workspace.',
+    example: { user_id: 'u3', removed_by: 'u1' },
+  },
+  {
+    name: PING_EVENT,
+    description: 'A test event sent by POST /webhooks/{id}/test to check an endpoint.',
+    example: { endpoint_id: 'wh_01jd…', message: 'Ping from PronaFlow' },
+  },
+];
+
+const names = new Set(eventCatalog.map((e) => e.name));
+
+/** True when `type` is in the catalog. */
+export function isKnownEventType(type: string): boolean {
+  return names.has(type);
+}
+
+/** The types of `requested` that are not in the catalog. */
+export function unknownEventTypes(requested: string[]): string[] {
+  return requested.filter((t) => !names.has(t));
+}

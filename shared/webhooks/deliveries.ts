@@ -1,0 +1,458 @@
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import {
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  TransactWriteCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { config } from '#shared/config.ts';
+import { sha256Hex } from '#shared/crypto.ts';
+import { db, tableName } from '#shared/db/client.ts';
+import { keys, ttlIn } from '#shared/db/keys.ts';
+import { decodeCursor, encodeCursor, type Page } from '#shared/db/pagination.ts';
+import type { PronaFlowEvent } from '#shared/events/envelope.ts';
+import type { DeliveryStatus, EndpointItem } from './endpoints.ts';
+import type { AttemptView, DeliverySummary } from './schemas.ts';
+
+/** Attempts kept on a delivery record (the oldest are dropped): keeps items far below 400 KB. */
+export const MAX_ATTEMPTS_KEPT = 20;
+/** Largest compressed payload stored on a delivery. */
+export const MAX_STORED_PAYLOAD_BYTES = 300 * 1024;
+
+/** One attempt as stored (request body is the delivery's payload, stored once). */
+export interface StoredAttempt {
+  cycle: number;
+  attempt: number;
+  started_at: string;
+  duration_ms: number;
+  url: string;
+  request_headers: Record<string, string>;
+  status?: number;
+  response_headers?: Record<string, string>;
+  response_body?: string;
+  response_truncated?: boolean;
+  error?: string;
+}
+
+/** The stored WebhookDelivery item. */
+export interface DeliveryItem {
+  pk: string;
+  sk: string;
+  gsi1pk: string;
+  gsi1sk: string;
+  entity: 'WebhookDelivery';
+  id: string;
+  endpoint_id: string;
+  workspace_id: string;
+  event_id: string;
+  event_type: string;
+  payload_gz: Uint8Array;
+  status: DeliveryStatus;
+  cycle: number;
+  attempt_count: number;
+  attempts: StoredAttempt[];
+  created_at: string;
+  updated_at: string;
+  expires_at: string;
+  next_attempt_at?: string;
+  finished_at?: string;
+  last_response_status?: number;
+  last_error?: string;
+  /** Set when a FAILED delivery's job was parked in the DLQ. */
+  dead_letter?: boolean;
+  lease_id?: string;
+  lease_until?: number;
+  ttl: number;
+}
+
+/** The delivery id for an event and an endpoint: deterministic, so a repeated event creates nothing twice. */
+export function deliveryId(eventId: string, endpointId: string): string {
+  return `dlv_${sha256Hex(`${eventId}\n${endpointId}`).slice(0, 32)}`;
+}
+
+/** The JSON body POSTed to endpoints (Standard Webhooks payload shape). */
+export function payloadOf(event: Pick<PronaFlowEvent, 'type' | 'occurred_at' | 'data'>): string {
+  return JSON.stringify({ type: event.type, timestamp: event.occurred_at, data: event.data });
+}
+
+export function compressPayload(body: string): Uint8Array {
+  return gzipSync(Buffer.from(body, 'utf8'));
+}
+
+export function payloadText(item: Pick<DeliveryItem, 'payload_gz'>): string {
+  return gunzipSync(Buffer.from(item.payload_gz)).toString('utf8');
+}
+
+const retentionSeconds = () => config().WEBHOOK_HISTORY_RETENTION_DAYS * 86400;
+const deliveryTtlMs = () => config().WEBHOOK_DELIVERY_TTL_HOURS * 3600 * 1000;
+
+/**
+ * Creates the delivery of `event` to `endpoint` unless it exists (conditional put on the
+ * deterministic id). Returns the item and whether this call created it.
+ */
+export async function createDelivery(input: {
+  event: Pick<PronaFlowEvent, 'id' | 'type' | 'workspace_id'>;
+  endpoint: Pick<EndpointItem, 'id' | 'workspace_id'>;
+  payloadGz: Uint8Array;
+  now: Date;
+}): Promise<{ created: boolean; item: DeliveryItem }> {
+  const { event, endpoint, now } = input;
+  const id = deliveryId(event.id, endpoint.id);
+  const at = now.toISOString();
+  const item: DeliveryItem = {
+    ...keys.webhookDelivery(id),
+    ...keys.webhookDeliveryIndex(endpoint.id, at, id),
+    entity: 'WebhookDelivery',
+    id,
+    endpoint_id: endpoint.id,
+    workspace_id: endpoint.workspace_id,
+    event_id: event.id,
+    event_type: event.type,
+    payload_gz: input.payloadGz,
+    status: 'PENDING',
+    cycle: 0,
+    attempt_count: 0,
+    attempts: [],
+    created_at: at,
+    updated_at: at,
+    expires_at: new Date(now.getTime() + deliveryTtlMs()).toISOString(),
+    next_attempt_at: at,
+    ttl: ttlIn(retentionSeconds(), now.getTime()),
+  };
+  try {
+    await db().send(
+      new PutCommand({ TableName: tableName(), Item: item, ConditionExpression: 'attribute_not_exists(pk)' }),
+    );
+    return { created: true, item };
+  } catch (err) {
+    if (!(err instanceof ConditionalCheckFailedException)) throw err;
+    const existing = await getDelivery(id);
+    if (!existing) throw err;
+    return { created: false, item: existing };
+  }
+}
+
+/** A delivery by id (strongly consistent), or undefined. Expired records read as absent. */
+export async function getDelivery(id: string, now = new Date()): Promise<DeliveryItem | undefined> {
+  const out = await db().send(
+    new GetCommand({ TableName: tableName(), Key: keys.webhookDelivery(id), ConsistentRead: true }),
+  );
+  const item = out.Item as DeliveryItem | undefined;
+  if (!item || item.ttl * 1000 <= now.getTime()) return undefined;
+  return item;
+}
+
+export function toSummary(item: DeliveryItem): DeliverySummary {
+  return {
+    id: item.id,
+    endpoint_id: item.endpoint_id,
+    event_id: item.event_id,
+    event_type: item.event_type,
+    status: item.status,
+    attempt_count: item.attempt_count,
+    cycle: item.cycle,
+    created_at: item.created_at,
+    updated_at: item.updated_at,
+    next_attempt_at: item.status === 'PENDING' ? (item.next_attempt_at ?? null) : null,
+    finished_at: item.finished_at ?? null,
+    expires_at: item.expires_at,
+    last_response_status: item.last_response_status ?? null,
+    last_error: item.last_error ?? null,
+  };
+}
+
+export function toAttemptView(a: StoredAttempt, body: string): AttemptView {
+  return {
+    cycle: a.cycle,
+    attempt: a.attempt,
+    started_at: a.started_at,
+    duration_ms: a.duration_ms,
+    request: { url: a.url, headers: a.request_headers, body },
+    response:
+      a.status === undefined
+        ? null
+        : {
+            status: a.status,
+            headers: a.response_headers ?? {},
+            body: a.response_body ?? '',
+            body_truncated: a.response_truncated ?? false,
+          },
+    error: a.error ?? null,
+  };
+}
+
+/** A page of an endpoint's deliveries, newest first, filtered by status, type and time. */
+export async function listDeliveries(
+  endpointId: string,
+  q: {
+    limit: number;
+    cursor?: string;
+    status?: DeliveryStatus;
+    event_type?: string;
+    since?: string;
+    until?: string;
+  },
+  now = new Date(),
+): Promise<Page<DeliverySummary>> {
+  const gsi1pk = `WEBHOOK#${endpointId}`;
+  const filters = ['#ttl > :now'];
+  const names: Record<string, string> = { '#ttl': 'ttl' };
+  const values: Record<string, unknown> = {
+    ':pk': gsi1pk,
+    ':from': q.since ? new Date(q.since).toISOString() : '0',
+    ':to': q.until ? new Date(q.until).toISOString() : '~',
+    ':now': Math.floor(now.getTime() / 1000),
+  };
+  if (q.status) {
+    filters.push('#s = :s');
+    names['#s'] = 'status';
+    values[':s'] = q.status;
+  }
+  if (q.event_type) {
+    filters.push('event_type = :t');
+    values[':t'] = q.event_type;
+  }
+  const out = await db().send(
+    new QueryCommand({
+      TableName: tableName(),
+      IndexName: 'gsi1',
+      KeyConditionExpression: 'gsi1pk = :pk AND gsi1sk BETWEEN :from AND :to',
+      FilterExpression: filters.join(' AND '),
+      ExpressionAttributeNames: names,
+      ExpressionAttributeValues: values,
+      ScanIndexForward: false,
+      Limit: q.limit,
+      ExclusiveStartKey: decodeCursor(q.cursor, { gsi1pk }),
+    }),
+  );
+  return {
+    data: ((out.Items ?? []) as DeliveryItem[]).map(toSummary),
+    next_cursor: encodeCursor(out.LastEvaluatedKey),
+  };
+}
+
+/** One page of an endpoint's FAILED/EXPIRED deliveries created in [since, until) (recover). */
+export async function failedDeliveriesPage(
+  endpointId: string,
+  since: string,
+  until: string,
+  cursor?: Record<string, unknown>,
+): Promise<{ items: DeliveryItem[]; next?: Record<string, unknown> }> {
+  const out = await db().send(
+    new QueryCommand({
+      TableName: tableName(),
+      IndexName: 'gsi1',
+      KeyConditionExpression: 'gsi1pk = :pk AND gsi1sk BETWEEN :from AND :to',
+      FilterExpression: '#s IN (:f, :e)',
+      ExpressionAttributeNames: { '#s': 'status' },
+      ExpressionAttributeValues: {
+        ':pk': `WEBHOOK#${endpointId}`,
+        ':from': since,
+        ':to': until,
+        ':f': 'FAILED',
+        ':e': 'EXPIRED',
+      },
+      Limit: 100,
+      ExclusiveStartKey: cursor,
+    }),
+  );
+  return { items: (out.Items ?? []) as DeliveryItem[], next: out.LastEvaluatedKey };
+}
+
+/**
+ * Claims attempt `attempt` of cycle `cycle` for this worker: only one worker at a time makes an
+ * attempt, and only while the delivery is PENDING at that attempt (duplicate messages lose).
+ */
+export async function claimAttempt(
+  d: Pick<DeliveryItem, 'id' | 'cycle' | 'attempt_count'>,
+  leaseId: string,
+  now: Date,
+  leaseSeconds: number,
+): Promise<boolean> {
+  try {
+    await db().send(
+      new UpdateCommand({
+        TableName: tableName(),
+        Key: keys.webhookDelivery(d.id),
+        UpdateExpression: 'SET lease_id = :l, lease_until = :until',
+        ConditionExpression:
+          '#s = :pending AND #c = :c AND attempt_count = :n AND (attribute_not_exists(lease_until) OR lease_until < :now)',
+        ExpressionAttributeNames: { '#s': 'status', '#c': 'cycle' },
+        ExpressionAttributeValues: {
+          ':l': leaseId,
+          ':until': Math.floor(now.getTime() / 1000) + leaseSeconds,
+          ':pending': 'PENDING',
+          ':c': d.cycle,
+          ':n': d.attempt_count,
+          ':now': Math.floor(now.getTime() / 1000),
+        },
+      }),
+    );
+    return true;
+  } catch (err) {
+    if (err instanceof ConditionalCheckFailedException) return false;
+    throw err;
+  }
+}
+
+export interface AttemptRecord {
+  d: DeliveryItem;
+  /** Our lease (absent when no attempt was made, e.g. an expiry before the attempt). */
+  leaseId?: string;
+  attempt?: StoredAttempt;
+  status: DeliveryStatus;
+  now: Date;
+  nextAttemptAt?: string;
+  error?: string;
+  deadLetter?: boolean;
+}
+
+/**
+ * Records an attempt and the delivery's new state, conditional on the delivery still being at
+ * that attempt (and on our lease). A terminal outcome updates the endpoint's stats in the same
+ * transaction (unless the endpoint is gone); returns the endpoint's failure streak then, or
+ * `false` when the delivery moved on meanwhile (a duplicate lost the race).
+ */
+export async function recordAttempt(r: AttemptRecord): Promise<{ streak?: number } | false> {
+  const { d, now } = r;
+  const at = now.toISOString();
+  const attempts = r.attempt
+    ? [...(d.attempts ?? []), r.attempt].slice(-MAX_ATTEMPTS_KEPT)
+    : (d.attempts ?? []);
+  const terminal = r.status !== 'PENDING';
+  const values: Record<string, unknown> = {
+    ':s': r.status,
+    ':a': attempts,
+    ':u': at,
+    ':c': d.cycle,
+    ':n': d.attempt_count,
+  };
+  const sets = ['#s = :s', 'attempts = :a', 'updated_at = :u'];
+  const removes = ['lease_id', 'lease_until'];
+  if (r.attempt) {
+    sets.push('attempt_count = :n1');
+    values[':n1'] = d.attempt_count + 1;
+  }
+  if (r.nextAttemptAt) {
+    sets.push('next_attempt_at = :next');
+    values[':next'] = r.nextAttemptAt;
+  } else removes.push('next_attempt_at');
+  if (terminal) {
+    sets.push('finished_at = :u');
+  }
+  if (r.attempt?.status !== undefined) {
+    sets.push('last_response_status = :ls');
+    values[':ls'] = r.attempt.status;
+  }
+  const error = r.error ?? r.attempt?.error;
+  if (error) {
+    sets.push('last_error = :le');
+    values[':le'] = error.slice(0, 500);
+  } else removes.push('last_error');
+  if (r.deadLetter) {
+    sets.push('dead_letter = :dl');
+    values[':dl'] = true;
+  }
+  let condition = '#s = :pending AND #c = :c AND attempt_count = :n';
+  values[':pending'] = 'PENDING';
+  if (r.leaseId) {
+    condition += ' AND lease_id = :lease';
+    values[':lease'] = r.leaseId;
+  }
+  const deliveryUpdate = {
+    TableName: tableName(),
+    Key: keys.webhookDelivery(d.id),
+    UpdateExpression: `SET ${sets.join(', ')} REMOVE ${removes.join(', ')}`,
+    ConditionExpression: condition,
+    ExpressionAttributeNames: { '#s': 'status', '#c': 'cycle' },
+    ExpressionAttributeValues: values,
+  };
+  if (!terminal) {
+    try {
+      await db().send(new UpdateCommand(deliveryUpdate));
+      return {};
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) return false;
+      throw err;
+    }
+  }
+  const success = r.status === 'DELIVERED';
+  const endpointUpdate = {
+    TableName: tableName(),
+    Key: keys.webhookEndpoint(d.workspace_id, d.endpoint_id),
+    UpdateExpression: success
+      ? 'SET last_delivery_at = :u, last_delivery_status = :s, consecutive_failures = :zero'
+      : 'SET last_delivery_at = :u, last_delivery_status = :s ADD consecutive_failures :one',
+    ConditionExpression: 'attribute_exists(pk)',
+    ExpressionAttributeValues: success
+      ? { ':u': at, ':s': r.status, ':zero': 0 }
+      : { ':u': at, ':s': r.status, ':one': 1 },
+  };
+  try {
+    await db().send(
+      new TransactWriteCommand({ TransactItems: [{ Update: deliveryUpdate }, { Update: endpointUpdate }] }),
+    );
+  } catch (err) {
+    if (!(err instanceof TransactionCanceledException)) throw err;
+    const [mine, endpoint] = err.CancellationReasons ?? [];
+    if (mine?.Code === 'ConditionalCheckFailed') return false;
+    if (endpoint?.Code !== 'ConditionalCheckFailed') throw err;
+    // The endpoint was deleted meanwhile: record the outcome without stats.
+    try {
+      await db().send(new UpdateCommand(deliveryUpdate));
+      return {};
+    } catch (inner) {
+      if (inner instanceof ConditionalCheckFailedException) return false;
+      throw inner;
+    }
+  }
+  if (success) return { streak: 0 };
+  const ep = await db().send(
+    new GetCommand({
+      TableName: tableName(),
+      Key: keys.webhookEndpoint(d.workspace_id, d.endpoint_id),
+      ProjectionExpression: 'consecutive_failures',
+      ConsistentRead: true,
+    }),
+  );
+  return { streak: (ep.Item?.consecutive_failures as number | undefined) ?? 0 };
+}
+
+/**
+ * Starts a new cycle for a finished delivery (redeliver, recover, DLQ redrive): PENDING again,
+ * attempts counted from zero, a fresh expiry. Conditional on the delivery still being finished
+ * in `cycle`, so repeating a restart does nothing. Returns false when it did not apply.
+ */
+export async function restartDelivery(d: Pick<DeliveryItem, 'id' | 'cycle'>, now: Date): Promise<boolean> {
+  const at = now.toISOString();
+  try {
+    await db().send(
+      new UpdateCommand({
+        TableName: tableName(),
+        Key: keys.webhookDelivery(d.id),
+        UpdateExpression:
+          'SET #s = :pending, #c = :next, attempt_count = :zero, updated_at = :u, next_attempt_at = :u, expires_at = :exp, #ttl = :ttl REMOVE finished_at, dead_letter, lease_id, lease_until',
+        ConditionExpression: '#c = :c AND #s IN (:d, :f, :e)',
+        ExpressionAttributeNames: { '#s': 'status', '#c': 'cycle', '#ttl': 'ttl' },
+        ExpressionAttributeValues: {
+          ':pending': 'PENDING',
+          ':next': d.cycle + 1,
+          ':zero': 0,
+          ':u': at,
+          ':exp': new Date(now.getTime() + deliveryTtlMs()).toISOString(),
+          ':ttl': ttlIn(retentionSeconds(), now.getTime()),
+          ':c': d.cycle,
+          ':d': 'DELIVERED',
+          ':f': 'FAILED',
+          ':e': 'EXPIRED',
+        },
+      }),
+    );
+    return true;
+  } catch (err) {
+    if (err instanceof ConditionalCheckFailedException) return false;
+    throw err;
+  }
+}

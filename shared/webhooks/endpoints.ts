@@ -1,0 +1,434 @@
+import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { config } from '#shared/config.ts';
+import { decrypt, encrypt } from '#shared/crypto.ts';
+import { db, tableName } from '#shared/db/client.ts';
+import { keys } from '#shared/db/keys.ts';
+import { decodeCursor, encodeCursor, type Page, type PageQuery } from '#shared/db/pagination.ts';
+import { ConflictError, NotFoundError, ValidationError } from '#shared/errors.ts';
+import { newId } from '#shared/ids.ts';
+import type { RetryPolicy } from './retry.ts';
+import type { CreateWebhookInput, UpdateWebhookInput, WebhookView } from './schemas.ts';
+import { generateSecret } from './signing.ts';
+import { resolveTarget, UnsafeTargetError } from './url-guard.ts';
+
+/** Endpoints per workspace; keeps the fan-out query (W1) small and bounded. */
+export const MAX_ENDPOINTS_PER_WORKSPACE = 50;
+/** How long a rotated-out secret keeps signing alongside the new one. */
+export const ROTATION_OVERLAP_MS = 24 * 3600 * 1000;
+/** How many of the latest deliveries the success rate in GET counts. */
+export const STATS_WINDOW = 50;
+
+export type DeliveryStatus = 'PENDING' | 'DELIVERED' | 'FAILED' | 'EXPIRED';
+
+/** The stored WebhookEndpoint item. */
+export interface EndpointItem {
+  pk: string;
+  sk: string;
+  entity: 'WebhookEndpoint';
+  id: string;
+  workspace_id: string;
+  name: string;
+  url: string;
+  description?: string;
+  event_types: string[];
+  retry_policy: RetryPolicy;
+  active: boolean;
+  disabled_reason?: string;
+  disabled_at?: string;
+  secret_sealed: string;
+  previous_secret_sealed?: string;
+  previous_secret_expires_at?: string;
+  consecutive_failures: number;
+  last_delivery_at?: string;
+  last_delivery_status?: DeliveryStatus;
+  created_by: string;
+  created_at: string;
+  updated_at: string;
+}
+
+function targetPolicy() {
+  return { allowLoopback: config().ALLOW_LOOPBACK_TARGETS };
+}
+
+/** Validates a URL for registration; a refused URL is a 400 on `body.url`. */
+async function checkUrl(url: string): Promise<void> {
+  try {
+    await resolveTarget(url, targetPolicy());
+  } catch (err) {
+    if (err instanceof UnsafeTargetError) {
+      throw new ValidationError('The webhook URL is not allowed.', [
+        { path: 'body.url', message: err.message },
+      ]);
+    }
+    throw err;
+  }
+}
+
+const subscribed = (events: Record<string, boolean>) =>
+  Object.entries(events)
+    .filter(([, on]) => on)
+    .map(([t]) => t)
+    .sort();
+
+/** The API view of an endpoint (never any secret). */
+export function toView(
+  item: EndpointItem,
+  recent?: WebhookView['stats']['recent'],
+  now = new Date(),
+): WebhookView {
+  const rotating =
+    item.previous_secret_expires_at && Date.parse(item.previous_secret_expires_at) > now.getTime();
+  return {
+    id: item.id,
+    name: item.name,
+    url: item.url,
+    description: item.description ?? null,
+    events: Object.fromEntries(item.event_types.map((t) => [t, true as const])),
+    retry_policy: item.retry_policy,
+    active: item.active,
+    disabled_reason: item.disabled_reason ?? null,
+    disabled_at: item.disabled_at ?? null,
+    previous_secret_expires_at: rotating ? (item.previous_secret_expires_at as string) : null,
+    created_at: item.created_at,
+    updated_at: item.updated_at,
+    stats: {
+      last_delivery_at: item.last_delivery_at ?? null,
+      last_delivery_status: item.last_delivery_status ?? null,
+      consecutive_failures: item.consecutive_failures ?? 0,
+      ...(recent ? { recent } : {}),
+    },
+  };
+}
+
+/**
+ * Registers an endpoint: checks the URL (shape and every resolved address), seals the secret
+ * (given or generated) with the endpoint id as AAD, and writes the endpoint together with the
+ * workspace's endpoint count in one transaction (the cap is atomic). Returns the view and the
+ * plaintext secret, shown this once.
+ */
+export async function createEndpoint(
+  workspaceId: string,
+  userId: string,
+  input: CreateWebhookInput,
+  now = new Date(),
+): Promise<{ view: WebhookView; secret: string }> {
+  await checkUrl(input.url);
+  const id = newId('wh', now.getTime());
+  const secret = input.secret ?? generateSecret();
+  const at = now.toISOString();
+  const item: EndpointItem = {
+    ...keys.webhookEndpoint(workspaceId, id),
+    entity: 'WebhookEndpoint',
+    id,
+    workspace_id: workspaceId,
+    name: input.name,
+    url: input.url,
+    description: input.description,
+    event_types: subscribed(input.events),
+    retry_policy: input.retry_policy,
+    active: true,
+    secret_sealed: await encrypt(secret, id),
+    consecutive_failures: 0,
+    created_by: userId,
+    created_at: at,
+    updated_at: at,
+  };
+  try {
+    await db().send(
+      new TransactWriteCommand({
+        TransactItems: [
+          { Put: { TableName: tableName(), Item: item, ConditionExpression: 'attribute_not_exists(pk)' } },
+          {
+            Update: {
+              TableName: tableName(),
+              Key: keys.webhookCount(workspaceId),
+              UpdateExpression: 'SET entity = :e ADD #n :one',
+              ConditionExpression: 'attribute_not_exists(#n) OR #n < :max',
+              ExpressionAttributeNames: { '#n': 'count' },
+              ExpressionAttributeValues: {
+                ':e': 'WebhookCount',
+                ':one': 1,
+                ':max': MAX_ENDPOINTS_PER_WORKSPACE,
+              },
+            },
+          },
+        ],
+      }),
+    );
+  } catch (err) {
+    if (
+      err instanceof TransactionCanceledException &&
+      err.CancellationReasons?.[1]?.Code === 'ConditionalCheckFailed'
+    ) {
+      throw new ConflictError(`A workspace has at most ${MAX_ENDPOINTS_PER_WORKSPACE} webhook endpoints.`);
+    }
+    throw err;
+  }
+  return { view: toView(item, undefined, now), secret };
+}
+
+/** One endpoint of the workspace, or undefined (another workspace's id finds nothing). */
+export async function findEndpoint(workspaceId: string, id: string): Promise<EndpointItem | undefined> {
+  const out = await db().send(
+    new GetCommand({
+      TableName: tableName(),
+      Key: keys.webhookEndpoint(workspaceId, id),
+      ConsistentRead: true,
+    }),
+  );
+  return out.Item as EndpointItem | undefined;
+}
+
+/** One endpoint of the workspace; 404 when absent. */
+export async function getEndpoint(workspaceId: string, id: string): Promise<EndpointItem> {
+  const item = await findEndpoint(workspaceId, id);
+  if (!item) throw new NotFoundError(`Webhook endpoint ${id} was not found.`);
+  return item;
+}
+
+/** The endpoint with its recent delivery stats (success rate over the latest finished deliveries). */
+export async function getEndpointView(
+  workspaceId: string,
+  id: string,
+  now = new Date(),
+): Promise<WebhookView> {
+  const item = await getEndpoint(workspaceId, id);
+  const out = await db().send(
+    new QueryCommand({
+      TableName: tableName(),
+      IndexName: 'gsi1',
+      KeyConditionExpression: 'gsi1pk = :pk',
+      ExpressionAttributeValues: { ':pk': `WEBHOOK#${id}` },
+      ExpressionAttributeNames: { '#s': 'status' },
+      ProjectionExpression: '#s',
+      ScanIndexForward: false,
+      Limit: STATS_WINDOW,
+    }),
+  );
+  const statuses = (out.Items ?? []).map((i) => i.status as DeliveryStatus).filter((s) => s !== 'PENDING');
+  const count = (s: DeliveryStatus) => statuses.filter((x) => x === s).length;
+  const recent = {
+    window: statuses.length,
+    delivered: count('DELIVERED'),
+    failed: count('FAILED'),
+    expired: count('EXPIRED'),
+    success_rate: statuses.length ? Math.round((count('DELIVERED') / statuses.length) * 1000) / 1000 : null,
+  };
+  return toView(item, recent, now);
+}
+
+/** A page of the workspace's endpoints, in creation order. */
+export async function listEndpoints(workspaceId: string, page: PageQuery): Promise<Page<WebhookView>> {
+  const pk = keys.workspace(workspaceId);
+  const out = await db().send(
+    new QueryCommand({
+      TableName: tableName(),
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
+      ExpressionAttributeValues: { ':pk': pk, ':p': keys.webhookEndpointPrefix },
+      Limit: page.limit,
+      ExclusiveStartKey: decodeCursor(page.cursor, { pk }),
+    }),
+  );
+  return {
+    data: (out.Items as EndpointItem[]).map((i) => toView(i)),
+    next_cursor: encodeCursor(out.LastEvaluatedKey),
+  };
+}
+
+/**
+ * The workspace's active endpoints subscribed to `type`: one Query on the workspace's endpoint
+ * items (at most {@link MAX_ENDPOINTS_PER_WORKSPACE}) with the subscription as a filter.
+ */
+export async function subscribedEndpoints(workspaceId: string, type: string): Promise<EndpointItem[]> {
+  const found: EndpointItem[] = [];
+  let start: Record<string, unknown> | undefined;
+  do {
+    const out = await db().send(
+      new QueryCommand({
+        TableName: tableName(),
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
+        FilterExpression: 'active = :on AND contains(event_types, :t)',
+        ExpressionAttributeValues: {
+          ':pk': keys.workspace(workspaceId),
+          ':p': keys.webhookEndpointPrefix,
+          ':on': true,
+          ':t': type,
+        },
+        ExclusiveStartKey: start,
+      }),
+    );
+    found.push(...((out.Items ?? []) as EndpointItem[]));
+    start = out.LastEvaluatedKey;
+  } while (start);
+  return found;
+}
+
+/** Applies a PATCH; `active: true` re-enables and clears the failure streak and reason. */
+export async function updateEndpoint(
+  workspaceId: string,
+  id: string,
+  patch: UpdateWebhookInput,
+  now = new Date(),
+): Promise<WebhookView> {
+  if (patch.url !== undefined) await checkUrl(patch.url);
+  const set: Record<string, unknown> = { updated_at: now.toISOString() };
+  const remove: string[] = [];
+  if (patch.name !== undefined) set.name = patch.name;
+  if (patch.url !== undefined) set.url = patch.url;
+  if (patch.events !== undefined) set.event_types = subscribed(patch.events);
+  if (patch.retry_policy !== undefined) set.retry_policy = patch.retry_policy;
+  if (patch.description !== undefined) {
+    if (patch.description === null) remove.push('description');
+    else set.description = patch.description;
+  }
+  if (patch.active === true) {
+    set.active = true;
+    set.consecutive_failures = 0;
+    remove.push('disabled_reason', 'disabled_at');
+  } else if (patch.active === false) {
+    set.active = false;
+    set.disabled_reason = 'Disabled through the API';
+    set.disabled_at = now.toISOString();
+  }
+  const names: Record<string, string> = {};
+  const values: Record<string, unknown> = {};
+  const sets = Object.entries(set).map(([k, v], i) => {
+    names[`#s${i}`] = k;
+    values[`:s${i}`] = v;
+    return `#s${i} = :s${i}`;
+  });
+  const removes = remove.map((k, i) => {
+    names[`#r${i}`] = k;
+    return `#r${i}`;
+  });
+  try {
+    const out = await db().send(
+      new UpdateCommand({
+        TableName: tableName(),
+        Key: keys.webhookEndpoint(workspaceId, id),
+        UpdateExpression: `SET ${sets.join(', ')}${removes.length ? ` REMOVE ${removes.join(', ')}` : ''}`,
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    return toView(out.Attributes as EndpointItem, undefined, now);
+  } catch (err) {
+    if (err instanceof ConditionalCheckFailedException)
+      throw new NotFoundError(`Webhook endpoint ${id} was not found.`);
+    throw err;
+  }
+}
+
+/** Deletes an endpoint and gives its slot back; its delivery records expire with their TTL. */
+export async function deleteEndpoint(workspaceId: string, id: string): Promise<void> {
+  try {
+    await db().send(
+      new TransactWriteCommand({
+        TransactItems: [
+          {
+            Delete: {
+              TableName: tableName(),
+              Key: keys.webhookEndpoint(workspaceId, id),
+              ConditionExpression: 'attribute_exists(pk)',
+            },
+          },
+          {
+            Update: {
+              TableName: tableName(),
+              Key: keys.webhookCount(workspaceId),
+              UpdateExpression: 'ADD #n :minus',
+              ConditionExpression: '#n > :zero',
+              ExpressionAttributeNames: { '#n': 'count' },
+              ExpressionAttributeValues: { ':minus': -1, ':zero': 0 },
+            },
+          },
+        ],
+      }),
+    );
+  } catch (err) {
+    if (
+      err instanceof TransactionCanceledException &&
+      err.CancellationReasons?.[0]?.Code === 'ConditionalCheckFailed'
+    ) {
+      throw new NotFoundError(`Webhook endpoint ${id} was not found.`);
+    }
+    throw err;
+  }
+}
+
+/**
+ * Rotates the signing secret: the new one signs from now on, the old one keeps signing next to
+ * it for 24 hours. Conditional on the secret not having changed since it was read.
+ */
+export async function rotateSecret(
+  workspaceId: string,
+  id: string,
+  now = new Date(),
+): Promise<{ id: string; secret: string; previous_secret_expires_at: string }> {
+  const item = await getEndpoint(workspaceId, id);
+  const secret = generateSecret();
+  const expires = new Date(now.getTime() + ROTATION_OVERLAP_MS).toISOString();
+  try {
+    await db().send(
+      new UpdateCommand({
+        TableName: tableName(),
+        Key: keys.webhookEndpoint(workspaceId, id),
+        UpdateExpression:
+          'SET secret_sealed = :new, previous_secret_sealed = :old, previous_secret_expires_at = :exp, updated_at = :now',
+        ConditionExpression: 'secret_sealed = :old',
+        ExpressionAttributeValues: {
+          ':new': await encrypt(secret, id),
+          ':old': item.secret_sealed,
+          ':exp': expires,
+          ':now': now.toISOString(),
+        },
+      }),
+    );
+  } catch (err) {
+    if (err instanceof ConditionalCheckFailedException) {
+      throw new ConflictError('The secret was rotated or the endpoint deleted meanwhile; try again.');
+    }
+    throw err;
+  }
+  return { id, secret, previous_secret_expires_at: expires };
+}
+
+/** The secrets that sign a request now: the current one, and the previous one during a rotation. */
+export async function signingSecrets(item: EndpointItem, now: Date): Promise<string[]> {
+  const out = [await decrypt(item.secret_sealed, item.id)];
+  if (
+    item.previous_secret_sealed &&
+    item.previous_secret_expires_at &&
+    Date.parse(item.previous_secret_expires_at) > now.getTime()
+  ) {
+    out.push(await decrypt(item.previous_secret_sealed, item.id));
+  }
+  return out;
+}
+
+/** Disables an endpoint with a reason (410, or too many failures in a row); no-op if already disabled. */
+export async function disableEndpoint(
+  workspaceId: string,
+  id: string,
+  reason: string,
+  now: Date,
+): Promise<boolean> {
+  try {
+    await db().send(
+      new UpdateCommand({
+        TableName: tableName(),
+        Key: keys.webhookEndpoint(workspaceId, id),
+        UpdateExpression: 'SET active = :off, disabled_reason = :r, disabled_at = :now, updated_at = :now',
+        ConditionExpression: 'attribute_exists(pk) AND active = :on',
+        ExpressionAttributeValues: { ':off': false, ':on': true, ':r': reason, ':now': now.toISOString() },
+      }),
+    );
+    return true;
+  } catch (err) {
+    if (err instanceof ConditionalCheckFailedException) return false;
+    throw err;
+  }
+}

@@ -1,0 +1,119 @@
+import type { LookupFunction } from 'node:net';
+import { Agent, request } from 'undici';
+import type { ResolvedAddress } from './url-guard.ts';
+
+/** Bounds of what an attempt record keeps of the response. */
+export const RESPONSE_BODY_LIMIT = 4096;
+const HEADER_VALUE_LIMIT = 512;
+const MAX_HEADERS = 30;
+
+export interface PostResult {
+  /** HTTP status, or undefined when no response arrived (refused, timeout, TLS error). */
+  status?: number;
+  headers: Record<string, string>;
+  body: string;
+  bodyTruncated: boolean;
+  error?: string;
+  durationMs: number;
+}
+
+/** Sends one request; the delivery worker takes it as a dependency so tests can replace it. */
+export type Poster = (input: {
+  url: URL;
+  address: ResolvedAddress;
+  headers: Record<string, string>;
+  body: string;
+  timeoutMs: number;
+}) => Promise<PostResult>;
+
+/**
+ * POSTs `body` to `url`, connecting to `address` (already validated) whatever DNS says now:
+ * the socket's lookup is pinned, while TLS still verifies the certificate against the URL's
+ * host name (SNI). Redirects are not followed (a 3xx is just a non-2xx answer); the whole
+ * exchange is bounded by `timeoutMs`; at most {@link RESPONSE_BODY_LIMIT} bytes are read.
+ */
+export const postPinned: Poster = async ({ url, address, headers, body, timeoutMs }) => {
+  const started = performance.now();
+  const lookup: LookupFunction = (_host, opts, cb) => {
+    if (opts?.all) (cb as (e: null, a: ResolvedAddress[]) => void)(null, [address]);
+    else cb(null, address.address, address.family);
+  };
+  const agent = new Agent({
+    connect: { lookup, timeout: timeoutMs },
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+    keepAliveTimeout: 1,
+    pipelining: 0,
+  });
+  try {
+    const res = await request(url, {
+      method: 'POST',
+      headers,
+      body,
+      dispatcher: agent,
+      signal: AbortSignal.timeout(timeoutMs),
+      maxRedirections: 0,
+    } as Parameters<typeof request>[1]);
+    const read = await readBounded(res.body);
+    return {
+      status: res.statusCode,
+      headers: boundHeaders(res.headers),
+      body: read.text,
+      bodyTruncated: read.truncated,
+      durationMs: Math.round(performance.now() - started),
+    };
+  } catch (err) {
+    return {
+      headers: {},
+      body: '',
+      bodyTruncated: false,
+      error: describe(err, timeoutMs),
+      durationMs: Math.round(performance.now() - started),
+    };
+  } finally {
+    agent.destroy().catch(() => {});
+  }
+};
+
+async function readBounded(stream: AsyncIterable<Buffer> & { destroy: () => void }) {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let truncated = false;
+  for await (const chunk of stream) {
+    chunks.push(chunk);
+    size += chunk.length;
+    if (size > RESPONSE_BODY_LIMIT) {
+      truncated = true;
+      stream.destroy();
+      break;
+    }
+  }
+  const all = Buffer.concat(chunks).subarray(0, RESPONSE_BODY_LIMIT);
+  return { text: all.toString('utf8'), truncated };
+}
+
+function boundHeaders(raw: Record<string, string | string[] | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(raw).slice(0, MAX_HEADERS)) {
+    if (v === undefined) continue;
+    const value = Array.isArray(v) ? v.join(', ') : v;
+    out[k.toLowerCase()] = value.slice(0, HEADER_VALUE_LIMIT);
+  }
+  return out;
+}
+
+function describe(err: unknown, timeoutMs: number): string {
+  const e = err as { name?: string; code?: string; message?: string; cause?: { code?: string } };
+  const code = e.code ?? e.cause?.code;
+  if (
+    e.name === 'TimeoutError' ||
+    code === 'UND_ERR_HEADERS_TIMEOUT' ||
+    code === 'UND_ERR_BODY_TIMEOUT' ||
+    code === 'UND_ERR_CONNECT_TIMEOUT'
+  ) {
+    return `Timed out after ${timeoutMs} ms`;
+  }
+  if (code === 'ECONNREFUSED') return 'Connection refused';
+  if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET') return 'Connection reset';
+  return code ? `Request failed (${code})` : 'Request failed';
+}

@@ -1,0 +1,88 @@
+import { GetQueueAttributesCommand, GetQueueUrlCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { z } from 'zod';
+import { config } from '#shared/config.ts';
+import { MAX_DELAY_SECONDS, queueUrl, sendJson, sendJsonBatch, sqs } from '#shared/queues.ts';
+
+/** One delivery attempt to make (attempt = attempts already made in the cycle). */
+export const deliverJob = z.object({
+  kind: z.literal('deliver'),
+  delivery_id: z.string(),
+  cycle: z.number().int().min(0),
+  attempt: z.number().int().min(0),
+  /** Not before this time (ISO); the worker re-delays jobs that arrive early (SQS caps delays at 15 min). */
+  not_before: z.string().optional(),
+  /** How often the job was put back because its delivery was not ready for it. */
+  defers: z.number().int().optional(),
+});
+/** A delivery that FAILED after its last retry; sits in the DLQ, and restarts it when redriven. */
+export const deadJob = z.object({
+  kind: z.literal('dead'),
+  delivery_id: z.string(),
+  cycle: z.number().int().min(0),
+  reason: z.string(),
+});
+/** Re-send the failed deliveries of an endpoint in a time range, page by page. */
+export const recoverJob = z.object({
+  kind: z.literal('recover'),
+  workspace_id: z.string(),
+  endpoint_id: z.string(),
+  since: z.string(),
+  until: z.string(),
+  cursor: z.record(z.string(), z.unknown()).optional(),
+});
+export const deliveryQueueJob = z.discriminatedUnion('kind', [deliverJob, deadJob, recoverJob]);
+export type DeliverJob = z.infer<typeof deliverJob>;
+export type DeadJob = z.infer<typeof deadJob>;
+export type RecoverJob = z.infer<typeof recoverJob>;
+export type DeliveryQueueJob = z.infer<typeof deliveryQueueJob>;
+
+/** Seconds until `notBefore`, capped at the SQS maximum (and at `cap`, which tests set to 0). */
+export function delayFor(notBefore: string | undefined, now: Date, cap = MAX_DELAY_SECONDS): number {
+  if (!notBefore) return 0;
+  const seconds = Math.ceil((Date.parse(notBefore) - now.getTime()) / 1000);
+  return Math.max(0, Math.min(seconds, cap, MAX_DELAY_SECONDS));
+}
+
+/** Enqueues jobs without delay. */
+export async function enqueueJobs(jobs: DeliveryQueueJob[]): Promise<void> {
+  if (jobs.length) await sendJsonBatch('DELIVERY_QUEUE_URL', jobs);
+}
+
+/** Enqueues one job with a delay in seconds (clamped to 15 minutes). */
+export async function enqueueJob(job: DeliveryQueueJob, delaySeconds = 0): Promise<void> {
+  await sendJson('DELIVERY_QUEUE_URL', job, delaySeconds);
+}
+
+let dlqUrl: string | undefined;
+
+/**
+ * The deliveries DLQ: `DELIVERY_DLQ_URL` when set, otherwise found from the delivery queue's
+ * redrive policy (one lookup per process).
+ */
+export async function deliveryDlqUrl(): Promise<string> {
+  const configured = config().DELIVERY_DLQ_URL;
+  if (configured) return configured;
+  if (dlqUrl) return dlqUrl;
+  const main = queueUrl('DELIVERY_QUEUE_URL');
+  const { Attributes } = await sqs().send(
+    new GetQueueAttributesCommand({ QueueUrl: main, AttributeNames: ['RedrivePolicy'] }),
+  );
+  const policy = JSON.parse(Attributes?.RedrivePolicy ?? '{}') as { deadLetterTargetArn?: string };
+  const arn = policy.deadLetterTargetArn?.split(':');
+  if (!arn || arn.length < 6) throw new Error('The delivery queue has no dead-letter queue');
+  const out = await sqs().send(new GetQueueUrlCommand({ QueueName: arn[5], QueueOwnerAWSAccountId: arn[4] }));
+  dlqUrl = out.QueueUrl as string;
+  return dlqUrl;
+}
+
+/** Forgets the discovered DLQ URL (tests switch emulators). */
+export function resetDlqUrl(): void {
+  dlqUrl = undefined;
+}
+
+/** Puts a FAILED delivery's job in the DLQ, where the depth alarm sees it and redrive restarts it. */
+export async function sendToDlq(job: DeadJob): Promise<void> {
+  await sqs().send(
+    new SendMessageCommand({ QueueUrl: await deliveryDlqUrl(), MessageBody: JSON.stringify(job) }),
+  );
+}

@@ -1,0 +1,30 @@
+/**
+ * `npm run redrive:deliveries` moves the deliveries DLQ back to the delivery queue (see
+ * redrive.ts for why this never duplicates a delivery). Against `npm start` it finds the queues
+ * by itself; in AWS set DELIVERY_QUEUE_URL (and DELIVERY_DLQ_URL, or let it be found from the
+ * queue's redrive policy) with credentials allowed to receive from the DLQ and send to the queue.
+ */
+import { existsSync } from 'node:fs';
+import { readState, STATE_FILE } from '#infra/local/state.ts';
+import { resetConfig } from '#shared/config.ts';
+import { queueUrl, resetSqs, sqs } from '#shared/queues.ts';
+import { deliveryDlqUrl } from './jobs.ts';
+import { redriveDeliveries } from './redrive.ts';
+
+try {
+  if (!process.env.DELIVERY_QUEUE_URL && existsSync(STATE_FILE)) {
+    const state = readState();
+    process.env.SQS_ENDPOINT = state.sqsEndpoint;
+    process.env.DELIVERY_QUEUE_URL = state.queueUrls.deliveries;
+    process.env.AWS_REGION ??= 'us-east-1';
+    resetConfig();
+    resetSqs();
+  }
+  const target = queueUrl('DELIVERY_QUEUE_URL');
+  const dlq = await deliveryDlqUrl();
+  const { moved } = await redriveDeliveries({ client: sqs(), dlqUrl: dlq, queueUrl: target });
+  process.stdout.write(`moved ${moved} message(s) from ${dlq} to ${target}\n`);
+} catch (err) {
+  process.stderr.write(`redrive failed: ${(err as Error).message}\n`);
+  process.exit(1);
+}

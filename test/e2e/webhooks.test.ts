@@ -1,0 +1,115 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { loadHandler } from '#infra/local/http-server.ts';
+import { type LocalStack, startLocalStack } from '#infra/local/stack.ts';
+import { testIdentity } from '#test/helpers/session.ts';
+import { type Receiver, startReceiver } from '#test/integration/webhooks/webhooks-harness.ts';
+
+// The local runtime loads handlers with a template-literal dynamic import, which vitest's
+// transform refuses for nested folders (foundation issue, reported to the lead): run this file
+// once the runtime can load handlers under vitest, skip it until then.
+const runtimeLoadsHandlers = await loadHandler('system/get-health').then(
+  () => true,
+  () => false,
+);
+
+let stack: LocalStack;
+let receiver: Receiver;
+let dir: string;
+let jwt: string;
+
+beforeAll(async () => {
+  if (!runtimeLoadsHandlers) return;
+  dir = mkdtempSync(join(tmpdir(), 'webhooks-e2e-'));
+  stack = await startLocalStack({
+    dir,
+    inMemory: true,
+    dynamoEndpoint: inject('dynamoEndpoint'),
+    tableName: `e2e-webhooks-${Date.now()}`,
+    port: 0,
+  });
+  const id = await testIdentity();
+  jwt = await id.jwt('u1', 'ws1');
+  receiver = await startReceiver();
+}, 60_000);
+
+afterAll(async () => {
+  await receiver?.close();
+  await stack?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const api = (path: string, init: RequestInit = {}) =>
+  fetch(`${stack.baseUrl}/v1/integration${path}`, {
+    ...init,
+    headers: { authorization: `Bearer ${jwt}`, 'content-type': 'application/json', ...init.headers },
+  });
+
+async function until<T>(fn: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe.skipIf(!runtimeLoadsHandlers)('webhooks end to end (local runtime)', () => {
+  it('delivers an ingested event to a verifying receiver and shows it in the delivery history', async () => {
+    const created = await api('/webhooks', {
+      method: 'POST',
+      body: JSON.stringify({ name: 'e2e', url: receiver.url('/e2e'), events: { 'task.created': true } }),
+    });
+    expect(created.status).toBe(201);
+    const ep = (await created.json()) as { id: string; secret: string };
+    receiver.setSecret('/e2e', ep.secret);
+
+    const sqs = new SQSClient({
+      endpoint: stack.sqs.endpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
+    const event = {
+      id: 'evt_e2e_1',
+      type: 'task.created',
+      workspace_id: 'ws1',
+      occurred_at: new Date().toISOString(),
+      data: { task_id: 't1' },
+    };
+    // Sent twice: SQS may deliver an event more than once.
+    for (let i = 0; i < 2; i++) {
+      await sqs.send(
+        new SendMessageCommand({ QueueUrl: stack.sqs.urls.ingest, MessageBody: JSON.stringify(event) }),
+      );
+    }
+    sqs.destroy();
+
+    const list = await until(async () => {
+      const res = await api(`/webhooks/${ep.id}/deliveries`);
+      const body = (await res.json()) as { data: { id: string; status: string }[] };
+      return body.data[0]?.status === 'DELIVERED' ? body : undefined;
+    });
+    expect(list.data).toHaveLength(1);
+    const got = receiver.received.filter((r) => r.path === '/e2e');
+    expect(got).toHaveLength(1);
+    expect(got[0]?.verified).toBe(true);
+    expect(got[0]?.headers['webhook-id']).toBe(list.data[0]?.id);
+
+    const detail = (await (await api(`/webhooks/${ep.id}/deliveries/${list.data[0]?.id}`)).json()) as {
+      attempts: unknown[];
+    };
+    expect(detail.attempts[0]).toMatchObject({
+      response: { status: 200 },
+      request: { headers: { 'webhook-id': list.data[0]?.id } },
+    });
+    const endpoint = (await (await api(`/webhooks/${ep.id}`)).json()) as { stats: unknown };
+    expect(endpoint.stats).toMatchObject({
+      last_delivery_status: 'DELIVERED',
+      recent: { delivered: 1, success_rate: 1 },
+    });
+  });
+});

@@ -1,0 +1,232 @@
+/**
+ * Test harness for the webhook pipeline: a real HTTP receiver on 127.0.0.1 that verifies each
+ * request with the `standardwebhooks` package, and a pump that plays Lambda's SQS event source
+ * for the ingest and deliveries queues with controlled time and injectable crashes.
+ */
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  ChangeMessageVisibilityBatchCommand,
+  DeleteMessageBatchCommand,
+  type Message,
+  ReceiveMessageCommand,
+} from '@aws-sdk/client-sqs';
+import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { Webhook } from 'standardwebhooks';
+import { handler as ingestHandler } from '#functions/workers/ingest-events.ts';
+import { lambdaContext, sqsRecord } from '#infra/local/lambda-event.ts';
+import type { LocalSqs } from '#infra/local/sqs.ts';
+import { queueWorker } from '#shared/queue-worker.ts';
+import { sqs } from '#shared/queues.ts';
+import { deliveryQueueJob } from '#shared/webhooks/jobs.ts';
+import { defaultDeps, processJob, type WorkerDeps } from '#shared/webhooks/worker.ts';
+
+export interface Received {
+  path: string;
+  headers: IncomingHttpHeaders;
+  body: string;
+  /** What `Webhook.verify` of the standardwebhooks package said, with the path's secret. */
+  verified: boolean;
+}
+
+export type Behaviour = (n: number) => { status: number; headers?: Record<string, string>; delayMs?: number };
+
+export interface Receiver {
+  url: (path: string) => string;
+  received: Received[];
+  /** Sets how a path answers (n = how many requests it got before) and the secret to verify with. */
+  on: (path: string, behaviour: Behaviour, secret?: string) => void;
+  setSecret: (path: string, secret: string) => void;
+  /** The test clock, when time is controlled. */
+  clock?: Clock;
+  close: () => Promise<void>;
+  port: number;
+}
+
+export async function startReceiver(): Promise<Receiver> {
+  const behaviours = new Map<string, Behaviour>();
+  const secrets = new Map<string, string>();
+  const counts = new Map<string, number>();
+  const received: Received[] = [];
+  let self: Receiver;
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const path = new URL(req.url ?? '/', 'http://x').pathname;
+      const body = Buffer.concat(chunks).toString('utf8');
+      const secret = secrets.get(path);
+      let verified = false;
+      if (secret) {
+        // The verifier checks the timestamp against Date.now(); in controlled time "now" is the test clock.
+        const realNow = Date.now;
+        const clock = self.clock;
+        if (clock) Date.now = () => clock.t;
+        try {
+          new Webhook(secret).verify(body, req.headers as Record<string, string>);
+          verified = true;
+        } catch {
+          verified = false;
+        } finally {
+          Date.now = realNow;
+        }
+      }
+      received.push({ path, headers: req.headers, body, verified });
+      const n = counts.get(path) ?? 0;
+      counts.set(path, n + 1);
+      const fallback: Behaviour = () => ({ status: 200 });
+      const answer = (behaviours.get(path) ?? fallback)(n);
+      const reply = () => {
+        if (res.destroyed) return;
+        res.writeHead(answer.status, { 'content-type': 'text/plain', ...answer.headers });
+        res.end(`answer ${answer.status}`);
+      };
+      if (answer.delayMs) setTimeout(reply, answer.delayMs);
+      else reply();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  self = {
+    port,
+    url: (path) => `http://127.0.0.1:${port}${path}`,
+    received,
+    on: (path, behaviour, secret) => {
+      behaviours.set(path, behaviour);
+      if (secret) secrets.set(path, secret);
+    },
+    setSecret: (path, secret) => secrets.set(path, secret),
+    close: () =>
+      new Promise((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+  return self;
+}
+
+/** A clock the worker reads; the pump moves it forward to each job's `not_before`. */
+export class Clock {
+  constructor(public t: number) {}
+  now = () => new Date(this.t);
+  advanceTo(ms: number) {
+    if (ms > this.t) this.t = ms;
+  }
+}
+
+export interface PumpOptions {
+  local: LocalSqs;
+  clock: Clock;
+  deps?: Partial<WorkerDeps>;
+  /** Called per delivery batch; returning true makes that invocation "crash" (no message deleted). */
+  crashBatch?: (batchNo: number) => boolean;
+  /** Stops after this many rounds (guard against loops). */
+  maxRounds?: number;
+}
+
+type Handler = (e: SQSEvent, c: unknown) => Promise<SQSBatchResponse>;
+
+async function runBatch(
+  queueUrl: string,
+  handler: Handler,
+  crash: boolean,
+): Promise<{ messages: Message[]; failed: number }> {
+  const out = await sqs().send(
+    new ReceiveMessageCommand({
+      QueueUrl: queueUrl,
+      MaxNumberOfMessages: 10,
+      WaitTimeSeconds: 0,
+      MessageSystemAttributeNames: ['All'],
+    }),
+  );
+  const messages = out.Messages ?? [];
+  if (!messages.length) return { messages, failed: 0 };
+  const event: SQSEvent = {
+    Records: messages.map((m) =>
+      sqsRecord({
+        messageId: m.MessageId ?? '',
+        receiptHandle: m.ReceiptHandle ?? '',
+        body: m.Body ?? '',
+        queueArn: queueUrl,
+        attributes: m.Attributes as Record<string, string>,
+      }),
+    ),
+  };
+  let failedIds = new Set<string>();
+  try {
+    const res = await handler(event, lambdaContext('pump'));
+    failedIds = new Set((res?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
+  } catch {
+    crash = true;
+  }
+  const done = crash ? [] : messages.filter((m) => !failedIds.has(m.MessageId ?? ''));
+  const again = crash ? messages : messages.filter((m) => failedIds.has(m.MessageId ?? ''));
+  if (done.length) {
+    await sqs().send(
+      new DeleteMessageBatchCommand({
+        QueueUrl: queueUrl,
+        Entries: done.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle ?? '' })),
+      }),
+    );
+  }
+  if (again.length) {
+    // What the visibility timeout does in AWS, without the wait.
+    await sqs().send(
+      new ChangeMessageVisibilityBatchCommand({
+        QueueUrl: queueUrl,
+        Entries: again.map((m, i) => ({
+          Id: String(i),
+          ReceiptHandle: m.ReceiptHandle ?? '',
+          VisibilityTimeout: 0,
+        })),
+      }),
+    );
+  }
+  return { messages, failed: again.length };
+}
+
+/**
+ * Runs the ingest and delivery workers over the emulator's queues until both are empty. Before
+ * each delivery batch the clock jumps to the earliest `not_before` still ahead, so retry
+ * schedules play out in controlled time. Returns the outcomes the delivery jobs reported.
+ */
+export async function pump(opts: PumpOptions): Promise<{ outcomes: string[]; crashes: number }> {
+  const deps: WorkerDeps = {
+    ...defaultDeps(),
+    now: opts.clock.now,
+    random: () => 0.5,
+    maxSqsDelaySeconds: 0,
+    ...opts.deps,
+  };
+  const outcomes: string[] = [];
+  const deliver = queueWorker('deliver-test', async (record) => {
+    const outcome = await processJob(
+      deliveryQueueJob.parse(JSON.parse(record.body)),
+      Number(record.attributes.ApproximateReceiveCount ?? '1'),
+      deps,
+    );
+    outcomes.push(outcome);
+    return outcome;
+  }) as unknown as Handler;
+  const deliverOnTime: Handler = (event, ctx) => {
+    const due = event.Records.map((r) => (JSON.parse(r.body) as { not_before?: string }).not_before)
+      .filter((t): t is string => !!t)
+      .map((t) => Date.parse(t));
+    if (due.length) opts.clock.advanceTo(Math.min(...due));
+    return deliver(event, ctx);
+  };
+  let crashes = 0;
+  let batchNo = 0;
+  let idle = 0;
+  for (let round = 0; round < (opts.maxRounds ?? 500) && idle < 2; round++) {
+    const ingest = await runBatch(opts.local.urls.ingest, ingestHandler as unknown as Handler, false);
+    const crash = opts.crashBatch?.(batchNo) ?? false;
+    const delivery = await runBatch(opts.local.urls.deliveries, deliverOnTime, crash);
+    if (delivery.messages.length) {
+      batchNo++;
+      if (crash) crashes++;
+    }
+    idle = ingest.messages.length + delivery.messages.length === 0 ? idle + 1 : 0;
+  }
+  return { outcomes, crashes };
+}
