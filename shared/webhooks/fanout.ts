@@ -1,7 +1,7 @@
 import type { EventConsumer } from '#shared/events/consumers.ts';
 import type { PronaFlowEvent } from '#shared/events/envelope.ts';
 import { recordRejection } from '#shared/events/rejections.ts';
-import { PING_EVENT } from './catalog.ts';
+import { isKnownEventType, PING_EVENT } from './catalog.ts';
 import { compressPayload, createDelivery, MAX_STORED_PAYLOAD_BYTES, payloadOf } from './deliveries.ts';
 import { subscribedEndpoints } from './endpoints.ts';
 import { type DeliverJob, enqueueJobs } from './jobs.ts';
@@ -43,10 +43,13 @@ export async function fanOut(
   return { deliveries: results.length, jobs: jobs.length };
 }
 
-/** The webhooks consumer of the ingest queue (every type but `ping`, which only the test endpoint sends). */
+/**
+ * The webhooks consumer of the ingest queue: every type of the event catalog (endpoints can only
+ * subscribe to those) but `ping`, which only the test endpoint sends.
+ */
 export const webhooksConsumer: EventConsumer = {
   name: 'webhooks',
-  accepts: (type) => type !== PING_EVENT,
+  accepts: (type) => type !== PING_EVENT && isKnownEventType(type),
   handle: async (event) => {
     await fanOut(event);
   },
