@@ -5,6 +5,7 @@
  * Context (`npx cdk synth -c key=value`):
  * - `eventSourcePrincipalArns`: comma-separated IAM principal ARNs allowed to send to the ingest queue;
  * - `authJwksUrl`, `authJwtIssuer`, `authJwtAudience`: session JWT verification;
+ * - `publicBaseUrl`: the API's public base URL when a custom domain fronts it (OAuth redirects);
  * - `allowLoopbackTargets`: refused when true (local-only setting).
  */
 import { readFileSync } from 'node:fs';
@@ -51,6 +52,7 @@ function propsFromContext(app: App): IntegrationStackProps {
     authJwksUrl: stringContext(app, 'authJwksUrl'),
     authJwtIssuer: stringContext(app, 'authJwtIssuer'),
     authJwtAudience: stringContext(app, 'authJwtAudience'),
+    publicBaseUrl: stringContext(app, 'publicBaseUrl'),
     allowLoopbackTargets: loopback === true || loopback === 'true',
   };
 }

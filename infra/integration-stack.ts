@@ -31,6 +31,8 @@ export const STACK_NAME = 'PronaFlowIntegrations';
 
 const SERVICE_NAME = 'pronaflow-integrations';
 const DEFAULT_ISSUER = 'https://identity.pronaflow.local';
+/** Handler of the API's `$default` route, under `functions/`. */
+export const FALLBACK_HANDLER = 'system/not-found';
 /** Timeout assumed for a queue that has no consumer yet (a worker's usual timeout). */
 const DEFAULT_WORKER_TIMEOUT_SECONDS = 30;
 
@@ -60,6 +62,12 @@ export interface IntegrationStackProps extends StackProps {
    * @default 'pronaflow-integrations/'
    */
   secretsPrefix?: string;
+  /**
+   * Public base URL of the API (OAUTH_REDIRECT_URI_BASE): OAuth redirect URIs must live under it.
+   * Set it when a custom domain fronts the API. Must be https.
+   * @default the HTTP API's execute-api endpoint
+   */
+  publicBaseUrl?: string;
   /** LOG_LEVEL of every function. @default 'INFO' */
   logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
   /** Origins allowed by CORS (preflight answered by API Gateway; CORS_ALLOWED_ORIGINS). @default ['*'] */
@@ -93,6 +101,8 @@ export class IntegrationStack extends Stack {
   readonly routeFunctions = new Map<string, ApiFunction>();
   /** Worker id → its function. */
   readonly workerFunctions = new Map<string, ApiFunction>();
+  /** The `$default` route's function (404/405 for requests no route matches). */
+  readonly fallbackFunction: ApiFunction;
 
   constructor(scope: Construct, id: string, props: IntegrationStackProps = {}) {
     super(scope, id, props);
@@ -109,6 +119,9 @@ export class IntegrationStack extends Stack {
     const jwksUrl = props.authJwksUrl ?? `${issuer.replace(/\/$/, '')}/.well-known/jwks.json`;
     if (!Token.isUnresolved(jwksUrl) && !jwksUrl.startsWith('https://')) {
       throw new Error(`authJwksUrl must be an https URL, got ${jwksUrl}`);
+    }
+    if (props.publicBaseUrl !== undefined && !props.publicBaseUrl.startsWith('https://')) {
+      throw new Error(`publicBaseUrl must be an https URL, got ${props.publicBaseUrl}`);
     }
     checkTables(routeTable, workerTable);
 
@@ -184,21 +197,6 @@ export class IntegrationStack extends Stack {
     });
 
     const corsOrigins = props.corsAllowedOrigins ?? ['*'];
-    /** Settings every function gets; grant-bound settings (queue URLs) are added per function. */
-    const baseEnvironment: Record<string, string> = {
-      NODE_ENV: 'production',
-      TABLE_NAME: this.table.tableName,
-      SECRETS_PREFIX: secretsPrefix,
-      AUTH_JWKS_URL: jwksUrl,
-      AUTH_JWT_ISSUER: issuer,
-      AUTH_JWT_AUDIENCE: props.authJwtAudience ?? SERVICE_NAME,
-      CORS_ALLOWED_ORIGINS: corsOrigins.join(','),
-      ALLOW_LOOPBACK_TARGETS: 'false',
-      POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
-      LOG_LEVEL: props.logLevel ?? 'INFO',
-    };
-    const environmentFor = (grants: readonly Grant[]) =>
-      Object.assign({}, baseEnvironment, ...grants.map((g) => grantEnvironment(g, grantTargets)));
 
     // ── HTTP API ────────────────────────────────────────────────────────────
     this.api = new apigwv2.HttpApi(this, 'Api', {
@@ -261,6 +259,41 @@ export class IntegrationStack extends Stack {
           }),
         ),
       },
+    });
+
+    const publicBaseUrl = props.publicBaseUrl ?? this.api.apiEndpoint;
+    /** Settings every function gets; grant-bound settings (queue URLs) are added per function. */
+    const baseEnvironment: Record<string, string> = {
+      NODE_ENV: 'production',
+      TABLE_NAME: this.table.tableName,
+      SECRETS_PREFIX: secretsPrefix,
+      AUTH_JWKS_URL: jwksUrl,
+      AUTH_JWT_ISSUER: issuer,
+      AUTH_JWT_AUDIENCE: props.authJwtAudience ?? SERVICE_NAME,
+      CORS_ALLOWED_ORIGINS: corsOrigins.join(','),
+      // OAuth redirect URIs live under the API's public base URL.
+      OAUTH_REDIRECT_URI_BASE: publicBaseUrl,
+      ALLOW_LOOPBACK_TARGETS: 'false',
+      POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
+      LOG_LEVEL: props.logLevel ?? 'INFO',
+    };
+    const environmentFor = (grants: readonly Grant[]) =>
+      Object.assign({}, baseEnvironment, ...grants.map((g) => grantEnvironment(g, grantTargets)));
+
+    // `$default`: requests no route matches get problem+json 404, or 405 with Allow (the same
+    // answer the local server gives).
+    this.fallbackFunction = new ApiFunction(this, 'NotFound', {
+      handler: FALLBACK_HANDLER,
+      role: roles.roleFor('System', []),
+      description: '$default route: problem+json 404 for unknown paths, 405 for known paths',
+      environment: environmentFor([]),
+    });
+    new apigwv2.HttpRoute(this.api, 'DefaultRoute', {
+      httpApi: this.api,
+      routeKey: apigwv2.HttpRouteKey.DEFAULT,
+      integration: new HttpLambdaIntegration('NotFoundIntegration', this.fallbackFunction, {
+        payloadFormatVersion: apigwv2.PayloadFormatVersion.VERSION_2_0,
+      }),
     });
 
     for (const route of routeTable) {

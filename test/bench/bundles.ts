@@ -1,5 +1,6 @@
 /**
- * Bundle benchmark: bundles every handler of the route and worker tables exactly as the CDK stack
+ * Bundle benchmark: bundles every handler of the route and worker tables (and the `$default`
+ * route's) exactly as the CDK stack
  * does (the esbuild options come from infra/constructs/bundling.ts), then prints, per handler, the
  * minified size and the cold import time: the median over fresh `node` processes of importing the
  * bundle and reading its `handler` export, with the environment a deployed function has.
@@ -17,6 +18,7 @@ import { build } from 'esbuild';
 import { routeList } from '#functions/routes.ts';
 import { workers } from '#functions/workers.ts';
 import { esbuildOptions, handlerEntry } from '#infra/constructs/bundling.ts';
+import { FALLBACK_HANDLER } from '#infra/integration-stack.ts';
 
 /** Fresh processes per handler; the median is reported. */
 const IMPORT_RUNS = 5;
@@ -77,7 +79,9 @@ function coldImport(file: string, cwd: string): number {
 /** Bundles every handler like ApiFunction, prints sizes and cold import times. */
 export async function benchBundles(): Promise<void> {
   const started = performance.now();
-  const handlers = [...new Set([...routeList.map((r) => r.handler), ...workers.map((w) => w.handler)])];
+  const handlers = [
+    ...new Set([...routeList.map((r) => r.handler), FALLBACK_HANDLER, ...workers.map((w) => w.handler)]),
+  ];
   const outRoot = mkdtempSync(join(tmpdir(), 'pronaflow-bundles-'));
   const rows: Row[] = [];
   try {

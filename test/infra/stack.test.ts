@@ -134,21 +134,24 @@ describe('IntegrationStack (bundled synth)', () => {
     expect(count).toBeLessThan(MAX_RESOURCES);
   });
 
-  it('has exactly one Lambda function per route plus one per worker (and the keyring initializer)', () => {
+  it('has exactly one Lambda function per route plus one per worker (and $default, keyring init)', () => {
     expect([...stack.routeFunctions.keys()].sort()).toEqual(routeList.map((r) => r.id).sort());
     expect([...stack.workerFunctions.keys()].sort()).toEqual(workers.map((w) => w.id).sort());
     const expected = [
       ...[...stack.routeFunctions.values()].map((fn) => logicalId(stack, fn)),
       ...[...stack.workerFunctions.values()].map((fn) => logicalId(stack, fn)),
+      logicalId(stack, stack.fallbackFunction),
       logicalId(stack, stack.keyringInitializer.function),
     ];
-    expect(new Set(expected).size).toBe(routeList.length + workers.length + 1);
+    expect(new Set(expected).size).toBe(routeList.length + workers.length + 2);
     expect(Object.keys(template.findResources('AWS::Lambda::Function')).sort()).toEqual(expected.sort());
   });
 
   it('runs every function on nodejs24.x, arm64, traced, with its own log group', () => {
     const serviceFunctions = new Set(
-      [...stack.routeFunctions.values(), ...stack.workerFunctions.values()].map((fn) => logicalId(stack, fn)),
+      [...stack.routeFunctions.values(), ...stack.workerFunctions.values(), stack.fallbackFunction].map(
+        (fn) => logicalId(stack, fn),
+      ),
     );
     for (const [id, fn] of Object.entries(template.findResources('AWS::Lambda::Function')) as [
       string,
@@ -178,6 +181,7 @@ describe('IntegrationStack (bundled synth)', () => {
         POWERTOOLS_SERVICE_NAME: 'pronaflow-integrations',
         LOG_LEVEL: 'INFO',
         ALLOW_LOOPBACK_TARGETS: 'false',
+        OAUTH_REDIRECT_URI_BASE: { 'Fn::GetAtt': [logicalId(stack, stack.api), 'ApiEndpoint'] },
       });
     }
   });
@@ -198,21 +202,24 @@ describe('IntegrationStack (bundled synth)', () => {
 
   it('routes every row of the route table to its own function', () => {
     const apiRoutes = template.findResources('AWS::ApiGatewayV2::Route');
-    expect(Object.keys(apiRoutes)).toHaveLength(routeList.length);
+    // One per row, plus `$default` for everything else.
+    expect(Object.keys(apiRoutes)).toHaveLength(routeList.length + 1);
     const integrations = template.findResources('AWS::ApiGatewayV2::Integration');
-    for (const route of routeList) {
-      const key = `${route.method} ${fullPath(route)}`;
+    const expectRoute = (key: string, fn: { node: { defaultChild?: unknown } }) => {
       const entry = Object.values(apiRoutes).find((r) => r.Properties.RouteKey === key);
       expect(entry, key).toBeDefined();
       const target = entry!.Properties.Target as { 'Fn::Join': [string, unknown[]] };
       const integrationRef = (target['Fn::Join'][1][1] as { Ref: string }).Ref;
-      const integration = integrations[integrationRef]!;
-      expect(integration.Properties).toMatchObject({
+      expect(integrations[integrationRef]!.Properties, key).toMatchObject({
         IntegrationType: 'AWS_PROXY',
         PayloadFormatVersion: '2.0',
-        IntegrationUri: { 'Fn::GetAtt': [logicalId(stack, stack.routeFunctions.get(route.id)!), 'Arn'] },
+        IntegrationUri: { 'Fn::GetAtt': [logicalId(stack, fn), 'Arn'] },
       });
+    };
+    for (const route of routeList) {
+      expectRoute(`${route.method} ${fullPath(route)}`, stack.routeFunctions.get(route.id)!);
     }
+    expectRoute('$default', stack.fallbackFunction);
   });
 
   it('serves the API on the $default stage with access logs, throttling and CORS', () => {
@@ -365,6 +372,7 @@ describe('IntegrationStack (bundled synth)', () => {
 
   it('binds queue URLs and permissions to exactly the functions holding the grant', () => {
     const rows = [
+      { fn: stack.fallbackFunction, grants: [] },
       ...routeList.map((r) => ({ fn: stack.routeFunctions.get(r.id)!, grants: r.grants ?? [] })),
       ...workers.map((w) => ({ fn: stack.workerFunctions.get(w.id)!, grants: w.grants })),
     ];
@@ -384,6 +392,7 @@ describe('IntegrationStack (bundled synth)', () => {
   it('shares execution roles per feature instead of one per function', () => {
     const roles = Object.keys(template.findResources('AWS::IAM::Role')).length;
     const groups = new Set(routeList.map((r) => `${r.tag}|${[...(r.grants ?? [])].sort().join(',')}`));
+    groups.add('System|'); // the `$default` route's function
     // + one role for the keyring initializer
     expect(roles).toBe(groups.size + workers.length + 1);
   });
