@@ -3,18 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { loadHandler } from '#infra/local/http-server.ts';
 import { type LocalStack, startLocalStack } from '#infra/local/stack.ts';
 import { testIdentity } from '#test/helpers/session.ts';
 import { type Receiver, startReceiver } from '#test/integration/webhooks/webhooks-harness.ts';
-
-// The local runtime loads handlers with a template-literal dynamic import, which vitest's
-// transform refuses for nested folders (foundation issue, reported to the lead): run this file
-// once the runtime can load handlers under vitest, skip it until then.
-const runtimeLoadsHandlers = await loadHandler('system/get-health').then(
-  () => true,
-  () => false,
-);
 
 let stack: LocalStack;
 let receiver: Receiver;
@@ -22,7 +13,6 @@ let dir: string;
 let jwt: string;
 
 beforeAll(async () => {
-  if (!runtimeLoadsHandlers) return;
   dir = mkdtempSync(join(tmpdir(), 'webhooks-e2e-'));
   stack = await startLocalStack({
     dir,
@@ -58,7 +48,7 @@ async function until<T>(fn: () => Promise<T | undefined>, ms = 20_000): Promise<
   }
 }
 
-describe.skipIf(!runtimeLoadsHandlers)('webhooks end to end (local runtime)', () => {
+describe('webhooks end to end (local runtime)', () => {
   it('delivers an ingested event to a verifying receiver and shows it in the delivery history', async () => {
     const created = await api('/webhooks', {
       method: 'POST',
