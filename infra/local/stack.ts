@@ -28,6 +28,8 @@ export interface LocalStackOptions {
   /** Start the queue pollers (default true). */
   workers?: boolean;
   onWorkerError?: (err: unknown) => void;
+  /** Concurrent batches per queue worker (default 4). */
+  workerConcurrency?: number;
 }
 
 export interface LocalStack {
@@ -97,15 +99,18 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
   if (opts.workers !== false) {
     for (const worker of workers) {
       if ('queue' in worker.trigger) {
-        polls.push(
-          pollQueue({
-            sqs: sqsClient,
-            worker,
-            queueUrl: sqs.urls[worker.trigger.queue],
-            signal: abort.signal,
-            onError,
-          }),
-        );
+        // Lambda runs several batches of one queue at once; so does the local runtime.
+        for (let i = 0; i < (opts.workerConcurrency ?? 4); i++) {
+          polls.push(
+            pollQueue({
+              sqs: sqsClient,
+              worker,
+              queueUrl: sqs.urls[worker.trigger.queue],
+              signal: abort.signal,
+              onError,
+            }),
+          );
+        }
       } else {
         runSchedule(worker, abort.signal, onError);
       }

@@ -1,0 +1,27 @@
+/**
+ * `npm run bench [-- name…]`: runs the benchmarks and prints their figures. They assert nothing:
+ * this machine is shared and noisy, so speed and memory are measured here, never in tests.
+ */
+process.env.LOG_LEVEL ??= 'SILENT';
+
+// Imported lazily, after LOG_LEVEL is set, so the service's logger stays quiet.
+const benches: Record<string, () => Promise<void>> = {
+  bundles: async () => (await import('./bundles.ts')).benchBundles(),
+  tokens: async () => (await import('./tokens.ts')).benchTokens(),
+  webhooks: async () => (await import('./webhooks.ts')).benchWebhooks(),
+  oauth: async () => (await import('./oauth.ts')).benchOAuth(),
+};
+
+const wanted = process.argv.slice(2);
+const unknown = wanted.filter((n) => !(n in benches));
+if (unknown.length) {
+  console.error(`unknown bench: ${unknown.join(', ')}; choose from ${Object.keys(benches).join(', ')}`);
+  process.exit(2);
+}
+for (const name of wanted.length ? wanted : Object.keys(benches)) {
+  console.log(`\n## ${name}\n`);
+  const started = performance.now();
+  await benches[name]?.();
+  console.log(`(${name}: ${((performance.now() - started) / 1000).toFixed(1)} s)`);
+}
+process.exit(0);
