@@ -1,58 +1,41 @@
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { loadOrCreateDevKeys, signSessionJwt } from '#infra/local/dev-keys.ts';
-import { type LocalStack, startLocalStack } from '#infra/local/stack.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resetConfig } from '#shared/config.ts';
 import { resetCatalog } from '#shared/oauth/catalog.ts';
+import { useLocalStack } from '#test/helpers/local-stack.ts';
 import { type FakeProvider, fakeApp, startFakeProvider } from '#test/helpers/oauth-provider.ts';
 
-let stack: LocalStack;
 let provider: FakeProvider;
-let api: string;
 let jwt: string;
 
+const e2e = useLocalStack('oauth', {
+  workers: false,
+  before: async (dir) => {
+    provider = await startFakeProvider();
+    const appsFile = join(dir, 'apps.json');
+    writeFileSync(appsFile, JSON.stringify([fakeApp(provider)]));
+    return { env: { OAUTH_APPS_FILE: appsFile } };
+  },
+});
+
 beforeAll(async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'e2e-oauth-'));
-  provider = await startFakeProvider();
-  const appsFile = join(dir, 'apps.json');
-  writeFileSync(appsFile, JSON.stringify([fakeApp(provider)]));
-  stack = await startLocalStack({
-    dir,
-    inMemory: true,
-    dynamoEndpoint: inject('dynamoEndpoint'),
-    tableName: `e2e-oauth-${randomBytes(4).toString('hex')}`,
-    port: 0,
-    workers: false,
-    env: { OAUTH_APPS_FILE: appsFile },
-  });
   // The browser comes back to this very server.
-  process.env.OAUTH_REDIRECT_URI_BASE = stack.baseUrl;
+  process.env.OAUTH_REDIRECT_URI_BASE = e2e.stack.baseUrl;
   resetConfig();
   resetCatalog();
-  api = `${stack.baseUrl}/v1/integration`;
   // What `npm run -s dev:secret -- oauth/fake '{…}'` does.
-  const secretsFile = join(dir, 'secrets.json');
+  const secretsFile = join(e2e.dir, 'secrets.json');
   const all = JSON.parse(readFileSync(secretsFile, 'utf8'));
   all['pronaflow-integrations/oauth/fake'] = JSON.stringify({
     client_id: provider.clientId,
     client_secret: provider.clientSecret,
   });
   writeFileSync(secretsFile, JSON.stringify(all));
-  const keys = await loadOrCreateDevKeys(join(dir, 'session-keys.json'));
-  jwt = await signSessionJwt({
-    keys,
-    userId: 'u1',
-    workspaces: [{ id: 'ws1', role: 'admin' }],
-    issuer: 'https://identity.pronaflow.local',
-    audience: 'pronaflow-integrations',
-  });
+  jwt = await e2e.session();
 });
 
 afterAll(async () => {
-  await stack?.stop();
   await provider?.stop();
 });
 
@@ -60,11 +43,7 @@ afterAll(async () => {
 const json = async (res: Response): Promise<any> => res.json();
 
 const call = (method: string, path: string, body?: unknown) =>
-  fetch(`${api}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${jwt}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
+  e2e.call(path, jwt, { method, body: body ? JSON.stringify(body) : undefined });
 
 describe('OAuth over HTTP (local stack)', () => {
   it('connects an app end to end through the browser redirect, refreshes and disconnects', async () => {
@@ -81,7 +60,7 @@ describe('OAuth over HTTP (local stack)', () => {
     // The browser: provider consent, then the redirect to our GET /oauth/callback.
     const consent = await fetch(authorization_url, { redirect: 'manual' });
     const redirect = consent.headers.get('location') as string;
-    expect(redirect.startsWith(`${api}/oauth/callback?`)).toBe(true);
+    expect(redirect.startsWith(`${e2e.api}/oauth/callback?`)).toBe(true);
     const page = await fetch(redirect);
     expect(page.status).toBe(200);
     expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
@@ -104,7 +83,7 @@ describe('OAuth over HTTP (local stack)', () => {
   });
 
   it('documents the OAuth endpoints as available in the OpenAPI document', async () => {
-    const doc = await json(await fetch(`${api}/openapi.json`));
+    const doc = await json(await fetch(`${e2e.api}/openapi.json`));
     const op = doc.paths['/v1/integration/oauth/connections'].post;
     expect(op['x-pending']).toBeUndefined();
     expect(

@@ -1,62 +1,19 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { loadOrCreateDevKeys, signSessionJwt } from '#infra/local/dev-keys.ts';
-import { type LocalStack, startLocalStack } from '#infra/local/stack.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { eventually, useLocalStack } from '#test/helpers/local-stack.ts';
 
-let stack: LocalStack;
-let dir: string;
-let api: string;
+const e2e = useLocalStack('tokens', {
+  env: {
+    RATE_LIMIT_TIER_FREE_REQ_PER_MIN: '5',
+    RATE_LIMIT_TIER_PRO_REQ_PER_MIN: '8',
+    RATE_LIMIT_WINDOW_SECONDS: '3600',
+  },
+});
 let session: string;
-
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'tokens-e2e-'));
-  stack = await startLocalStack({
-    dir,
-    inMemory: true,
-    dynamoEndpoint: inject('dynamoEndpoint'),
-    tableName: `e2e-tokens-${Date.now().toString(36)}`,
-    port: 0,
-    env: {
-      RATE_LIMIT_TIER_FREE_REQ_PER_MIN: '5',
-      RATE_LIMIT_TIER_PRO_REQ_PER_MIN: '8',
-      RATE_LIMIT_WINDOW_SECONDS: '3600',
-    },
-    onWorkerError: () => {},
-  });
-  api = `${stack.baseUrl}/v1/integration`;
-  const keys = await loadOrCreateDevKeys(join(dir, 'session-keys.json'));
-  session = await signSessionJwt({
-    keys,
-    userId: 'u1',
-    workspaces: [{ id: 'ws1', role: 'admin' }],
-    issuer: 'https://identity.pronaflow.local',
-    audience: 'pronaflow-integrations',
-  });
+  session = await e2e.session();
 });
-
-afterAll(async () => {
-  await stack?.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-const call = (path: string, token: string, init: RequestInit = {}) =>
-  fetch(`${api}${path}`, {
-    ...init,
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...init.headers },
-  });
-
-async function eventually<T>(fn: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+const call = (path: string, token: string, init?: RequestInit) => e2e.call(path, token, init);
 
 describe('API tokens over HTTP', () => {
   it('creates a token, calls with it, hits 429, sees usage logs, revokes it and gets 401', async () => {
@@ -107,13 +64,13 @@ describe('API tokens over HTTP', () => {
     });
     const token = (await created.json()) as { token: string };
     const sqs = new SQSClient({
-      endpoint: stack.sqs.endpoint,
+      endpoint: e2e.stack.sqs.endpoint,
       region: 'us-east-1',
       credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
     });
     await sqs.send(
       new SendMessageCommand({
-        QueueUrl: stack.sqs.urls.ingest,
+        QueueUrl: e2e.stack.sqs.urls.ingest,
         MessageBody: JSON.stringify({
           id: 'evt_plan_1',
           type: 'workspace.plan_changed',

@@ -1,52 +1,22 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { type LocalStack, startLocalStack } from '#infra/local/stack.ts';
-import { testIdentity } from '#test/helpers/session.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually as until, useLocalStack } from '#test/helpers/local-stack.ts';
 import { type Receiver, startReceiver } from '#test/integration/webhooks/webhooks-harness.ts';
 
-let stack: LocalStack;
+const e2e = useLocalStack('webhooks');
 let receiver: Receiver;
-let dir: string;
 let jwt: string;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'webhooks-e2e-'));
-  stack = await startLocalStack({
-    dir,
-    inMemory: true,
-    dynamoEndpoint: inject('dynamoEndpoint'),
-    tableName: `e2e-webhooks-${Date.now()}`,
-    port: 0,
-  });
-  const id = await testIdentity();
-  jwt = await id.jwt('u1', 'ws1');
+  jwt = await e2e.session();
   receiver = await startReceiver();
-}, 60_000);
+});
 
 afterAll(async () => {
   await receiver?.close();
-  await stack?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-const api = (path: string, init: RequestInit = {}) =>
-  fetch(`${stack.baseUrl}/v1/integration${path}`, {
-    ...init,
-    headers: { authorization: `Bearer ${jwt}`, 'content-type': 'application/json', ...init.headers },
-  });
-
-async function until<T>(fn: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const api = (path: string, init: RequestInit = {}) => e2e.call(path, jwt, init);
 
 describe('webhooks end to end (local runtime)', () => {
   it('delivers an ingested event to a verifying receiver and shows it in the delivery history', async () => {
@@ -59,7 +29,7 @@ describe('webhooks end to end (local runtime)', () => {
     receiver.setSecret('/e2e', ep.secret);
 
     const sqs = new SQSClient({
-      endpoint: stack.sqs.endpoint,
+      endpoint: e2e.stack.sqs.endpoint,
       region: 'us-east-1',
       credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
     });
@@ -73,7 +43,7 @@ describe('webhooks end to end (local runtime)', () => {
     // Sent twice: SQS may deliver an event more than once.
     for (let i = 0; i < 2; i++) {
       await sqs.send(
-        new SendMessageCommand({ QueueUrl: stack.sqs.urls.ingest, MessageBody: JSON.stringify(event) }),
+        new SendMessageCommand({ QueueUrl: e2e.stack.sqs.urls.ingest, MessageBody: JSON.stringify(event) }),
       );
     }
     sqs.destroy();
