@@ -93,8 +93,14 @@ export const workers: WorkerDef[] = [
     trigger: { queue: 'deliveries', batchSize: 10, maxBatchingWindowSeconds: 1 },
     // One attempt is bounded by WEBHOOK_TIMEOUT_SECONDS (30 s by default); records run in parallel.
     timeoutSeconds: 60,
-    // Sending to the deliveries DLQ (FAILED deliveries) needs sqs:SendMessage on it; see the report.
-    grants: ['table:read', 'table:write', 'queue:deliveries:send', 'secrets:keys:read'],
+    // A finally FAILED delivery is parked in the deliveries DLQ (alarm + documented redrive).
+    grants: [
+      'table:read',
+      'table:write',
+      'queue:deliveries:send',
+      'queue:deliveries-dlq:send',
+      'secrets:keys:read',
+    ],
   },
 
   // ── OAuth ──
@@ -114,7 +120,8 @@ export const workers: WorkerDef[] = [
       'After a data-key rotation, re-seals OAuth tokens under the current key (resumable, no-op when done)',
     trigger: { schedule: 'rate(1 hour)' },
     timeoutSeconds: 300,
-    grants: ['table:read', 'table:write', 'secrets:keys:read'],
+    // A resumable scan of the connections: a maintenance job, run only after a key rotation.
+    grants: ['table:read', 'table:write', 'table:scan', 'secrets:keys:read'],
   },
 
   // ── Other features ──

@@ -20,7 +20,7 @@ import type { Construct } from 'constructs';
 import { routeList } from '#functions/routes.ts';
 import { type QueueId, queues, type WorkerDef, workers } from '#functions/workers.ts';
 import { TABLE } from '#shared/db/table-definition.ts';
-import { API_PREFIX, fullPath, type Grant, type RouteDef } from '#shared/http/route.ts';
+import { API_PREFIX, fullPath, type Grant, type RouteDef, routeGrants } from '#shared/http/route.ts';
 import { ApiFunction, FUNCTION_DEFAULTS } from './constructs/api-function.ts';
 import { ExecutionRoles, type GrantTargets, grantEnvironment, pascal } from './constructs/grants.ts';
 import { KeyringInitializer } from './constructs/keyring/keyring-initializer.ts';
@@ -181,7 +181,7 @@ export class IntegrationStack extends Stack {
 
     const grantQueues = {} as GrantTargets['queues'];
     for (const qid of Object.keys(queues) as QueueId[]) {
-      grantQueues[qid] = { queue: this.queues[qid].queue, def: queues[qid] };
+      grantQueues[qid] = { queue: this.queues[qid].queue, dlq: this.queues[qid].dlq, def: queues[qid] };
     }
     const grantTargets: GrantTargets = {
       table: this.table,
@@ -297,12 +297,13 @@ export class IntegrationStack extends Stack {
     });
 
     for (const route of routeTable) {
-      const grants = route.grants ?? [];
+      const grants = routeGrants(route);
       const fn = new ApiFunction(this, pascal(route.id), {
         handler: route.handler,
         role: roles.roleFor(route.tag, grants),
         description: `${route.method} ${fullPath(route)}: ${route.summary}`,
         environment: environmentFor(grants),
+        ...(route.timeoutSeconds ? { timeout: Duration.seconds(route.timeoutSeconds) } : {}),
       });
       this.api.addRoutes({
         path: fullPath(route),

@@ -18,7 +18,7 @@ export interface GrantTargets {
   table: ITable;
   /** Names of the table's global secondary indexes (queried, never scanned). */
   indexNames: readonly string[];
-  queues: Record<QueueId, { queue: IQueue; def: QueueDef }>;
+  queues: Record<QueueId, { queue: IQueue; dlq: IQueue; def: QueueDef }>;
   /** `<SECRETS_PREFIX>keys`: the data-encryption keys. */
   keysSecret: ISecret;
   /** Name prefix of the OAuth app client secrets, e.g. `pronaflow-integrations/oauth/`. */
@@ -69,6 +69,14 @@ export function grant(role: iam.Role, g: Grant, t: GrantTargets): void {
       // SQS-managed SSE, so no KMS permission is needed.
       t.queues[grantQueue(g)!].queue.grantSendMessages(role);
       return;
+    case 'queue:deliveries-dlq:send':
+      t.queues.deliveries.dlq.grantSendMessages(role);
+      return;
+    case 'table:scan':
+      role.addToPrincipalPolicy(
+        new iam.PolicyStatement({ actions: ['dynamodb:Scan'], resources: [t.table.tableArn] }),
+      );
+      return;
     case 'table:read':
     case 'table:write': {
       const { tableArn } = t.table;
@@ -106,6 +114,7 @@ export function grant(role: iam.Role, g: Grant, t: GrantTargets): void {
 
 /** Environment variables that come with a grant (bound together so neither exists without the other). */
 export function grantEnvironment(g: Grant, t: GrantTargets): Record<string, string> {
+  if (g === 'queue:deliveries-dlq:send') return { DELIVERY_DLQ_URL: t.queues.deliveries.dlq.queueUrl };
   const queueId = grantQueue(g);
   if (!queueId) return {};
   const { queue, def } = t.queues[queueId];

@@ -6,8 +6,8 @@ export interface LocalSqs {
   /** Queue URL by queue id, and the matching DLQ URLs. */
   urls: Record<QueueId, string>;
   dlqUrls: Record<QueueId, string>;
-  /** Environment variables functions read queue URLs from. */
-  env: Record<QueueDef['urlEnv'], string>;
+  /** Environment variables functions read queue URLs from (as the CDK stack sets them). */
+  env: Record<QueueDef['urlEnv'] | 'DELIVERY_DLQ_URL', string>;
   stop: () => Promise<void>;
 }
 
@@ -24,7 +24,7 @@ export async function startSqs(opts: { prefix?: string } = {}): Promise<LocalSqs
   const prefix = opts.prefix ?? 'pronaflow-integrations';
   const urls = {} as Record<QueueId, string>;
   const dlqUrls = {} as Record<QueueId, string>;
-  const env = {} as Record<QueueDef['urlEnv'], string>;
+  const env = {} as LocalSqs['env'];
   for (const q of Object.values(queues)) {
     const dlq = server.createQueue(`${prefix}-${q.id}-dlq`, {
       attributes: { MessageRetentionPeriod: String(q.dlqRetentionDays * 86400) },
@@ -42,5 +42,6 @@ export async function startSqs(opts: { prefix?: string } = {}): Promise<LocalSqs
     dlqUrls[q.id] = dlq.queueUrl;
     env[q.urlEnv] = main.queueUrl;
   }
+  env.DELIVERY_DLQ_URL = dlqUrls.deliveries;
   return { endpoint, urls, dlqUrls, env, stop: () => server.stop() };
 }

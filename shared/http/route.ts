@@ -43,16 +43,22 @@ export interface RouteDef<
   responses: Record<number, ResponseDef>;
   /** Set while the route answers 501: names the capability that is still missing. */
   pending?: string;
-  /** Extra permissions the route's Lambda needs beyond the table (see infra/constructs). */
+  /** Permissions the route's Lambda needs beyond those every authenticated route gets (see {@link routeGrants}). */
   grants?: Grant[];
+  /** Lambda timeout (default 20 s; API Gateway stops waiting at 30 s). */
+  timeoutSeconds?: number;
 }
 
 /** Permissions a Lambda may be granted; the CDK stack maps each to a least-privilege policy. */
 export type Grant =
   | 'table:read'
   | 'table:write'
+  /** Full-table scans: maintenance jobs only (re-encryption after a key rotation). */
+  | 'table:scan'
   | 'queue:ingest:send'
   | 'queue:deliveries:send'
+  /** Parks a finally failed delivery in the deliveries DLQ. */
+  | 'queue:deliveries-dlq:send'
   | 'queue:sync:send'
   | 'queue:usage:send'
   | 'secrets:oauth:read'
@@ -73,4 +79,19 @@ export function route<
 /** Full HTTP path of a route, e.g. `/v1/integration/tokens/{id}`. */
 export function fullPath(def: Pick<RouteDef, 'path'>): string {
   return `${API_PREFIX}${def.path}`;
+}
+
+/**
+ * Every permission a route's Lambda gets: its own `grants`, plus what the shared middleware chain
+ * needs on authenticated routes — the table (API-token lookup, rate-limit counters) and, where
+ * API tokens are accepted, the usage queue (usage accounting).
+ */
+export function routeGrants(def: Pick<RouteDef, 'auth' | 'grants'>): Grant[] {
+  const implied: Grant[] =
+    def.auth === 'public'
+      ? []
+      : def.auth === 'user'
+        ? ['table:read', 'table:write']
+        : ['table:read', 'table:write', 'queue:usage:send'];
+  return [...new Set([...implied, ...(def.grants ?? [])])].sort();
 }

@@ -18,7 +18,7 @@ import { BUNDLE } from '#infra/constructs/bundling.ts';
 import { grantQueue } from '#infra/constructs/grants.ts';
 import type { IntegrationStack } from '#infra/integration-stack.ts';
 import { TABLE } from '#shared/db/table-definition.ts';
-import { fullPath } from '#shared/http/route.ts';
+import { fullPath, routeGrants } from '#shared/http/route.ts';
 
 /** Bundling ~50 functions with esbuild takes ~25 s on two cores; allow for a slow machine. */
 const SYNTH_TIMEOUT_MS = 180_000;
@@ -373,7 +373,7 @@ describe('IntegrationStack (bundled synth)', () => {
   it('binds queue URLs and permissions to exactly the functions holding the grant', () => {
     const rows = [
       { fn: stack.fallbackFunction, grants: [] },
-      ...routeList.map((r) => ({ fn: stack.routeFunctions.get(r.id)!, grants: r.grants ?? [] })),
+      ...routeList.map((r) => ({ fn: stack.routeFunctions.get(r.id)!, grants: routeGrants(r) })),
       ...workers.map((w) => ({ fn: stack.workerFunctions.get(w.id)!, grants: w.grants })),
     ];
     for (const { fn, grants } of rows) {
@@ -386,12 +386,16 @@ describe('IntegrationStack (bundled synth)', () => {
           granted ? { Ref: logicalId(stack, stack.queues[def.id].queue) } : undefined,
         );
       }
+      const parks = grants.includes('queue:deliveries-dlq:send');
+      expect(env.DELIVERY_DLQ_URL, `${fn.node.path} DELIVERY_DLQ_URL`).toEqual(
+        parks ? { Ref: logicalId(stack, stack.queues.deliveries.dlq) } : undefined,
+      );
     }
   });
 
   it('shares execution roles per feature instead of one per function', () => {
     const roles = Object.keys(template.findResources('AWS::IAM::Role')).length;
-    const groups = new Set(routeList.map((r) => `${r.tag}|${[...(r.grants ?? [])].sort().join(',')}`));
+    const groups = new Set(routeList.map((r) => `${r.tag}|${routeGrants(r).join(',')}`));
     groups.add('System|'); // the `$default` route's function
     // + one role for the keyring initializer
     expect(roles).toBe(groups.size + workers.length + 1);

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { routeList, routes } from '#functions/routes.ts';
 import { workers } from '#functions/workers.ts';
 import { buildOpenApi } from '#shared/http/openapi.ts';
-import { fullPath } from '#shared/http/route.ts';
+import { fullPath, routeGrants } from '#shared/http/route.ts';
 import { compileRoutes, matchRoute } from '#shared/http/router.ts';
 
 const importHandler = (handler: string) =>
@@ -93,6 +93,17 @@ describe('route table', () => {
   it("gives token-accepting routes a required scope (except the caller's own rate limit)", () => {
     const scopeless = routeList.filter((x) => x.auth === 'user_or_token' && x.scopes.length === 0);
     expect(scopeless.map((r) => r.id)).toEqual(['getRateLimit']);
+  });
+
+  it('grants every authenticated route the table, and token routes the usage queue', () => {
+    for (const r of routeList) {
+      const grants = routeGrants(r);
+      if (r.auth === 'public') expect(grants, r.id).toEqual([...new Set(r.grants ?? [])].sort());
+      else expect(grants, r.id).toEqual(expect.arrayContaining(['table:read', 'table:write']));
+      expect(grants.includes('queue:usage:send'), r.id).toBe(
+        r.auth === 'user_or_token' || !!r.grants?.includes('queue:usage:send'),
+      );
+    }
   });
 
   it('lets static segments win over {id} (as API Gateway does)', () => {
