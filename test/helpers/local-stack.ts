@@ -24,7 +24,7 @@ export interface E2E {
 export function useLocalStack(
   name: string,
   opts: Partial<LocalStackOptions> & {
-    before?: (dir: string) => Promise<Partial<LocalStackOptions> | void>;
+    before?: (dir: string) => Promise<Partial<LocalStackOptions> | undefined>;
   } = {},
 ): E2E {
   const ref = {} as E2E;

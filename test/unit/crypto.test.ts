@@ -43,7 +43,10 @@ describe('encrypt / decrypt (AES-256-GCM)', () => {
     const old = await encrypt('value', 'x');
     const ring = JSON.parse(store.get('pronaflow-integrations/keys') as string);
     const next = newKeyring('k2');
-    store.set('pronaflow-integrations/keys', JSON.stringify({ current: 'k2', keys: { ...ring.keys, ...next.keys } }));
+    store.set(
+      'pronaflow-integrations/keys',
+      JSON.stringify({ current: 'k2', keys: { ...ring.keys, ...next.keys } }),
+    );
     expect(await decrypt(old, 'x')).toBe('value');
     expect(await needsReencrypt(old)).toBe(true);
     const fresh = await encrypt('value', 'x');
