@@ -88,6 +88,18 @@ describe('npm start (local runtime)', () => {
     expect(((await authed.json()) as { capability: string }).capability).toBe('Consent & governance');
   });
 
+  it('answers 400 problem+json for malformed JSON, naming the body', async () => {
+    const jwt = cli('dev-token', ['--user', 'u1', '--workspace', 'ws1']).trim();
+    const res = await fetch(`${api}/tokens`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${jwt}`, 'content-type': 'application/json' },
+      body: '{"name": ',
+    });
+    expect(res.status).toBe(400);
+    expect(res.headers.get('content-type')).toBe('application/problem+json');
+    expect(((await res.json()) as { errors: { path: string }[] }).errors[0]?.path).toBe('body');
+  });
+
   it('answers 413 for an oversized body', async () => {
     const jwt = cli('dev-token', ['--user', 'u1', '--workspace', 'ws1']).trim();
     const headers = { authorization: `Bearer ${jwt}`, 'content-type': 'application/json' };
