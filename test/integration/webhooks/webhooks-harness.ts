@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import {
   ChangeMessageVisibilityBatchCommand,
   DeleteMessageBatchCommand,
+  GetQueueAttributesCommand,
   type Message,
   ReceiveMessageCommand,
 } from '@aws-sdk/client-sqs';
@@ -185,10 +186,32 @@ async function runBatch(
   return { messages, failed: again.length };
 }
 
+/** Messages a queue still holds: visible, received and not yet deleted (in flight), or delayed. */
+async function outstanding(queueUrl: string): Promise<number> {
+  const { Attributes = {} } = await sqs().send(
+    new GetQueueAttributesCommand({
+      QueueUrl: queueUrl,
+      AttributeNames: [
+        'ApproximateNumberOfMessages',
+        'ApproximateNumberOfMessagesNotVisible',
+        'ApproximateNumberOfMessagesDelayed',
+      ],
+    }),
+  );
+  return (
+    Number(Attributes.ApproximateNumberOfMessages ?? 0) +
+    Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0) +
+    Number(Attributes.ApproximateNumberOfMessagesDelayed ?? 0)
+  );
+}
+
 /**
- * Runs the ingest and delivery workers over the emulator's queues until both are empty. Before
- * each delivery batch the clock jumps to the earliest `not_before` still ahead, so retry
- * schedules play out in controlled time. Returns the outcomes the delivery jobs reported.
+ * Runs the ingest and delivery workers over the emulator's queues until both are drained: a
+ * round received nothing and the emulator holds no message in either queue, in flight or
+ * delayed (the pump is their only consumer, and the emulator's counts are exact). Before each
+ * delivery batch the clock jumps to the earliest `not_before` still ahead, so retry schedules
+ * play out in controlled time. Returns the outcomes the delivery jobs reported; throws when the
+ * queues are not drained after `maxRounds` rounds rather than leaving work behind unnoticed.
  */
 export async function pump(opts: PumpOptions): Promise<{ outcomes: string[]; crashes: number }> {
   const deps: WorkerDeps = {
@@ -215,18 +238,23 @@ export async function pump(opts: PumpOptions): Promise<{ outcomes: string[]; cra
     if (due.length) opts.clock.advanceTo(Math.min(...due));
     return deliver(event, ctx);
   };
+  const { ingest: ingestUrl, deliveries: deliveriesUrl } = opts.local.urls;
   let crashes = 0;
   let batchNo = 0;
-  let idle = 0;
-  for (let round = 0; round < (opts.maxRounds ?? 500) && idle < 2; round++) {
-    const ingest = await runBatch(opts.local.urls.ingest, ingestHandler as unknown as Handler, false);
+  const maxRounds = opts.maxRounds ?? 500;
+  for (let round = 0; round < maxRounds; round++) {
+    const ingest = await runBatch(ingestUrl, ingestHandler as unknown as Handler, false);
     const crash = opts.crashBatch?.(batchNo) ?? false;
-    const delivery = await runBatch(opts.local.urls.deliveries, deliverOnTime, crash);
+    const delivery = await runBatch(deliveriesUrl, deliverOnTime, crash);
     if (delivery.messages.length) {
       batchNo++;
       if (crash) crashes++;
     }
-    idle = ingest.messages.length + delivery.messages.length === 0 ? idle + 1 : 0;
+    if (ingest.messages.length + delivery.messages.length > 0) continue;
+    const left = (await outstanding(ingestUrl)) + (await outstanding(deliveriesUrl));
+    if (left === 0) return { outcomes, crashes };
+    // Something is held back (delayed, or in flight for another consumer): look again shortly.
+    await new Promise((r) => setTimeout(r, 20));
   }
-  return { outcomes, crashes };
+  throw new Error(`pump: the queues were not drained after ${maxRounds} rounds`);
 }
