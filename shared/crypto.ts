@@ -20,11 +20,43 @@ export function newKeyring(kid = `k${Date.now().toString(36)}`): Keyring {
   return { current: kid, keys: { [kid]: randomBytes(32).toString('base64') } };
 }
 
-async function keyring(): Promise<Keyring> {
-  const raw = await secrets().get(KEYRING_SECRET);
+async function keyring(fresh = false): Promise<Keyring> {
+  const raw = await secrets().get(KEYRING_SECRET, fresh ? { fresh: true } : undefined);
   if (!raw) throw new Error(`The data-key secret '${KEYRING_SECRET}' is missing`);
   const ring = keyringSchema.parse(JSON.parse(raw));
   if (!ring.keys[ring.current]) throw new Error('The current data key is not in the keyring');
+  return ring;
+}
+
+/**
+ * Reads the keyring now (through the secret cache), so that later seals and opens do not wait on
+ * Secrets Manager: call it before entering a time-bounded section such as a refresh lease.
+ */
+export async function loadKeyring(): Promise<void> {
+  await keyring();
+}
+
+/** A key id a fresh read did not find either, with when: not re-read for RECHECK_MS. */
+const missingKids = new Map<string, number>();
+const RECHECK_MS = 30_000;
+let freshRead: Promise<Keyring> | undefined;
+
+/**
+ * The keyring for a ciphertext whose key id the cached copy lacks. Right after a rotation a
+ * function whose cache predates it may read values another function sealed with the new key:
+ * the keyring is read again once, bypassing the cache (concurrent callers share that read), before
+ * giving up. A key id still missing is not re-read for RECHECK_MS, so a value sealed with a key
+ * removed from the keyring does not turn every read into a Secrets Manager call.
+ */
+async function keyringWith(kid: string, cached: Keyring): Promise<Keyring> {
+  const missedAt = missingKids.get(kid);
+  if (missedAt !== undefined && Date.now() - missedAt < RECHECK_MS) return cached;
+  freshRead ??= keyring(true).finally(() => {
+    freshRead = undefined;
+  });
+  const ring = await freshRead;
+  if (ring.keys[kid]) missingKids.delete(kid);
+  else missingKids.set(kid, Date.now());
   return ring;
 }
 
@@ -57,25 +89,29 @@ export async function encrypt(plaintext: string, aad: string): Promise<string> {
   ].join('.');
 }
 
-/** Decrypts what {@link encrypt} produced; throws if the data, key or `aad` do not match. */
+/**
+ * Decrypts what {@link encrypt} produced; throws if the data, key or `aad` do not match. A key id
+ * the cached keyring lacks triggers one fresh read of the keyring (see {@link keyringWith}).
+ */
 export async function decrypt(sealed: string, aad: string): Promise<string> {
   const [version, kid, iv, ct, tag] = sealed.split('.');
   if (version !== 'v1' || !kid || !iv || ct === undefined || !tag) throw new Error('Not a sealed value');
-  const ring = await keyring();
+  const cached = await keyring();
+  const ring = cached.keys[kid] ? cached : await keyringWith(kid, cached);
   const decipher = createDecipheriv('aes-256-gcm', keyBytes(ring, kid), Buffer.from(iv, 'base64url'));
   decipher.setAAD(Buffer.from(aad, 'utf8'));
   decipher.setAuthTag(Buffer.from(tag, 'base64url'));
   return Buffer.concat([decipher.update(Buffer.from(ct, 'base64url')), decipher.final()]).toString('utf8');
 }
 
+/** The current key id (what {@link encrypt} seals with now). */
+export async function currentKeyId(): Promise<string> {
+  return (await keyring()).current;
+}
+
 /** The key id a sealed value was encrypted with (for re-encryption after a rotation). */
 export function sealedKeyId(sealed: string): string | undefined {
   return sealed.split('.')[1];
-}
-
-/** True when a sealed value was made with an older key than the current one. */
-export async function needsReencrypt(sealed: string): Promise<boolean> {
-  return sealedKeyId(sealed) !== (await keyring()).current;
 }
 
 /** Hex SHA-256 of a string. */

@@ -3,13 +3,26 @@ import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { config } from '#shared/config.ts';
 
+export interface SecretReadOptions {
+  /**
+   * Read the current value, bypassing (and refreshing) any cache: for a value known to have
+   * changed, such as the keyring when a ciphertext names a key the cached copy lacks.
+   */
+  fresh?: boolean;
+}
+
 /** Where secrets come from: AWS Secrets Manager in AWS, a git-ignored JSON file locally. */
 export interface SecretSource {
   /** The secret's string value, or undefined when it does not exist. */
-  get(name: string): Promise<string | undefined>;
+  get(name: string, opts?: SecretReadOptions): Promise<string | undefined>;
 }
 
-const CACHE_SECONDS = 300;
+/**
+ * How long a Lambda keeps a secret it read: a changed secret (a rotated keyring) may be unseen by
+ * a warm function for this long, so whatever waits for every writer to use the new value (the
+ * OAuth re-encrypt job) waits at least this long after the change.
+ */
+export const SECRETS_CACHE_SECONDS = 300;
 
 /** Secrets Manager, read through Powertools with a five-minute cache. */
 export class AwsSecretSource implements SecretSource {
@@ -17,9 +30,12 @@ export class AwsSecretSource implements SecretSource {
   constructor(client: SecretsManagerClient = new SecretsManagerClient({})) {
     this.provider = new SecretsProvider({ awsSdkV3Client: client });
   }
-  async get(name: string): Promise<string | undefined> {
+  async get(name: string, opts: SecretReadOptions = {}): Promise<string | undefined> {
     try {
-      const value = await this.provider.get(name, { maxAge: CACHE_SECONDS });
+      const value = await this.provider.get(name, {
+        maxAge: SECRETS_CACHE_SECONDS,
+        ...(opts.fresh ? { forceFetch: true } : {}),
+      });
       return typeof value === 'string' ? value : undefined;
     } catch (err) {
       if (String((err as Error)?.cause ?? err).includes('ResourceNotFoundException')) return undefined;
@@ -35,10 +51,10 @@ export class AwsSecretSource implements SecretSource {
 export class FileSecretSource implements SecretSource {
   private cache: { mtimeMs: number; values: Record<string, string> } | undefined;
   constructor(private readonly file: string) {}
-  async get(name: string): Promise<string | undefined> {
+  async get(name: string, opts: SecretReadOptions = {}): Promise<string | undefined> {
     if (!existsSync(this.file)) return undefined;
     const { mtimeMs } = statSync(this.file);
-    if (!this.cache || this.cache.mtimeMs !== mtimeMs) {
+    if (!this.cache || this.cache.mtimeMs !== mtimeMs || opts.fresh) {
       this.cache = { mtimeMs, values: JSON.parse(readFileSync(this.file, 'utf8')) as Record<string, string> };
     }
     return this.cache.values[name];
@@ -60,7 +76,7 @@ export function secrets(): SecretSource {
   }
   const inner = source;
   const prefix = config().SECRETS_PREFIX;
-  return { get: (name) => inner.get(`${prefix}${name}`) };
+  return { get: (name, opts) => inner.get(`${prefix}${name}`, opts) };
 }
 
 /** Replaces the secret source (tests). */

@@ -1,3 +1,6 @@
+import { mkdtempSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   GetSecretValueCommand,
   ResourceNotFoundException,
@@ -6,7 +9,7 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { clientCredentials } from '#shared/oauth/credentials.ts';
-import { AwsSecretSource, setSecretSource } from '#shared/secrets.ts';
+import { AwsSecretSource, FileSecretSource, setSecretSource } from '#shared/secrets.ts';
 import { setEnv } from '#test/helpers/env.ts';
 
 const sm = mockClient(SecretsManagerClient);
@@ -50,6 +53,31 @@ describe('AwsSecretSource (Secrets Manager through Powertools)', () => {
     sm.on(GetSecretValueCommand).resolves({ SecretString: 'v2' });
     expect(await source.get('pf/keys')).toBe('v1');
     expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(1);
+  });
+
+  it('reads Secrets Manager again with { fresh: true } and keeps the new value in the cache', async () => {
+    sm.on(GetSecretValueCommand).resolves({ SecretString: 'v1' });
+    const source = new AwsSecretSource(new SecretsManagerClient({ region: 'us-east-1' }));
+    expect(await source.get('pf/keys')).toBe('v1');
+    sm.on(GetSecretValueCommand).resolves({ SecretString: 'v2' });
+    expect(await source.get('pf/keys', { fresh: true })).toBe('v2');
+    expect(await source.get('pf/keys')).toBe('v2');
+    expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(2);
+  });
+});
+
+describe('FileSecretSource', () => {
+  it('re-reads the file with { fresh: true } even when its modification time did not change', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'secrets-'));
+    const file = join(dir, 'secrets.json');
+    writeFileSync(file, JSON.stringify({ a: '1' }));
+    utimesSync(file, 1_000_000, 1_000_000);
+    const source = new FileSecretSource(file);
+    expect(await source.get('a')).toBe('1');
+    writeFileSync(file, JSON.stringify({ a: '2' }));
+    utimesSync(file, 1_000_000, 1_000_000); // same mtime: a plain read keeps the cached copy
+    expect(await source.get('a')).toBe('1');
+    expect(await source.get('a', { fresh: true })).toBe('2');
   });
 });
 
