@@ -126,3 +126,26 @@ export const workers: WorkerDef[] = [
 
   // ── Other features ──
 ];
+
+/** A queue's consumer timeout when it has none yet (seconds). */
+export const DEFAULT_WORKER_TIMEOUT_SECONDS = 30;
+
+/**
+ * Visibility timeout of a queue: six times its slowest consumer's timeout plus the batching
+ * window (AWS guidance for Lambda event sources). Used by the CDK stack and the local runtime
+ * alike, so a slow local worker never sees its own message delivered twice.
+ */
+export function visibilityTimeoutSeconds(
+  queueId: QueueId,
+  workerTable: readonly WorkerDef[] = workers,
+): number {
+  const consumers = workerTable.flatMap((w) =>
+    'queue' in w.trigger && w.trigger.queue === queueId ? [w] : [],
+  );
+  if (!consumers.length) return 6 * DEFAULT_WORKER_TIMEOUT_SECONDS;
+  return Math.max(
+    ...consumers.map(
+      (w) => 6 * w.timeoutSeconds + ('queue' in w.trigger ? (w.trigger.maxBatchingWindowSeconds ?? 0) : 0),
+    ),
+  );
+}

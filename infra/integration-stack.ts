@@ -18,7 +18,13 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { routeList } from '#functions/routes.ts';
-import { type QueueId, queues, type WorkerDef, workers } from '#functions/workers.ts';
+import {
+  type QueueId,
+  queues,
+  visibilityTimeoutSeconds,
+  type WorkerDef,
+  workers,
+} from '#functions/workers.ts';
 import { TABLE } from '#shared/db/table-definition.ts';
 import { API_PREFIX, fullPath, type Grant, type RouteDef, routeGrants } from '#shared/http/route.ts';
 import { ApiFunction, FUNCTION_DEFAULTS } from './constructs/api-function.ts';
@@ -33,8 +39,6 @@ const SERVICE_NAME = 'pronaflow-integrations';
 const DEFAULT_ISSUER = 'https://identity.pronaflow.local';
 /** Handler of the API's `$default` route, under `functions/`. */
 export const FALLBACK_HANDLER = 'system/not-found';
-/** Timeout assumed for a queue that has no consumer yet (a worker's usual timeout). */
-const DEFAULT_WORKER_TIMEOUT_SECONDS = 30;
 
 export interface IntegrationStackProps extends StackProps {
   /**
@@ -365,24 +369,9 @@ export class IntegrationStack extends Stack {
   }
 }
 
-/**
- * Visibility timeout of a queue: six times its slowest consumer's timeout plus the batching
- * window (AWS guidance for Lambda event sources). A queue without a consumer yet assumes a
- * worker's usual timeout so that adding one does not need a change here.
- */
+/** Visibility timeout of a queue, from the worker table (see {@link visibilityTimeoutSeconds}). */
 export function visibilityTimeoutFor(queueId: QueueId, workerTable: readonly WorkerDef[]): Duration {
-  const consumers = workerTable.flatMap((w) =>
-    'queue' in w.trigger && w.trigger.queue === queueId ? [w] : [],
-  );
-  const seconds = consumers.length
-    ? Math.max(
-        ...consumers.map((w) => {
-          const window = 'queue' in w.trigger ? (w.trigger.maxBatchingWindowSeconds ?? 0) : 0;
-          return 6 * w.timeoutSeconds + window;
-        }),
-      )
-    : 6 * DEFAULT_WORKER_TIMEOUT_SECONDS;
-  return Duration.seconds(seconds);
+  return Duration.seconds(visibilityTimeoutSeconds(queueId, workerTable));
 }
 
 /** Fails synth on table rows the stack cannot build (duplicate ids or method+path pairs). */

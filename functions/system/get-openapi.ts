@@ -5,9 +5,11 @@ import { ok } from '#shared/http/reply.ts';
 
 let doc: ReturnType<typeof buildOpenApi> | undefined;
 
+// The document is built once per container; the server URL is the one this request came to.
 export const handler = endpoint(routes.openapi, (input) => {
-  doc ??= buildOpenApi(routeList, serverUrl(input.event.headers?.host));
-  return ok(doc, { 'Cache-Control': 'public, max-age=300' });
+  doc ??= buildOpenApi(routeList);
+  const url = serverUrl(input.event.headers?.host);
+  return ok({ ...doc, servers: url ? [{ url }] : [] }, { 'Cache-Control': 'public, max-age=300' });
 });
 
 function serverUrl(host: string | undefined): string | undefined {

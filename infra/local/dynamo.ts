@@ -38,8 +38,16 @@ export async function startDynamo(opts: { dataDir?: string; port?: number } = {}
   });
   const endpoint = `http://127.0.0.1:${port}`;
   let exited = false;
+  // Last resort: if this process exits without calling stop(), take the JVM down with it.
+  const killOnExit = () => {
+    try {
+      if (!exited && child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+    } catch {}
+  };
+  process.once('exit', killOnExit);
   child.once('exit', () => {
     exited = true;
+    process.off('exit', killOnExit);
   });
   const stop = async () => {
     if (exited || child.pid === undefined) return;

@@ -1,5 +1,5 @@
 import { startFauxqs } from 'fauxqs';
-import { type QueueDef, type QueueId, queues } from '#functions/workers.ts';
+import { type QueueDef, type QueueId, queues, visibilityTimeoutSeconds } from '#functions/workers.ts';
 
 export interface LocalSqs {
   endpoint: string;
@@ -10,9 +10,6 @@ export interface LocalSqs {
   env: Record<QueueDef['urlEnv'] | 'DELIVERY_DLQ_URL', string>;
   stop: () => Promise<void>;
 }
-
-/** Visibility timeout given to local queues (seconds); the CDK stack derives it from the consumer. */
-const LOCAL_VISIBILITY_TIMEOUT = 30;
 
 /**
  * Starts the in-process SQS emulator and creates every queue of `functions/workers.ts` with its
@@ -31,7 +28,7 @@ export async function startSqs(opts: { prefix?: string } = {}): Promise<LocalSqs
     });
     const main = server.createQueue(`${prefix}-${q.id}`, {
       attributes: {
-        VisibilityTimeout: String(LOCAL_VISIBILITY_TIMEOUT),
+        VisibilityTimeout: String(visibilityTimeoutSeconds(q.id)),
         RedrivePolicy: JSON.stringify({
           deadLetterTargetArn: dlq.queueArn,
           maxReceiveCount: q.maxReceiveCount,

@@ -3,13 +3,13 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { workers } from '#functions/workers.ts';
-import { config, resetConfig } from '#shared/config.ts';
+import { config, parseConfig, resetConfig } from '#shared/config.ts';
 import { KEYRING_SECRET, newKeyring } from '#shared/crypto.ts';
 import { resetDb } from '#shared/db/client.ts';
 import { resetSqs } from '#shared/queues.ts';
 import { setSecretSource } from '#shared/secrets.ts';
 import { loadOrCreateDevKeys } from './dev-keys.ts';
-import { ensureTable, type LocalDynamo, startDynamo } from './dynamo.ts';
+import { ensureTable, startDynamo } from './dynamo.ts';
 import { createHttpApi } from './http-server.ts';
 import { pollQueue, runSchedule } from './poller.ts';
 import { type LocalSqs, startSqs } from './sqs.ts';
@@ -57,84 +57,102 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     writeFileSync(secretsFile, JSON.stringify(initial, null, 2), { mode: 0o600 });
   }
   const keys = await loadOrCreateDevKeys(keysFile);
+  // A bad setting fails here, before anything is started.
+  parseConfig({ ...process.env, ...opts.env });
 
-  const dynamo: LocalDynamo | undefined = opts.dynamoEndpoint
-    ? undefined
-    : await startDynamo(opts.inMemory ? {} : { dataDir: ensureDir(join(opts.dir, 'dynamodb')) });
-  const dynamoEndpoint = opts.dynamoEndpoint ?? (dynamo as LocalDynamo).endpoint;
-  const sqs = await startSqs();
-
-  const env: Record<string, string> = {
-    AWS_REGION: 'us-east-1',
-    TABLE_NAME: opts.tableName ?? 'pronaflow-integrations',
-    DYNAMODB_ENDPOINT: dynamoEndpoint,
-    SQS_ENDPOINT: sqs.endpoint,
-    ...sqs.env,
-    SECRETS_SOURCE: 'file',
-    LOCAL_SECRETS_FILE: secretsFile,
-    AUTH_JWT_PUBLIC_KEY: JSON.stringify(keys.publicJwk),
-    ALLOW_LOOPBACK_TARGETS: 'true',
-    ...opts.env,
+  // Whatever started is stopped again if a later step fails, so no JVM is left behind.
+  const cleanups: (() => Promise<unknown>)[] = [];
+  const stopAll = async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
   };
-  Object.assign(process.env, env);
-  resetConfig();
-  resetDb();
-  resetSqs();
-  setSecretSource(undefined);
-  config();
-  await ensureTable(dynamoEndpoint, env.TABLE_NAME as string);
-
-  const server = createHttpApi();
-  await new Promise<void>((resolve) => server.listen(opts.port ?? 0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-
-  const abort = new AbortController();
-  const sqsClient = new SQSClient({
-    endpoint: sqs.endpoint,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  });
-  const onError = opts.onWorkerError ?? ((err: unknown) => console.error('local worker error', err));
-  const polls: Promise<void>[] = [];
-  if (opts.workers !== false) {
-    for (const worker of workers) {
-      if ('queue' in worker.trigger) {
-        // Lambda runs several batches of one queue at once; so does the local runtime.
-        for (let i = 0; i < (opts.workerConcurrency ?? 4); i++) {
-          polls.push(
-            pollQueue({
-              sqs: sqsClient,
-              worker,
-              queueUrl: sqs.urls[worker.trigger.queue],
-              signal: abort.signal,
-              onError,
-            }),
-          );
-        }
-      } else {
-        runSchedule(worker, abort.signal, onError);
-      }
+  try {
+    let dynamoEndpoint = opts.dynamoEndpoint;
+    if (!dynamoEndpoint) {
+      const dynamo = await startDynamo(
+        opts.inMemory ? {} : { dataDir: ensureDir(join(opts.dir, 'dynamodb')) },
+      );
+      cleanups.push(dynamo.stop);
+      dynamoEndpoint = dynamo.endpoint;
     }
-  }
+    const sqs = await startSqs();
+    cleanups.push(sqs.stop);
 
-  return {
-    baseUrl: `http://127.0.0.1:${port}`,
-    port,
-    sqs,
-    dynamoEndpoint,
-    env,
-    stop: async () => {
+    const server = createHttpApi();
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(opts.port ?? 0, '127.0.0.1', resolve);
+    });
+    cleanups.push(
+      () =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        }),
+    );
+    const port = (server.address() as AddressInfo).port;
+    const baseUrl = `http://127.0.0.1:${port}`;
+
+    const env: Record<string, string> = {
+      AWS_REGION: 'us-east-1',
+      TABLE_NAME: opts.tableName ?? 'pronaflow-integrations',
+      DYNAMODB_ENDPOINT: dynamoEndpoint,
+      SQS_ENDPOINT: sqs.endpoint,
+      ...sqs.env,
+      SECRETS_SOURCE: 'file',
+      LOCAL_SECRETS_FILE: secretsFile,
+      AUTH_JWT_PUBLIC_KEY: JSON.stringify(keys.publicJwk),
+      ALLOW_LOOPBACK_TARGETS: 'true',
+      // OAuth providers send the browser back to this very server, whatever PORT it got.
+      OAUTH_REDIRECT_URI_BASE: process.env.OAUTH_REDIRECT_URI_BASE ?? baseUrl,
+      ...opts.env,
+    };
+    Object.assign(process.env, env);
+    resetConfig();
+    resetDb();
+    resetSqs();
+    setSecretSource(undefined);
+    config();
+    await ensureTable(dynamoEndpoint, env.TABLE_NAME as string);
+
+    const abort = new AbortController();
+    const sqsClient = new SQSClient({
+      endpoint: sqs.endpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
+    const onError = opts.onWorkerError ?? ((err: unknown) => console.error('local worker error', err));
+    const polls: Promise<void>[] = [];
+    cleanups.push(async () => {
       abort.abort();
       await Promise.allSettled(polls);
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
       sqsClient.destroy();
-      await sqs.stop();
-      await dynamo?.stop();
-    },
-  };
+    });
+    if (opts.workers !== false) {
+      for (const worker of workers) {
+        if ('queue' in worker.trigger) {
+          // Lambda runs several batches of one queue at once; so does the local runtime.
+          for (let i = 0; i < (opts.workerConcurrency ?? 4); i++) {
+            polls.push(
+              pollQueue({
+                sqs: sqsClient,
+                worker,
+                queueUrl: sqs.urls[worker.trigger.queue],
+                signal: abort.signal,
+                onError,
+              }),
+            );
+          }
+        } else {
+          runSchedule(worker, abort.signal, onError);
+        }
+      }
+    }
+
+    return { baseUrl, port, sqs, dynamoEndpoint, env, stop: stopAll };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
 }
 
 function ensureDir(dir: string): string {

@@ -1,14 +1,29 @@
 /**
  * `npm start`: the whole service on this machine (see infra/local/stack.ts).
  */
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { config } from '#shared/config.ts';
 import { startLocalStack } from './stack.ts';
-import { LOCAL_DIR, STATE_FILE, writeState } from './state.ts';
+import { LOCAL_DIR, readState, STATE_FILE, writeState } from './state.ts';
 
 const port = Number(process.env.PORT ?? 3000);
-const stack = await startLocalStack({ port, dir: LOCAL_DIR });
+if (existsSync(STATE_FILE)) {
+  try {
+    const { pid, baseUrl } = readState();
+    console.error(`A local stack is already running here (pid ${pid}, ${baseUrl}); stop it first.`);
+    process.exit(1);
+  } catch {
+    // The state file is left over from a stack that is gone: start afresh.
+  }
+}
+let stack: Awaited<ReturnType<typeof startLocalStack>>;
+try {
+  stack = await startLocalStack({ port, dir: LOCAL_DIR });
+} catch (err) {
+  console.error(`Could not start the local stack: ${(err as Error).message}`);
+  process.exit(1);
+}
 const cfg = config();
 writeState({
   pid: process.pid,
@@ -28,7 +43,7 @@ PronaFlow Integrations is running locally.
   API            ${api}
   Health         ${api}/health
   OpenAPI        ${api}/openapi.json
-  DynamoDB Local ${stack.dynamoEndpoint} (data in .local/dynamodb)
+  DynamoDB Local ${stack.dynamoEndpoint} (data in ${join(LOCAL_DIR, 'dynamodb')})
   SQS emulator   ${stack.sqs.endpoint}
 
 Next steps (in another terminal):
@@ -40,10 +55,20 @@ Ctrl-C stops everything.`);
 
 let stopping = false;
 async function shutdown(signal: string) {
-  if (stopping) return;
+  if (stopping) {
+    // A second Ctrl-C: stop now (the exit hook still takes DynamoDB Local down).
+    rmSync(STATE_FILE, { force: true });
+    process.exit(130);
+  }
   stopping = true;
-  console.log(`\n${signal}: stopping…`);
+  console.log(`\n${signal}: stopping… (Ctrl-C again to force)`);
+  const timer = setTimeout(() => {
+    console.error('Stopping took more than 10 s; forcing.');
+    rmSync(STATE_FILE, { force: true });
+    process.exit(1);
+  }, 10_000);
   await stack.stop();
+  clearTimeout(timer);
   rmSync(STATE_FILE, { force: true });
   process.exit(0);
 }

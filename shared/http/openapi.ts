@@ -26,6 +26,7 @@ const commonErrors: Record<number, string> = {
   401: 'Missing, invalid or expired credentials',
   403: 'Not allowed (workspace membership, role or token scope)',
   413: 'Body larger than the limit',
+  415: 'Body is not JSON',
   429: 'Rate limit exceeded (see Retry-After)',
 };
 

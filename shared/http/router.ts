@@ -45,9 +45,18 @@ export function matchRoute(compiled: CompiledRoute[], method: string, path: stri
     }
     const params: Record<string, string> = {};
     route.names.forEach((name, i) => {
-      params[name] = decodeURIComponent(m[i + 1] ?? '');
+      params[name] = safeDecode(m[i + 1] ?? '');
     });
     return { kind: 'found', route, params };
   }
   return allow.size ? { kind: 'method-not-allowed', allow: [...allow] } : { kind: 'not-found' };
+}
+
+/** Decodes a path segment; a malformed escape is kept as sent (input validation then refuses it). */
+function safeDecode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
 }

@@ -1,5 +1,8 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, mkdtempSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -118,6 +121,36 @@ describe('npm start (local runtime)', () => {
 
   it('refuses dev:token without a user', () => {
     expect(() => cli('dev-token', ['--workspace', 'ws1'])).toThrow();
+  });
+
+  it('refuses a second start in the same folder while one is running', () => {
+    const second = spawnSync(tsx, ['infra/local/start.ts'], {
+      env: { ...env(), PORT: '0' },
+      encoding: 'utf8',
+    });
+    expect(second.status).toBe(1);
+    expect(second.stderr).toMatch(/already running/);
+  });
+
+  it('exits 1 without leaving DynamoDB Local behind when its port is taken', async () => {
+    const blocker = createServer().listen(0, '127.0.0.1');
+    await once(blocker, 'listening');
+    const port = (blocker.address() as AddressInfo).port;
+    const otherDir = mkdtempSync(join(tmpdir(), 'pf-e2e-busy-'));
+    try {
+      const run = spawnSync(tsx, ['infra/local/start.ts'], {
+        env: { ...env(), LOCAL_DIR: otherDir, PORT: String(port) },
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      expect(run.status).toBe(1);
+      expect(run.stderr).toMatch(/EADDRINUSE|Could not start/);
+      expect(
+        execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).includes(join(otherDir, 'dynamodb')),
+      ).toBe(false);
+    } finally {
+      blocker.close();
+    }
   });
 
   it('stops cleanly on Ctrl-C, leaving no DynamoDB Local behind', async () => {

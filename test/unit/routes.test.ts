@@ -149,3 +149,10 @@ describe('OpenAPI document', () => {
     }
   });
 });
+
+describe('local router', () => {
+  it('keeps a malformed percent-escape as sent instead of crashing', () => {
+    const m = matchRoute(compileRoutes(routeList), 'GET', '/v1/integration/tokens/%E0%A4%A');
+    expect(m).toMatchObject({ kind: 'found', params: { id: '%E0%A4%A' } });
+  });
+});

@@ -1,4 +1,5 @@
 import {
+  GetQueueAttributesCommand,
   ReceiveMessageCommand,
   SendMessageCommand,
   SetQueueAttributesCommand,
@@ -61,11 +62,15 @@ describe('local queue poller', () => {
     await until(() => ['a', 'b', 'fail'].every((b) => seen.includes(b)));
     abort.abort();
     await run;
-    // The failed record is still in flight (invisible until its visibility timeout), the others are gone.
-    const left = await client.send(
-      new ReceiveMessageCommand({ QueueUrl: sqs.urls.sync, MaxNumberOfMessages: 10, VisibilityTimeout: 0 }),
+    // Only the failed record is left: in flight until its visibility timeout, then back.
+    const attrs = await client.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: sqs.urls.sync,
+        AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+      }),
     );
-    expect(left.Messages ?? []).toEqual([]);
+    expect(Number(attrs.Attributes?.ApproximateNumberOfMessages)).toBe(0);
+    expect(Number(attrs.Attributes?.ApproximateNumberOfMessagesNotVisible)).toBe(1);
   });
 
   it('moves a message that keeps failing to the DLQ after maxReceiveCount receives', async () => {
