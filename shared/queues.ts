@@ -1,6 +1,8 @@
 import { SendMessageBatchCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import type { QueueDef } from '#functions/workers.ts';
+import { type QueueDef, queues } from '#functions/workers.ts';
 import { config } from '#shared/config.ts';
+import type { Grant } from '#shared/http/route.ts';
+import { assertGranted } from '#shared/runtime-grants.ts';
 
 let client: SQSClient | undefined;
 
@@ -17,8 +19,30 @@ export function sqs(): SQSClient {
           }
         : {},
     );
+    // Where AWS is emulated, IAM is too: sends must target a queue the invocation may send to.
+    client.middlewareStack.add(
+      (next, context) => (args) => {
+        const command = context.commandName ?? '';
+        if (command === 'SendMessageCommand' || command === 'SendMessageBatchCommand') {
+          const url = (args.input as { QueueUrl?: string }).QueueUrl ?? '';
+          assertGranted(`SQS send to ${url}`, ...sendGrantsFor(url));
+        }
+        return next(args);
+      },
+      { step: 'initialize', name: 'runtimeGrants' },
+    );
   }
   return client;
+}
+
+/** The grants that allow sending to `url` (by the queue URL variables the stack sets). */
+function sendGrantsFor(url: string): Grant[] {
+  const cfg = config();
+  const grants: Grant[] = Object.values(queues)
+    .filter((q) => cfg[q.urlEnv] === url)
+    .map((q) => `queue:${q.id}:send` as Grant);
+  if (cfg.DELIVERY_DLQ_URL === url) grants.push('queue:deliveries-dlq:send');
+  return grants.length ? grants : ['queue:unknown:send' as Grant];
 }
 
 export function resetSqs(): void {

@@ -4,8 +4,9 @@ import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { routeList } from '#functions/routes.ts';
 import { fallbackResponse } from '#shared/http/fallback.ts';
 import { corsHeaders } from '#shared/http/middleware/response-headers.ts';
-import { fullPath, type RouteDef } from '#shared/http/route.ts';
+import { fullPath, type RouteDef, routeGrants } from '#shared/http/route.ts';
 import { compileRoutes, matchRoute } from '#shared/http/router.ts';
+import { runWithGrants } from '#shared/runtime-grants.ts';
 import { httpApiEvent, lambdaContext } from './lambda-event.ts';
 
 /** API Gateway's payload limit. */
@@ -58,12 +59,14 @@ function send(res: ServerResponse, result: APIGatewayProxyStructuredResultV2) {
 /**
  * The local HTTP API: every request becomes a payload-2.0 event for its route's own Lambda
  * handler, exactly as API Gateway would invoke it; unknown routes go to the same fallback as the
- * `$default` route in AWS.
+ * `$default` route in AWS. Requests wait for `ready` (the rest of the stack starting).
  */
-export function createHttpApi(routes: RouteDef[] = routeList): Server {
+export function createHttpApi(routes: RouteDef[] = routeList, ready: Promise<unknown> = Promise.resolve()): Server {
   const compiled = compileRoutes(routes);
   return createServer(async (req, res) => {
     try {
+      // Requests that arrive while the stack is still starting wait until it is ready.
+      await ready;
       const url = new URL(req.url ?? '/', `http://${req.headers.host ?? 'localhost'}`);
       const method = req.method ?? 'GET';
       if (method === 'OPTIONS') {
@@ -97,7 +100,8 @@ export function createHttpApi(routes: RouteDef[] = routeList): Server {
         pathParameters: match.params,
       });
       const handler = await loadHandler(def.handler);
-      const result = await handler(event, lambdaContext(def.id));
+      // With exactly the permissions the stack grants this route's Lambda.
+      const result = await runWithGrants(routeGrants(def), () => handler(event, lambdaContext(def.id)));
       send(res, result);
     } catch (err) {
       // What API Gateway answers when a Lambda crashes.

@@ -6,6 +6,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import type { WorkerDef } from '#functions/workers.ts';
+import { runWithGrants } from '#shared/runtime-grants.ts';
 import { loadHandler } from './http-server.ts';
 import { lambdaContext, sqsRecord } from './lambda-event.ts';
 
@@ -64,7 +65,9 @@ export function pollQueue(input: {
         };
         let failed: Set<string>;
         try {
-          const result = await handler(event, lambdaContext(worker.id, worker.timeoutSeconds * 1000));
+          const result = await runWithGrants(worker.grants, () =>
+            handler(event, lambdaContext(worker.id, worker.timeoutSeconds * 1000)),
+          );
           failed = new Set((result?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
         } catch (err) {
           input.onError?.(err);
@@ -100,7 +103,9 @@ export function runSchedule(worker: WorkerDef, signal: AbortSignal, onError?: (e
         e: unknown,
         c: unknown,
       ) => Promise<unknown>;
-      await handler({ source: 'local.schedule', time: new Date().toISOString() }, lambdaContext(worker.id));
+      await runWithGrants(worker.grants, () =>
+        handler({ source: 'local.schedule', time: new Date().toISOString() }, lambdaContext(worker.id)),
+      );
     } catch (err) {
       onError?.(err);
     }

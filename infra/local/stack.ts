@@ -77,7 +77,11 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     const sqs = await startSqs();
     cleanups.push(sqs.stop);
 
-    const server = createHttpApi();
+    let markReady: () => void = () => {};
+    const ready = new Promise<void>((resolve) => {
+      markReady = resolve;
+    });
+    const server = createHttpApi(undefined, ready);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(opts.port ?? 0, '127.0.0.1', resolve);
@@ -148,6 +152,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       }
     }
 
+    markReady();
     return { baseUrl, port, sqs, dynamoEndpoint, env, stop: stopAll };
   } catch (err) {
     await stopAll();

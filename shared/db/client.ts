@@ -1,6 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { config } from '#shared/config.ts';
+import { assertGranted, dynamoGrant } from '#shared/runtime-grants.ts';
 
 let doc: DynamoDBDocumentClient | undefined;
 
@@ -19,6 +20,15 @@ export function db(): DynamoDBDocumentClient {
             credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
           }
         : {},
+    );
+    // Where AWS is emulated, IAM is too: each call must be covered by the invocation's grants.
+    raw.middlewareStack.add(
+      (next, context) => (args) => {
+        const command = context.commandName ?? 'unknown';
+        assertGranted(`DynamoDB ${command}`, dynamoGrant(command));
+        return next(args);
+      },
+      { step: 'initialize', name: 'runtimeGrants' },
     );
     doc = DynamoDBDocumentClient.from(raw, { marshallOptions: { removeUndefinedValues: true } });
   }

@@ -39,7 +39,7 @@ beforeAll(async () => {
   for (;;) {
     try {
       const res = await fetch(`${api}/health`);
-      if (res.status === 200) break;
+      if (res.status === 200 && output.includes('Ctrl-C stops everything')) break;
     } catch {}
     if (Date.now() > deadline || child.exitCode !== null)
       throw new Error(`local stack did not start:\n${output}`);
