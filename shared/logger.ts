@@ -1,24 +1,84 @@
-import { Logger } from '@aws-lambda-powertools/logger';
+import { LogFormatter, Logger, LogItem } from '@aws-lambda-powertools/logger';
+import type { LogAttributes, UnformattedAttributes } from '@aws-lambda-powertools/logger/types';
+
+/** Keys whose values may be secrets, at any depth. */
+const SECRET_KEY =
+  /(authorization|token|secret|password|passwd|cookie|code_verifier|signature|api_?key|private_?key|credential|hash)/i;
+/** Identifiers are not secrets (`token_id`, `client_id`, `event_id`…): they stay readable. */
+const ID_KEY = /(^|_)ids?$|[a-z]Ids?$/;
+/** Secrets recognisable by their value wherever they appear (messages, error texts, stacks). */
+const SECRET_VALUES: [RegExp, string][] = [
+  // PronaFlow API tokens (any length, so truncated or mistyped ones too).
+  [/pfi_[0-9A-Za-z]{8,}/g, 'pfi_[redacted]'],
+  // SHA-256 hex digests (token hashes, e.g. in `TOKENHASH#<hash>` keys quoted by an error).
+  [/\b[0-9a-f]{64}\b/gi, '[redacted-sha256]'],
+  // Bearer credentials quoted in a message.
+  [/(Bearer\s+)[^\s"',;]+/gi, '$1[redacted]'],
+];
+const MAX_DEPTH = 8;
+
+/** True when a key names a secret (and is not an identifier such as `token_id`). */
+export function isSecretKey(key: string): boolean {
+  return SECRET_KEY.test(key) && !ID_KEY.test(key);
+}
+
+/** `text` with every recognisable secret value replaced. */
+export function scrub(text: string): string {
+  return SECRET_VALUES.reduce((out, [re, by]) => out.replace(re, by), text);
+}
 
 /**
- * The one structured JSON logger of the service. Keys that may carry secrets are redacted
- * before anything is written, whatever the caller passes.
+ * Returns a copy of `value` with secret-looking keys replaced by `[redacted]` and secret-looking
+ * values scrubbed from strings, at any depth. Errors are first turned into plain objects by
+ * `formatError` (their message, stack and cause are not enumerable otherwise).
  */
-export const logger = new Logger({
-  serviceName: 'pronaflow-integrations',
-  logLevel: (process.env.LOG_LEVEL as 'INFO' | undefined) ?? (process.env.VITEST ? 'SILENT' : 'INFO'),
-});
-
-const SECRET_KEY = /(authorization|token|secret|password|cookie|code_verifier|client_secret|signature)/i;
-
-/** Returns a copy of `value` with secret-looking keys replaced by `[redacted]`. */
-export function redact(value: unknown, depth = 0): unknown {
-  if (depth > 6 || value === null || typeof value !== 'object') return value;
-  if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
+export function redact(
+  value: unknown,
+  formatError: (e: Error) => unknown = (e) => ({ name: e.name, message: e.message, stack: e.stack }),
+  depth = 0,
+): unknown {
+  if (typeof value === 'string') return scrub(value);
+  if (value === null || typeof value !== 'object') return value;
+  if (depth > MAX_DEPTH) return '[truncated]';
+  if (value instanceof Error) return redact(formatError(value), formatError, depth + 1);
+  if (value instanceof Date) return value;
+  if (Array.isArray(value)) return value.map((v) => redact(v, formatError, depth + 1));
   return Object.fromEntries(
     Object.entries(value as Record<string, unknown>).map(([k, v]) => [
       k,
-      SECRET_KEY.test(k) ? '[redacted]' : redact(v, depth + 1),
+      isSecretKey(k) ? '[redacted]' : redact(v, formatError, depth + 1),
     ]),
   );
 }
+
+/**
+ * Powertools' standard JSON shape (the same keys as its default formatter), with every entry's
+ * attributes (persistent keys, extra arguments, errors with their causes) and its message passed
+ * through {@link redact} before anything is written.
+ */
+export class RedactingLogFormatter extends LogFormatter {
+  override formatAttributes(attributes: UnformattedAttributes, additional: LogAttributes): LogItem {
+    const base = {
+      level: attributes.logLevel,
+      message: scrub(String(attributes.message ?? '')),
+      timestamp: this.formatTimestamp(attributes.timestamp),
+      service: attributes.serviceName,
+      cold_start: attributes.lambdaContext?.coldStart,
+      function_arn: attributes.lambdaContext?.invokedFunctionArn,
+      function_memory_size: attributes.lambdaContext?.memoryLimitInMB,
+      function_name: attributes.lambdaContext?.functionName,
+      function_request_id: attributes.lambdaContext?.awsRequestId,
+      sampling_rate: attributes.sampleRateValue,
+      xray_trace_id: attributes.xRayTraceId,
+    };
+    const safe = redact(additional, (e) => this.formatError(e)) as LogAttributes;
+    return new LogItem({ attributes: base }).addAttributes(safe);
+  }
+}
+
+/** The one structured JSON logger of the service; see {@link RedactingLogFormatter}. */
+export const logger = new Logger({
+  serviceName: 'pronaflow-integrations',
+  logLevel: (process.env.LOG_LEVEL as 'INFO' | undefined) ?? (process.env.VITEST ? 'SILENT' : 'INFO'),
+  logFormatter: new RedactingLogFormatter(),
+});

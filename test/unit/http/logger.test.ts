@@ -1,0 +1,91 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { isSecretKey, logger, redact } from '#shared/logger.ts';
+
+const TOKEN = 'pfi_ExampleOnly0NotARealToken0000000000000';
+const HASH = 'ab'.repeat(32);
+
+/** Everything the logger writes while `fn` runs, one parsed JSON entry per line. */
+function captureLogs(): { entries: () => Record<string, unknown>[]; text: () => string } {
+  const chunks: string[] = [];
+  const grab = (chunk: unknown) => {
+    chunks.push(String(chunk));
+    return true;
+  };
+  vi.spyOn(process.stdout, 'write').mockImplementation(grab);
+  vi.spyOn(process.stderr, 'write').mockImplementation(grab);
+  const text = () => chunks.join('');
+  return {
+    text,
+    entries: () =>
+      text()
+        .split('\n')
+        .filter((l) => l.trim().startsWith('{'))
+        .map((l) => JSON.parse(l)),
+  };
+}
+
+describe('logger', () => {
+  let level: string;
+  beforeEach(() => {
+    level = logger.getLevelName();
+    logger.setLogLevel('INFO');
+  });
+  afterEach(() => {
+    vi.restoreAllMocks();
+    logger.setLogLevel(level as 'INFO');
+    logger.resetKeys();
+  });
+
+  it('redacts secret-looking keys at any depth, in extra arguments and persistent keys', () => {
+    const logs = captureLogs();
+    logger.appendKeys({ session_cookie: 'c=1' });
+    logger.info('call', {
+      token: TOKEN,
+      token_hash: HASH,
+      token_id: 'tok_1',
+      headers: { Authorization: `Bearer ${TOKEN}`, 'x-request-id': 'r1' },
+      nested: [{ client_secret: 's3cr3t', webhook_id: 'wh_1' }],
+    });
+    const [entry] = logs.entries();
+    expect(entry).toMatchObject({
+      level: 'INFO',
+      message: 'call',
+      service: 'pronaflow-integrations',
+      token: '[redacted]',
+      token_hash: '[redacted]',
+      token_id: 'tok_1',
+      session_cookie: '[redacted]',
+      headers: { Authorization: '[redacted]', 'x-request-id': 'r1' },
+      nested: [{ client_secret: '[redacted]', webhook_id: 'wh_1' }],
+    });
+    expect(logs.text()).not.toContain(TOKEN);
+    expect(logs.text()).not.toContain(HASH);
+    expect(logs.text()).not.toContain('s3cr3t');
+  });
+
+  it('scrubs tokens, hashes and bearer credentials from messages and errors, causes included', () => {
+    const logs = captureLogs();
+    const cause = new Error(`ConditionalCheckFailed on TOKENHASH#${HASH}`);
+    logger.error(`lookup of ${TOKEN} failed`, {
+      error: new Error(`header was Bearer ${TOKEN}`, { cause }),
+    });
+    const text = logs.text();
+    expect(text).toContain('lookup of pfi_[redacted] failed');
+    expect(text).toContain('ConditionalCheckFailed on TOKENHASH#[redacted-sha256]');
+    expect(text).not.toContain(TOKEN);
+    expect(text).not.toContain(HASH);
+    const [entry] = logs.entries();
+    expect(entry?.error).toMatchObject({ name: 'Error', message: 'header was Bearer [redacted]' });
+  });
+
+  it('keeps identifiers readable: *_id keys are not secrets', () => {
+    for (const key of ['token_id', 'client_id', 'event_id', 'tokenId', 'id'])
+      expect(isSecretKey(key), key).toBe(false);
+    for (const key of ['token', 'access_token', 'token_hash', 'password', 'api_key', 'Authorization'])
+      expect(isSecretKey(key), key).toBe(true);
+    expect(redact({ token_id: 'tok_1', refresh_token: 'r' })).toEqual({
+      token_id: 'tok_1',
+      refresh_token: '[redacted]',
+    });
+  });
+});
