@@ -9,10 +9,24 @@ import { authenticateSession } from './session.ts';
 /** Prefix of PronaFlow personal access tokens. */
 export const API_TOKEN_PREFIX = TOKEN_PREFIX;
 
-/** Extracts the bearer credential; credentials in the query string are refused. */
+/** Query parameters that carry credentials in other APIs (OAuth, GitLab, Google…): always refused. */
+export const CREDENTIAL_QUERY_PARAMS = ['access_token', 'token', 'api_key', 'private_token', 'key'];
+
+/** True when the query string names a credential parameter or carries an API token in any value. */
+function credentialInQuery(qs: Record<string, string | undefined>): boolean {
+  return Object.entries(qs).some(
+    ([name, value]) =>
+      CREDENTIAL_QUERY_PARAMS.includes(name.toLowerCase()) ||
+      (value ?? '').split(',').some((v) => v.trim().startsWith(API_TOKEN_PREFIX)),
+  );
+}
+
+/**
+ * Extracts the bearer credential. Credentials in the query string (they end up in proxy logs,
+ * browser history and Referer headers) are refused, whatever the header holds.
+ */
 export function bearer(event: APIGatewayProxyEventV2): string {
-  const qs = event.queryStringParameters ?? {};
-  if ('access_token' in qs || 'token' in qs || 'api_key' in qs) {
+  if (credentialInQuery(event.queryStringParameters ?? {})) {
     throw new UnauthorizedError('Send credentials in the Authorization header, never in the query string.', {
       error: 'invalid_request',
     });
@@ -37,14 +51,13 @@ export async function authenticate(
 ): Promise<Caller | undefined> {
   if (def.auth === 'public') return undefined;
   const credential = bearer(event);
-  const workspaceHeader = event.headers?.['x-workspace-id'];
   if (credential.startsWith(API_TOKEN_PREFIX)) {
     if (def.auth !== 'user_or_token') {
       throw new UnauthorizedError('This endpoint needs a user session; API tokens are not accepted here.', {
         error: 'invalid_token',
       });
     }
-    return authenticateToken(credential, workspaceHeader);
+    return authenticateToken(credential);
   }
-  return authenticateSession(credential, workspaceHeader);
+  return authenticateSession(credential, event.headers?.['x-workspace-id']);
 }

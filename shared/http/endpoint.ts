@@ -52,8 +52,10 @@ export function standardMiddlewares(route: RouteDef): HttpMiddleware[] {
 
 /**
  * Builds a Lambda handler for a route: the shared middy chain, input validation against the
- * route's zod schemas, then `fn`. In non-production environments the reply is also checked
- * against the route's response schema, so contract drift fails tests instead of reaching users.
+ * route's zod schemas, then `fn`. The reply is then parsed with the route's response schema, in
+ * every environment, and what is sent is the parsed value: fields the schema does not declare
+ * are stripped (a whitelist, so a stray internal field such as a hash never leaks), and a reply
+ * that breaks its schema or has an undeclared status is a 500 (logged), never a wrong answer.
  */
 export function endpoint<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType>(
   route: RouteDef<P, Q, B>,
@@ -74,8 +76,7 @@ export function endpoint<P extends z.ZodType, Q extends z.ZodType, B extends z.Z
       event,
       requestId: state.requestId,
     });
-    checkReply(route as RouteDef, reply);
-    return toResult(reply);
+    return toResult(conformReply(route as RouteDef, reply));
   };
   const chain = middy<HttpEvent, HttpResult, Error, Context>({ timeoutEarlyInMillis: 0 });
   for (const m of standardMiddlewares(route as RouteDef)) {
@@ -107,19 +108,23 @@ function toResult(reply: Reply): HttpResult {
   };
 }
 
-function checkReply(route: RouteDef, reply: Reply) {
-  if (process.env.NODE_ENV === 'production') return;
+/** The reply as its route declares it: the body parsed (and so stripped) by the status's schema. */
+export function conformReply(route: RouteDef, reply: Reply): Reply {
   const def = route.responses[reply.status];
   if (!def) {
     logger.error('undeclared response status', { status: reply.status });
     throw new Error(`Route ${route.id} answered ${reply.status}, which its route table row does not declare`);
   }
-  if (def.schema && !reply.raw) {
-    const result = def.schema.safeParse(reply.body);
-    if (!result.success) {
-      throw new Error(
-        `Route ${route.id} answered a ${reply.status} body that breaks its schema: ${result.error.message}`,
-      );
-    }
+  if (!def.schema || reply.raw) return reply;
+  const result = def.schema.safeParse(reply.body);
+  if (!result.success) {
+    logger.error('response breaks its schema', {
+      status: reply.status,
+      issues: result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`),
+    });
+    throw new Error(
+      `Route ${route.id} answered a ${reply.status} body that breaks its schema: ${result.error.message}`,
+    );
   }
+  return { ...reply, body: result.data };
 }

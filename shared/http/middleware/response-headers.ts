@@ -17,7 +17,9 @@ export const CORS_EXPOSED_HEADERS = [
   'X-RateLimit-Limit',
   'X-RateLimit-Remaining',
   'X-RateLimit-Reset',
+  'X-RateLimit-Used',
   'Retry-After',
+  'WWW-Authenticate',
   'X-Request-Id',
 ];
 

@@ -132,9 +132,17 @@ describe('endpoint()', () => {
     expect(res.body.detail).toMatch(/expired/);
   });
 
-  it('refuses credentials in the query string', async () => {
-    const res = await invoke(echo, echoRoute, { ...good(), query: { access_token: jwt } });
+  it.each([
+    ['access_token', 'x'],
+    ['token', 'x'],
+    ['api_key', 'x'],
+    ['private_token', 'x'],
+    ['key', 'x'],
+    ['n', 'pfi_0123456789'],
+  ])('refuses credentials in the query string (%s=%s)', async (name, value) => {
+    const res = await invoke(echo, echoRoute, { ...good(), query: { [name]: value } });
     expect(res.status).toBe(401);
+    expect(res.body.detail).toMatch(/query string/);
   });
 
   it('picks the workspace from X-Workspace-Id and refuses one the user is not in', async () => {
@@ -194,6 +202,54 @@ describe('endpoint()', () => {
     expect((await invoke(h, echoRoute, good())).status).toBe(500);
     const undeclared = endpoint(echoRoute, () => ok({}));
     expect((await invoke(undeclared, echoRoute, good())).status).toBe(500);
+  });
+
+  it('sends only the fields the response schema declares (a stray hash never leaks)', async () => {
+    const h = endpoint(echoRoute, () =>
+      created({ id: 'a', name: 'b', n: 1, user: 'u', ws: 'w', token_hash: 'f'.repeat(64), pk: 'WS#w' }),
+    );
+    const res = await invoke(h, echoRoute, good());
+    expect(res.status).toBe(201);
+    expect(res.body).toEqual({ id: 'a', name: 'b', n: 1, user: 'u', ws: 'w' });
+  });
+
+  it('checks and strips replies in production too', async () => {
+    const before = process.env.NODE_ENV;
+    process.env.NODE_ENV = 'production';
+    try {
+      const stray = endpoint(echoRoute, () =>
+        created({ id: 'a', name: 'b', n: 1, user: 'u', ws: 'w', token_hash: 'secret' }),
+      );
+      const res = await invoke(stray, echoRoute, good());
+      expect(res.status).toBe(201);
+      expect(res.body.token_hash).toBeUndefined();
+      const broken = endpoint(echoRoute, () => created({ wrong: true }));
+      expect((await invoke(broken, echoRoute, good())).status).toBe(500);
+      const undeclared = endpoint(echoRoute, () => ok({}));
+      expect((await invoke(undeclared, echoRoute, good())).status).toBe(500);
+    } finally {
+      process.env.NODE_ENV = before;
+    }
+  });
+
+  it('exposes the rate-limit and authentication headers to browsers', async () => {
+    const res = await invoke(echo, echoRoute, {
+      ...good(),
+      headers: { origin: 'https://app.pronaflow.com' },
+    });
+    const exposed = res.headers['access-control-expose-headers']?.split(', ') ?? [];
+    for (const h of [
+      'RateLimit',
+      'RateLimit-Policy',
+      'X-RateLimit-Limit',
+      'X-RateLimit-Remaining',
+      'X-RateLimit-Reset',
+      'X-RateLimit-Used',
+      'Retry-After',
+      'WWW-Authenticate',
+      'X-Request-Id',
+    ])
+      expect(exposed, h).toContain(h);
   });
 
   it('answers 501 naming the capability for routes that are not built yet', async () => {
