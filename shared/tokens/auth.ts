@@ -11,13 +11,10 @@ const invalid = () =>
 /**
  * Authenticates an API token: shape and checksum first (a mistyped or made-up token costs no
  * database read), then one strongly consistent GetItem of its authentication record by SHA-256,
- * so revocation, deactivation and expiry apply to the very next request.
+ * so revocation, deactivation and expiry apply to the very next request. The workspace the
+ * request names is checked later, by {@link assertTokenWorkspace}, once the request is counted.
  */
-export async function authenticateToken(
-  value: string,
-  workspaceHeader: string | undefined,
-  now = new Date(),
-): Promise<Caller> {
+export async function authenticateToken(value: string, now = new Date()): Promise<Caller> {
   if (!isWellFormedToken(value)) {
     throw new UnauthorizedError('The API token is malformed (its checksum does not match).', {
       error: 'invalid_token',
@@ -25,9 +22,6 @@ export async function authenticateToken(
   }
   const record = await findAuthRecord(hashToken(value));
   if (!record?.is_active || record.expires_at <= now.toISOString()) throw invalid();
-  if (workspaceHeader && workspaceHeader !== record.workspace_id) {
-    throw new ForbiddenError(`This token is bound to another workspace than '${workspaceHeader}'.`);
-  }
   return {
     kind: 'token',
     userId: record.user_id,
@@ -38,4 +32,14 @@ export async function authenticateToken(
     scopes: record.scopes,
     plan: record.plan,
   };
+}
+
+/**
+ * A token is bound to one workspace: `X-Workspace-Id` naming another → 403. Runs after the rate
+ * limit (in `authorization()`), so such a request is counted against the token's user and
+ * recorded in its usage logs like any other refused request.
+ */
+export function assertTokenWorkspace(caller: Caller, workspaceHeader: string | undefined): void {
+  if (caller.kind !== 'token' || !workspaceHeader || workspaceHeader === caller.workspaceId) return;
+  throw new ForbiddenError(`This token is bound to another workspace than '${workspaceHeader}'.`);
 }

@@ -7,6 +7,7 @@ import { getWorkspacePlan, type Plan, planLimit } from './plans.ts';
 
 /** The outcome of counting one request against its fixed window. */
 export interface RateLimitState {
+  /** The credential the request came with (the budget is the user's, whichever it is). */
   subject: 'token' | 'session';
   plan: Plan;
   limit: number;
@@ -19,11 +20,13 @@ export interface RateLimitState {
   allowed: boolean;
 }
 
-/** The counter key of a caller: per API token, or per user and workspace for sessions. */
-export function rateSubject(caller: Caller): string {
-  return caller.kind === 'token'
-    ? `TOKEN#${caller.tokenId}`
-    : `SESSION#${encodeURIComponent(caller.workspaceId)}#${encodeURIComponent(caller.userId)}`;
+/**
+ * The counter key of a caller: one budget per user and workspace, shared by every credential of
+ * that user there (all API tokens and session JWTs alike), as GitHub does, so minting more tokens
+ * never buys more requests.
+ */
+export function rateSubject(caller: Pick<Caller, 'workspaceId' | 'userId'>): string {
+  return `USER#${encodeURIComponent(caller.workspaceId)}#${encodeURIComponent(caller.userId)}`;
 }
 
 /**
@@ -31,7 +34,12 @@ export function rateSubject(caller: Caller): string {
  * `ADD` guarded by `count < limit`, so concurrent requests can never pass the limit (refused
  * requests are not counted). One item per subject and window, removed by TTL.
  */
-export async function consume(subject: string, plan: Plan, now = Date.now()): Promise<RateLimitState> {
+export async function consume(
+  subject: string,
+  plan: Plan,
+  now = Date.now(),
+  credential: RateLimitState['subject'] = 'session',
+): Promise<RateLimitState> {
   const windowSeconds = config().RATE_LIMIT_WINDOW_SECONDS;
   const limit = planLimit(plan);
   const nowSec = Math.floor(now / 1000);
@@ -42,7 +50,7 @@ export async function consume(subject: string, plan: Plan, now = Date.now()): Pr
     limit,
     windowSeconds,
     resetAt,
-    subject: subject.startsWith('TOKEN#') ? 'token' : 'session',
+    subject: credential,
   } as const;
   try {
     const out = await db().send(
@@ -70,12 +78,13 @@ export async function consume(subject: string, plan: Plan, now = Date.now()): Pr
 }
 
 /**
- * Counts a caller's request: an API token carries its workspace's plan (one call: the counter);
- * a session reads the workspace's plan item first (two calls).
+ * Counts a caller's request against its user's budget in the workspace: an API token carries its
+ * workspace's plan, user and workspace (one call: the counter); a session reads the workspace's
+ * plan item first (two calls).
  */
 export async function consumeFor(caller: Caller, now = Date.now()): Promise<RateLimitState> {
   const plan = caller.plan ?? (await getWorkspacePlan(caller.workspaceId)).plan;
-  return consume(rateSubject(caller), plan, now);
+  return consume(rateSubject(caller), plan, now, caller.kind);
 }
 
 /**

@@ -57,6 +57,20 @@ export interface TokenAuthRecord {
 
 const DAY = 86_400;
 const epoch = (iso: string) => Math.floor(Date.parse(iso) / 1000);
+
+/** At most this many tokens per user and workspace hold a slot: those neither revoked nor expired. */
+export const MAX_ACTIVE_TOKENS = 50;
+
+/**
+ * The token quota of a user in a workspace (`WS#<ws>` / `TOKENQUOTA#<user>`): a map `slots` of
+ * token id → expiry (epoch seconds). Creating a token adds its slot under `size(slots) < max` in
+ * the create transaction; revoking removes it; expired slots are pruned when the cap is reached.
+ * (The sort key does not start with `APITOKEN#`, so token queries never see it.)
+ */
+export const quotaKey = (workspaceId: string, userId: string) => ({
+  pk: keys.workspace(workspaceId),
+  sk: `TOKENQUOTA#${encodeURIComponent(userId)}`,
+});
 /** Token hash under API_TOKEN_HASH_ALGORITHM (only sha256 today). */
 export const hashToken = (value: string): string => sha256Hex(value);
 
@@ -118,6 +132,79 @@ function cancellationCodes(err: unknown): string[] | undefined {
   );
 }
 
+/** Creates the quota item with an empty slot map unless it exists (slot updates need the map). */
+async function ensureQuota(workspaceId: string, userId: string): Promise<void> {
+  await db().send(
+    new UpdateCommand({
+      TableName: tableName(),
+      Key: quotaKey(workspaceId, userId),
+      UpdateExpression:
+        'SET entity = if_not_exists(entity, :e), workspace_id = :ws, user_id = :u, slots = if_not_exists(slots, :empty)',
+      ExpressionAttributeValues: { ':e': 'ApiTokenQuota', ':ws': workspaceId, ':u': userId, ':empty': {} },
+    }),
+  );
+}
+
+/**
+ * Takes (or keeps) the slot of token `id` with its expiry, under the cap: a token that already
+ * holds a slot keeps it; a new one needs `size(slots) < MAX_ACTIVE_TOKENS`.
+ */
+function takeSlot(workspaceId: string, userId: string, id: string, expiresAt: string): TransactItem {
+  return {
+    Update: {
+      TableName: tableName(),
+      Key: quotaKey(workspaceId, userId),
+      UpdateExpression: 'SET slots.#id = :exp',
+      ConditionExpression: 'attribute_exists(slots.#id) OR size(slots) < :max',
+      ExpressionAttributeNames: { '#id': id },
+      ExpressionAttributeValues: { ':exp': epoch(expiresAt), ':max': MAX_ACTIVE_TOKENS },
+    },
+  };
+}
+
+/**
+ * Frees the slots of expired tokens; true when at least one was freed. Called when the cap is
+ * reached, so expired tokens never hold slots for long.
+ */
+async function pruneExpiredSlots(workspaceId: string, userId: string, now = new Date()): Promise<boolean> {
+  const { Item } = await db().send(
+    new GetCommand({ TableName: tableName(), Key: quotaKey(workspaceId, userId), ConsistentRead: true }),
+  );
+  const slots = (Item?.slots ?? {}) as Record<string, number>;
+  const nowSec = Math.floor(now.getTime() / 1000);
+  const expired = Object.keys(slots).filter((id) => Number(slots[id]) <= nowSec);
+  if (!expired.length) return false;
+  await db().send(
+    new UpdateCommand({
+      TableName: tableName(),
+      Key: quotaKey(workspaceId, userId),
+      UpdateExpression: `REMOVE ${expired.map((_, i) => `slots.#s${i}`).join(', ')}`,
+      ExpressionAttributeNames: Object.fromEntries(expired.map((id, i) => [`#s${i}`, id])),
+    }),
+  );
+  return true;
+}
+
+const quotaFull = () =>
+  new ConflictError(
+    `You have ${MAX_ACTIVE_TOKENS} tokens in this workspace, the most one user may hold; revoke one you no longer need first.`,
+    { extra: { max_active_tokens: MAX_ACTIVE_TOKENS } },
+  );
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** True when a transaction lost a race with another one on the same items (retrying may succeed). */
+function isTransactionConflict(err: unknown): boolean {
+  if ((err as Error).name === 'TransactionConflictException') return true;
+  const codes = cancellationCodes(err);
+  return !!codes?.includes('TransactionConflict') && !codes.includes('ConditionalCheckFailed');
+}
+
+/** True when a cancelled transaction failed on the item at `index` (and its condition). */
+function failedAt(err: unknown, index: number): boolean {
+  return cancellationCodes(err)?.[index] === 'ConditionalCheckFailed';
+}
+
 /**
  * Runs a token transaction whose last item is the plan check, re-reading the plan when it changed
  * in between (rare: only while a `workspace.plan_changed` event is being applied).
@@ -137,7 +224,10 @@ async function withPlan(workspaceId: string, build: (plan: WorkspacePlan) => Tra
   }
 }
 
-/** Creates a token; returns its metadata and, this once, its value. */
+/**
+ * Creates a token; returns its metadata and, this once, its value. The token takes a slot of the
+ * user's quota in the same transaction (409 once MAX_ACTIVE_TOKENS hold one).
+ */
 export async function createToken(input: {
   userId: string;
   workspaceId: string;
@@ -166,17 +256,35 @@ export async function createToken(input: {
     version: 1,
     ttl: metaTtl(input.expiresAt),
   };
-  await withPlan(input.workspaceId, (plan) => [
-    {
-      Put: {
-        TableName: tableName(),
-        Item: { ...keys.apiToken(input.workspaceId, input.userId, id), entity: 'ApiToken', ...item },
-        ConditionExpression: 'attribute_not_exists(pk)',
-      },
-    },
-    authRecordPut(item, hash, plan),
-  ]);
-  return { item, value };
+  await ensureQuota(input.workspaceId, input.userId);
+  let pruned = false;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await withPlan(input.workspaceId, (plan) => [
+        {
+          Put: {
+            TableName: tableName(),
+            Item: { ...keys.apiToken(input.workspaceId, input.userId, id), entity: 'ApiToken', ...item },
+            ConditionExpression: 'attribute_not_exists(pk)',
+          },
+        },
+        authRecordPut(item, hash, plan),
+        takeSlot(input.workspaceId, input.userId, id, input.expiresAt),
+      ]);
+      return { item, value };
+    } catch (err) {
+      if (failedAt(err, 2)) {
+        // The cap is reached: free the slots of expired tokens and try once more.
+        if (pruned || !(await pruneExpiredSlots(input.workspaceId, input.userId))) throw quotaFull();
+        pruned = true;
+      } else if (isTransactionConflict(err) && attempt < 8) {
+        // Another token write of the same user holds the quota item: back off and retry.
+        await sleep(10 + Math.random() * 20 * 2 ** Math.min(attempt, 4));
+      } else {
+        throw err;
+      }
+    }
+  }
 }
 
 const notFound = (id: string) => new NotFoundError(`No token '${id}' of yours in this workspace.`);
@@ -254,17 +362,30 @@ function conflictOrThrow(err: unknown, message: string): never {
   throw err;
 }
 
-/** Renames or (de)activates a token; deactivation reaches authentication on the next request. */
+/**
+ * Checks a token about to be used again (re-activated or rotated) against the caller: throws
+ * (403) when the token holds more than the caller's current role may grant.
+ */
+export type TokenGuard = (current: TokenItem) => void;
+
+/**
+ * Renames or (de)activates a token; deactivation reaches authentication on the next request.
+ * Activation runs `guard` first and records `role` (the caller's current role) on both items.
+ */
 export async function updateToken(
   workspaceId: string,
   userId: string,
   id: string,
   patch: { name?: string; is_active?: boolean },
+  opts: { role?: WorkspaceRole; guard?: TokenGuard } = {},
 ): Promise<TokenItem> {
   const current = await getToken(workspaceId, userId, id);
   if (current.revoked_at) throw new ConflictError('This token is revoked and can no longer change.');
+  if (patch.is_active === true) opts.guard?.(current);
+  const role = patch.is_active === true ? opts.role : undefined;
   const now = new Date().toISOString();
   const sets = ['updated_at = :now', 'version = :next'];
+  const names: Record<string, string> = {};
   const values: Record<string, unknown> = {
     ':now': now,
     ':next': current.version + 1,
@@ -272,11 +393,17 @@ export async function updateToken(
   };
   if (patch.name !== undefined) {
     sets.push('#name = :name');
+    names['#name'] = 'name';
     values[':name'] = patch.name;
   }
   if (patch.is_active !== undefined) {
     sets.push('is_active = :active');
     values[':active'] = patch.is_active;
+  }
+  if (role) {
+    sets.push('#role = :role');
+    names['#role'] = 'role';
+    values[':role'] = role;
   }
   const items: TransactItem[] = [
     {
@@ -285,7 +412,7 @@ export async function updateToken(
         Key: keys.apiToken(workspaceId, userId, id),
         UpdateExpression: `SET ${sets.join(', ')}`,
         ConditionExpression: 'version = :v AND attribute_not_exists(revoked_at)',
-        ...(patch.name !== undefined ? { ExpressionAttributeNames: { '#name': 'name' } } : {}),
+        ...(Object.keys(names).length ? { ExpressionAttributeNames: names } : {}),
         ExpressionAttributeValues: values,
       },
     },
@@ -295,9 +422,10 @@ export async function updateToken(
       Update: {
         TableName: tableName(),
         Key: keys.apiTokenHash(current.token_hash),
-        UpdateExpression: 'SET is_active = :active',
+        UpdateExpression: role ? 'SET is_active = :active, #role = :role' : 'SET is_active = :active',
         ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeValues: { ':active': patch.is_active },
+        ...(role ? { ExpressionAttributeNames: { '#role': 'role' } } : {}),
+        ExpressionAttributeValues: { ':active': patch.is_active, ...(role ? { ':role': role } : {}) },
       },
     });
   }
@@ -310,19 +438,22 @@ export async function updateToken(
     ...current,
     ...(patch.name !== undefined ? { name: patch.name } : {}),
     ...(patch.is_active !== undefined ? { is_active: patch.is_active } : {}),
+    ...(role ? { role } : {}),
     updated_at: now,
     version: current.version + 1,
   };
 }
 
 /**
- * Revokes a token: its authentication record is deleted in the same transaction, so the very
- * next request with it is refused. Revoking a revoked token changes nothing.
+ * Revokes a token: its authentication record is deleted and its quota slot freed in the same
+ * transaction, so the very next request with it is refused. Revoking a revoked token changes
+ * nothing.
  */
 export async function revokeToken(workspaceId: string, userId: string, id: string): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     const current = await getToken(workspaceId, userId, id);
     if (current.revoked_at) return;
+    if (attempt === 0) await ensureQuota(workspaceId, userId);
     const now = new Date();
     try {
       await db().send(
@@ -346,34 +477,49 @@ export async function revokeToken(workspaceId: string, userId: string, id: strin
               },
             },
             { Delete: { TableName: tableName(), Key: keys.apiTokenHash(current.token_hash) } },
+            {
+              Update: {
+                TableName: tableName(),
+                Key: quotaKey(workspaceId, userId),
+                UpdateExpression: 'REMOVE slots.#id',
+                ExpressionAttributeNames: { '#id': id },
+              },
+            },
           ],
         }),
       );
       return;
     } catch (err) {
-      // A concurrent rotate or update moved the version: read again and revoke what is current.
-      if (attempt >= 3 || !cancellationCodes(err)) throw err;
+      // A concurrent rotate or update moved the version, or another token write of the user held
+      // the quota item: read again and revoke what is current.
+      if (attempt >= 5 || !cancellationCodes(err)) throw err;
+      await sleep(5 + Math.random() * 10 * 2 ** attempt);
     }
   }
 }
 
 /**
  * Gives a token a new value (same id, scopes and name) and revokes the old value in one
- * transaction. Guarded by the version read: of two concurrent rotations one wins, the other 409.
+ * transaction, after `guard` has checked it against the caller; the new authentication record
+ * carries `role`, the caller's current role. Guarded by the version read: of two concurrent
+ * rotations one wins, the other 409.
  */
 export async function rotateToken(
   workspaceId: string,
   userId: string,
   id: string,
   expiresAt: string,
+  opts: { role: WorkspaceRole; guard?: TokenGuard },
 ): Promise<{ item: TokenItem; value: string }> {
   const current = await getToken(workspaceId, userId, id);
   if (current.revoked_at) throw new ConflictError('This token is revoked; create a new one instead.');
+  opts.guard?.(current);
   const value = generateToken();
   const hash = hashToken(value);
   const now = new Date().toISOString();
   const item: TokenItem = {
     ...current,
+    role: opts.role,
     token_hash: hash,
     expires_at: expiresAt,
     rotated_at: now,
@@ -381,6 +527,7 @@ export async function rotateToken(
     version: current.version + 1,
     ttl: metaTtl(expiresAt),
   };
+  await ensureQuota(workspaceId, userId);
   try {
     await withPlan(workspaceId, (plan) => [
       {
@@ -388,9 +535,9 @@ export async function rotateToken(
           TableName: tableName(),
           Key: keys.apiToken(workspaceId, userId, id),
           UpdateExpression:
-            'SET token_hash = :h, expires_at = :exp, rotated_at = :now, updated_at = :now, version = :next, #ttl = :ttl',
+            'SET token_hash = :h, expires_at = :exp, rotated_at = :now, updated_at = :now, version = :next, #ttl = :ttl, #role = :role',
           ConditionExpression: 'version = :v AND attribute_not_exists(revoked_at)',
-          ExpressionAttributeNames: { '#ttl': 'ttl' },
+          ExpressionAttributeNames: { '#ttl': 'ttl', '#role': 'role' },
           ExpressionAttributeValues: {
             ':h': hash,
             ':exp': expiresAt,
@@ -398,13 +545,17 @@ export async function rotateToken(
             ':next': item.version,
             ':v': current.version,
             ':ttl': item.ttl,
+            ':role': opts.role,
           },
         },
       },
       { Delete: { TableName: tableName(), Key: keys.apiTokenHash(current.token_hash) } },
       authRecordPut(item, hash, plan),
+      // An expired token whose slot was pruned needs a free one again.
+      takeSlot(workspaceId, userId, id, expiresAt),
     ]);
   } catch (err) {
+    if (failedAt(err, 3)) throw quotaFull();
     conflictOrThrow(err, 'The token was rotated or changed by another request at the same time.');
   }
   return { item, value };

@@ -29,14 +29,28 @@ export function resolveExpiry(requested: string | undefined, now = new Date()): 
 /** A token with its value (creation and rotation only). */
 export type TokenWithValue = TokenView & { token: string };
 
-/** Creates a token for the session user in its workspace, with scopes no wider than its role. */
-export async function createToken(caller: Caller, input: CreateTokenInput): Promise<TokenWithValue> {
-  const beyond = scopesBeyondRole(input.scopes, caller.role);
+/** Throws 403 naming the scopes of `scopes` that `role` may not grant. */
+function assertWithinRole(role: Caller['role'], scopes: string[], what: string): void {
+  const beyond = scopesBeyondRole(scopes, role);
   if (beyond.length) {
-    throw new ForbiddenError(`Your role '${caller.role}' cannot grant: ${beyond.join(', ')}.`, {
+    throw new ForbiddenError(`Your role '${role}' cannot ${what}: ${beyond.join(', ')}.`, {
       extra: { forbidden_scopes: beyond },
     });
   }
+}
+
+/**
+ * A token may be used again (re-activated, rotated) only while its scopes stay within the
+ * caller's current role: a user demoted since creating it cannot revive its admin scopes.
+ */
+const withinCallerRole =
+  (caller: Caller): repo.TokenGuard =>
+  (current) =>
+    assertWithinRole(caller.role, current.scopes, 'hold the scopes of this token');
+
+/** Creates a token for the session user in its workspace, with scopes no wider than its role. */
+export async function createToken(caller: Caller, input: CreateTokenInput): Promise<TokenWithValue> {
+  assertWithinRole(caller.role, input.scopes, 'grant');
   const { item, value } = await repo.createToken({
     userId: caller.userId,
     workspaceId: caller.workspaceId,
@@ -52,20 +66,28 @@ export async function getToken(caller: Caller, id: string): Promise<TokenView> {
   return repo.toView(await repo.getToken(caller.workspaceId, caller.userId, id));
 }
 
+/** Renames or (de)activates; re-activation re-checks the scopes against the caller's current role. */
 export async function updateToken(caller: Caller, id: string, patch: UpdateTokenInput): Promise<TokenView> {
-  return repo.toView(await repo.updateToken(caller.workspaceId, caller.userId, id, patch));
+  return repo.toView(
+    await repo.updateToken(caller.workspaceId, caller.userId, id, patch, {
+      role: caller.role,
+      guard: withinCallerRole(caller),
+    }),
+  );
 }
 
 export async function revokeToken(caller: Caller, id: string): Promise<void> {
   await repo.revokeToken(caller.workspaceId, caller.userId, id);
 }
 
+/** Rotates after re-checking the scopes against the caller's current role, which the new value carries. */
 export async function rotateToken(caller: Caller, id: string, expiresAt?: string): Promise<TokenWithValue> {
   const { item, value } = await repo.rotateToken(
     caller.workspaceId,
     caller.userId,
     id,
     resolveExpiry(expiresAt),
+    { role: caller.role, guard: withinCallerRole(caller) },
   );
   return { ...repo.toView(item), token: value };
 }

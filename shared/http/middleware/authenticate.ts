@@ -1,5 +1,6 @@
 import { authenticate } from '#shared/auth/authenticate.ts';
 import { ForbiddenError } from '#shared/errors.ts';
+import { assertTokenWorkspace } from '#shared/tokens/auth.ts';
 import { satisfiesScopes } from '#shared/tokens/scopes.ts';
 import type { HttpMiddleware, HttpRequest } from '../types.ts';
 
@@ -14,9 +15,10 @@ export function authentication(): HttpMiddleware {
 }
 
 /**
- * Checks the caller against the route's role and scopes. Runs after the rate limit, so refused
- * requests count too and carry the rate-limit headers. A token needs one of the route's scopes
- * (`write:x` includes `read:x`, `admin:x` both); a session user holds its role's scopes.
+ * Checks the caller against the workspace the request names (a token is bound to its own), the
+ * route's role and its scopes. Runs after the rate limit, so refused requests count too, carry
+ * the rate-limit headers and, for tokens, reach the usage logs. A token needs one of the route's
+ * scopes (`write:x` includes `read:x`, `admin:x` both); a session user holds its role's scopes.
  */
 export function authorization(): HttpMiddleware {
   return {
@@ -24,6 +26,7 @@ export function authorization(): HttpMiddleware {
     before: (request: HttpRequest) => {
       const { route, caller } = request.state;
       if (!caller) return;
+      assertTokenWorkspace(caller, request.event.headers?.['x-workspace-id']);
       if (route.role === 'admin' && caller.role !== 'admin') {
         throw new ForbiddenError('This action needs the admin role in the workspace.', {
           extra: { required_role: 'admin' },

@@ -12,9 +12,11 @@ import { handler as rotateToken } from '#functions/tokens/rotate-token.ts';
 import { handler as updateToken } from '#functions/tokens/update-token.ts';
 import { sha256Hex } from '#shared/crypto.ts';
 import { db, tableName } from '#shared/db/client.ts';
+import { findAuthRecord, hashToken, MAX_ACTIVE_TOKENS } from '#shared/tokens/repository.ts';
 import { setEnv, useTestTable } from '#test/helpers/env.ts';
 import { invoke } from '#test/helpers/http-event.ts';
 import { type TestIdentity, testIdentity } from '#test/helpers/session.ts';
+import { seedToken } from '#test/helpers/tokens.ts';
 
 useTestTable();
 let id: TestIdentity;
@@ -118,6 +120,88 @@ describe('POST /tokens', () => {
   });
 });
 
+describe('responses', () => {
+  it('never carry the token hash: create, get, list and rotate answer only declared fields', async () => {
+    const made = await create(admin, { name: 'no hash', scopes: ['read:tasks'] });
+    const rotated = await invoke(rotateToken, routes.rotateToken, {
+      token: admin,
+      params: { id: made.body.id },
+    });
+    const got = await invoke(getToken, routes.getToken, { token: admin, params: { id: made.body.id } });
+    const list = await invoke(listTokens, routes.listTokens, { token: admin, query: { limit: '100' } });
+    const listed = list.body.data.find((t: { id: string }) => t.id === made.body.id);
+    for (const [what, body, value] of [
+      ['create', made.body, made.body.token],
+      ['rotate', rotated.body, rotated.body.token],
+      ['get', got.body, rotated.body.token],
+      ['list', listed, rotated.body.token],
+    ] as const) {
+      expect(body, what).toBeDefined();
+      const text = JSON.stringify(body);
+      expect(text, what).not.toContain(hashToken(value));
+      expect(text, what).not.toContain(hashToken(made.body.token));
+      for (const key of ['token_hash', 'hash', 'version', 'ttl', 'role', 'pk', 'sk', 'entity'])
+        expect(Object.keys(body), `${what}: ${key}`).not.toContain(key);
+    }
+  });
+});
+
+describe('token quota', () => {
+  it(`answers 409 once a user holds ${MAX_ACTIVE_TOKENS} tokens in a workspace; revoking one frees a slot`, async () => {
+    const user = await id.jwt('hoarder', [{ id: 'ws1', role: 'member' }]);
+    for (let i = 0; i < MAX_ACTIVE_TOKENS - 1; i++)
+      await seedToken({ userId: 'hoarder', workspaceId: 'ws1', scopes: ['read:tasks'] });
+    const last = await create(user, { name: 'fiftieth', scopes: ['read:tasks'] });
+    expect(last.status).toBe(201);
+    const over = await create(user, { name: 'one too many', scopes: ['read:tasks'] });
+    expect(over.status).toBe(409);
+    expect(over.headers['content-type']).toBe('application/problem+json');
+    expect(over.body).toMatchObject({ max_active_tokens: MAX_ACTIVE_TOKENS });
+    expect(over.body.detail).toMatch(/revoke/);
+    // Another user, and the same user in another workspace, are not affected.
+    expect((await create(member, { name: 'bob', scopes: ['read:tasks'] })).status).toBe(201);
+    const ws2 = await id.jwt('hoarder', [{ id: 'ws2', role: 'member' }]);
+    expect((await create(ws2, { name: 'elsewhere', scopes: ['read:tasks'] })).status).toBe(201);
+    // Deactivating does not free a slot; revoking does.
+    await invoke(updateToken, routes.updateToken, {
+      token: user,
+      params: { id: last.body.id },
+      body: { is_active: false },
+    });
+    expect((await create(user, { name: 'still too many', scopes: ['read:tasks'] })).status).toBe(409);
+    await invoke(revokeToken, routes.revokeToken, { token: user, params: { id: last.body.id } });
+    expect((await create(user, { name: 'in its place', scopes: ['read:tasks'] })).status).toBe(201);
+    expect((await create(user, { name: 'and no more', scopes: ['read:tasks'] })).status).toBe(409);
+  });
+
+  it('frees the slots of expired tokens when the cap is reached', async () => {
+    const user = await id.jwt('expiring', [{ id: 'ws1', role: 'member' }]);
+    const past = new Date(Date.now() - 1000).toISOString();
+    await seedToken({ userId: 'expiring', workspaceId: 'ws1', scopes: ['read:tasks'], expiresAt: past });
+    for (let i = 0; i < MAX_ACTIVE_TOKENS - 1; i++)
+      await seedToken({ userId: 'expiring', workspaceId: 'ws1', scopes: ['read:tasks'] });
+    expect((await create(user, { name: 'replaces the expired one', scopes: ['read:tasks'] })).status).toBe(
+      201,
+    );
+    expect((await create(user, { name: 'one too many', scopes: ['read:tasks'] })).status).toBe(409);
+  });
+
+  it('lets exactly the free slots go to concurrent creations', async () => {
+    const user = await id.jwt('racer', [{ id: 'ws1', role: 'member' }]);
+    for (let i = 0; i < MAX_ACTIVE_TOKENS - 2; i++)
+      await seedToken({ userId: 'racer', workspaceId: 'ws1', scopes: ['read:tasks'] });
+    const results = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => create(user, { name: `race ${i}`, scopes: ['read:tasks'] })),
+    );
+    expect(results.map((r) => r.status).sort()).toEqual([201, 201, 409, 409, 409, 409]);
+    const listed = await invoke(listTokens, routes.listTokens, {
+      token: user,
+      query: { limit: '100', status: 'active' },
+    });
+    expect(listed.body.data).toHaveLength(MAX_ACTIVE_TOKENS);
+  });
+});
+
 describe('GET /tokens and /tokens/{id}', () => {
   it("lists only the caller's tokens, newest first, page by page", async () => {
     const mine: string[] = [];
@@ -175,6 +259,37 @@ describe('GET /tokens and /tokens/{id}', () => {
       body: { name: 'mine now' },
     });
     expect(patch.status).toBe(404);
+  });
+
+  it('answers 404 for the caller’s own token asked for in another workspace', async () => {
+    const both = await id.jwt('erin', [
+      { id: 'ws1', role: 'admin' },
+      { id: 'ws2', role: 'admin' },
+    ]);
+    const made = await invoke(createToken, routes.createToken, {
+      token: both,
+      headers: { 'x-workspace-id': 'ws1' },
+      body: { name: 'ws1 only', scopes: ['read:tasks'] },
+    });
+    expect(made.status).toBe(201);
+    const inWs2 = { token: both, headers: { 'x-workspace-id': 'ws2' }, params: { id: made.body.id } };
+    for (const [h, r] of [
+      [getToken, routes.getToken],
+      [getTokenScopes, routes.getTokenScopes],
+      [revokeToken, routes.revokeToken],
+      [rotateToken, routes.rotateToken],
+    ] as const) {
+      expect((await invoke(h, r, inWs2)).status, r.id).toBe(404);
+    }
+    const patch = await invoke(updateToken, routes.updateToken, { ...inWs2, body: { is_active: false } });
+    expect(patch.status).toBe(404);
+    const listed = await invoke(listTokens, routes.listTokens, {
+      token: both,
+      headers: { 'x-workspace-id': 'ws2' },
+    });
+    expect(listed.body.data).toEqual([]);
+    const inWs1 = await invoke(getToken, routes.getToken, { ...inWs2, headers: { 'x-workspace-id': 'ws1' } });
+    expect(inWs1.body).toMatchObject({ id: made.body.id, status: 'active', is_active: true });
   });
 
   it('answers 400 for a malformed token id', async () => {
@@ -253,6 +368,74 @@ describe('PATCH /tokens/{id}', () => {
       body: { is_active: true },
     });
     expect(res.status).toBe(409);
+  });
+});
+
+describe('re-activation and rotation after a demotion', () => {
+  const adminOf = () => id.jwt('frank', [{ id: 'ws1', role: 'admin' }]);
+  const memberOf = () => id.jwt('frank', [{ id: 'ws1', role: 'member' }]);
+
+  it('answers 403 naming the scopes when a demoted user re-activates or rotates an admin-scoped token', async () => {
+    const made = await create(await adminOf(), { name: 'admin', scopes: ['read:tasks', 'admin:webhooks'] });
+    expect(made.status).toBe(201);
+    const demoted = await memberOf();
+    const off = await invoke(updateToken, routes.updateToken, {
+      token: demoted,
+      params: { id: made.body.id },
+      body: { is_active: false },
+    });
+    expect(off.status).toBe(200);
+    const on = await invoke(updateToken, routes.updateToken, {
+      token: demoted,
+      params: { id: made.body.id },
+      body: { is_active: true },
+    });
+    expect(on.status).toBe(403);
+    expect(on.body.forbidden_scopes).toEqual(['admin:webhooks']);
+    const rotated = await invoke(rotateToken, routes.rotateToken, {
+      token: demoted,
+      params: { id: made.body.id },
+    });
+    expect(rotated.status).toBe(403);
+    expect(rotated.body.forbidden_scopes).toEqual(['admin:webhooks']);
+    const view = await invoke(getToken, routes.getToken, { token: demoted, params: { id: made.body.id } });
+    expect(view.body).toMatchObject({ is_active: false, rotated_at: null });
+    // With the admin role again, both work.
+    const back = await invoke(updateToken, routes.updateToken, {
+      token: await adminOf(),
+      params: { id: made.body.id },
+      body: { is_active: true },
+    });
+    expect(back.status).toBe(200);
+  });
+
+  it('records the caller’s current role on the new authentication record', async () => {
+    const made = await create(await adminOf(), { name: 'plain', scopes: ['read:tasks'] });
+    expect((await findAuthRecord(hashToken(made.body.token)))?.role).toBe('admin');
+    const rotated = await invoke(rotateToken, routes.rotateToken, {
+      token: await memberOf(),
+      params: { id: made.body.id },
+    });
+    expect(rotated.status).toBe(200);
+    expect((await findAuthRecord(hashToken(rotated.body.token)))?.role).toBe('member');
+
+    const other = await create(await adminOf(), { name: 'plain 2', scopes: ['read:tasks'] });
+    const params = { id: other.body.id };
+    await invoke(updateToken, routes.updateToken, {
+      token: await adminOf(),
+      params,
+      body: { is_active: false },
+    });
+    const on = await invoke(updateToken, routes.updateToken, {
+      token: await memberOf(),
+      params,
+      body: { is_active: true },
+    });
+    expect(on.status).toBe(200);
+    expect(await findAuthRecord(hashToken(other.body.token))).toMatchObject({
+      role: 'member',
+      is_active: true,
+    });
   });
 });
 

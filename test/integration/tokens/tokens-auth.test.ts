@@ -7,7 +7,7 @@ import { endpoint } from '#shared/http/endpoint.ts';
 import { ok } from '#shared/http/reply.ts';
 import { type RouteDef, route } from '#shared/http/route.ts';
 import { generateToken } from '#shared/tokens/format.ts';
-import { consume } from '#shared/tokens/rate-limit.ts';
+import { consume, rateSubject } from '#shared/tokens/rate-limit.ts';
 import { setEnv, useTestTable } from '#test/helpers/env.ts';
 import { invoke } from '#test/helpers/http-event.ts';
 import { type TestIdentity, testIdentity } from '#test/helpers/session.ts';
@@ -109,27 +109,51 @@ describe('authentication with an API token', () => {
     expect(list.body.data.map((t: { id: string }) => t.id)).toContain(expired.id);
   });
 
-  it('refuses a token sent in the query string', async () => {
-    const { value } = await seedToken({});
-    for (const name of ['access_token', 'token', 'api_key']) {
-      const res = await invoke(readHandler, readWebhooks, { query: { [name]: value } });
+  it.each(['access_token', 'token', 'api_key', 'private_token', 'key', 'Private_Token'])(
+    'refuses a token sent in the query string as %s, even with a valid header',
+    async (name) => {
+      const { value } = await seedToken({});
+      const res = await invoke(readHandler, readWebhooks, { query: { [name]: value }, token: value });
       expect(res.status).toBe(401);
       expect(res.body.detail).toMatch(/query string/);
+    },
+  );
+
+  it('refuses any query value that starts with pfi_, whatever the parameter is called', async () => {
+    const { value } = await seedToken({ scopes: ['read:webhooks'] });
+    const queries: Record<string, string>[] = [
+      { q: value },
+      { filter: 'pfi_anything' },
+      { ids: `a,${value}` },
+    ];
+    for (const query of queries) {
+      const res = await invoke(readHandler, readWebhooks, { query, token: value });
+      expect(res.status, JSON.stringify(query)).toBe(401);
+      expect(res.body.detail).toMatch(/query string/);
     }
+    const harmless = await invoke(readHandler, readWebhooks, { query: { q: 'apfi_' }, token: value });
+    expect(harmless.status).toBe(200);
   });
 
-  it('answers 403 when X-Workspace-Id names another workspace than the token’s', async () => {
-    const { value } = await seedToken({ workspaceId: 'ws1', scopes: ['read:webhooks'] });
+  it('answers 403 when X-Workspace-Id names another workspace than the token’s, counted like any request', async () => {
+    const { value } = await seedToken({
+      userId: 'wsmismatch',
+      workspaceId: 'ws1',
+      scopes: ['read:webhooks'],
+    });
     const res = await invoke(readHandler, readWebhooks, {
       token: value,
       headers: { 'x-workspace-id': 'ws2' },
     });
     expect(res.status).toBe(403);
+    expect(res.body.detail).toContain("'ws2'");
+    expect(res.headers['x-ratelimit-used']).toBe('1');
     const same = await invoke(readHandler, readWebhooks, {
       token: value,
       headers: { 'x-workspace-id': 'ws1' },
     });
     expect(same.status).toBe(200);
+    expect(same.headers['x-ratelimit-used']).toBe('2');
   });
 });
 
@@ -165,7 +189,7 @@ describe('scopes on routes', () => {
 
 describe('rate limiting', () => {
   it('lets exactly 60 of 200 concurrent requests through on the free plan and answers 429 to the rest', async () => {
-    const { value } = await seedToken({ scopes: ['read:webhooks'] });
+    const { value } = await seedToken({ userId: 'burst', scopes: ['read:webhooks'] });
     // Freeze the clock mid-window so the burst cannot straddle two windows.
     const mid = Math.floor(Date.now() / 60_000) * 60_000 + 30_000;
     vi.spyOn(Date, 'now').mockReturnValue(mid);
@@ -186,10 +210,42 @@ describe('rate limiting', () => {
     expect(one?.body).toMatchObject({ status: 429, title: 'Too many requests' });
   });
 
+  it('shares one budget between every token and the sessions of a user in a workspace', async () => {
+    setEnv({ RATE_LIMIT_TIER_FREE_REQ_PER_MIN: '5' });
+    const mid = Math.floor(Date.now() / 60_000) * 60_000 + 30_000;
+    vi.spyOn(Date, 'now').mockReturnValue(mid);
+    const tokens = await Promise.all(
+      [1, 2, 3].map(() => seedToken({ userId: 'shared', workspaceId: 'ws1', scopes: ['read:tasks'] })),
+    );
+    const session = await id.jwt('shared', [{ id: 'ws1', role: 'member' }]);
+    const credentials = [...tokens.map((t) => t.value), session];
+    const statuses: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      const res = await invoke(getRateLimit, routes.getRateLimit, { token: credentials[i % 4] });
+      statuses.push(res.status);
+    }
+    expect(statuses).toEqual([200, 200, 200, 200, 200, 429, 429, 429]);
+    const last = await invoke(getRateLimit, routes.getRateLimit, { token: tokens[0]?.value });
+    expect(last.headers['x-ratelimit-used']).toBe('5');
+    // Another user of the workspace, and the same user in another workspace, have budgets of their own.
+    const other = await seedToken({ userId: 'not-shared', workspaceId: 'ws1', scopes: ['read:tasks'] });
+    expect((await invoke(getRateLimit, routes.getRateLimit, { token: other.value })).status).toBe(200);
+    const elsewhere = await seedToken({ userId: 'shared', workspaceId: 'ws2', scopes: ['read:tasks'] });
+    expect((await invoke(getRateLimit, routes.getRateLimit, { token: elsewhere.value })).status).toBe(200);
+  });
+
+  it('keys the counter by workspace and user, whatever the credential', () => {
+    const token = { kind: 'token', workspaceId: 'ws#1', userId: 'u#1', tokenId: 'tok_a' } as const;
+    const session = { kind: 'session', workspaceId: 'ws#1', userId: 'u#1' } as const;
+    expect(rateSubject(token)).toBe(rateSubject(session));
+    expect(rateSubject(token)).toBe('USER#ws%231#u%231');
+    expect(rateSubject({ workspaceId: 'ws#1#u', userId: '1' })).not.toBe(rateSubject(token));
+  });
+
   it('starts counting again in the next window', async () => {
     const t0 = Math.floor(Date.now() / 60_000) * 60_000;
     setEnv({ RATE_LIMIT_TIER_FREE_REQ_PER_MIN: '2' });
-    const subject = 'TOKEN#tok_window_test';
+    const subject = 'USER#ws1#window-test';
     expect((await consume(subject, 'free', t0)).allowed).toBe(true);
     expect((await consume(subject, 'free', t0 + 1000)).allowed).toBe(true);
     const third = await consume(subject, 'free', t0 + 59_000);
