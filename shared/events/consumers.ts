@@ -1,3 +1,8 @@
+import {
+  applyMembershipChange,
+  MEMBER_REMOVED_TYPES,
+  MEMBER_ROLE_CHANGED_TYPE,
+} from '#shared/tokens/membership.ts';
 import { applyPlanChange } from '#shared/tokens/plans.ts';
 import { webhooksConsumer } from '#shared/webhooks/fanout.ts';
 import type { PronaFlowEvent } from './envelope.ts';
@@ -17,6 +22,13 @@ export const consumers: EventConsumer[] = [
     accepts: (type) => type === 'workspace.plan_changed',
     handle: async (event) => {
       await applyPlanChange(event);
+    },
+  },
+  {
+    name: 'tokens.membership',
+    accepts: (type) => MEMBER_REMOVED_TYPES.includes(type) || type === MEMBER_ROLE_CHANGED_TYPE,
+    handle: async (event) => {
+      await applyMembershipChange(event);
     },
   },
   // ── Webhooks ──

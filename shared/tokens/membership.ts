@@ -1,0 +1,166 @@
+import { QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { z } from 'zod';
+import { db, tableName } from '#shared/db/client.ts';
+import { keys } from '#shared/db/keys.ts';
+import { NotFoundError } from '#shared/errors.ts';
+import type { PronaFlowEvent } from '#shared/events/envelope.ts';
+import type { WorkspaceRole } from '#shared/http/caller.ts';
+import { logger } from '#shared/logger.ts';
+import { getToken, revokeToken, type TokenItem } from './repository.ts';
+import { scopesBeyondRole } from './scopes.ts';
+
+/** Event types that end a user's membership of a workspace (the webhook catalog calls it `member.removed`). */
+export const MEMBER_REMOVED_TYPES = ['workspace.member_removed', 'member.removed'];
+export const MEMBER_ROLE_CHANGED_TYPE = 'workspace.member_role_changed';
+
+const userId = z.string().min(1).max(128);
+export const memberRemovedData = z.object({ user_id: userId });
+export const memberRoleChangedData = z.object({ user_id: userId, role: z.enum(['member', 'admin']) });
+
+/**
+ * The latest membership change applied for a user's tokens (`WS#<ws>` / `TOKENMEMBER#<user>`):
+ * orders the events by `occurred_at`, so a late older event never undoes a newer one.
+ */
+export const membershipKey = (workspaceId: string, user: string) => ({
+  pk: keys.workspace(workspaceId),
+  sk: `TOKENMEMBER#${encodeURIComponent(user)}`,
+});
+
+type Change = { kind: 'removed' } | { kind: 'role'; role: WorkspaceRole };
+
+/**
+ * Applies `workspace.member_removed` (revokes every token of the user in the workspace) or
+ * `workspace.member_role_changed` (deactivates the user's tokens holding scopes beyond the new
+ * role; the others carry the new role from then on). Ordered by `occurred_at` through the
+ * membership item, idempotent (a replay finds the tokens already revoked or deactivated), and a
+ * malformed event is logged and acknowledged.
+ */
+export async function applyMembershipChange(event: PronaFlowEvent): Promise<'applied' | 'stale' | 'ignored'> {
+  const change = parseChange(event);
+  if (!change) {
+    logger.warn('membership event with invalid data ignored', { event_id: event.id, type: event.type });
+    return 'ignored';
+  }
+  const { user, ...what } = change;
+  const at = new Date(event.occurred_at).toISOString();
+  try {
+    await db().send(
+      new UpdateCommand({
+        TableName: tableName(),
+        Key: membershipKey(event.workspace_id, user),
+        UpdateExpression:
+          'SET entity = :e, workspace_id = :ws, user_id = :u, #state = :state, changed_at = :at, event_id = :id',
+        ConditionExpression: 'attribute_not_exists(changed_at) OR changed_at <= :at',
+        ExpressionAttributeNames: { '#state': 'state' },
+        ExpressionAttributeValues: {
+          ':e': 'ApiTokenMembership',
+          ':ws': event.workspace_id,
+          ':u': user,
+          ':state': what.kind === 'removed' ? 'removed' : what.role,
+          ':at': at,
+          ':id': event.id,
+        },
+      }),
+    );
+  } catch (err) {
+    if ((err as Error).name === 'ConditionalCheckFailedException') return 'stale';
+    throw err;
+  }
+  for await (const token of tokensOfUser(event.workspace_id, user)) {
+    if (token.revoked_at) continue;
+    if (what.kind === 'removed') await revokeToken(event.workspace_id, user, token.id);
+    else await restrictToRole(event.workspace_id, user, token.id, what.role);
+  }
+  return 'applied';
+}
+
+function parseChange(event: PronaFlowEvent): (Change & { user: string }) | undefined {
+  if (MEMBER_REMOVED_TYPES.includes(event.type)) {
+    const data = memberRemovedData.safeParse(event.data);
+    return data.success ? { kind: 'removed', user: data.data.user_id } : undefined;
+  }
+  const data = memberRoleChangedData.safeParse(event.data);
+  return data.success ? { kind: 'role', role: data.data.role, user: data.data.user_id } : undefined;
+}
+
+/** Every token of a user in a workspace, read strongly consistent (one created just before is seen). */
+async function* tokensOfUser(workspaceId: string, user: string): AsyncGenerator<TokenItem> {
+  let start: Record<string, unknown> | undefined;
+  do {
+    const page = await db().send(
+      new QueryCommand({
+        TableName: tableName(),
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :sk)',
+        ExpressionAttributeValues: { ':pk': keys.workspace(workspaceId), ':sk': keys.apiTokensOfUser(user) },
+        ConsistentRead: true,
+        ExclusiveStartKey: start,
+      }),
+    );
+    for (const item of page.Items ?? []) yield item as TokenItem;
+    start = page.LastEvaluatedKey;
+  } while (start);
+}
+
+/**
+ * Brings one token in line with its owner's new role: deactivated when it holds scopes beyond it
+ * (re-activating it then needs the role again), and the role recorded on both items so routes
+ * that need the admin role see the change. Expired tokens are left alone (rotating one re-checks
+ * the role anyway).
+ */
+async function restrictToRole(workspaceId: string, user: string, id: string, role: WorkspaceRole) {
+  for (let attempt = 0; ; attempt++) {
+    let current: TokenItem;
+    try {
+      current = await getToken(workspaceId, user, id);
+    } catch (err) {
+      if (err instanceof NotFoundError) return; // gone (TTL) since the query
+      throw err;
+    }
+    if (current.revoked_at || current.expires_at <= new Date().toISOString()) return;
+    const deactivate = current.is_active && scopesBeyondRole(current.scopes, role).length > 0;
+    if (!deactivate && current.role === role) return;
+    const values: Record<string, unknown> = { ':role': role, ':v': current.version };
+    const sets = ['#role = :role'];
+    if (deactivate) {
+      sets.push('is_active = :f');
+      values[':f'] = false;
+    }
+    try {
+      await db().send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Update: {
+                TableName: tableName(),
+                Key: keys.apiToken(workspaceId, user, id),
+                UpdateExpression: `SET ${sets.join(', ')}, updated_at = :now, version = :next`,
+                ConditionExpression: 'version = :v AND attribute_not_exists(revoked_at)',
+                ExpressionAttributeNames: { '#role': 'role' },
+                ExpressionAttributeValues: {
+                  ...values,
+                  ':now': new Date().toISOString(),
+                  ':next': current.version + 1,
+                },
+              },
+            },
+            {
+              Update: {
+                TableName: tableName(),
+                Key: keys.apiTokenHash(current.token_hash),
+                UpdateExpression: `SET ${sets.join(', ')}`,
+                ConditionExpression: 'attribute_exists(pk)',
+                ExpressionAttributeNames: { '#role': 'role' },
+                ExpressionAttributeValues: deactivate ? { ':role': role, ':f': false } : { ':role': role },
+              },
+            },
+          ],
+        }),
+      );
+      if (deactivate) logger.info('token deactivated: scopes beyond the new role', { token_id: id, role });
+      return;
+    } catch (err) {
+      // The token moved (rotated, renamed, revoked) in between: read it again.
+      if (attempt >= 5 || (err as Error).name !== 'TransactionCanceledException') throw err;
+    }
+  }
+}
