@@ -140,6 +140,13 @@ export async function listUsageLogs(
       { path: 'query.from', message: 'Must be before `to`' },
     ]);
   }
+  const retentionDays = config().API_USAGE_LOG_RETENTION_DAYS;
+  if (to.getTime() - from.getTime() > retentionDays * 86_400_000) {
+    // Logs live that long: a wider range finds nothing more and only costs reads.
+    throw new ValidationError(`The range may span at most the ${retentionDays}-day log retention.`, [
+      { path: 'query.from', message: `Must be at most ${retentionDays} days before \`to\`` },
+    ]);
+  }
   if (q.token_id) await getToken(workspaceId, userId, q.token_id); // 404 unless it is the caller's
   const byToken = q.token_id !== undefined;
   const pkName = byToken ? 'gsi1pk' : 'pk';

@@ -1,6 +1,9 @@
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { routes } from '#functions/routes.ts';
 import { handler as getRateLimit } from '#functions/tokens/get-rate-limit.ts';
+import { db, tableName } from '#shared/db/client.ts';
+import { keys } from '#shared/db/keys.ts';
 import { ingestMessage } from '#shared/events/ingest.ts';
 import { getWorkspacePlan } from '#shared/tokens/plans.ts';
 import { findAuthRecord, hashToken } from '#shared/tokens/repository.ts';
@@ -66,8 +69,13 @@ describe('workspace.plan_changed', () => {
   });
 
   it('ignores an unknown plan without failing the message', async () => {
-    await planEvent('wsD', 'platinum', '2026-03-01T00:00:00Z');
-    expect((await getWorkspacePlan('wsD')).plan).toBe('free');
+    const out = await planEvent('wsD', 'platinum', '2026-03-01T00:00:00Z');
+    expect(out).toEqual({ outcome: 'dispatched', consumers: ['tokens.plan'] });
+    // The raw item, not getWorkspacePlan (which would read an unknown plan as free anyway).
+    const { Item } = await db().send(
+      new GetCommand({ TableName: tableName(), Key: keys.workspacePlan('wsD'), ConsistentRead: true }),
+    );
+    expect(Item).toBeUndefined();
   });
 
   it('keeps workspaces apart', async () => {

@@ -1,18 +1,35 @@
 import { ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { routes } from '#functions/routes.ts';
 import { handler as getRateLimit } from '#functions/tokens/get-rate-limit.ts';
 import { handler as listUsageLogs } from '#functions/tokens/list-usage-logs.ts';
 import { handler as recordUsage } from '#functions/workers/record-usage.ts';
 import { db, tableName } from '#shared/db/client.ts';
 import { keys } from '#shared/db/keys.ts';
+import { endpoint } from '#shared/http/endpoint.ts';
+import { ok } from '#shared/http/reply.ts';
+import { route } from '#shared/http/route.ts';
 import type { UsageRecord } from '#shared/tokens/usage.ts';
 import { recordUsageBatch } from '#shared/tokens/usage.ts';
 import { useTestSqs, useTestTable } from '#test/helpers/env.ts';
 import { invoke } from '#test/helpers/http-event.ts';
 import { type TestIdentity, testIdentity } from '#test/helpers/session.ts';
 import { seedToken } from '#test/helpers/tokens.ts';
+
+const readWebhooks = route({
+  id: 'readWebhooksTest',
+  method: 'GET',
+  path: '/test/read-webhooks',
+  handler: 'test/read-webhooks',
+  auth: 'user_or_token',
+  scopes: ['read:webhooks'],
+  summary: 'a route that needs read:webhooks',
+  tag: 'Test',
+  responses: { 200: { description: 'ok', schema: z.object({}) } },
+});
+const readWebhooksHandler = endpoint(readWebhooks, () => ok({}));
 
 useTestTable();
 const sqs = useTestSqs();
@@ -68,9 +85,13 @@ describe('usage accounting', () => {
     await drainUsageQueue();
     await invoke(getRateLimit, routes.getRateLimit, { token: value, sourceIp: '198.51.100.4' });
     await invoke(getRateLimit, routes.getRateLimit, { token: alice });
+    const refused = await invoke(readWebhooksHandler, readWebhooks, { token: value });
+    expect(refused.status).toBe(403);
     const messages = await drainUsageQueue();
-    expect(messages).toHaveLength(1);
-    expect(JSON.parse(messages[0]?.body ?? '{}')).toMatchObject({
+    expect(messages).toHaveLength(2);
+    const [allowed, denied] = messages.map((m) => JSON.parse(m.body)).sort((a, b) => a.status - b.status);
+    expect(denied).toMatchObject({ token_id: tokenId, route: '/test/read-webhooks', status: 403 });
+    expect(allowed).toMatchObject({
       token_id: tokenId,
       user_id: 'alice',
       workspace_id: 'ws1',
@@ -80,7 +101,21 @@ describe('usage accounting', () => {
       latency_ms: expect.any(Number),
       client_ip: '198.51.100.4',
     });
-    expect(messages[0]?.body).not.toContain(value);
+    for (const m of messages) expect(m.body).not.toContain(value);
+  });
+
+  it('records a request refused for naming another workspace than the token’s', async () => {
+    const { id: tokenId, value } = await seedToken({ userId: 'alice', scopes: ['read:tasks'] });
+    await drainUsageQueue();
+    const res = await invoke(getRateLimit, routes.getRateLimit, {
+      token: value,
+      headers: { 'x-workspace-id': 'ws-other' },
+    });
+    expect(res.status).toBe(403);
+    const messages = (await drainUsageQueue()).map((m) => JSON.parse(m.body));
+    expect(messages).toEqual([
+      expect.objectContaining({ token_id: tokenId, status: 403, route: '/rate-limit' }),
+    ]);
   });
 
   it('writes logs with a retention TTL and the token’s last use, idempotently', async () => {
@@ -213,6 +248,17 @@ describe('GET /tokens/usage-logs', () => {
       query: { from: iso(3_600_000), to: iso(0) },
     });
     expect(backwards.status).toBe(400);
+    const tooWide = await invoke(listUsageLogs, routes.listUsageLogs, {
+      token,
+      query: { from: iso(-91 * 86_400_000), to: iso(0) },
+    });
+    expect(tooWide.status).toBe(400);
+    expect(tooWide.body.errors[0].path).toBe('query.from');
+    const retention = await invoke(listUsageLogs, routes.listUsageLogs, {
+      token,
+      query: { from: iso(-90 * 86_400_000), to: iso(0) },
+    });
+    expect(retention.status).toBe(200);
     const badClass = await invoke(listUsageLogs, routes.listUsageLogs, {
       token,
       query: { status_class: '6xx' },

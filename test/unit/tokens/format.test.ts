@@ -1,6 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { checksum, generateToken, isWellFormedToken, TOKEN_LENGTH } from '#shared/tokens/format.ts';
+import {
+  BODY_LENGTH,
+  CHECKSUM_LENGTH,
+  checksum,
+  generateToken,
+  isWellFormedToken,
+  TOKEN_LENGTH,
+  TOKEN_PREFIX,
+} from '#shared/tokens/format.ts';
 
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 
@@ -14,7 +22,10 @@ describe('token format', () => {
   });
 
   it('carries at least 160 bits of randomness and never repeats', () => {
-    expect(32 * Math.log2(62)).toBeGreaterThanOrEqual(160);
+    expect(BODY_LENGTH * Math.log2(62)).toBeGreaterThanOrEqual(160);
+    const body = generateToken().slice(TOKEN_PREFIX.length, TOKEN_PREFIX.length + BODY_LENGTH);
+    expect(body).toMatch(new RegExp(`^[0-9A-Za-z]{${BODY_LENGTH}}$`));
+    expect(TOKEN_LENGTH).toBe(TOKEN_PREFIX.length + BODY_LENGTH + CHECKSUM_LENGTH);
     const many = new Set(Array.from({ length: 2000 }, generateToken));
     expect(many.size).toBe(2000);
   });
