@@ -505,7 +505,8 @@ export const routes = {
     handler: 'oauth/oauth-callback',
     auth: 'user',
     scopes: [],
-    summary: 'Complete an authorization: exchange the code for tokens',
+    summary:
+      "Complete an authorization with the user's session: exchange the code (the state must be the caller's)",
     tag: 'OAuth',
     body: callbackBody,
     responses: {
@@ -521,19 +522,19 @@ export const routes = {
     handler: 'oauth/oauth-callback-redirect',
     auth: 'public',
     scopes: [],
-    summary: "The provider's browser redirect target (answers with a small page)",
+    summary:
+      "The provider's browser redirect target: hands code and state to the front end (exchanges nothing)",
     tag: 'OAuth',
     query: callbackQuery,
     responses: {
-      200: { description: 'Connected', contentType: 'text/html' },
-      400: {
-        description: 'Invalid, expired or used state, or the provider refused',
+      200: {
+        description:
+          'A page asking the user to return to PronaFlow, which finishes with POST /oauth/callback',
         contentType: 'text/html',
       },
-      502: { description: 'The provider failed', contentType: 'text/html' },
-      503: { description: 'The app is not configured', contentType: 'text/html' },
+      302: { description: 'To OAUTH_COMPLETE_URL with `code`, `state` (and `error`) as query parameters' },
+      400: { description: 'No state or code, or the provider refused', contentType: 'text/html' },
     },
-    grants: ['table:read', 'table:write', 'secrets:oauth:read', 'secrets:keys:read'],
   }),
 
   // ── Data sync bindings ────────────────────────────────────────────────────

@@ -45,6 +45,8 @@ export const configSchema = z.object({
   OAUTH_REFRESH_TOKEN_EXPIRY_DAYS: int(30, 1),
   OAUTH_AUTHORIZATION_CODE_EXPIRY_MINUTES: int(10, 1),
   OAUTH_REDIRECT_URI_BASE: z.url().default('http://localhost:3000'),
+  /** The PronaFlow front-end page that finishes connections (POST /oauth/callback with the session). */
+  OAUTH_COMPLETE_URL: z.url().optional(),
   OAUTH_APPS_FILE: z.string().optional(),
   OAUTH_HTTP_TIMEOUT_SECONDS: int(10, 1),
   OAUTH_REFRESH_MARGIN_SECONDS: int(300, 0),

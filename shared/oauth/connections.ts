@@ -35,14 +35,22 @@ export function effectiveStatus(item: ConnectionItem, now: Date): ConnectionStat
   return accessExpired && !refreshable ? 'EXPIRED' : item.status;
 }
 
-/** Seals an access token and optional refresh token for connection `id` (AAD = the id). */
+/**
+ * Associated data of a connection's tokens: the connection id plus which token it is, so a
+ * ciphertext can neither move to another connection nor swap places with the other token of the
+ * same row (a stored refresh token presented as the access token, or the reverse).
+ */
+export const accessTokenAad = (id: string) => `${id}#access`;
+export const refreshTokenAad = (id: string) => `${id}#refresh`;
+
+/** Seals an access token and optional refresh token for connection `id`. */
 export async function sealTokens(
   id: string,
   access: string,
   refresh: string | undefined,
 ): Promise<{ access_token_sealed: string; refresh_token_sealed?: string; sealed_key_id: string }> {
-  const accessSealed = await encrypt(access, id);
-  const refreshSealed = refresh === undefined ? undefined : await encrypt(refresh, id);
+  const accessSealed = await encrypt(access, accessTokenAad(id));
+  const refreshSealed = refresh === undefined ? undefined : await encrypt(refresh, refreshTokenAad(id));
   return {
     access_token_sealed: accessSealed,
     ...(refreshSealed ? { refresh_token_sealed: refreshSealed } : {}),
@@ -50,9 +58,12 @@ export async function sealTokens(
   };
 }
 
-export const openAccessToken = (item: ConnectionItem) => decrypt(item.access_token_sealed, item.id);
+export const openAccessToken = (item: ConnectionItem) =>
+  decrypt(item.access_token_sealed, accessTokenAad(item.id));
 export const openRefreshToken = (item: ConnectionItem) =>
-  item.refresh_token_sealed ? decrypt(item.refresh_token_sealed, item.id) : Promise.resolve(undefined);
+  item.refresh_token_sealed
+    ? decrypt(item.refresh_token_sealed, refreshTokenAad(item.id))
+    : Promise.resolve(undefined);
 
 /** Builds a new connection item from freshly obtained tokens. */
 export async function newConnectionItem(input: {

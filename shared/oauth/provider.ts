@@ -67,6 +67,11 @@ function clean(text: string | undefined, max = 200): string | undefined {
   return printable || undefined;
 }
 
+/** A provider answer longer than MAX_RESPONSE_BYTES (read no further). */
+class ResponseTooLargeError extends Error {
+  override name = 'ResponseTooLargeError';
+}
+
 async function readCapped(res: Response): Promise<string> {
   if (!res.body) return '';
   const reader = res.body.getReader();
@@ -78,7 +83,7 @@ async function readCapped(res: Response): Promise<string> {
     size += value.byteLength;
     if (size > MAX_RESPONSE_BYTES) {
       await reader.cancel();
-      throw new Error('response too large');
+      throw new ResponseTooLargeError();
     }
     chunks.push(value);
   }
@@ -106,7 +111,7 @@ async function postForm(
   url: string,
   creds: ClientCredentials,
   params: Record<string, string>,
-): Promise<{ status: number; body: unknown }> {
+): Promise<{ status: number; body: unknown; secrets: string[] }> {
   const problem = checkProviderUrl(url);
   if (problem) {
     throw new ProviderError(
@@ -117,6 +122,7 @@ async function postForm(
     );
   }
   const form = new URLSearchParams(params);
+  const secrets = [creds.client_secret, ...SECRET_PARAMS.flatMap((k) => (params[k] ? [params[k]] : []))];
   const headers: Record<string, string> = {
     'Content-Type': 'application/x-www-form-urlencoded',
     Accept: 'application/json',
@@ -144,6 +150,14 @@ async function postForm(
     });
     text = await readCapped(res);
   } catch (err) {
+    if (err instanceof ResponseTooLargeError) {
+      throw new ProviderError(
+        app.id,
+        'response_too_large',
+        true,
+        `The provider '${app.id}' answered with more than ${MAX_RESPONSE_BYTES / 1024} KiB; the answer was not read.`,
+      );
+    }
     const timedOut = (err as Error)?.name === 'TimeoutError';
     throw new ProviderError(
       app.id,
@@ -157,14 +171,36 @@ async function postForm(
       new Error((err as Error)?.name ?? 'Error'),
     );
   }
-  return { status: res.status, body: parseBody(text, res.headers.get('content-type') ?? '') };
+  return { status: res.status, body: parseBody(text, res.headers.get('content-type') ?? ''), secrets };
 }
 
-/** Turns an error answer (any status, or 200 with `error`, as GitHub and Slack do) into a ProviderError. */
-function providerFailure(app: OAuthApp, status: number, body: unknown, what: string): ProviderError {
+/** Request parameters that are secrets (never echoed back into an error we store, show or log). */
+const SECRET_PARAMS = ['code', 'code_verifier', 'refresh_token', 'token', 'client_secret'];
+
+/** `text` with every secret it quotes replaced (a provider may echo what it was sent). */
+function redact(text: string | undefined, secrets: string[]): string | undefined {
+  if (!text) return text;
+  let out = text;
+  for (const secret of secrets) if (secret.length >= 4) out = out.split(secret).join('[redacted]');
+  return out;
+}
+
+/**
+ * Turns an error answer (any status, or 200 with `error`, as GitHub and Slack do) into a
+ * ProviderError; `secrets` (what we sent) are redacted from the provider's words.
+ */
+function providerFailure(
+  app: OAuthApp,
+  status: number,
+  body: unknown,
+  what: string,
+  secrets: string[],
+): ProviderError {
   const parsed = errorResponseSchema.safeParse(body);
-  const code = parsed.success ? (clean(parsed.data.error, 64) ?? 'invalid_response') : undefined;
-  const description = parsed.success ? clean(parsed.data.error_description) : undefined;
+  const code = parsed.success
+    ? (redact(clean(parsed.data.error, 64), secrets) ?? 'invalid_response')
+    : undefined;
+  const description = parsed.success ? redact(clean(parsed.data.error_description), secrets) : undefined;
   const transient = status >= 500 || status === 429 || !code;
   return new ProviderError(
     app.id,
@@ -183,10 +219,10 @@ async function tokenRequest(
   params: Record<string, string>,
   what: string,
 ): Promise<TokenResponse> {
-  const { status, body } = await postForm(app, app.token_url, creds, params);
+  const { status, body, secrets } = await postForm(app, app.token_url, creds, params);
   const slackFailure = typeof body === 'object' && body !== null && (body as { ok?: unknown }).ok === false;
   if (status !== 200 || slackFailure || (typeof body === 'object' && body !== null && 'error' in body)) {
-    throw providerFailure(app, status, body, what);
+    throw providerFailure(app, status, body, what, secrets);
   }
   const parsed = tokenResponseSchema.safeParse(body);
   if (!parsed.success) {
@@ -241,7 +277,10 @@ export async function revokeToken(
   hint: 'access_token' | 'refresh_token',
 ): Promise<void> {
   if (!app.revoke_url) return;
-  const { status, body } = await postForm(app, app.revoke_url, creds, { token, token_type_hint: hint });
+  const { status, body, secrets } = await postForm(app, app.revoke_url, creds, {
+    token,
+    token_type_hint: hint,
+  });
   const slackFailure = typeof body === 'object' && body !== null && (body as { ok?: unknown }).ok === false;
-  if (status !== 200 || slackFailure) throw providerFailure(app, status, body, 'revocation');
+  if (status !== 200 || slackFailure) throw providerFailure(app, status, body, 'revocation', secrets);
 }

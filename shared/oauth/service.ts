@@ -136,6 +136,12 @@ export async function startAuthorization(
   };
 }
 
+/**
+ * Token-endpoint errors that mean the code itself was refused: RFC 6749's `invalid_grant`, and
+ * GitHub's `bad_verification_code` (its answer, with HTTP 200, to a wrong, expired or used code).
+ */
+const REFUSED_CODE_ERRORS = new Set(['invalid_grant', 'bad_verification_code']);
+
 const badState = () =>
   new AppError(
     400,
@@ -145,23 +151,19 @@ const badState = () =>
   );
 
 /**
- * Completes an authorization: consumes the state (single use; for a session caller it must be
- * the caller's, in the same workspace), exchanges the code with the stored code_verifier and
- * redirect URI, and stores the new connection with its tokens sealed. `owner` is absent for the
- * browser redirect, where the state itself, bound to its user, authenticates the flow.
+ * Completes an authorization for the signed-in user: consumes the state (single use, and only
+ * when it was started by this user in this workspace, so a victim's code can never be attached to
+ * the connection of whoever sent them an authorization URL), exchanges the code with the stored
+ * code_verifier and redirect URI, and stores the new connection with its tokens sealed.
  */
 export async function completeAuthorization(
   input: CallbackInput,
-  owner: Caller | undefined,
+  owner: Caller,
   clock: Clock = systemClock,
 ): Promise<ConnectionResponse> {
   const now = clock();
   const stateHash = sha256Hex(input.state);
-  const state = await consumeState(
-    stateHash,
-    now,
-    owner ? { userId: owner.userId, workspaceId: owner.workspaceId } : undefined,
-  );
+  const state = await consumeState(stateHash, now, { userId: owner.userId, workspaceId: owner.workspaceId });
   if (!state) throw badState();
   if (input.error !== undefined) {
     const code = input.error.replace(/[^\w.-]/g, '').slice(0, 64) || 'error';
@@ -187,13 +189,13 @@ export async function completeAuthorization(
     });
   } catch (err) {
     // A refused code is the client's to fix (reused, expired, foreign): 400, not a provider outage.
-    if (err instanceof ProviderError && err.providerError === 'invalid_grant') {
+    if (err instanceof ProviderError && REFUSED_CODE_ERRORS.has(err.providerError)) {
       throw new AppError(
         400,
         'oauth-invalid-grant',
         'Authorization code refused',
         `The provider '${app.id}' refused the authorization code (invalid, expired or already used); start again.`,
-        { extra: { provider_error: 'invalid_grant', oauth_app_id: app.id } },
+        { extra: { provider_error: err.providerError, oauth_app_id: app.id } },
       );
     }
     throw err;
@@ -277,7 +279,7 @@ export type Revocation = 'revoked' | 'failed' | 'unsupported';
 /**
  * Deletes a connection: revokes its tokens at the provider when the app has a revocation
  * endpoint (RFC 7009, best effort: a provider failure does not keep the tokens stored), deletes
- * the stored tokens and every item the connection owns (its bindings).
+ * every item the connection owns (its bindings), then the connection with its stored tokens.
  */
 export async function removeConnection(caller: Caller, id: string): Promise<{ revocation: Revocation }> {
   const item = await connectionOf(caller, id);
@@ -297,11 +299,7 @@ export async function removeConnection(caller: Caller, id: string): Promise<{ re
       providerError = err instanceof ProviderError ? err.providerError : (err as Error).name;
     }
   }
-  const owned = await deleteConnection(item).catch((err) => {
-    if ((err as Error).name === 'ConditionalCheckFailedException')
-      throw new NotFoundError(`There is no connection ${id}.`);
-    throw err;
-  });
+  const owned = await deleteConnection(item);
   logger.info('oauth connection deleted', {
     connection_id: item.id,
     oauth_app_id: item.app_id,

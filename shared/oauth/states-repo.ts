@@ -27,22 +27,17 @@ export async function insertState(item: StateItem): Promise<void> {
 }
 
 /**
- * Consumes a state: deletes it and returns it only if it exists, has not expired and (when
- * `owner` is given) belongs to that user and workspace. The conditional delete makes it single
- * use even under concurrent callbacks; a state presented by someone else is left untouched.
+ * Consumes a state: deletes it and returns it only if it exists, has not expired and belongs to
+ * `owner` (user and workspace). The conditional delete makes it single use even under concurrent
+ * callbacks; a state presented by someone else is left untouched.
  */
 export async function consumeState(
   stateHash: string,
   now: Date,
-  owner?: { userId: string; workspaceId: string },
+  owner: { userId: string; workspaceId: string },
 ): Promise<StateItem | undefined> {
-  const condition = ['attribute_exists(pk)', 'expires_at > :now'];
-  const values: Record<string, unknown> = { ':now': now.toISOString() };
-  if (owner) {
-    condition.push('user_id = :u', 'workspace_id = :ws');
-    values[':u'] = owner.userId;
-    values[':ws'] = owner.workspaceId;
-  }
+  const condition = ['attribute_exists(pk)', 'expires_at > :now', 'user_id = :u', 'workspace_id = :ws'];
+  const values = { ':now': now.toISOString(), ':u': owner.userId, ':ws': owner.workspaceId };
   try {
     const out = await db().send(
       new DeleteCommand({

@@ -46,7 +46,7 @@ const call = (method: string, path: string, body?: unknown) =>
   e2e.call(path, jwt, { method, body: body ? JSON.stringify(body) : undefined });
 
 describe('OAuth over HTTP (local stack)', () => {
-  it('connects an app end to end through the browser redirect, refreshes and disconnects', async () => {
+  it('connects an app end to end (browser redirect, then the session completes), refreshes and disconnects', async () => {
     const apps = await json(await call('GET', '/oauth/apps'));
     expect(apps.data.map((a: { id: string }) => a.id)).toContain('fake');
 
@@ -64,8 +64,18 @@ describe('OAuth over HTTP (local stack)', () => {
     const page = await fetch(redirect);
     expect(page.status).toBe(200);
     expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
-    expect(await page.text()).toContain('Connected');
-    expect((await fetch(redirect)).status).toBe(400); // the state is single use
+    expect(page.headers.get('cache-control')).toBe('no-store');
+    expect(await page.text()).toContain('Return to PronaFlow');
+    // The public page completed nothing.
+    expect((await json(await call('GET', '/oauth/connections'))).data).toHaveLength(0);
+    expect(provider.calls.authorizationCode).toBe(0);
+
+    // The front end completes with the user's session.
+    const back = new URL(redirect).searchParams;
+    const body = { code: back.get('code'), state: back.get('state') };
+    const completed = await call('POST', '/oauth/callback', body);
+    expect(completed.status).toBe(201);
+    expect((await call('POST', '/oauth/callback', body)).status).toBe(400); // the state is single use
 
     const list = await json(await call('GET', '/oauth/connections'));
     expect(list.data).toHaveLength(1);
@@ -86,8 +96,8 @@ describe('OAuth over HTTP (local stack)', () => {
     const doc = await json(await fetch(`${e2e.api}/openapi.json`));
     const op = doc.paths['/v1/integration/oauth/connections'].post;
     expect(op['x-pending']).toBeUndefined();
-    expect(
-      doc.paths['/v1/integration/oauth/callback'].get.responses['200'].content['text/html'],
-    ).toBeDefined();
+    const landing = doc.paths['/v1/integration/oauth/callback'].get;
+    expect(landing.responses['200'].content['text/html']).toBeDefined();
+    expect(landing.responses['302']).toBeDefined();
   });
 });

@@ -38,6 +38,11 @@ export interface FakeProvider {
   /** Answer the next token call with this instead. */
   failNextToken: (f: Injected) => void;
   failNextRevoke: (f: Injected) => void;
+  /**
+   * Holds the next token request until `release()`: `arrived` resolves once it is received, so a
+   * test can act while a refresh is inside its provider call (no sleeping).
+   */
+  holdNextToken: () => { arrived: Promise<void>; release: () => void };
   /** Follows an authorization URL as a consenting user would; returns the redirect's query. */
   authorize: (authorizationUrl: string, opts?: { deny?: boolean }) => Promise<URLSearchParams>;
   /** Invalidates every refresh token (the user revoked the app at the provider). */
@@ -62,6 +67,7 @@ export async function startFakeProvider(opts: { clientId?: string; clientSecret?
   const codes = new Map<string, CodeGrant>();
   const refreshTokens = new Map<string, { scope: string; active: boolean }>();
   const pending: { token: Injected[]; revoke: Injected[] } = { token: [], revoke: [] };
+  const holds: { arrived: () => void; released: Promise<void> }[] = [];
   const state: Omit<FakeProvider, 'url' | 'authorize' | 'stop'> = {
     clientId,
     clientSecret,
@@ -72,6 +78,18 @@ export async function startFakeProvider(opts: { clientId?: string; clientSecret?
     refreshDelayMs: 0,
     failNextToken: (f) => pending.token.push(f),
     failNextRevoke: (f) => pending.revoke.push(f),
+    holdNextToken: () => {
+      let arrived!: () => void;
+      let release!: () => void;
+      const arrivedP = new Promise<void>((r) => {
+        arrived = r;
+      });
+      const released = new Promise<void>((r) => {
+        release = r;
+      });
+      holds.push({ arrived, released });
+      return { arrived: arrivedP, release };
+    },
     revokeAllRefreshTokens: () => {
       for (const v of refreshTokens.values()) v.active = false;
     },
@@ -128,6 +146,11 @@ export async function startFakeProvider(opts: { clientId?: string; clientSecret?
 
     if (req.method === 'POST' && (url.pathname === '/token' || url.pathname === '/revoke')) {
       const form = new URLSearchParams(await readBody(req));
+      const hold = url.pathname === '/token' ? holds.shift() : undefined;
+      if (hold) {
+        hold.arrived();
+        await hold.released;
+      }
       const basic = /^Basic (.+)$/.exec(req.headers.authorization ?? '');
       const [id, secret] = basic
         ? Buffer.from(basic[1] ?? '', 'base64')

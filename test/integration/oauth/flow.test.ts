@@ -2,16 +2,21 @@ import { createHash } from 'node:crypto';
 import { GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { handler as createConnection } from '#functions/oauth/create-connection.ts';
+import { handler as deleteConnection } from '#functions/oauth/delete-connection.ts';
 import { handler as getConnection } from '#functions/oauth/get-connection.ts';
 import { handler as listConnections } from '#functions/oauth/list-connections.ts';
 import { handler as callback } from '#functions/oauth/oauth-callback.ts';
 import { handler as callbackRedirect } from '#functions/oauth/oauth-callback-redirect.ts';
+import { handler as refreshEndpoint } from '#functions/oauth/refresh-connection.ts';
 import { routes } from '#functions/routes.ts';
 import { decrypt, sha256Hex } from '#shared/crypto.ts';
 import { db, tableName } from '#shared/db/client.ts';
 import { keys } from '#shared/db/keys.ts';
+import { accessTokenAad, openRefreshToken, refreshTokenAad } from '#shared/oauth/connections.ts';
+import { getConnection as loadConnection } from '#shared/oauth/connections-repo.ts';
 import { setEnv } from '#test/helpers/env.ts';
 import { invoke } from '#test/helpers/http-event.ts';
+import { fakeApp } from '#test/helpers/oauth-provider.ts';
 import { captureLogs, REDIRECT_BASE, useOAuthEnv } from '#test/helpers/oauth-setup.ts';
 
 const env = useOAuthEnv();
@@ -20,6 +25,19 @@ let bob: string;
 let aliceOtherWs: string;
 
 beforeAll(async () => {
+  // Many calls per user in this file: not what the rate limit is about.
+  setEnv({ RATE_LIMIT_TIER_FREE_REQ_PER_MIN: '100000' });
+  // An app without PKCE as well, so that only the provider's single-use rule can refuse a code.
+  env.writeApps([
+    fakeApp(env.provider),
+    fakeApp(env.provider, { id: 'fake-norevoke', revoke_url: null }),
+    fakeApp(env.provider, { id: 'fake-unconfigured' }),
+    fakeApp(env.provider, { id: 'fake-nopkce', pkce: false }),
+  ]);
+  env.secrets.set(
+    'pronaflow-integrations/oauth/fake-nopkce',
+    JSON.stringify({ client_id: env.provider.clientId, client_secret: env.provider.clientSecret }),
+  );
   alice = await env.id.jwt('alice', 'ws1');
   bob = await env.id.jwt('bob', 'ws1');
   aliceOtherWs = await env.id.jwt('alice', [
@@ -112,9 +130,12 @@ describe('authorization code + PKCE', () => {
     const lastRefresh = env.provider.issued.at(-1) as string;
     expect(JSON.stringify(item)).not.toContain(lastAccess);
     expect(JSON.stringify(item)).not.toContain(lastRefresh);
-    expect(await decrypt(item?.access_token_sealed, res.body.id)).toBe(lastAccess);
-    expect(await decrypt(item?.refresh_token_sealed, res.body.id)).toBe(lastRefresh);
-    await expect(decrypt(item?.access_token_sealed, 'conn_other')).rejects.toThrow();
+    expect(await decrypt(item?.access_token_sealed, accessTokenAad(res.body.id))).toBe(lastAccess);
+    expect(await decrypt(item?.refresh_token_sealed, refreshTokenAad(res.body.id))).toBe(lastRefresh);
+    await expect(decrypt(item?.access_token_sealed, accessTokenAad('conn_other'))).rejects.toThrow();
+    // Each token is bound to its role too: the two ciphertexts of a row cannot be swapped.
+    await expect(decrypt(item?.refresh_token_sealed, accessTokenAad(res.body.id))).rejects.toThrow();
+    await expect(decrypt(item?.access_token_sealed, refreshTokenAad(res.body.id))).rejects.toThrow();
     expect(item?.gsi1pk).toMatch(/^OAUTHEXP#/);
   });
 
@@ -131,8 +152,9 @@ describe('authorization code + PKCE', () => {
     expect(res.body.provider_error).toBe('invalid_grant');
   });
 
-  it('completes through the browser redirect with a small HTML page', async () => {
+  it('answers the browser redirect with a page and completes nothing: no exchange, no connection, state kept', async () => {
     const before = await connectionCount('alice');
+    const exchanges = env.provider.calls.authorizationCode;
     const auth = await start(alice);
     const back = await env.provider.authorize(auth.authorization_url);
     const res = await invoke(callbackRedirect, routes.oauthCallbackRedirect, {
@@ -140,9 +162,55 @@ describe('authorization code + PKCE', () => {
     });
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toBe('text/html; charset=utf-8');
-    expect(res.body).toMatch(/<h1>Connected<\/h1>/);
-    expect(res.body).toMatch(/conn_/);
+    expect(res.headers['cache-control']).toBe('no-store');
+    expect(res.headers['referrer-policy']).toBe('no-referrer');
+    expect(res.headers['content-security-policy']).toContain("default-src 'none'");
+    expect(res.body).toMatch(/Return to PronaFlow/);
+    expect(res.body).not.toContain(back.get('code'));
+    expect(env.provider.calls.authorizationCode).toBe(exchanges);
+    expect(await connectionCount('alice')).toBe(before);
+    expect(await rawState(auth.state)).toBeDefined();
+    // The front end finishes with the user's session.
+    const done = await invoke(callback, routes.oauthCallback, {
+      token: alice,
+      body: { state: back.get('state'), code: back.get('code') },
+    });
+    expect(done.status).toBe(201);
     expect(await connectionCount('alice')).toBe(before + 1);
+  });
+
+  it('redirects the browser to OAUTH_COMPLETE_URL with code, state and error when it is set', async () => {
+    setEnv({ OAUTH_COMPLETE_URL: 'https://app.pronaflow.test/settings/connections/complete?from=oauth' });
+    try {
+      const auth = await start(alice);
+      const back = await env.provider.authorize(auth.authorization_url);
+      const res = await invoke(callbackRedirect, routes.oauthCallbackRedirect, {
+        query: { state: back.get('state') as string, code: back.get('code') as string },
+      });
+      expect(res.status).toBe(302);
+      expect(res.headers['cache-control']).toBe('no-store');
+      expect(res.headers['referrer-policy']).toBe('no-referrer');
+      const target = new URL(res.headers.location as string);
+      expect(target.origin + target.pathname).toBe(
+        'https://app.pronaflow.test/settings/connections/complete',
+      );
+      expect(Object.fromEntries(target.searchParams)).toEqual({
+        from: 'oauth',
+        code: back.get('code'),
+        state: auth.state,
+      });
+      expect(await rawState(auth.state)).toBeDefined();
+      const denied = await invoke(callbackRedirect, routes.oauthCallbackRedirect, {
+        query: { state: auth.state, error: 'access_denied', error_description: 'no' },
+      });
+      expect(denied.status).toBe(302);
+      const deniedTarget = new URL(denied.headers.location as string);
+      expect(deniedTarget.searchParams.get('error')).toBe('access_denied');
+      expect(deniedTarget.searchParams.get('state')).toBe(auth.state);
+      expect(deniedTarget.searchParams.has('code')).toBe(false);
+    } finally {
+      setEnv({ OAUTH_COMPLETE_URL: undefined });
+    }
   });
 
   it('answers 400 to a replayed state and stores nothing more', async () => {
@@ -204,20 +272,23 @@ describe('authorization code + PKCE', () => {
   });
 
   it('answers 400 when a code is used twice (the provider refuses it)', async () => {
-    const a = await start(alice);
+    // Without PKCE, nothing but the provider's single-use rule can refuse the second exchange.
+    const a = await start(alice, { oauth_app_id: 'fake-nopkce' });
+    expect(new URL(a.authorization_url).searchParams.has('code_challenge')).toBe(false);
     const back = await env.provider.authorize(a.authorization_url);
     const code = back.get('code');
     expect(
       (await invoke(callback, routes.oauthCallback, { token: alice, body: { state: a.state, code } })).status,
     ).toBe(201);
-    // A fresh state cannot launder a used code either (its verifier differs, and the code is spent).
-    const b = await start(alice);
+    const count = await connectionCount('alice');
+    const b = await start(alice, { oauth_app_id: 'fake-nopkce' });
     const reuse = await invoke(callback, routes.oauthCallback, {
       token: alice,
       body: { state: b.state, code },
     });
     expect(reuse.status).toBe(400);
     expect(reuse.body).toMatchObject({ provider_error: 'invalid_grant' });
+    expect(await connectionCount('alice')).toBe(count);
   });
 
   it('answers 400 naming the refused scopes when scopes exceed the app’s', async () => {
@@ -257,7 +328,7 @@ describe('authorization code + PKCE', () => {
     expect(res.status).toBe(201);
   });
 
-  it('answers 400 and consumes the state when the provider reports access_denied', async () => {
+  it('shows the refusal on the browser redirect without consuming the state; the POST consumes it with a 400', async () => {
     const auth = await start(alice);
     const back = await env.provider.authorize(auth.authorization_url, { deny: true });
     expect(back.get('error')).toBe('access_denied');
@@ -266,15 +337,33 @@ describe('authorization code + PKCE', () => {
     });
     expect(page.status).toBe(400);
     expect(page.body).toContain('access_denied');
+    // Whoever learns a state cannot cancel the authorization through the public GET.
+    expect(await rawState(auth.state)).toBeDefined();
+    const bobTries = await invoke(callback, routes.oauthCallback, {
+      token: bob,
+      body: { state: auth.state, error: 'access_denied' },
+    });
+    expect(bobTries.status).toBe(400);
+    expect(bobTries.body.type).toMatch(/oauth-invalid-state$/);
+    expect(await rawState(auth.state)).toBeDefined();
+    const res = await invoke(callback, routes.oauthCallback, {
+      token: alice,
+      body: { state: auth.state, error: 'access_denied' },
+    });
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({ provider_error: 'access_denied' });
+    expect(res.body.type).toMatch(/oauth-authorization-denied$/);
     expect(await rawState(auth.state)).toBeUndefined();
   });
 
-  it('answers an HTML 400 page for a browser redirect without state or with a bad one', async () => {
+  it('answers an HTML 400 page for a browser redirect without state or code, escaping what it shows', async () => {
     const none = await invoke(callbackRedirect, routes.oauthCallbackRedirect, { query: { code: 'x' } });
     expect(none.status).toBe(400);
     expect(none.headers['content-type']).toMatch(/text\/html/);
+    const noCode = await invoke(callbackRedirect, routes.oauthCallbackRedirect, { query: { state: 'abc' } });
+    expect(noCode.status).toBe(400);
     const bad = await invoke(callbackRedirect, routes.oauthCallbackRedirect, {
-      query: { state: '<script>alert(1)</script>', code: 'x' },
+      query: { state: 'abc', error: '<script>alert(1)</script>' },
     });
     expect(bad.status).toBe(400);
     expect(bad.body).not.toContain('<script>');
@@ -287,6 +376,31 @@ describe('authorization code + PKCE', () => {
     });
     expect(res.status).toBe(503);
     expect(JSON.stringify(res.body)).not.toContain('secret');
+  });
+});
+
+describe('connection injection: an attacker sends their authorization URL to a victim (RFC 9700 §4.7)', () => {
+  it('never attaches the victim’s provider account to the attacker: GET stores nothing, the victim’s POST is a 400', async () => {
+    const exchanges = env.provider.calls.authorizationCode;
+    const [bobBefore, aliceBefore] = [await connectionCount('bob'), await connectionCount('alice')];
+    // Bob (the attacker) starts an authorization and sends its URL to Alice.
+    const attack = await start(bob);
+    // Alice's browser consents at the provider and lands on the public callback.
+    const back = await env.provider.authorize(attack.authorization_url);
+    const landing = await invoke(callbackRedirect, routes.oauthCallbackRedirect, {
+      query: { state: back.get('state') as string, code: back.get('code') as string },
+    });
+    expect(landing.status).toBe(200);
+    // Alice's front end completes with her session: the state is Bob's, so nothing happens.
+    const victim = await invoke(callback, routes.oauthCallback, {
+      token: alice,
+      body: { state: back.get('state'), code: back.get('code') },
+    });
+    expect(victim.status).toBe(400);
+    expect(victim.body.type).toMatch(/oauth-invalid-state$/);
+    expect(env.provider.calls.authorizationCode).toBe(exchanges);
+    expect(await connectionCount('bob')).toBe(bobBefore);
+    expect(await connectionCount('alice')).toBe(aliceBefore);
   });
 });
 
@@ -318,9 +432,35 @@ describe('provider failures at the token endpoint', () => {
   });
 
   it('answers 502 to a 200 carrying an error, as GitHub does', async () => {
-    const res = await callbackWith({ status: 200, body: JSON.stringify({ error: 'bad_verification_code' }) });
+    const res = await callbackWith({
+      status: 200,
+      body: JSON.stringify({ error: 'incorrect_client_credentials' }),
+    });
     expect(res.status).toBe(502);
+    expect(res.body.provider_error).toBe('incorrect_client_credentials');
+  });
+
+  it("answers 400 to GitHub's bad_verification_code, a refused code like invalid_grant", async () => {
+    const res = await callbackWith({
+      status: 200,
+      body: JSON.stringify({
+        error: 'bad_verification_code',
+        error_description: 'The code is incorrect or expired.',
+      }),
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.type).toMatch(/oauth-invalid-grant$/);
     expect(res.body.provider_error).toBe('bad_verification_code');
+  });
+
+  it('answers 502 naming an oversized answer as such', async () => {
+    const res = await callbackWith({
+      status: 200,
+      body: JSON.stringify({ access_token: 'a'.repeat(100 * 1024) }),
+    });
+    expect(res.status).toBe(502);
+    expect(res.body.provider_error).toBe('response_too_large');
+    expect(res.body.detail).toMatch(/more than 64 KiB/);
   });
 
   it('answers 502 when the provider does not answer within OAUTH_HTTP_TIMEOUT_SECONDS', async () => {
@@ -433,13 +573,17 @@ describe('reading connections', () => {
 });
 
 describe('secrecy', () => {
-  it('never puts a token, code, verifier or client secret in a response or a log line', async () => {
+  it('never puts a token, code, verifier or client secret in a response, a page or a log line', async () => {
     const logs = captureLogs();
     const bodies: string[] = [];
     try {
       const auth = await start(alice);
       bodies.push(JSON.stringify(auth));
       const back = await env.provider.authorize(auth.authorization_url);
+      const landing = await invoke(callbackRedirect, routes.oauthCallbackRedirect, {
+        query: { state: auth.state, code: back.get('code') as string },
+      });
+      bodies.push(landing.body);
       const res = await invoke(callback, routes.oauthCallback, {
         token: alice,
         body: { state: auth.state, code: back.get('code') },
@@ -452,14 +596,58 @@ describe('secrecy', () => {
       bodies.push(JSON.stringify(got.body));
       const list = await invoke(listConnections, routes.listConnections, { token: alice });
       bodies.push(JSON.stringify(list.body));
-      env.provider.failNextToken({ status: 400, body: JSON.stringify({ error: 'invalid_request' }) });
+
+      // A provider that quotes what it was sent in its errors: the code...
       const a2 = await start(alice);
       const b2 = await env.provider.authorize(a2.authorization_url);
+      env.provider.failNextToken({
+        status: 400,
+        body: JSON.stringify({
+          error: 'invalid_request',
+          error_description: `code ${b2.get('code')} is odd`,
+        }),
+      });
       const failed = await invoke(callback, routes.oauthCallback, {
         token: alice,
         body: { state: a2.state, code: b2.get('code') },
       });
+      expect(failed.status).toBe(502);
       bodies.push(JSON.stringify(failed.body));
+
+      // ...the refresh token, on a failed refresh (kept in last_error)...
+      const conn = (await loadConnection('ws1', 'alice', res.body.id))!;
+      const presented = (await openRefreshToken(conn)) as string;
+      env.provider.failNextToken({
+        status: 400,
+        body: JSON.stringify({ error: 'invalid_request', error_description: `refresh ${presented} is odd` }),
+      });
+      const refreshFailed = await invoke(refreshEndpoint, routes.refreshConnection, {
+        token: alice,
+        params: { id: conn.id },
+      });
+      expect(refreshFailed.status).toBe(502);
+      bodies.push(JSON.stringify(refreshFailed.body));
+      const afterFailure = await invoke(getConnection, routes.getConnection, {
+        token: alice,
+        params: { id: conn.id },
+      });
+      expect(afterFailure.body.last_error).toMatchObject({
+        code: 'invalid_request',
+        description: 'refresh [redacted] is odd',
+      });
+      bodies.push(JSON.stringify(afterFailure.body));
+
+      // ...and the token being revoked.
+      env.provider.failNextRevoke({
+        status: 400,
+        body: JSON.stringify({ error: 'invalid_token', error_description: `token ${presented} unknown` }),
+      });
+      const revoked = await invoke(deleteConnection, routes.deleteConnection, {
+        token: alice,
+        params: { id: conn.id },
+      });
+      expect(revoked.status).toBe(204);
+
       const direct = await invoke(createConnection, routes.createConnection, {
         token: alice,
         body: {
@@ -474,12 +662,15 @@ describe('secrecy', () => {
       const secrets = [
         ...env.provider.issued,
         back.get('code') as string,
+        b2.get('code') as string,
         env.provider.clientSecret,
         'direct-secret-token-xyz',
         'direct-refresh-xyz',
       ];
       const text = logs.lines();
       expect(text).toContain('oauth connection created');
+      expect(text).toContain('oauth refresh failed');
+      expect(text).toMatch(/"revocation":"failed"/);
       for (const s of secrets) {
         expect(text).not.toContain(s);
         for (const b of bodies) expect(b).not.toContain(s);
