@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { config } from '#shared/config.ts';
+import { loadKeyring } from '#shared/crypto.ts';
 import { keys } from '#shared/db/keys.ts';
-import { AppError, ConflictError } from '#shared/errors.ts';
+import { AppError, ConflictError, ServiceUnavailableError } from '#shared/errors.ts';
 import { logger } from '#shared/logger.ts';
-import { findApp } from './catalog.ts';
+import { findApp, type OAuthApp } from './catalog.ts';
 import {
   accessExpiry,
   effectiveStatus,
@@ -22,17 +23,25 @@ import {
   reload,
   writeRefreshOutcome,
 } from './connections-repo.ts';
-import { clientCredentials } from './credentials.ts';
+import { type ClientCredentials, clientCredentials } from './credentials.ts';
 import { ProviderError, parseScopes, refreshGrant } from './provider.ts';
 
 /** Failed refreshes before a connection stops being retried automatically (stays ERROR). */
 export const MAX_REFRESH_ATTEMPTS = 5;
-/** First cooldown after a transient failure; doubles with each further failure. */
+/** First cooldown after a failure; doubles with each further failure. */
 export const REFRESH_COOLDOWN_SECONDS = 60;
 /** How far back the scheduled refresh looks for overdue connections (hour buckets). */
 export const REFRESH_LOOKBACK_HOURS = 24;
 /** The schedule's period: connections due before the next run are refreshed now. */
 export const REFRESH_LOOKAHEAD_SECONDS = 300;
+/**
+ * Longest a refresh waits for another process refreshing the same connection before answering
+ * 409 "try again": well under the API Lambda's 20 s timeout, which must still leave room for a
+ * provider call of its own (OAUTH_HTTP_TIMEOUT_SECONDS, 10 s by default) when the holder failed.
+ */
+export const MAX_WAIT_FOR_HOLDER_MS = 5_000;
+/** Provider errors that mean the refresh token is dead: the user must connect again. */
+const DEAD_GRANT_ERRORS = new Set(['invalid_grant', 'bad_refresh_token']);
 
 /** Lease length: longer than one provider call can take, so a live holder never loses it. */
 const leaseMs = () => (config().OAUTH_HTTP_TIMEOUT_SECONDS * 2 + 10) * 1000;
@@ -53,34 +62,152 @@ export class ConnectionExpiredError extends AppError {
   }
 }
 
+/**
+ * The access token has expired and the automatic refresh is paused: the connection is cooling
+ * down after failed refreshes (try later) or has used up its attempts (refresh it manually or
+ * connect again). 409 problem+json, with `Retry-After` during a cooldown.
+ */
+export class RefreshPausedError extends AppError {
+  override name = 'RefreshPausedError';
+  constructor(item: ConnectionItem, now: Date) {
+    const retryAt =
+      item.next_refresh_at && Date.parse(item.next_refresh_at) > now.getTime()
+        ? item.next_refresh_at
+        : undefined;
+    const failure = item.last_error?.code ?? 'unknown_error';
+    super(
+      409,
+      'oauth-refresh-paused',
+      'Connection cannot be refreshed now',
+      retryAt
+        ? `Connection ${item.id} failed to refresh (${failure}) and its access token has expired; the next attempt is after ${retryAt}: try again later, or connect the app again.`
+        : `Connection ${item.id} failed to refresh ${item.refresh_attempts} times (${failure}) and its access token has expired; refresh it manually or connect the app again.`,
+      {
+        extra: {
+          connection_id: item.id,
+          last_error_code: failure,
+          ...(retryAt ? { retry_at: retryAt } : {}),
+        },
+        headers: retryAt
+          ? { 'Retry-After': String(Math.ceil((Date.parse(retryAt) - now.getTime()) / 1000)) }
+          : {},
+      },
+    );
+  }
+}
+
 export type RefreshOutcome =
   | { kind: 'refreshed'; connection: ConnectionItem }
-  /** Someone else refreshed (or was refreshing) it; `connection` is what is stored now. */
+  /** Someone else refreshed (or was refreshing) it, or it is not due; `connection` is what is stored now. */
   | { kind: 'not_needed' | 'busy'; connection: ConnectionItem };
 
 interface RefreshOptions {
   now?: () => Date;
-  /** Refresh even when the token is not due (manual refresh). */
+  /** Refresh even when the token is not due, during a cooldown or after the last attempt (manual refresh). */
   force?: boolean;
   /** When another process holds the lease: wait for it and return its result (else `busy`). */
   wait?: boolean;
+  /** Longest wait for another holder (default and maximum: MAX_WAIT_FOR_HOLDER_MS). */
+  maxWaitMs?: number;
   /** Refresh tokens due by this time (default: now); the scheduled refresh looks one period ahead. */
   dueBy?: Date;
 }
 
 const isDue = (item: ConnectionItem, at: Date) => refreshDueAt(new Date(item.token_expires_at)) <= at;
-/** A connection in ERROR is a retry: due whatever its expiry. */
-const needsRefresh = (item: ConnectionItem, at: Date) => item.status === 'ERROR' || isDue(item, at);
+
+/**
+ * Whether an automatic (not forced) refresh may run `now`: the token is due by `dueBy` (the
+ * schedule looks one period ahead), or, for a connection in ERROR, its cooldown
+ * (`next_refresh_at`) has passed by `now` and attempts are left. A connection in ERROR is retried
+ * whatever its expiry, but never before its cooldown ends nor after MAX_REFRESH_ATTEMPTS, whoever
+ * asks (the schedule or a use).
+ */
+export function automaticRefreshAllowed(item: ConnectionItem, now: Date, dueBy: Date = now): boolean {
+  if (item.status === 'EXPIRED') return false;
+  if (item.status === 'ERROR') {
+    return (
+      (item.refresh_attempts ?? 0) < MAX_REFRESH_ATTEMPTS &&
+      !!item.next_refresh_at &&
+      Date.parse(item.next_refresh_at) <= now.getTime()
+    );
+  }
+  return isDue(item, dueBy);
+}
+
+/** What a refresh needs besides the refresh token, loaded before the lease is taken. */
+type Prepared = { ok: true; app: OAuthApp; creds: ClientCredentials } | { ok: false; error: unknown };
+
+/**
+ * Loads the app, its client credentials and the keyring (through their caches) before the lease:
+ * the lease then covers only the provider call and the write. A failure is kept, to be recorded
+ * on the connection under the lease.
+ */
+async function prepare(conn: ConnectionItem): Promise<Prepared> {
+  try {
+    const app = findApp(conn.app_id);
+    if (!app) throw new ConflictError(`The OAuth app '${conn.app_id}' is no longer in the catalog.`);
+    const creds = await clientCredentials(app.id);
+    await loadKeyring();
+    return { ok: true, app, creds };
+  } catch (error) {
+    return { ok: false, error };
+  }
+}
+
+/** A failure's description safe to store and show: our own errors' messages, else only the error's name. */
+const describe = (err: unknown) =>
+  err instanceof AppError ? err.message : `Internal failure (${(err as Error)?.name ?? 'Error'}).`;
+
+/**
+ * Takes the refresh lease, waiting (at most `maxWaitMs`, real time) for another holder when
+ * `wait` is set. Returns the connection as stored under our lease, or the outcome to return
+ * without refreshing (busy, or the holder's result).
+ */
+async function takeLease(
+  conn: ConnectionItem,
+  owner: string,
+  opts: RefreshOptions,
+  clock: () => Date,
+): Promise<ConnectionItem | RefreshOutcome> {
+  const waitMs = Math.min(opts.maxWaitMs ?? MAX_WAIT_FOR_HOLDER_MS, MAX_WAIT_FOR_HOLDER_MS);
+  const deadline = Date.now() + waitMs;
+  let delay = 50;
+  for (;;) {
+    const current = await acquireLease(conn, owner, clock().getTime(), leaseMs());
+    if (current) return current;
+    if (!opts.wait) return { kind: 'busy', connection: conn };
+    if (Date.now() + delay > deadline) {
+      throw new ConflictError(`Connection ${conn.id} is being refreshed by another request; try again.`);
+    }
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(delay * 2, 500);
+    const now = await reload(conn);
+    if (!now) throw new ConflictError(`Connection ${conn.id} was deleted.`);
+    // The holder finished: use its result unless the caller wants a refresh regardless.
+    if (!now.lease_owner) {
+      // A forced refresh takes a refresh completed meanwhile; others check whether one is still due.
+      const refreshedMeanwhile = now.status === 'ACTIVE' && now.last_refreshed_at !== conn.last_refreshed_at;
+      if (opts.force ? refreshedMeanwhile : !automaticRefreshAllowed(now, clock(), opts.dueBy)) {
+        return { kind: 'not_needed', connection: now };
+      }
+    }
+  }
+}
 
 /**
  * Refreshes a connection's access token, at most one process at a time per connection: a
  * conditional write takes a lease; the holder reads the freshest refresh token under it, calls
  * the provider and writes the new tokens while releasing the lease. Others wait for the holder
- * and use its result instead of spending an already rotated refresh token.
+ * (at most MAX_WAIT_FOR_HOLDER_MS) and use its result instead of spending an already rotated
+ * refresh token. Client credentials and the keyring are loaded before the lease.
  *
  * Failures are recorded on the connection: `invalid_grant` (or a refresh token older than
- * OAUTH_REFRESH_TOKEN_EXPIRY_DAYS) makes it EXPIRED; anything else makes it ERROR and schedules
- * a retry after a doubling cooldown, up to MAX_REFRESH_ATTEMPTS. The provider error is rethrown.
+ * OAUTH_REFRESH_TOKEN_EXPIRY_DAYS) makes it EXPIRED; anything else, the provider's errors as well
+ * as our own (`configuration_error`: no client credentials, app removed from the catalog, tokens
+ * that cannot be decrypted), makes it ERROR and schedules a retry after a doubling cooldown, up to
+ * MAX_REFRESH_ATTEMPTS. The original error is rethrown (a failure to record it is only logged).
+ * Without `force`, a connection that is not due, cooling down or out of attempts is not refreshed
+ * (`not_needed`).
  */
 export async function refreshConnection(
   conn: ConnectionItem,
@@ -90,51 +217,46 @@ export async function refreshConnection(
   if (!conn.refresh_token_sealed) {
     throw new ConflictError(`Connection ${conn.id} has no refresh token; connect the app again to renew it.`);
   }
+  const prepared = await prepare(conn);
   const owner = randomUUID();
-  // Real time, not the injected clock: this bounds how long we actually wait.
-  const deadline = Date.now() + leaseMs();
-  let current: ConnectionItem | undefined;
-  let delay = 50;
-  for (;;) {
-    current = await acquireLease(conn, owner, clock().getTime(), leaseMs());
-    if (current) break;
-    if (!opts.wait) return { kind: 'busy', connection: conn };
-    if (Date.now() > deadline) {
-      throw new ConflictError(`Connection ${conn.id} is being refreshed by another request; try again.`);
-    }
-    await new Promise((r) => setTimeout(r, delay));
-    delay = Math.min(delay * 2, 500);
-    const now = await reload(conn);
-    if (!now) throw new ConflictError(`Connection ${conn.id} was deleted.`);
-    // The holder finished: use its result unless the caller wants a refresh regardless.
-    if (!now.lease_owner) {
-      // A refresh completed meanwhile: a forced refresh takes its result; others check the expiry.
-      const refreshedMeanwhile = now.status === 'ACTIVE' && now.last_refreshed_at !== conn.last_refreshed_at;
-      if (opts.force ? refreshedMeanwhile : !needsRefresh(now, opts.dueBy ?? clock())) {
-        return { kind: 'not_needed', connection: now };
-      }
-    }
-  }
+  const leased = await takeLease(conn, owner, opts, clock);
+  if ('kind' in leased) return leased;
+  const current = leased;
   const now = clock();
-  if (!opts.force && !needsRefresh(current, opts.dueBy ?? now)) {
+  if (!opts.force && !automaticRefreshAllowed(current, now, opts.dueBy)) {
     await releaseLease(current, owner);
     return { kind: 'not_needed', connection: current };
   }
   const usedSealed = current.refresh_token_sealed;
   const fail = (code: string, description: string | undefined, expired: boolean) =>
-    recordFailure(current as ConnectionItem, owner, usedSealed, now, code, description, expired);
+    recordFailure(current, owner, usedSealed, now, code, description, expired);
 
   if (!usedSealed || refreshTokenTooOld(current.refresh_token_issued_at, now)) {
     await fail('refresh_token_expired', 'The refresh token is older than the configured lifetime.', true);
     throw new ConnectionExpiredError(conn.id, 'has a refresh token too old to use');
   }
+  if (!prepared.ok) {
+    await fail('configuration_error', describe(prepared.error), false);
+    throw prepared.error;
+  }
+  let refreshToken: string;
+  try {
+    refreshToken = (await openRefreshToken(current)) as string;
+  } catch (err) {
+    await fail('configuration_error', 'The stored refresh token could not be decrypted.', false);
+    logger.error('oauth refresh token could not be decrypted', {
+      connection_id: current.id,
+      key_id: current.sealed_key_id,
+      error: (err as Error)?.name,
+    });
+    throw new ServiceUnavailableError(
+      `The tokens of connection ${current.id} cannot be read right now; an operator must check the data keys.`,
+      { cause: err },
+    );
+  }
   let set: Record<string, unknown>;
   try {
-    const app = findApp(current.app_id);
-    if (!app) throw new ConflictError(`The OAuth app '${current.app_id}' is no longer in the catalog.`);
-    const creds = await clientCredentials(app.id);
-    const refreshToken = (await openRefreshToken(current)) as string;
-    const tokens = await refreshGrant(app, creds, refreshToken);
+    const tokens = await refreshGrant(prepared.app, prepared.creds, refreshToken);
     const rotated = tokens.refresh_token !== undefined && tokens.refresh_token !== refreshToken;
     const expiresAt = accessExpiry(now, tokens.expires_in);
     const due = refreshDueAt(expiresAt);
@@ -153,7 +275,7 @@ export async function refreshConnection(
     };
   } catch (err) {
     if (err instanceof ProviderError) {
-      const expired = err.providerError === 'invalid_grant';
+      const expired = DEAD_GRANT_ERRORS.has(err.providerError);
       await fail(err.providerError, err.providerDescription, expired);
       logger.warn('oauth refresh failed', {
         connection_id: current.id,
@@ -171,6 +293,11 @@ export async function refreshConnection(
   return { kind: 'refreshed', connection: saved };
 }
 
+/**
+ * Records a failed refresh and releases the lease. Never throws: the failure being reported
+ * matters more to the caller than our bookkeeping (a write refused because another process
+ * wrote meanwhile, or a table error, is logged; the lease then lapses on its own).
+ */
 async function recordFailure(
   item: ConnectionItem,
   owner: string,
@@ -190,13 +317,21 @@ async function recordFailure(
     updated_at: now.toISOString(),
     ...(retry ? { next_refresh_at: retryAt.toISOString(), ...keys.oauthRefreshDue(retryAt, item.id) } : {}),
   };
-  await writeRefreshOutcome(
-    item,
-    owner,
-    usedSealed,
-    set,
-    retry ? [] : ['next_refresh_at', 'gsi1pk', 'gsi1sk'],
-  );
+  try {
+    await writeRefreshOutcome(
+      item,
+      owner,
+      usedSealed,
+      set,
+      retry ? [] : ['next_refresh_at', 'gsi1pk', 'gsi1sk'],
+    );
+  } catch (err) {
+    logger.warn('oauth refresh failure not recorded', {
+      connection_id: item.id,
+      failure: code,
+      error: (err as Error)?.name,
+    });
+  }
 }
 
 /** A usable access token of a connection. */
@@ -209,8 +344,10 @@ export interface AccessToken {
 /**
  * The access token to call the provider with, refreshed first when it expires within
  * OAUTH_REFRESH_MARGIN_SECONDS (one refresh per connection at a time, see refreshConnection).
- * When a refresh fails but the current token is still valid, the current token is returned.
- * Throws ConnectionExpiredError (409) when no usable token can be had.
+ * A connection in ERROR is refreshed only after its cooldown and while attempts are left; when no
+ * refresh happens or a refresh fails but the current token is still valid, the current token is
+ * returned. Throws ConnectionExpiredError or RefreshPausedError (409) when no usable token can
+ * be had.
  */
 export async function accessTokenFor(
   connection: ConnectionItem,
@@ -224,10 +361,18 @@ export async function accessTokenFor(
     tokenType: c.token_type,
     expiresAt: c.token_expires_at,
   });
+  const unusable = (c: ConnectionItem) =>
+    effectiveStatus(c, clock()) === 'EXPIRED'
+      ? new ConnectionExpiredError(c.id, 'has expired')
+      : new RefreshPausedError(c, clock());
   if (effectiveStatus(item, clock()) === 'EXPIRED') throw new ConnectionExpiredError(item.id, 'has expired');
   if (!isDue(item, clock()) || !item.refresh_token_sealed) {
     if (usable(item)) return result(item);
     throw new ConnectionExpiredError(item.id, 'has an expired access token and no refresh token');
+  }
+  if (!automaticRefreshAllowed(item, clock())) {
+    if (usable(item)) return result(item);
+    throw unusable(item);
   }
   try {
     item = (await refreshConnection(item, { now: opts.now, wait: true })).connection;
@@ -235,14 +380,16 @@ export async function accessTokenFor(
     if (usable(item)) return result(item);
     throw err;
   }
-  return result(item);
+  if (usable(item)) return result(item);
+  throw unusable(item);
 }
 
 /**
  * The scheduled refresh: every connection whose refresh is due before the next run, found in the
  * gsi1 hour buckets (`OAUTHEXP#<hour>`) from REFRESH_LOOKBACK_HOURS ago to now, is refreshed a few
- * at a time. A connection another process is refreshing is skipped; failures are recorded on the
- * connection and counted, never thrown, so one bad provider does not stop the others.
+ * at a time. A connection another process is refreshing, or still cooling down after a failure, is
+ * skipped; failures (the provider's and our own, such as missing client credentials) are recorded
+ * on the connection and counted, never thrown, so one bad provider does not stop the others.
  */
 export async function refreshDueConnections(
   opts: { now?: () => Date; concurrency?: number; shouldStop?: () => boolean } = {},
@@ -263,7 +410,9 @@ export async function refreshDueConnections(
   const queue = [...items];
   const worker = async () => {
     for (let item = queue.shift(); item; item = queue.shift()) {
-      if (opts.shouldStop?.()) {
+      // Stopping, or cooling down after a failure (the index holds its retry time, which the
+      // lookahead may reach early): left to a later run, without taking the lease.
+      if (opts.shouldStop?.() || !automaticRefreshAllowed(item, clock(), until)) {
         stats.skipped += 1;
         continue;
       }
