@@ -12,11 +12,11 @@ import {
 import { db, tableName } from '#shared/db/client.ts';
 import { keys } from '#shared/db/keys.ts';
 import { decodeCursor, encodeCursor, type Page } from '#shared/db/pagination.ts';
-import { ConflictError, ValidationError } from '#shared/errors.ts';
+import { ConflictError, NotFoundError, ValidationError } from '#shared/errors.ts';
 
 export type ConnectionStatus = 'ACTIVE' | 'ERROR' | 'EXPIRED';
 
-/** A stored OAuth connection. Tokens are only ever held sealed (shared/crypto.ts, AAD = `id`). */
+/** A stored OAuth connection. Tokens are only ever held sealed (shared/crypto.ts, AAD = `<id>#access` / `<id>#refresh`). */
 export interface ConnectionItem {
   pk: string;
   sk: string;
@@ -121,17 +121,11 @@ export async function listConnections(
 
 /**
  * Deletes a connection and every item it owns (the partition `keys.oauthConnectionOwned(id)`,
- * where bindings live). The connection goes first, conditionally, so a concurrent delete is a 404.
- * Returns the number of owned items deleted.
+ * where bindings live). The owned items go first and the connection last, conditionally: should
+ * this stop half way, the connection is still there and deleting it again finishes the job (no
+ * orphans). A connection already gone is a NotFoundError. Returns the number of owned items deleted.
  */
 export async function deleteConnection(item: ConnectionItem): Promise<number> {
-  await db().send(
-    new DeleteCommand({
-      TableName: tableName(),
-      Key: { pk: item.pk, sk: item.sk },
-      ConditionExpression: 'attribute_exists(pk)',
-    }),
-  );
   const ownedPk = keys.oauthConnectionOwned(item.id);
   let deleted = 0;
   let start: Record<string, unknown> | undefined;
@@ -142,6 +136,7 @@ export async function deleteConnection(item: ConnectionItem): Promise<number> {
         KeyConditionExpression: 'pk = :pk',
         ExpressionAttributeValues: { ':pk': ownedPk },
         ProjectionExpression: 'pk, sk',
+        ConsistentRead: true,
         ExclusiveStartKey: start,
       }),
     );
@@ -158,6 +153,19 @@ export async function deleteConnection(item: ConnectionItem): Promise<number> {
     deleted += keysToDelete.length;
     start = page.LastEvaluatedKey;
   } while (start);
+  try {
+    await db().send(
+      new DeleteCommand({
+        TableName: tableName(),
+        Key: { pk: item.pk, sk: item.sk },
+        ConditionExpression: 'attribute_exists(pk)',
+      }),
+    );
+  } catch (err) {
+    if (isConditionFailure(err))
+      throw new NotFoundError(`There is no connection ${item.id}.`, { cause: err });
+    throw err;
+  }
   return deleted;
 }
 
@@ -285,7 +293,7 @@ export async function dueInBucket(bucket: string, until: Date, limit = 100): Pro
   return items;
 }
 
-/** One page of connections sealed with another key than `currentKid` (re-encrypt job). */
+/** One page of connections sealed with another key than `currentKid` (re-encrypt job; consistent read, so a verification pass misses no recent write). */
 export async function sealedWithOtherKey(
   currentKid: string,
   start: Record<string, unknown> | undefined,
@@ -296,6 +304,7 @@ export async function sealedWithOtherKey(
       FilterExpression: 'entity = :e AND sealed_key_id <> :kid',
       ExpressionAttributeValues: { ':e': 'OAuthConnection', ':kid': currentKid },
       ExclusiveStartKey: start,
+      ConsistentRead: true,
       Limit: 200,
     }),
   );

@@ -1,77 +1,123 @@
-import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { KEYRING_SECRET, keyringSchema } from '#shared/crypto.ts';
-import { db, tableName } from '#shared/db/client.ts';
-import { keys } from '#shared/db/keys.ts';
+import { currentKeyId } from '#shared/crypto.ts';
 import { logger } from '#shared/logger.ts';
-import { secrets } from '#shared/secrets.ts';
+import { SECRETS_CACHE_SECONDS } from '#shared/secrets.ts';
 import { openAccessToken, openRefreshToken, sealTokens } from './connections.ts';
-import { reseal, sealedWithOtherKey } from './connections-repo.ts';
-
-interface JobState {
-  /** The key id every connection was re-sealed with when the last pass finished. */
-  done_kid?: string;
-  /** Where an unfinished pass resumes (for `pass_kid`). */
-  cursor?: Record<string, unknown>;
-  pass_kid?: string;
-}
-
-async function currentKeyId(): Promise<string> {
-  const raw = await secrets().get(KEYRING_SECRET);
-  if (!raw) throw new Error(`The data-key secret '${KEYRING_SECRET}' is missing`);
-  return keyringSchema.parse(JSON.parse(raw)).current;
-}
+import { type ConnectionItem, reload, reseal, sealedWithOtherKey } from './connections-repo.ts';
+import { loadReencryptJob, type ReencryptJobState, saveReencryptJob } from './reencrypt-repo.ts';
 
 /**
- * The re-encrypt job after a data-key rotation: re-seals every connection whose tokens were
- * sealed with another key than the keyring's current one. A no-op (one read) once a pass for the
- * current key has finished; a pass resumes where the last run stopped (`shouldStop`). Each
- * re-seal is conditional on the connection's version, so a refresh running at the same time
- * wins (it seals with the current key anyway). Old keys may leave the keyring once `done_kid`
- * names the current key and the authorization states sealed before (minutes) have expired.
+ * How long after a key becomes current a writer may still seal with the previous key: a warm
+ * function keeps the keyring SECRETS_CACHE_SECONDS, plus one refresh (provider call and write)
+ * started just before its cache expired. Only a pass started after this can prove the job done.
  */
-export async function reencryptConnections(
-  opts: { shouldStop?: () => boolean } = {},
-): Promise<{ kid: string; resealed: number; skipped: number; finished: boolean }> {
-  const kid = await currentKeyId();
-  const key = keys.oauthReencryptJob();
-  const { Item } = await db().send(
-    new GetCommand({ TableName: tableName(), Key: key, ConsistentRead: true }),
-  );
-  const state = (Item ?? {}) as JobState;
-  const stats = { kid, resealed: 0, skipped: 0, finished: false };
-  if (state.done_kid === kid) return { ...stats, finished: true };
-  let cursor = state.pass_kid === kid ? state.cursor : undefined;
-  for (;;) {
-    const page = await sealedWithOtherKey(kid, cursor);
-    for (const item of page.items) {
+export const KEY_SETTLE_SECONDS = SECRETS_CACHE_SECONDS + 60;
+/** Passes one run may make (a pass that found connections to re-seal is followed by another). */
+const MAX_PASSES_PER_RUN = 3;
+/** Re-seal attempts of one connection whose version moved (a refresh wrote meanwhile). */
+const RESEAL_ATTEMPTS = 3;
+
+export interface ReencryptStats {
+  kid: string;
+  /** Connections re-sealed under `kid` by this run. */
+  resealed: number;
+  /** Connections still under an old key after this run's attempts (retried by the next pass). */
+  skipped: number;
+  /** Connections whose tokens could not be opened (logged with their ids): the old key must stay. */
+  failed: number;
+  /** Complete passes this run made. */
+  passes: number;
+  /** True once a pass started after the settle time found no connection under another key. */
+  done: boolean;
+}
+
+type ResealResult = 'resealed' | 'current' | 'skipped' | 'failed';
+
+/** Re-seals one connection, re-reading it when a concurrent write moved its version. */
+async function resealOne(first: ConnectionItem, kid: string): Promise<ResealResult> {
+  let item = first;
+  try {
+    for (let attempt = 0; attempt < RESEAL_ATTEMPTS; attempt++) {
       const sealed = await sealTokens(item.id, await openAccessToken(item), await openRefreshToken(item));
-      const done = await reseal(item, {
+      const written = await reseal(item, {
         access: sealed.access_token_sealed,
         refresh: sealed.refresh_token_sealed,
         kid: sealed.sealed_key_id,
       });
-      if (done) stats.resealed += 1;
-      else stats.skipped += 1;
+      if (written) return 'resealed';
+      const fresh = await reload(item);
+      // Deleted, or re-sealed with the current key by a refresh meanwhile: nothing left to do.
+      if (!fresh || fresh.sealed_key_id === kid) return 'current';
+      item = fresh;
     }
-    cursor = page.next;
-    const finished = !cursor;
-    await db().send(
-      new PutCommand({
-        TableName: tableName(),
-        Item: {
-          ...key,
-          entity: 'OAuthReencryptJob',
-          ...(finished ? { done_kid: kid } : { done_kid: state.done_kid, pass_kid: kid, cursor }),
-          updated_at: new Date().toISOString(),
-        },
-      }),
-    );
-    if (finished) {
-      stats.finished = true;
-      break;
+    return 'skipped';
+  } catch (err) {
+    logger.error('oauth token re-encryption failed for a connection', {
+      connection_id: item.id,
+      key_id: item.sealed_key_id,
+      error: (err as Error)?.name,
+    });
+    return 'failed';
+  }
+}
+
+/**
+ * The re-encrypt job after a data-key rotation: re-seals every connection whose tokens were
+ * sealed with another key than the keyring's current one (paged, consistent scan; resumable
+ * across runs with `shouldStop`; each re-seal conditional on the connection's version, re-read
+ * and retried when a refresh wrote meanwhile).
+ *
+ * It reports `done` (and records `done_kid`, after which runs are a single read) only when a
+ * complete pass found no connection under another key, and that pass started at least
+ * KEY_SETTLE_SECONDS after the job first saw the key as current: before then a function with a
+ * cached older keyring may still seal with the old key behind the scan. Only then may old keys
+ * leave the keyring (see the README's rotation procedure).
+ */
+export async function reencryptConnections(
+  opts: { shouldStop?: () => boolean; now?: () => Date } = {},
+): Promise<ReencryptStats> {
+  const clock = opts.now ?? (() => new Date());
+  const kid = await currentKeyId();
+  let state: ReencryptJobState = await loadReencryptJob();
+  const stats: ReencryptStats = { kid, resealed: 0, skipped: 0, failed: 0, passes: 0, done: false };
+  if (state.done_kid === kid) return { ...stats, done: true };
+  if (state.kid !== kid) {
+    state = {
+      ...(state.done_kid ? { done_kid: state.done_kid } : {}),
+      kid,
+      current_since: clock().toISOString(),
+    };
+  }
+  const settledAt = Date.parse(state.current_since as string) + KEY_SETTLE_SECONDS * 1000;
+  for (;;) {
+    if (!state.cursor) {
+      state.pass_started_at = clock().toISOString();
+      state.pass_found = 0;
+    }
+    const page = await sealedWithOtherKey(kid, state.cursor);
+    for (const item of page.items) {
+      const result = await resealOne(item, kid);
+      if (result === 'resealed') stats.resealed += 1;
+      else if (result === 'skipped') stats.skipped += 1;
+      else if (result === 'failed') stats.failed += 1;
+    }
+    state.pass_found = (state.pass_found ?? 0) + page.items.length;
+    state.cursor = page.next;
+    if (!state.cursor) {
+      stats.passes += 1;
+      const clean = state.pass_found === 0;
+      if (clean && Date.parse(state.pass_started_at as string) >= settledAt) {
+        stats.done = true;
+        await saveReencryptJob({ done_kid: kid, kid, current_since: state.current_since }, clock());
+        break;
+      }
+      await saveReencryptJob(state, clock());
+      // A clean pass before the settle time proves nothing yet: the next run verifies again.
+      if (clean || stats.passes >= MAX_PASSES_PER_RUN) break;
+    } else {
+      await saveReencryptJob(state, clock());
     }
     if (opts.shouldStop?.()) break;
   }
-  logger.info('oauth token re-encryption', stats);
+  logger.info('oauth token re-encryption', { ...stats });
   return stats;
 }

@@ -1,16 +1,23 @@
-import { PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { BatchWriteCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { handler as createConnection } from '#functions/oauth/create-connection.ts';
 import { handler as deleteConnection } from '#functions/oauth/delete-connection.ts';
 import { handler as getConnection } from '#functions/oauth/get-connection.ts';
 import { handler as callback } from '#functions/oauth/oauth-callback.ts';
 import { routes } from '#functions/routes.ts';
 import { handler as reencryptWorker } from '#functions/workers/reencrypt-oauth-tokens.ts';
-import { decrypt, KEYRING_SECRET, type Keyring } from '#shared/crypto.ts';
+import { KEYRING_SECRET, type Keyring } from '#shared/crypto.ts';
 import { db, tableName } from '#shared/db/client.ts';
 import { keys } from '#shared/db/keys.ts';
-import { getConnection as loadConnection, reload, reseal } from '#shared/oauth/connections-repo.ts';
-import { reencryptConnections } from '#shared/oauth/reencrypt.ts';
+import { openAccessToken, openRefreshToken } from '#shared/oauth/connections.ts';
+import {
+  type ConnectionItem,
+  getConnection as loadConnection,
+  reload,
+  reseal,
+} from '#shared/oauth/connections-repo.ts';
+import { KEY_SETTLE_SECONDS, reencryptConnections } from '#shared/oauth/reencrypt.ts';
+import { setEnv } from '#test/helpers/env.ts';
 import { invoke } from '#test/helpers/http-event.ts';
 import { captureLogs, useOAuthEnv } from '#test/helpers/oauth-setup.ts';
 
@@ -19,6 +26,7 @@ let alice: string;
 let bob: string;
 
 beforeAll(async () => {
+  setEnv({ RATE_LIMIT_TIER_FREE_REQ_PER_MIN: '100000' });
   alice = await env.id.jwt('alice', 'ws1');
   bob = await env.id.jwt('bob', 'ws1');
 });
@@ -51,8 +59,8 @@ const ownedItems = async (id: string) =>
 describe('DELETE /oauth/connections/{id}', () => {
   it('revokes both tokens at the provider, deletes the connection and the items it owns', async () => {
     const conn = await connect();
-    const access = await decrypt(conn.access_token_sealed, conn.id);
-    const refresh = await decrypt(conn.refresh_token_sealed!, conn.id);
+    const access = await openAccessToken(conn);
+    const refresh = (await openRefreshToken(conn)) as string;
     for (let i = 0; i < 30; i++) {
       await db().send(
         new PutCommand({
@@ -83,6 +91,45 @@ describe('DELETE /oauth/connections/{id}', () => {
       params: { id: conn.id },
     });
     expect(again.status).toBe(404);
+  });
+
+  it('deletes the owned items before the connection, so a delete that stops half way can be finished', async () => {
+    const conn = await connect();
+    for (let i = 0; i < 3; i++) {
+      await db().send(
+        new PutCommand({
+          TableName: tableName(),
+          Item: { pk: keys.oauthConnectionOwned(conn.id), sk: `BINDING#c${i}`, entity: 'IntegrationBinding' },
+        }),
+      );
+    }
+    const client = db();
+    const send = client.send.bind(client);
+    const failing = vi
+      .spyOn(client, 'send')
+      .mockImplementation(((command: unknown, ...rest: unknown[]) =>
+        command instanceof BatchWriteCommand
+          ? Promise.reject(new Error('throttled'))
+          : (send as (...a: unknown[]) => Promise<unknown>)(command, ...rest)) as typeof client.send);
+    let first: Awaited<ReturnType<typeof invoke>>;
+    try {
+      first = await invoke(deleteConnection, routes.deleteConnection, {
+        token: alice,
+        params: { id: conn.id },
+      });
+    } finally {
+      failing.mockRestore();
+    }
+    expect(first.status).toBe(500);
+    // Nothing is orphaned: the connection is still there, so the user can delete it again.
+    expect(await reload(conn)).toBeDefined();
+    const again = await invoke(deleteConnection, routes.deleteConnection, {
+      token: alice,
+      params: { id: conn.id },
+    });
+    expect(again.status).toBe(204);
+    expect(await reload(conn)).toBeUndefined();
+    expect(await ownedItems(conn.id)).toEqual([]);
   });
 
   it('still deletes when the provider fails to revoke, and records the failure', async () => {
@@ -134,36 +181,94 @@ describe('re-encryption after a key rotation', () => {
     ring.current = kid;
     env.secrets.set(`${prefix}${KEYRING_SECRET}`, JSON.stringify(ring));
   };
+  const settled =
+    (extraMs = 1000) =>
+    () =>
+      new Date(Date.now() + KEY_SETTLE_SECONDS * 1000 + extraMs);
+  const sealedUnder = async (c: ConnectionItem) => (await reload(c))?.sealed_key_id;
 
-  it('re-seals every connection under the current key, keeps the tokens and is a no-op afterwards', async () => {
+  it('re-seals every connection under the current key, keeps the tokens, and reports done only after the settle time', async () => {
     const a = await connect();
     const b = await connect();
-    const plain = await decrypt(a.access_token_sealed, a.id);
+    const plain = await openAccessToken(a);
     const oldKid = a.sealed_key_id;
     rotate('k2');
     // Old ciphertexts stay readable during the rotation.
-    expect(await decrypt(a.access_token_sealed, a.id)).toBe(plain);
+    expect(await openAccessToken(a)).toBe(plain);
 
     const first = await reencryptWorker({});
-    expect(first).toMatchObject({ kid: 'k2', finished: true });
+    expect(first).toMatchObject({ kid: 'k2', done: false, skipped: 0, failed: 0 });
     expect(first.resealed).toBeGreaterThanOrEqual(2);
     for (const c of [a, b]) {
       const now = (await reload(c))!;
       expect(now.sealed_key_id).toBe('k2');
       expect(now.access_token_sealed.split('.')[1]).toBe('k2');
       expect(now.refresh_token_sealed?.split('.')[1]).toBe('k2');
-      expect(await decrypt(now.access_token_sealed, c.id)).toBe(await decrypt(c.access_token_sealed, c.id));
+      expect(await openAccessToken(now)).toBe(await openAccessToken(c));
       expect(now.version).toBe(c.version + 1);
     }
     expect(oldKid).not.toBe('k2');
-    const second = await reencryptConnections();
-    expect(second).toMatchObject({ resealed: 0, finished: true });
+    // Functions may still hold the old keyring in their cache: nothing proves the job done yet.
+    expect(await reencryptConnections()).toMatchObject({ resealed: 0, done: false });
+    const verified = await reencryptConnections({ now: settled() });
+    expect(verified).toMatchObject({ resealed: 0, done: true });
+    expect(await reencryptConnections({ now: settled() })).toMatchObject({ passes: 0, done: true });
+  });
+
+  it('re-seals a connection a stale writer sealed with the old key after the first pass', async () => {
+    const conn = await connect();
+    const old = (await reload(conn))!;
+    rotate('k3');
+    expect((await reencryptConnections()).done).toBe(false);
+    expect(await sealedUnder(conn)).toBe('k3');
+    // A function with a cached keyring writes tokens sealed with the previous key.
+    await db().send(
+      new UpdateCommand({
+        TableName: tableName(),
+        Key: { pk: conn.pk, sk: conn.sk },
+        UpdateExpression: 'SET access_token_sealed = :a, refresh_token_sealed = :r, sealed_key_id = :k',
+        ExpressionAttributeValues: {
+          ':a': old.access_token_sealed,
+          ':r': old.refresh_token_sealed,
+          ':k': old.sealed_key_id,
+        },
+      }),
+    );
+    const run = await reencryptConnections({ now: settled() });
+    expect(run.resealed).toBe(1);
+    expect(run.done).toBe(true);
+    expect(await sealedUnder(conn)).toBe('k3');
+    expect(await openAccessToken((await reload(conn))!)).toBe(await openAccessToken(old));
+  });
+
+  it('never reports done while a connection cannot be re-sealed, and keeps trying it', async () => {
+    const conn = await connect();
+    rotate('k4');
+    // Sealed with a key no longer in the keyring: cannot be opened, so cannot move to k4.
+    const [, , ...rest] = conn.access_token_sealed.split('.');
+    await db().send(
+      new UpdateCommand({
+        TableName: tableName(),
+        Key: { pk: conn.pk, sk: conn.sk },
+        UpdateExpression: 'SET access_token_sealed = :a, sealed_key_id = :k',
+        ExpressionAttributeValues: { ':a': ['v1', 'k-lost', ...rest].join('.'), ':k': 'k-lost' },
+      }),
+    );
+    const first = await reencryptConnections();
+    expect(first).toMatchObject({ done: false });
+    expect(first.failed).toBeGreaterThanOrEqual(1);
+    const afterSettle = await reencryptConnections({ now: settled() });
+    expect(afterSettle.done).toBe(false);
+    expect(afterSettle.failed).toBeGreaterThanOrEqual(1);
+    // Once the connection is gone (or fixed), a clean pass completes the job.
+    await invoke(deleteConnection, routes.deleteConnection, { token: alice, params: { id: conn.id } });
+    expect((await reencryptConnections({ now: settled(60_000) })).done).toBe(true);
   });
 
   it('does not overwrite a connection that changed since it was read', async () => {
     const conn = await connect();
-    rotate('k3');
-    expect(await reseal({ ...conn, version: conn.version - 1 }, { access: 'x', kid: 'k3' })).toBe(false);
+    rotate('k5');
+    expect(await reseal({ ...conn, version: conn.version - 1 }, { access: 'x', kid: 'k5' })).toBe(false);
     expect((await reload(conn))!.access_token_sealed).toBe(conn.access_token_sealed);
   });
 });
