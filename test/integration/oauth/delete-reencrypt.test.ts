@@ -265,6 +265,43 @@ describe('re-encryption after a key rotation', () => {
     expect((await reencryptConnections({ now: settled(60_000) })).done).toBe(true);
   });
 
+  it('re-reads and retries a connection whose version moved between the scan and the re-seal', async () => {
+    const conn = await connect();
+    rotate('k6');
+    const client = db();
+    const send = client.send.bind(client) as (...a: unknown[]) => Promise<unknown>;
+    let bumped = false;
+    const spy = vi.spyOn(client, 'send').mockImplementation((async (command: unknown, ...rest: unknown[]) => {
+      const input = (command as UpdateCommand).input;
+      if (
+        !bumped &&
+        command instanceof UpdateCommand &&
+        input.ConditionExpression === 'version = :v' &&
+        input.Key?.sk === conn.sk
+      ) {
+        bumped = true; // a refresh writes just before our re-seal
+        await send(
+          new UpdateCommand({
+            TableName: tableName(),
+            Key: { pk: conn.pk, sk: conn.sk },
+            UpdateExpression: 'SET version = version + :one',
+            ExpressionAttributeValues: { ':one': 1 },
+          }),
+        );
+      }
+      return send(command, ...rest);
+    }) as typeof client.send);
+    let stats: Awaited<ReturnType<typeof reencryptConnections>>;
+    try {
+      stats = await reencryptConnections();
+    } finally {
+      spy.mockRestore();
+    }
+    expect(bumped).toBe(true);
+    expect(stats.skipped).toBe(0);
+    expect(await sealedUnder(conn)).toBe('k6');
+  });
+
   it('does not overwrite a connection that changed since it was read', async () => {
     const conn = await connect();
     rotate('k5');
