@@ -26,6 +26,7 @@ import {
   workers,
 } from '#functions/workers.ts';
 import { TABLE } from '#shared/db/table-definition.ts';
+import { CORS } from '#shared/http/cors.ts';
 import { API_PREFIX, fullPath, type Grant, type RouteDef, routeGrants } from '#shared/http/route.ts';
 import { ApiFunction, FUNCTION_DEFAULTS } from './constructs/api-function.ts';
 import { ExecutionRoles, type GrantTargets, grantEnvironment, pascal } from './constructs/grants.ts';
@@ -209,23 +210,10 @@ export class IntegrationStack extends Stack {
       createDefaultStage: false,
       corsPreflight: {
         allowOrigins: corsOrigins,
-        allowMethods: [
-          apigwv2.CorsHttpMethod.GET,
-          apigwv2.CorsHttpMethod.POST,
-          apigwv2.CorsHttpMethod.PUT,
-          apigwv2.CorsHttpMethod.PATCH,
-          apigwv2.CorsHttpMethod.DELETE,
-          apigwv2.CorsHttpMethod.OPTIONS,
-        ],
-        allowHeaders: ['authorization', 'content-type', 'idempotency-key', 'x-request-id'],
-        exposeHeaders: [
-          'x-request-id',
-          'retry-after',
-          'ratelimit-limit',
-          'ratelimit-remaining',
-          'ratelimit-reset',
-        ],
-        maxAge: Duration.hours(1),
+        allowMethods: CORS.allowMethods.map((m) => apigwv2.CorsHttpMethod[m]),
+        allowHeaders: [...CORS.allowHeaders],
+        exposeHeaders: [...CORS.exposeHeaders],
+        maxAge: Duration.seconds(CORS.maxAgeSeconds),
       },
     });
     // Authentication runs in every handler (the shared middy chain), see the acknowledgment.

@@ -2,8 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { routeList } from '#functions/routes.ts';
+import { config } from '#shared/config.ts';
+import { allowedOrigin, CORS } from '#shared/http/cors.ts';
 import { fallbackResponse } from '#shared/http/fallback.ts';
-import { corsHeaders } from '#shared/http/middleware/response-headers.ts';
 import { fullPath, type RouteDef, routeGrants } from '#shared/http/route.ts';
 import { compileRoutes, matchRoute } from '#shared/http/router.ts';
 import { runWithGrants } from '#shared/runtime-grants.ts';
@@ -50,9 +51,14 @@ function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
   });
 }
 
-function send(res: ServerResponse, result: APIGatewayProxyStructuredResultV2) {
+/** Writes a Lambda result; like API Gateway with a CORS policy, CORS headers go on every response. */
+function send(res: ServerResponse, result: APIGatewayProxyStructuredResultV2, origin: string | undefined) {
   const body = result.body ?? '';
-  res.writeHead(result.statusCode ?? 200, (result.headers ?? {}) as Record<string, string>);
+  const allow = allowedOrigin(origin, config().CORS_ALLOWED_ORIGINS);
+  const cors = allow
+    ? { 'Access-Control-Allow-Origin': allow, 'Access-Control-Expose-Headers': CORS.exposeHeaders.join(', ') }
+    : {};
+  res.writeHead(result.statusCode ?? 200, { ...(result.headers as Record<string, string>), ...cors });
   res.end(result.isBase64Encoded ? Buffer.from(body, 'base64') : body);
 }
 
@@ -61,7 +67,10 @@ function send(res: ServerResponse, result: APIGatewayProxyStructuredResultV2) {
  * handler, exactly as API Gateway would invoke it; unknown routes go to the same fallback as the
  * `$default` route in AWS. Requests wait for `ready` (the rest of the stack starting).
  */
-export function createHttpApi(routes: RouteDef[] = routeList, ready: Promise<unknown> = Promise.resolve()): Server {
+export function createHttpApi(
+  routes: RouteDef[] = routeList,
+  ready: Promise<unknown> = Promise.resolve(),
+): Server {
   const compiled = compileRoutes(routes);
   return createServer(async (req, res) => {
     try {
@@ -70,12 +79,18 @@ export function createHttpApi(routes: RouteDef[] = routeList, ready: Promise<unk
       const url = new URL(req.url ?? '/', `http://${req.headers.host ?? 'localhost'}`);
       const method = req.method ?? 'GET';
       if (method === 'OPTIONS') {
-        res.writeHead(204, {
-          ...corsHeaders(req.headers.origin),
-          'Access-Control-Allow-Methods': 'GET, POST, PUT, PATCH, DELETE, OPTIONS',
-          'Access-Control-Allow-Headers': 'Authorization, Content-Type, X-Workspace-Id, Idempotency-Key',
-          'Access-Control-Max-Age': '600',
-        });
+        const allow = allowedOrigin(req.headers.origin, config().CORS_ALLOWED_ORIGINS);
+        res.writeHead(
+          204,
+          allow
+            ? {
+                'Access-Control-Allow-Origin': allow,
+                'Access-Control-Allow-Methods': CORS.allowMethods.join(', '),
+                'Access-Control-Allow-Headers': CORS.allowHeaders.join(', '),
+                'Access-Control-Max-Age': String(CORS.maxAgeSeconds),
+              }
+            : {},
+        );
         res.end();
         return;
       }
@@ -88,7 +103,11 @@ export function createHttpApi(routes: RouteDef[] = routeList, ready: Promise<unk
       const match = matchRoute(compiled, method, url.pathname);
       if (match.kind !== 'found') {
         const event = httpApiEvent({ req, url, body, routeKey: '$default' });
-        send(res, fallbackResponse(event, match.kind === 'method-not-allowed' ? match.allow : []));
+        send(
+          res,
+          fallbackResponse(event, match.kind === 'method-not-allowed' ? match.allow : []),
+          req.headers.origin,
+        );
         return;
       }
       const { def } = match.route;
@@ -102,7 +121,7 @@ export function createHttpApi(routes: RouteDef[] = routeList, ready: Promise<unk
       const handler = await loadHandler(def.handler);
       // With exactly the permissions the stack grants this route's Lambda.
       const result = await runWithGrants(routeGrants(def), () => handler(event, lambdaContext(def.id)));
-      send(res, result);
+      send(res, result, req.headers.origin);
     } catch (err) {
       // What API Gateway answers when a Lambda crashes.
       console.error('local runtime: handler crashed', err);

@@ -18,6 +18,7 @@ import { BUNDLE } from '#infra/constructs/bundling.ts';
 import { grantQueue } from '#infra/constructs/grants.ts';
 import type { IntegrationStack } from '#infra/integration-stack.ts';
 import { TABLE } from '#shared/db/table-definition.ts';
+import { CORS } from '#shared/http/cors.ts';
 import { fullPath, routeGrants } from '#shared/http/route.ts';
 
 /** Bundling ~50 functions with esbuild takes ~25 s on two cores; allow for a slow machine. */
@@ -231,10 +232,14 @@ describe('IntegrationStack (bundled synth)', () => {
     });
     template.hasResourceProperties('AWS::ApiGatewayV2::Api', {
       ProtocolType: 'HTTP',
-      CorsConfiguration: Match.objectLike({
+      // The same CORS policy as the handlers and the local runtime (shared/http/cors.ts).
+      CorsConfiguration: {
         AllowOrigins: ['*'],
-        AllowMethods: Match.arrayWith(['OPTIONS']),
-      }),
+        AllowMethods: [...CORS.allowMethods],
+        AllowHeaders: [...CORS.allowHeaders],
+        ExposeHeaders: [...CORS.exposeHeaders],
+        MaxAge: CORS.maxAgeSeconds,
+      },
     });
     const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
     expect(JSON.stringify(outputs.ApiUrl!.Value)).toContain('/v1/integration');

@@ -1,4 +1,5 @@
 import { config } from '#shared/config.ts';
+import { allowedOrigin, CORS } from '../cors.ts';
 import type { HttpMiddleware, HttpRequest } from '../types.ts';
 
 const SECURITY_HEADERS: Record<string, string> = {
@@ -10,28 +11,13 @@ const SECURITY_HEADERS: Record<string, string> = {
   'Content-Security-Policy': "default-src 'none'; frame-ancestors 'none'",
 };
 
-/** Headers exposed to browsers on cross-origin responses. */
-export const CORS_EXPOSED_HEADERS = [
-  'RateLimit',
-  'RateLimit-Policy',
-  'X-RateLimit-Limit',
-  'X-RateLimit-Remaining',
-  'X-RateLimit-Reset',
-  'X-RateLimit-Used',
-  'Retry-After',
-  'WWW-Authenticate',
-  'X-Request-Id',
-];
-
-/** CORS headers for a request's Origin, from CORS_ALLOWED_ORIGINS. */
+/** CORS headers for a request's Origin, from CORS_ALLOWED_ORIGINS and the API's CORS policy. */
 export function corsHeaders(origin: string | undefined): Record<string, string> {
-  const allowed = config().CORS_ALLOWED_ORIGINS;
-  if (!origin) return {};
-  const allow = allowed.includes('*') ? '*' : allowed.includes(origin) ? origin : undefined;
+  const allow = allowedOrigin(origin, config().CORS_ALLOWED_ORIGINS);
   if (!allow) return {};
   return {
     'Access-Control-Allow-Origin': allow,
-    'Access-Control-Expose-Headers': CORS_EXPOSED_HEADERS.join(', '),
+    'Access-Control-Expose-Headers': CORS.exposeHeaders.join(', '),
     ...(allow === '*' ? {} : { Vary: 'Origin' }),
   };
 }
