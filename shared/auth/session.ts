@@ -1,15 +1,15 @@
-import {
-  type CryptoKey,
-  createRemoteJWKSet,
-  importJWK,
-  importSPKI,
-  type JWTVerifyGetKey,
-  jwtVerify,
-} from 'jose';
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { type CryptoKey, createRemoteJWKSet, errors, importJWK, type JWTVerifyGetKey, jwtVerify } from 'jose';
 import { z } from 'zod';
 import { config } from '#shared/config.ts';
-import { ForbiddenError, UnauthorizedError, ValidationError } from '#shared/errors.ts';
+import {
+  ForbiddenError,
+  ServiceUnavailableError,
+  UnauthorizedError,
+  ValidationError,
+} from '#shared/errors.ts';
 import type { Caller } from '#shared/http/caller.ts';
+import { logger } from '#shared/logger.ts';
 
 /** Claims PronaFlow's identity service puts in a session JWT. */
 export const sessionClaims = z.object({
@@ -20,7 +20,7 @@ export const sessionClaims = z.object({
     .default([]),
 });
 
-type Verifier = { key: CryptoKey | Uint8Array | JWTVerifyGetKey };
+type Verifier = { key: CryptoKey | KeyObject | Uint8Array | JWTVerifyGetKey };
 let verifier: Promise<Verifier> | undefined;
 
 async function loadKey(): Promise<Verifier> {
@@ -32,7 +32,15 @@ async function loadKey(): Promise<Verifier> {
     const jwk = JSON.parse(raw) as { alg?: string };
     return { key: await importJWK(jwk, jwk.alg ?? 'ES256') };
   }
-  return { key: await importSPKI(raw, cfg.AUTH_JWT_ALGORITHMS[0] ?? 'ES256') };
+  // A PEM key: its type (EC, RSA, Ed25519) comes from the key itself; jose then only accepts
+  // algorithms of the allow-list that fit it.
+  return { key: createPublicKey(raw) };
+}
+
+/** Problems on our side of verification (JWKS unreachable or invalid): 503, never "your token is bad". */
+function isVerifierFailure(err: unknown): boolean {
+  if (err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid) return true;
+  return !(err instanceof errors.JOSEError);
 }
 
 /** Forgets the loaded verification key (tests rotate keys). */
@@ -47,7 +55,16 @@ export function resetSessionKeys(): void {
 export async function authenticateSession(jwt: string, workspaceHeader: string | undefined): Promise<Caller> {
   const cfg = config();
   verifier ??= loadKey();
-  const { key } = await verifier;
+  let key: Verifier['key'];
+  try {
+    ({ key } = await verifier);
+  } catch (err) {
+    verifier = undefined; // try again on the next request
+    logger.error('session key could not be loaded', { error: err as Error });
+    throw new ServiceUnavailableError('Sessions cannot be verified right now; try again shortly.', {
+      cause: err,
+    });
+  }
   let payload: unknown;
   try {
     const options = {
@@ -61,6 +78,12 @@ export async function authenticateSession(jwt: string, workspaceHeader: string |
       typeof key === 'function' ? await jwtVerify(jwt, key, options) : await jwtVerify(jwt, key, options);
     payload = result.payload;
   } catch (err) {
+    if (isVerifierFailure(err)) {
+      logger.error('session verification failed on our side', { error: err as Error });
+      throw new ServiceUnavailableError('Sessions cannot be verified right now; try again shortly.', {
+        cause: err,
+      });
+    }
     const code = (err as { code?: string }).code;
     const detail =
       code === 'ERR_JWT_EXPIRED' ? 'The session token has expired.' : 'The session token is not valid.';
