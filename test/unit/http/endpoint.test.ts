@@ -262,7 +262,7 @@ describe('endpoint()', () => {
     });
   });
 
-  it('refuses tokens signed with a replaced key and accepts the new key's', async () => {
+  it("refuses tokens signed with a replaced key and accepts the new key's", async () => {
     const other = await testIdentity();
     resetSessionKeys();
     expect((await invoke(echo, echoRoute, good())).status).toBe(401);
