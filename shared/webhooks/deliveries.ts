@@ -262,37 +262,41 @@ export async function failedDeliveriesPage(
 }
 
 /**
- * Claims attempt `attempt` of cycle `cycle` for this worker: only one worker at a time makes an
- * attempt, and only while the delivery is PENDING at that attempt (duplicate messages lose).
+ * Claims attempt `attempt` of cycle `cycle` of a delivery for this worker: only one worker at a
+ * time makes an attempt, and only while the delivery is PENDING at that attempt and not past its
+ * retention (duplicate and stale messages lose). Returns the claimed delivery as it now is, so
+ * the worker needs no read before it, or undefined when the claim did not apply.
  */
 export async function claimAttempt(
-  d: Pick<DeliveryItem, 'id' | 'cycle' | 'attempt_count'>,
+  target: { id: string; cycle: number; attempt: number },
   leaseId: string,
   now: Date,
   leaseSeconds: number,
-): Promise<boolean> {
+): Promise<DeliveryItem | undefined> {
+  const nowSeconds = Math.floor(now.getTime() / 1000);
   try {
-    await db().send(
+    const out = await db().send(
       new UpdateCommand({
         TableName: tableName(),
-        Key: keys.webhookDelivery(d.id),
+        Key: keys.webhookDelivery(target.id),
         UpdateExpression: 'SET lease_id = :l, lease_until = :until',
         ConditionExpression:
-          '#s = :pending AND #c = :c AND attempt_count = :n AND (attribute_not_exists(lease_until) OR lease_until < :now)',
-        ExpressionAttributeNames: { '#s': 'status', '#c': 'cycle' },
+          '#s = :pending AND #c = :c AND attempt_count = :n AND #ttl > :now AND (attribute_not_exists(lease_until) OR lease_until < :now)',
+        ExpressionAttributeNames: { '#s': 'status', '#c': 'cycle', '#ttl': 'ttl' },
         ExpressionAttributeValues: {
           ':l': leaseId,
-          ':until': Math.floor(now.getTime() / 1000) + leaseSeconds,
+          ':until': nowSeconds + leaseSeconds,
           ':pending': 'PENDING',
-          ':c': d.cycle,
-          ':n': d.attempt_count,
-          ':now': Math.floor(now.getTime() / 1000),
+          ':c': target.cycle,
+          ':n': target.attempt,
+          ':now': nowSeconds,
         },
+        ReturnValues: 'ALL_NEW',
       }),
     );
-    return true;
+    return out.Attributes as DeliveryItem;
   } catch (err) {
-    if (err instanceof ConditionalCheckFailedException) return false;
+    if (err instanceof ConditionalCheckFailedException) return undefined;
     throw err;
   }
 }

@@ -26,14 +26,28 @@ export type Poster = (input: {
   timeoutMs: number;
 }) => Promise<PostResult>;
 
+/** Agents kept for connection reuse (least recently used first out). */
+const MAX_POOLED_AGENTS = 64;
+/** How long an idle connection is kept when the server gives no keep-alive hint. */
+const KEEP_ALIVE_MS = 4_000;
+/** Upper bound on a server's keep-alive hint (undici subtracts a 2 s safety margin from it). */
+const KEEP_ALIVE_MAX_MS = 10_000;
+
+const agents = new Map<string, Agent>();
+
 /**
- * POSTs `body` to `url`, connecting to `address` (already validated) whatever DNS says now:
- * the socket's lookup is pinned, while TLS still verifies the certificate against the URL's
- * host name (SNI). Redirects are not followed (a 3xx is just a non-2xx answer); the whole
- * exchange is bounded by `timeoutMs`; at most {@link RESPONSE_BODY_LIMIT} bytes are read.
+ * The agent for one origin at one validated address: every socket it opens goes to `address`
+ * (its lookup is pinned), so a reused keep-alive connection is one to the address validated for
+ * this attempt. A DNS answer that changes makes a new key, hence new connections.
  */
-export const postPinned: Poster = async ({ url, address, headers, body, timeoutMs }) => {
-  const started = performance.now();
+function agentFor(url: URL, address: ResolvedAddress, timeoutMs: number): Agent {
+  const key = `${url.origin}|${address.address}|${timeoutMs}`;
+  const pooled = agents.get(key);
+  if (pooled) {
+    agents.delete(key);
+    agents.set(key, pooled);
+    return pooled;
+  }
   const lookup: LookupFunction = (_host, opts, cb) => {
     if (opts?.all) (cb as (e: null, a: ResolvedAddress[]) => void)(null, [address]);
     else cb(null, address.address, address.family);
@@ -42,15 +56,40 @@ export const postPinned: Poster = async ({ url, address, headers, body, timeoutM
     connect: { lookup, timeout: timeoutMs },
     headersTimeout: timeoutMs,
     bodyTimeout: timeoutMs,
-    keepAliveTimeout: 1,
-    pipelining: 0,
+    keepAliveTimeout: KEEP_ALIVE_MS,
+    keepAliveMaxTimeout: KEEP_ALIVE_MAX_MS,
   });
+  agents.set(key, agent);
+  if (agents.size > MAX_POOLED_AGENTS) {
+    const [oldest, old] = agents.entries().next().value as [string, Agent];
+    agents.delete(oldest);
+    old.close().catch(() => {}); // lets its requests in flight finish
+  }
+  return agent;
+}
+
+/** Closes every pooled connection (tests, shutdown). */
+export async function closePooledAgents(): Promise<void> {
+  const all = [...agents.values()];
+  agents.clear();
+  await Promise.allSettled(all.map((a) => a.close()));
+}
+
+/**
+ * POSTs `body` to `url`, connecting to `address` (already validated) whatever DNS says now:
+ * the socket's lookup is pinned, while TLS still verifies the certificate against the URL's
+ * host name (SNI). Connections are kept alive and reused per origin and validated address.
+ * Redirects are not followed (a 3xx is just a non-2xx answer); the whole exchange is bounded
+ * by `timeoutMs`; at most {@link RESPONSE_BODY_LIMIT} bytes are read.
+ */
+export const postPinned: Poster = async ({ url, address, headers, body, timeoutMs }) => {
+  const started = performance.now();
   try {
     const res = await request(url, {
       method: 'POST',
       headers,
       body,
-      dispatcher: agent,
+      dispatcher: agentFor(url, address, timeoutMs),
       signal: AbortSignal.timeout(timeoutMs),
       maxRedirections: 0,
     } as Parameters<typeof request>[1]);
@@ -70,8 +109,6 @@ export const postPinned: Poster = async ({ url, address, headers, body, timeoutM
       error: describe(err, timeoutMs),
       durationMs: Math.round(performance.now() - started),
     };
-  } finally {
-    agent.destroy().catch(() => {});
   }
 };
 

@@ -94,9 +94,12 @@ async function defer(job: DeliverJob, seconds: number, now: Date, deps: WorkerDe
 /**
  * One delivery attempt, idempotent under duplicate and repeated messages:
  * - a job that arrives before its `not_before` is put back with a delay (SQS caps delays at 15 min);
- * - a job for an attempt already made is stale, except when SQS retries it after a crash
- *   between recording and scheduling, when the follow-up (next job or DLQ message) is re-sent;
- * - the attempt itself runs under a lease, so two copies of a job never POST twice.
+ * - the attempt runs under a lease, taken first (the claim returns the delivery, so the common
+ *   case reads nothing before it): two copies of a job never POST twice;
+ * - a job whose claim fails is looked at: stale for an attempt already made, except when SQS
+ *   retries it after a crash between recording and scheduling, when the follow-up (next job or
+ *   DLQ message) is re-sent; put back when its restart is not recorded yet or another copy
+ *   holds the lease.
  */
 async function deliver(job: DeliverJob, receiveCount: number, deps: WorkerDeps): Promise<JobOutcome> {
   let now = deps.now();
@@ -104,44 +107,34 @@ async function deliver(job: DeliverJob, receiveCount: number, deps: WorkerDeps):
     await enqueueJob(job, delayFor(job.not_before, now, deps.maxSqsDelaySeconds));
     return 'deferred';
   }
-  const d = await getDelivery(job.delivery_id, now);
-  if (!d) return 'missing';
-  if (job.cycle > d.cycle) return defer(job, 2, now, deps); // a restart not recorded yet
-  if (job.cycle < d.cycle || job.attempt < d.attempt_count - 1) return 'stale';
-  if (job.attempt === d.attempt_count - 1) {
-    if (receiveCount > 1) await resumeFollowUp(d);
-    return receiveCount > 1 ? 'resumed' : 'stale';
-  }
-  if (job.attempt > d.attempt_count || d.status !== 'PENDING') return 'stale';
-
   const cfg = config();
+  const leaseId = randomUUID();
+  const d = await claimAttempt(
+    { id: job.delivery_id, cycle: job.cycle, attempt: job.attempt },
+    leaseId,
+    now,
+    cfg.WEBHOOK_TIMEOUT_SECONDS + LEASE_MARGIN_SECONDS,
+  );
+  if (!d) return notClaimed(job, receiveCount, now, deps);
+
   if (Date.parse(d.expires_at) <= now.getTime()) {
     const done = await recordAttempt({
       d,
+      leaseId,
       status: 'EXPIRED',
       now,
       error: 'Not delivered within WEBHOOK_DELIVERY_TTL_HOURS',
     });
     if (done) await afterFailure(d, done.streak, now);
-    return 'expired';
+    return done ? 'expired' : 'stale';
   }
   const endpoint = await findEndpoint(d.workspace_id, d.endpoint_id);
   if (!endpoint || (!endpoint.active && d.event_type !== PING_EVENT)) {
     const error = endpoint
       ? `The endpoint is disabled: ${endpoint.disabled_reason ?? ''}`.trim()
       : 'The endpoint was deleted';
-    await recordAttempt({ d, status: 'FAILED', now, error });
-    return 'failed';
-  }
-
-  const leaseId = randomUUID();
-  if (!(await claimAttempt(d, leaseId, now, cfg.WEBHOOK_TIMEOUT_SECONDS + LEASE_MARGIN_SECONDS))) {
-    const fresh = await getDelivery(d.id, now);
-    if (fresh?.status === 'PENDING' && fresh.cycle === d.cycle && fresh.attempt_count === d.attempt_count) {
-      const wait = Math.max(1, (fresh.lease_until ?? 0) - Math.floor(now.getTime() / 1000));
-      return defer(job, wait, now, deps); // another copy is attempting now; check back when its lease ends
-    }
-    return 'stale';
+    const done = await recordAttempt({ d, leaseId, status: 'FAILED', now, error });
+    return done ? 'failed' : 'stale';
   }
 
   const body = payloadText(d);
@@ -241,6 +234,27 @@ async function deliver(job: DeliverJob, receiveCount: number, deps: WorkerDeps):
     await afterFailure(d, done.streak, now);
   }
   return 'failed';
+}
+
+/** Why a job's claim failed, from the delivery as it is now, and what to do with the job. */
+async function notClaimed(
+  job: DeliverJob,
+  receiveCount: number,
+  now: Date,
+  deps: WorkerDeps,
+): Promise<JobOutcome> {
+  const d = await getDelivery(job.delivery_id, now);
+  if (!d) return 'missing';
+  if (job.cycle > d.cycle) return defer(job, 2, now, deps); // a restart not recorded yet
+  if (job.cycle < d.cycle || job.attempt < d.attempt_count - 1) return 'stale';
+  if (job.attempt === d.attempt_count - 1) {
+    if (receiveCount > 1) await resumeFollowUp(d);
+    return receiveCount > 1 ? 'resumed' : 'stale';
+  }
+  if (job.attempt > d.attempt_count || d.status !== 'PENDING') return 'stale';
+  // Another copy is attempting now (or its lease just ended): check back when its lease ends.
+  const wait = Math.max(1, (d.lease_until ?? 0) - Math.floor(now.getTime() / 1000));
+  return defer(job, wait, now, deps);
 }
 
 async function scheduleNext(

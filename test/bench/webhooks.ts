@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { request } from 'undici';
 import { startLocalStack } from '#infra/local/stack.ts';
+import { db } from '#shared/db/client.ts';
 import { generateSecret, signedHeaders } from '#shared/webhooks/signing.ts';
 import { testIdentity } from '#test/helpers/session.ts';
 
@@ -61,6 +62,15 @@ export async function benchWebhooks(): Promise<void> {
       region: 'us-east-1',
       credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
     });
+    // DynamoDB requests made by the pipeline (the handlers run in this process, on this client).
+    let dynamoRequests = 0;
+    db().middlewareStack.add(
+      (next) => (args) => {
+        dynamoRequests++;
+        return next(args);
+      },
+      { step: 'initialize', name: 'benchCountRequests' },
+    );
     const sentAt = new Map<string, number>();
     const started = performance.now();
     for (let i = 0; i < EVENTS; i += 10) {
@@ -81,6 +91,9 @@ export async function benchWebhooks(): Promise<void> {
     const deadline = Date.now() + 90_000;
     while (arrivals.size < EVENTS && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     const pipelineSeconds = (performance.now() - started) / 1000;
+    // The last deliveries are recorded just after their POST arrived: let those writes land.
+    await new Promise((r) => setTimeout(r, 500));
+    const dynamoPerDelivery = dynamoRequests / Math.max(1, arrivals.size);
     sqs.destroy();
 
     // Map deliveries back to events through the delivery records' payload is costly; the
@@ -124,6 +137,7 @@ export async function benchWebhooks(): Promise<void> {
       { measure: 'pipeline deliveries/s', value: Number(pipelineRate.toFixed(1)) },
       { measure: `raw signed POSTs/s (${RAW_CONCURRENCY} concurrent)`, value: Number(rawRate.toFixed(1)) },
       { measure: 'ratio pipeline / raw', value: Number((pipelineRate / rawRate).toFixed(3)) },
+      { measure: 'DynamoDB requests per delivery', value: Number(dynamoPerDelivery.toFixed(2)) },
       { measure: 'ingest → delivery p50 (ms)', value: Math.round(percentile(latencies, 50)) },
       { measure: 'ingest → delivery p99 (ms)', value: Math.round(percentile(latencies, 99)) },
     ]);
