@@ -1,5 +1,6 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { config } from '#shared/config.ts';
 import { logger } from '#shared/logger.ts';
 
 /**
@@ -7,6 +8,7 @@ import { logger } from '#shared/logger.ts';
  * as `batchItemFailures`, so one bad record never makes the others run again.
  */
 export function queueWorker(name: string, processRecord: (record: SQSRecord) => Promise<unknown>) {
+  config(); // a bad setting fails at init, naming the variable
   return async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
     // A processor per invocation: it holds the batch's results, and the local runtime may run
     // invocations of one worker side by side.

@@ -1,6 +1,7 @@
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import type { z } from 'zod';
+import { config } from '#shared/config.ts';
 import { NotImplementedError } from '#shared/errors.ts';
 import { logger } from '#shared/logger.ts';
 import type { Caller } from './caller.ts';
@@ -61,6 +62,9 @@ export function endpoint<P extends z.ZodType, Q extends z.ZodType, B extends z.Z
   route: RouteDef<P, Q, B>,
   fn: (input: EndpointInput<P, Q, B>) => Promise<Reply> | Reply,
 ) {
+  // Settings are checked when the function starts (Lambda init), not on its first request:
+  // a bad value fails the deployment's first invocation loudly, naming the variable.
+  config();
   const core = async (event: HttpEvent): Promise<HttpResult> => {
     const state = stateOf(event);
     const params = route.params ? parseInput(route.params, event.pathParameters ?? {}, 'path') : undefined;

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import { routes } from '#functions/routes.ts';
 import { ConfigError, parseConfig } from '#shared/config.ts';
+import { endpoint } from '#shared/http/endpoint.ts';
+import { ok } from '#shared/http/reply.ts';
+import { queueWorker } from '#shared/queue-worker.ts';
+import { setEnv } from '#test/helpers/env.ts';
 
 describe('parseConfig', () => {
   it('uses the product defaults when nothing is set', () => {
@@ -53,5 +58,15 @@ describe('parseConfig', () => {
     expect(
       parseConfig({ NODE_ENV: 'production', AUTH_JWKS_URL: 'https://id.example/jwks' }).AUTH_JWKS_URL,
     ).toBe('https://id.example/jwks');
+  });
+
+  it('fails when a function is built (Lambda init), not on its first request', () => {
+    setEnv({ WEBHOOK_MAX_RETRIES: 'lots' });
+    try {
+      expect(() => endpoint(routes.health, () => ok({}))).toThrow(/WEBHOOK_MAX_RETRIES/);
+      expect(() => queueWorker('test', async () => undefined)).toThrow(/WEBHOOK_MAX_RETRIES/);
+    } finally {
+      setEnv({ WEBHOOK_MAX_RETRIES: undefined });
+    }
   });
 });

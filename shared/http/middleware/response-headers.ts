@@ -13,7 +13,14 @@ const SECURITY_HEADERS: Record<string, string> = {
 
 /** CORS headers for a request's Origin, from CORS_ALLOWED_ORIGINS and the API's CORS policy. */
 export function corsHeaders(origin: string | undefined): Record<string, string> {
-  const allow = allowedOrigin(origin, config().CORS_ALLOWED_ORIGINS);
+  if (!origin) return {};
+  let allowed: readonly string[];
+  try {
+    allowed = config().CORS_ALLOWED_ORIGINS;
+  } catch {
+    return {}; // this middleware also runs on errors: it must never throw itself
+  }
+  const allow = allowedOrigin(origin, allowed);
   if (!allow) return {};
   return {
     'Access-Control-Allow-Origin': allow,
