@@ -5,6 +5,8 @@
  * Context (`npx cdk synth -c key=value`):
  * - `eventSourcePrincipalArns`: comma-separated IAM principal ARNs allowed to send to the ingest queue;
  * - `authJwksUrl`, `authJwtIssuer`, `authJwtAudience`: session JWT verification;
+ * - `oauthAppsFile`: a JSON file of OAuth apps (validated at synth, shipped in the OAuth functions);
+ * - `oauthCompleteUrl`: the PronaFlow page that finishes OAuth connections (https);
  * - `publicBaseUrl`: the API's public base URL when a custom domain fronts it (OAuth redirects);
  * - `allowLoopbackTargets`: refused when true (local-only setting).
  */
@@ -53,6 +55,8 @@ function propsFromContext(app: App): IntegrationStackProps {
     authJwtIssuer: stringContext(app, 'authJwtIssuer'),
     authJwtAudience: stringContext(app, 'authJwtAudience'),
     publicBaseUrl: stringContext(app, 'publicBaseUrl'),
+    oauthAppsFile: stringContext(app, 'oauthAppsFile'),
+    oauthCompleteUrl: stringContext(app, 'oauthCompleteUrl'),
     allowLoopbackTargets: loopback === true || loopback === 'true',
   };
 }

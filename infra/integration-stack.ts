@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 /**
  * The PronaFlow Integration Ecosystem stack: one DynamoDB table, the work queues with their DLQs,
  * the secrets, and an HTTP API with one Lambda per row of the route table plus one per worker.
@@ -28,6 +29,7 @@ import {
 import { TABLE } from '#shared/db/table-definition.ts';
 import { CORS } from '#shared/http/cors.ts';
 import { API_PREFIX, fullPath, type Grant, type RouteDef, routeGrants } from '#shared/http/route.ts';
+import { readAppsFile } from '#shared/oauth/catalog.ts';
 import { ApiFunction, FUNCTION_DEFAULTS } from './constructs/api-function.ts';
 import { ExecutionRoles, type GrantTargets, grantEnvironment, pascal } from './constructs/grants.ts';
 import { KeyringInitializer } from './constructs/keyring/keyring-initializer.ts';
@@ -35,6 +37,10 @@ import { QueueWithDlq } from './constructs/queue-with-dlq.ts';
 
 /** Name of the stack (and of the CloudFormation stack deployed from it). */
 export const STACK_NAME = 'PronaFlowIntegrations';
+/** Route tag of the OAuth endpoints (they read the OAuth app catalog). */
+const OAUTH_TAG = 'OAuth';
+/** Name of the OAuth apps file inside a function's bundle. */
+const OAUTH_APPS_BUNDLED_NAME = 'oauth-apps.json';
 
 const SERVICE_NAME = 'pronaflow-integrations';
 const DEFAULT_ISSUER = 'https://identity.pronaflow.local';
@@ -73,6 +79,16 @@ export interface IntegrationStackProps extends StackProps {
    * @default the HTTP API's execute-api endpoint
    */
   publicBaseUrl?: string;
+  /**
+   * A JSON file of OAuth apps (OAUTH_APPS_FILE: same fields as `GET /oauth/apps/{id}`) that add to
+   * or replace the built-in catalog. Validated at synth and shipped inside the OAuth functions.
+   */
+  oauthAppsFile?: string;
+  /**
+   * The PronaFlow page that finishes OAuth connections (OAUTH_COMPLETE_URL): the provider's
+   * browser redirect is forwarded there with `code` and `state`. Must be https.
+   */
+  oauthCompleteUrl?: string;
   /** LOG_LEVEL of every function. @default 'INFO' */
   logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
   /** Origins allowed by CORS (preflight answered by API Gateway; CORS_ALLOWED_ORIGINS). @default ['*'] */
@@ -254,6 +270,20 @@ export class IntegrationStack extends Stack {
     });
 
     const publicBaseUrl = props.publicBaseUrl ?? this.api.apiEndpoint;
+    if (props.oauthCompleteUrl !== undefined && !props.oauthCompleteUrl.startsWith('https://')) {
+      throw new Error(`oauthCompleteUrl must be an https URL, got ${props.oauthCompleteUrl}`);
+    }
+    // The OAuth apps file is checked now (a bad file fails the synth, not the first request) and
+    // shipped next to the bundle of each function that reads the catalog.
+    const appsFile = props.oauthAppsFile ? resolve(props.oauthAppsFile) : undefined;
+    if (appsFile) readAppsFile(appsFile);
+    const oauthCatalog = (uses: boolean) =>
+      appsFile && uses
+        ? {
+            extraFiles: { [OAUTH_APPS_BUNDLED_NAME]: appsFile },
+            environment: { OAUTH_APPS_FILE: `/var/task/${OAUTH_APPS_BUNDLED_NAME}` },
+          }
+        : { extraFiles: undefined, environment: {} };
     /** Settings every function gets; grant-bound settings (queue URLs) are added per function. */
     const baseEnvironment: Record<string, string> = {
       NODE_ENV: 'production',
@@ -265,6 +295,7 @@ export class IntegrationStack extends Stack {
       CORS_ALLOWED_ORIGINS: corsOrigins.join(','),
       // OAuth redirect URIs live under the API's public base URL.
       OAUTH_REDIRECT_URI_BASE: publicBaseUrl,
+      ...(props.oauthCompleteUrl ? { OAUTH_COMPLETE_URL: props.oauthCompleteUrl } : {}),
       ALLOW_LOOPBACK_TARGETS: 'false',
       POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
       LOG_LEVEL: props.logLevel ?? 'INFO',
@@ -290,11 +321,13 @@ export class IntegrationStack extends Stack {
 
     for (const route of routeTable) {
       const grants = routeGrants(route);
+      const apps = oauthCatalog(route.tag === OAUTH_TAG);
       const fn = new ApiFunction(this, pascal(route.id), {
         handler: route.handler,
         role: roles.roleFor(route.tag, grants),
         description: `${route.method} ${fullPath(route)}: ${route.summary}`,
-        environment: environmentFor(grants),
+        environment: { ...environmentFor(grants), ...apps.environment },
+        extraFiles: apps.extraFiles,
         ...(route.timeoutSeconds ? { timeout: Duration.seconds(route.timeoutSeconds) } : {}),
       });
       this.api.addRoutes({
@@ -309,12 +342,14 @@ export class IntegrationStack extends Stack {
 
     // ── Workers ─────────────────────────────────────────────────────────────
     for (const worker of workerTable) {
+      const apps = oauthCatalog(worker.grants.includes('secrets:oauth:read'));
       const fn = new ApiFunction(this, `${pascal(worker.id)}Worker`, {
         handler: worker.handler,
         // Own role per worker: the event source adds consume permissions on its queue.
         role: roles.roleFor(`worker ${worker.id}`, worker.grants),
         description: worker.description,
-        environment: environmentFor(worker.grants),
+        environment: { ...environmentFor(worker.grants), ...apps.environment },
+        extraFiles: apps.extraFiles,
         timeout: Duration.seconds(worker.timeoutSeconds),
         memorySize: worker.memoryMb,
       });

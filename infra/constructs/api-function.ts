@@ -37,6 +37,8 @@ export interface ApiFunctionProps {
   timeout?: Duration;
   /** @default FUNCTION_DEFAULTS.memorySize */
   memorySize?: number;
+  /** Files copied next to the bundle (name → absolute source path), read at `/var/task/<name>`. */
+  extraFiles?: Record<string, string>;
 }
 
 /**
@@ -71,7 +73,7 @@ export class ApiFunction extends NodejsFunction {
         NODE_OPTIONS: '--enable-source-maps',
         ...props.environment,
       },
-      bundling: cdkBundling(),
+      bundling: cdkBundling(props.extraFiles),
     });
     // Instead of the AWSLambdaBasicExecutionRole managed policy (logs:CreateLogGroup and
     // PutLogEvents on every log group): create streams and put events in this log group only.

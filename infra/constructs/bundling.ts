@@ -48,9 +48,23 @@ export const BUNDLE = {
   external: [] as string[],
 } as const;
 
-/** The settings as `NodejsFunction` bundling options (used by `ApiFunction`). */
-export function cdkBundling(): BundlingOptions {
+/**
+ * The settings as `NodejsFunction` bundling options (used by `ApiFunction`). `extraFiles` (name in
+ * the bundle → absolute source path) are copied next to the bundle, e.g. an OAuth apps file.
+ */
+export function cdkBundling(extraFiles: Record<string, string> = {}): BundlingOptions {
+  const copies = Object.entries(extraFiles);
   return {
+    ...(copies.length
+      ? {
+          commandHooks: {
+            beforeBundling: () => [],
+            beforeInstall: () => [],
+            afterBundling: (_input: string, output: string) =>
+              copies.map(([name, source]) => `cp "${source}" "${output}/${name}"`),
+          },
+        }
+      : {}),
     target: BUNDLE.target,
     format: OutputFormat.ESM,
     minify: BUNDLE.minify,

@@ -133,7 +133,8 @@ export class CatalogFileError extends Error {
 
 let cache: { key: string; apps: Map<string, OAuthApp> } | undefined;
 
-function readAppsFile(file: string): OAuthApp[] {
+/** Reads and validates an apps file (also used by the CDK stack at synth). */
+export function readAppsFile(file: string): OAuthApp[] {
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(file, 'utf8'));

@@ -3,13 +3,14 @@
  * checks the template against the route and worker tables. Variants that only need the template
  * synthesize with bundling skipped (`aws:cdk:bundling-stacks: []`), which takes a few seconds.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type App, type CfnElement, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AccountPrincipal, ArnPrincipal } from 'aws-cdk-lib/aws-iam';
 import type { CloudAssembly } from 'aws-cdk-lib/cx-api';
+import type { Construct } from 'constructs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { routeList } from '#functions/routes.ts';
 import { queues, type WorkerDef, workers } from '#functions/workers.ts';
@@ -425,6 +426,61 @@ describe('IntegrationStack (template-only variants)', () => {
         outdir: outdir(),
         context: noBundling,
         stackProps: { authJwksUrl: 'http://idp.example/jwks' },
+      }),
+    ).toThrow(/https/);
+  });
+
+  it('ships a valid OAuth apps file to the OAuth functions only, and refuses an invalid one', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'oauth-apps-'));
+    const good = join(dir, 'apps.json');
+    writeFileSync(
+      good,
+      JSON.stringify([
+        {
+          id: 'gitlab',
+          name: 'GitLab',
+          authorize_url: 'https://gitlab.example.com/oauth/authorize',
+          token_url: 'https://gitlab.example.com/oauth/token',
+          revoke_url: 'https://gitlab.example.com/oauth/revoke',
+          scopes: ['read_api'],
+          default_scopes: ['read_api'],
+          pkce: true,
+        },
+      ]),
+    );
+    const { app, stack } = buildApp({
+      outdir: outdir(),
+      context: noBundling,
+      stackProps: { oauthAppsFile: good, oauthCompleteUrl: 'https://app.pronaflow.com/connections/complete' },
+    });
+    const { template } = synth(app, stack);
+    const envOf = (fn: Construct) =>
+      (
+        template!.toJSON().Resources[logicalId(stack, fn)].Properties.Environment as {
+          Variables: Record<string, unknown>;
+        }
+      ).Variables;
+    expect(envOf(stack.routeFunctions.get('listOAuthApps')!).OAUTH_APPS_FILE).toBe(
+      '/var/task/oauth-apps.json',
+    );
+    expect(envOf(stack.workerFunctions.get('refreshOAuthConnections')!).OAUTH_APPS_FILE).toBe(
+      '/var/task/oauth-apps.json',
+    );
+    expect(envOf(stack.routeFunctions.get('listTokens')!).OAUTH_APPS_FILE).toBeUndefined();
+    expect(envOf(stack.routeFunctions.get('oauthCallbackRedirect')!).OAUTH_COMPLETE_URL).toBe(
+      'https://app.pronaflow.com/connections/complete',
+    );
+
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, JSON.stringify([{ id: 'x' }]));
+    expect(() =>
+      buildApp({ outdir: outdir(), context: noBundling, stackProps: { oauthAppsFile: bad } }),
+    ).toThrow(/OAUTH_APPS_FILE/);
+    expect(() =>
+      buildApp({
+        outdir: outdir(),
+        context: noBundling,
+        stackProps: { oauthCompleteUrl: 'http://app.example' },
       }),
     ).toThrow(/https/);
   });
