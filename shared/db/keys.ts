@@ -21,7 +21,7 @@ export const keys = {
   apiTokensOfWorkspace: () => 'APITOKEN#',
   /** The authentication record of a token, found by the SHA-256 of its value. */
   apiTokenHash: (hash: string) => ({ pk: `TOKENHASH#${hash}`, sk: 'TOKENHASH' }),
-  /** A fixed rate-limit window's counter for a subject (`TOKEN#…` or `SESSION#…`). */
+  /** A fixed rate-limit window's counter for a subject (`USER#<ws>#<user>`: one budget per user and workspace). */
   rateWindow: (subject: string, windowStart: number) => ({
     pk: `RATE#${subject}#${windowStart}`,
     sk: 'RATE',
