@@ -2,6 +2,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { config } from '#shared/config.ts';
+import { assertGranted } from '#shared/runtime-grants.ts';
 
 export interface SecretReadOptions {
   /**
@@ -76,7 +77,16 @@ export function secrets(): SecretSource {
   }
   const inner = source;
   const prefix = config().SECRETS_PREFIX;
-  return { get: (name, opts) => inner.get(`${prefix}${name}`, opts) };
+  return {
+    get: (name, opts) => {
+      // Where AWS is emulated, so is IAM: the data keys and OAuth app secrets need their grant.
+      assertGranted(
+        `the secret ${name}`,
+        name.startsWith('oauth/') ? 'secrets:oauth:read' : 'secrets:keys:read',
+      );
+      return inner.get(`${prefix}${name}`, opts);
+    },
+  };
 }
 
 /** Replaces the secret source (tests). */

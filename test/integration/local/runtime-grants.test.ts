@@ -3,7 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { db, tableName } from '#shared/db/client.ts';
 import { sendJson } from '#shared/queues.ts';
 import { MissingGrantError, runWithGrants } from '#shared/runtime-grants.ts';
+import { secrets } from '#shared/secrets.ts';
 import { useTestSqs, useTestTable } from '#test/helpers/env.ts';
+import { useMemorySecrets } from '#test/helpers/secrets.ts';
 
 useTestTable();
 useTestSqs();
@@ -27,6 +29,17 @@ describe('runtime grants (IAM as the local runtime enforces it)', () => {
       /queue:sync:send/,
     );
     await runWithGrants(['queue:sync:send'], () => sendJson('SYNC_QUEUE_URL', { ok: true }));
+  });
+
+  it('lets a function read only the secrets it is granted', async () => {
+    useMemorySecrets({ 'oauth/github': '{}' });
+    await expect(runWithGrants(['secrets:keys:read'], () => secrets().get('oauth/github'))).rejects.toThrow(
+      /secrets:oauth:read/,
+    );
+    await expect(runWithGrants(['secrets:oauth:read'], () => secrets().get('keys'))).rejects.toThrow(
+      /secrets:keys:read/,
+    );
+    expect(await runWithGrants(['secrets:oauth:read'], () => secrets().get('oauth/github'))).toBe('{}');
   });
 
   it('checks nothing outside a grants scope (handlers called directly in unit tests)', async () => {
