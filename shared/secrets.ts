@@ -78,7 +78,7 @@ export function secrets(): SecretSource {
   const inner = source;
   const prefix = config().SECRETS_PREFIX;
   return {
-    get: (name, opts) => {
+    get: async (name, opts) => {
       // Where AWS is emulated, so is IAM: the data keys and OAuth app secrets need their grant.
       assertGranted(
         `the secret ${name}`,
