@@ -1,7 +1,8 @@
-import { QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
 import { db, tableName } from '#shared/db/client.ts';
 import { keys } from '#shared/db/keys.ts';
+import { queryAll } from '#shared/db/query.ts';
 import { NotFoundError } from '#shared/errors.ts';
 import type { PronaFlowEvent } from '#shared/events/envelope.ts';
 import type { WorkspaceRole } from '#shared/http/caller.ts';
@@ -85,20 +86,12 @@ function parseChange(event: PronaFlowEvent): (Change & { user: string }) | undef
 
 /** Every token of a user in a workspace, read strongly consistent (one created just before is seen). */
 async function* tokensOfUser(workspaceId: string, user: string): AsyncGenerator<TokenItem> {
-  let start: Record<string, unknown> | undefined;
-  do {
-    const page = await db().send(
-      new QueryCommand({
-        TableName: tableName(),
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :sk)',
-        ExpressionAttributeValues: { ':pk': keys.workspace(workspaceId), ':sk': keys.apiTokensOfUser(user) },
-        ConsistentRead: true,
-        ExclusiveStartKey: start,
-      }),
-    );
-    for (const item of page.Items ?? []) yield item as TokenItem;
-    start = page.LastEvaluatedKey;
-  } while (start);
+  const items = queryAll({
+    KeyConditionExpression: 'pk = :pk AND begins_with(sk, :sk)',
+    ExpressionAttributeValues: { ':pk': keys.workspace(workspaceId), ':sk': keys.apiTokensOfUser(user) },
+    ConsistentRead: true,
+  });
+  for await (const item of items) yield item as unknown as TokenItem;
 }
 
 /**

@@ -1,8 +1,9 @@
-import { GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
 import { config } from '#shared/config.ts';
 import { db, tableName } from '#shared/db/client.ts';
 import { keys } from '#shared/db/keys.ts';
+import { queryAll } from '#shared/db/query.ts';
 import type { PronaFlowEvent } from '#shared/events/envelope.ts';
 import { logger } from '#shared/logger.ts';
 
@@ -98,28 +99,20 @@ export async function applyPlanChange(event: PronaFlowEvent): Promise<'applied' 
     if ((err as Error).name === 'ConditionalCheckFailedException') return 'stale';
     throw err;
   }
-  let start: Record<string, unknown> | undefined;
-  do {
-    // Strongly consistent query of the base table: a token created before the plan item changed
-    // is seen here; one created after it read the new plan (see planUnchangedCheck).
-    const page = await db().send(
-      new QueryCommand({
-        TableName: tableName(),
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :sk)',
-        ExpressionAttributeValues: {
-          ':pk': keys.workspace(event.workspace_id),
-          ':sk': keys.apiTokensOfWorkspace(),
-        },
-        ProjectionExpression: 'token_hash',
-        ConsistentRead: true,
-        ExclusiveStartKey: start,
-      }),
-    );
-    for (const item of page.Items ?? []) {
-      if (typeof item.token_hash === 'string') await setTokenPlan(item.token_hash, plan, at);
-    }
-    start = page.LastEvaluatedKey;
-  } while (start);
+  // Strongly consistent query of the base table: a token created before the plan item changed
+  // is seen here; one created after it read the new plan (see planUnchangedCheck).
+  const tokens = queryAll({
+    KeyConditionExpression: 'pk = :pk AND begins_with(sk, :sk)',
+    ExpressionAttributeValues: {
+      ':pk': keys.workspace(event.workspace_id),
+      ':sk': keys.apiTokensOfWorkspace(),
+    },
+    ProjectionExpression: 'token_hash',
+    ConsistentRead: true,
+  });
+  for await (const item of tokens) {
+    if (typeof item.token_hash === 'string') await setTokenPlan(item.token_hash, plan, at);
+  }
   return 'applied';
 }
 
