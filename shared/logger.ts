@@ -14,6 +14,8 @@ const SECRET_VALUES: [RegExp, string][] = [
   [/\b[0-9a-f]{64}\b/gi, '[redacted-sha256]'],
   // Bearer credentials quoted in a message.
   [/(Bearer\s+)[^\s"',;]+/gi, '$1[redacted]'],
+  // Standard Webhooks signing secrets.
+  [/whsec_[A-Za-z0-9+/=]{8,}/g, 'whsec_[redacted]'],
 ];
 const MAX_DEPTH = 8;
 

@@ -78,6 +78,14 @@ describe('logger', () => {
     expect(entry?.error).toMatchObject({ name: 'Error', message: 'header was Bearer [redacted]' });
   });
 
+  it('scrubs webhook signing secrets from free text', () => {
+    const logs = captureLogs();
+    const secret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+    logger.warn(`receiver rejected a signature made with ${secret}`);
+    expect(logs.text()).not.toContain(secret);
+    expect(logs.text()).toContain('whsec_[redacted]');
+  });
+
   it('keeps identifiers readable: *_id keys are not secrets', () => {
     for (const key of ['token_id', 'client_id', 'event_id', 'tokenId', 'id'])
       expect(isSecretKey(key), key).toBe(false);
