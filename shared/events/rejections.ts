@@ -7,7 +7,8 @@ const RETENTION_SECONDS = 30 * 24 * 3600;
 
 /**
  * Records why an ingest message was refused, so nothing that reached the queue disappears
- * without a trace. Keyed by day; idempotent on the SQS message id.
+ * without a trace. Filed under the day SQS accepted the message (`now`), so a message rejected
+ * again on a retry overwrites its own record: idempotent on the SQS message id.
  */
 export async function recordRejection(input: {
   messageId: string;
@@ -15,6 +16,7 @@ export async function recordRejection(input: {
   eventId?: string;
   workspaceId?: string;
   sizeBytes: number;
+  /** When the message was sent (defaults to now). */
   now?: Date;
 }): Promise<void> {
   const now = input.now ?? new Date();

@@ -75,6 +75,31 @@ describe('ingestMessage', () => {
   });
 });
 
+describe('ingestMessage with no consumer for the type', () => {
+  it('records the event as rejected instead of dropping it', async () => {
+    const out = await ingestMessage('m-nobody', valid({ type: 'galaxy.exploded' }), []);
+    expect(out).toMatchObject({ outcome: 'rejected', reason: expect.stringMatching(/galaxy\.exploded/) });
+    expect((await rejectionsToday()).find((r) => r.message_id === 'm-nobody')).toMatchObject({
+      event_id: 'evt_1',
+    });
+  });
+
+  it('files a retried rejection under the day the message was sent, once', async () => {
+    const sent = new Date('2026-11-24T23:59:59Z');
+    await ingestMessage('m-midnight', '{', [], sent);
+    await ingestMessage('m-midnight', '{', [], sent);
+    const out = await db().send(
+      new QueryCommand({
+        TableName: tableName(),
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': 'REJECTED#2026-11-24' },
+        ConsistentRead: true,
+      }),
+    );
+    expect((out.Items ?? []).filter((r) => r.message_id === 'm-midnight')).toHaveLength(1);
+  });
+});
+
 describe('ingest worker', () => {
   it('reports only failing records as batch item failures', async () => {
     const event: SQSEvent = {
