@@ -5,7 +5,7 @@
  *
  * Rows with `pending` are registered but not built yet: their handler answers 501.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { pageQuery } from '#shared/db/pagination.ts';
 import { problemSchema } from '#shared/http/problem.ts';
 import { type ResponseDef, type RouteDef, route } from '#shared/http/route.ts';

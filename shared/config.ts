@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 const bool = z
   .enum(['true', 'false', '1', '0'])
@@ -34,7 +34,9 @@ export const configSchema = z.object({
   // Webhooks
   WEBHOOK_MAX_RETRIES: int(5),
   WEBHOOK_RETRY_BACKOFF_SECONDS: int(60),
-  WEBHOOK_TIMEOUT_SECONDS: int(30, 1),
+  // At most 30 s: an attempt (DNS included) plus the lease margin must fit the delivery worker's
+  // 60 s Lambda timeout (functions/workers.ts).
+  WEBHOOK_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(30).default(30),
   WEBHOOK_MAX_PAYLOAD_SIZE_KB: int(1024, 1),
   WEBHOOK_DELIVERY_TTL_HOURS: int(24, 1),
   WEBHOOK_HISTORY_RETENTION_DAYS: int(30, 1),

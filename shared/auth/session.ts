@@ -1,6 +1,6 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { type CryptoKey, createRemoteJWKSet, errors, importJWK, type JWTVerifyGetKey, jwtVerify } from 'jose';
-import { z } from 'zod';
+import * as z from 'zod';
 import { config } from '#shared/config.ts';
 import {
   ForbiddenError,

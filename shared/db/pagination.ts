@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { ValidationError } from '#shared/errors.ts';
 
 /** Query-string schema shared by every list endpoint. */

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** A PronaFlow event as event sources put it on the ingest queue. */
 export const eventEnvelope = z.object({

@@ -1,6 +1,6 @@
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { config } from '#shared/config.ts';
 import { NotImplementedError } from '#shared/errors.ts';
 import { logger } from '#shared/logger.ts';

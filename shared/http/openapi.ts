@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { config } from '#shared/config.ts';
 import { problemSchema } from './problem.ts';
 import { type CallerKind, fullPath, type RouteDef } from './route.ts';

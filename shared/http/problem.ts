@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { FieldError } from '#shared/errors.ts';
 
 /** RFC 9457 problem details, the body of every error response. */

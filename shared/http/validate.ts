@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { ValidationError } from '#shared/errors.ts';
 
 /** Parses `value` with `schema`; on failure a 400 listing each bad field under `where`. */

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { ServiceUnavailableError } from '#shared/errors.ts';
 import { logger } from '#shared/logger.ts';
 import { secrets } from '#shared/secrets.ts';

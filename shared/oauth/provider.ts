@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { config } from '#shared/config.ts';
 import { UpstreamError } from '#shared/errors.ts';
 import type { OAuthApp } from './catalog.ts';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { pageQuery } from '#shared/db/pagination.ts';
 
 const scope = z.string().min(1).max(200);

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { pageQuery } from '#shared/db/pagination.ts';
 import { isKnownScope, SCOPES } from './scopes.ts';
 

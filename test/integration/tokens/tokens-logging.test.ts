@@ -1,5 +1,5 @@
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { z } from 'zod';
+import * as z from 'zod';
 import { routes } from '#functions/routes.ts';
 import { handler as createToken } from '#functions/tokens/create-token.ts';
 import { handler as getRateLimit } from '#functions/tokens/get-rate-limit.ts';

@@ -1,7 +1,7 @@
 import { ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { z } from 'zod';
+import * as z from 'zod';
 import { routes } from '#functions/routes.ts';
 import { handler as getRateLimit } from '#functions/tokens/get-rate-limit.ts';
 import { handler as listUsageLogs } from '#functions/tokens/list-usage-logs.ts';

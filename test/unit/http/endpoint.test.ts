@@ -1,6 +1,6 @@
 import { SignJWT } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { z } from 'zod';
+import * as z from 'zod';
 import { resetSessionKeys } from '#shared/auth/session.ts';
 import { AppError, ConflictError } from '#shared/errors.ts';
 import { endpoint, notImplemented } from '#shared/http/endpoint.ts';
