@@ -33,6 +33,9 @@ const KEEP_ALIVE_MS = 4_000;
 /** Upper bound on a server's keep-alive hint (undici subtracts a 2 s safety margin from it). */
 const KEEP_ALIVE_MAX_MS = 10_000;
 
+/** Backstop timeouts of pooled agents; above the largest WEBHOOK_TIMEOUT_SECONDS (30 s). */
+const AGENT_TIMEOUT_MS = 60_000;
+
 const agents = new Map<string, Agent>();
 
 /**
@@ -40,8 +43,8 @@ const agents = new Map<string, Agent>();
  * (its lookup is pinned), so a reused keep-alive connection is one to the address validated for
  * this attempt. A DNS answer that changes makes a new key, hence new connections.
  */
-function agentFor(url: URL, address: ResolvedAddress, timeoutMs: number): Agent {
-  const key = `${url.origin}|${address.address}|${timeoutMs}`;
+function agentFor(url: URL, address: ResolvedAddress): Agent {
+  const key = `${url.origin}|${address.address}`;
   const pooled = agents.get(key);
   if (pooled) {
     agents.delete(key);
@@ -53,9 +56,10 @@ function agentFor(url: URL, address: ResolvedAddress, timeoutMs: number): Agent 
     else cb(null, address.address, address.family);
   };
   const agent = new Agent({
-    connect: { lookup, timeout: timeoutMs },
-    headersTimeout: timeoutMs,
-    bodyTimeout: timeoutMs,
+    // Each request is bounded by its own deadline (the abort signal); these only backstop it.
+    connect: { lookup, timeout: AGENT_TIMEOUT_MS },
+    headersTimeout: AGENT_TIMEOUT_MS,
+    bodyTimeout: AGENT_TIMEOUT_MS,
     keepAliveTimeout: KEEP_ALIVE_MS,
     keepAliveMaxTimeout: KEEP_ALIVE_MAX_MS,
   });
@@ -79,7 +83,9 @@ export async function closePooledAgents(): Promise<void> {
  * POSTs `body` to `url`, connecting to `address` (already validated) whatever DNS says now:
  * the socket's lookup is pinned, while TLS still verifies the certificate against the URL's
  * host name (SNI). Connections are kept alive and reused per origin and validated address.
- * Redirects are not followed (a 3xx is just a non-2xx answer); the whole exchange is bounded
+ * Redirects are not followed: undici 8's `request()` follows none unless the dispatcher is
+ * composed with the redirect interceptor, which this one is not (a 3xx is just a non-2xx answer,
+ * tested end to end); the whole exchange is bounded
  * by `timeoutMs`; at most {@link RESPONSE_BODY_LIMIT} bytes are read.
  */
 export const postPinned: Poster = async ({ url, address, headers, body, timeoutMs }) => {
@@ -89,10 +95,9 @@ export const postPinned: Poster = async ({ url, address, headers, body, timeoutM
       method: 'POST',
       headers,
       body,
-      dispatcher: agentFor(url, address, timeoutMs),
+      dispatcher: agentFor(url, address),
       signal: AbortSignal.timeout(timeoutMs),
-      maxRedirections: 0,
-    } as Parameters<typeof request>[1]);
+    });
     const read = await readBounded(res.body);
     return {
       status: res.statusCode,

@@ -22,9 +22,19 @@ export function setResolver(next: Resolver | undefined): void {
   resolver = next ?? systemResolver;
 }
 
-/** Raised when a webhook URL or one of its addresses may not be called. */
+/**
+ * Raised when a webhook URL or one of its addresses may not be called. `refused`: the URL's shape
+ * or an address it resolves to is not allowed (final: retrying changes nothing until someone
+ * changes the URL or its DNS); `unresolved`: the host could not be resolved in time (transient).
+ */
 export class UnsafeTargetError extends Error {
   override name = 'UnsafeTargetError';
+  constructor(
+    message: string,
+    readonly kind: 'refused' | 'unresolved' = 'refused',
+  ) {
+    super(message);
+  }
 }
 
 export interface TargetPolicy {
@@ -50,11 +60,16 @@ export function checkUrlShape(raw: string, policy: TargetPolicy): URL {
   return url;
 }
 
+/** IPv6 global unicast (RFC 4291 §2.4): the only IPv6 block webhooks may target. */
+const GLOBAL_UNICAST_V6 = ipaddr.parseCIDR('2000::/3');
+
 /**
  * Why `address` may not be called, or undefined when it is a public unicast address. Refused:
  * every special range ipaddr.js knows (private, loopback, link-local incl. 169.254.169.254,
  * unique-local incl. fd00:ec2::254, multicast, reserved, carrier-grade NAT, IPv4-mapped, 6to4,
- * Teredo, NAT64, …); only `unicast` passes, plus `loopback` when `allowLoopback`.
+ * Teredo, NAT64, …); only `unicast` passes, plus `loopback` when `allowLoopback`. IPv6 must
+ * moreover be global unicast (`2000::/3`), which also refuses IPv4-compatible addresses
+ * (`::/96`, e.g. `::7f00:1`) that ipaddr.js classes as plain unicast.
  */
 export function addressProblem(address: string, policy: TargetPolicy): string | undefined {
   let ip: ipaddr.IPv4 | ipaddr.IPv6;
@@ -64,9 +79,13 @@ export function addressProblem(address: string, policy: TargetPolicy): string | 
     return `${address} is not an IP address`;
   }
   const range = ip.range();
-  if (range === 'unicast') return undefined;
   if (range === 'loopback' && policy.allowLoopback) return undefined;
-  return `${address} is in a refused range (${range})`;
+  if (range !== 'unicast') return `${address} is in a refused range (${range})`;
+  if (ip.kind() === 'ipv6') {
+    const [block, bits] = GLOBAL_UNICAST_V6;
+    if (!ip.match(block, bits)) return `${address} is in a refused range (not global unicast 2000::/3)`;
+  }
+  return undefined;
 }
 
 /** The bare host of a URL (IPv6 literals without brackets). */
@@ -74,14 +93,33 @@ export function hostOf(url: URL): string {
   return url.hostname.replace(/^\[(.*)\]$/, '$1');
 }
 
+/** Resolves `host`, giving up after `timeoutMs` (the lookup itself cannot be cancelled; its answer is ignored). */
+async function resolveWithin(host: string, timeoutMs: number | undefined): Promise<ResolvedAddress[]> {
+  if (timeoutMs === undefined) return resolver(host);
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new UnsafeTargetError(`Resolving ${host} timed out after ${timeoutMs} ms`, 'unresolved')),
+      Math.max(0, timeoutMs),
+    );
+  });
+  try {
+    return await Promise.race([resolver(host), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
  * Validates a webhook URL fully: shape, then every address its host resolves to. Returns the
  * URL and the address to connect to (the first checked one), so the caller connects to exactly
- * what was checked and a second DNS answer cannot slip in (no rebinding window).
+ * what was checked and a second DNS answer cannot slip in (no rebinding window). With
+ * `timeoutMs`, resolution is bounded (the delivery worker's attempt deadline covers it).
  */
 export async function resolveTarget(
   raw: string,
   policy: TargetPolicy,
+  opts: { timeoutMs?: number } = {},
 ): Promise<{ url: URL; address: ResolvedAddress }> {
   const url = checkUrlShape(raw, policy);
   const host = hostOf(url);
@@ -90,12 +128,13 @@ export async function resolveTarget(
     addresses = [{ address: host, family: isIP(host) === 6 ? 6 : 4 }];
   } else {
     try {
-      addresses = await resolver(host);
-    } catch {
-      throw new UnsafeTargetError(`The host ${host} could not be resolved`);
+      addresses = await resolveWithin(host, opts.timeoutMs);
+    } catch (err) {
+      if (err instanceof UnsafeTargetError) throw err;
+      throw new UnsafeTargetError(`The host ${host} could not be resolved`, 'unresolved');
     }
   }
-  if (!addresses.length) throw new UnsafeTargetError(`The host ${host} has no address`);
+  if (!addresses.length) throw new UnsafeTargetError(`The host ${host} has no address`, 'unresolved');
   for (const a of addresses) {
     const problem = addressProblem(a.address, policy);
     if (problem) throw new UnsafeTargetError(`The host ${host} resolves to ${problem}`);

@@ -63,6 +63,12 @@ describe('webhook target addresses', () => {
     ['64:ff9b::a00:1', 'rfc6052'],
     ['2002:a00:1::', '6to4'],
     ['2001:db8::1', 'reserved'],
+    ['::7f00:1', 'not global unicast 2000::/3'],
+    ['::a00:1', 'not global unicast 2000::/3'],
+    ['::1.2.3.4', 'ipv4Mapped'],
+    ['4000::1', 'not global unicast 2000::/3'],
+    ['100::1', 'discard'],
+    ['2001::1', 'teredo'],
   ])('refuses %s (%s)', (address, range) => {
     expect(addressProblem(address, strict)).toContain(`(${range})`);
   });
@@ -70,6 +76,11 @@ describe('webhook target addresses', () => {
   it('accepts public unicast addresses', () => {
     expect(addressProblem('93.184.216.34', strict)).toBeUndefined();
     expect(addressProblem('2606:2800:220:1:248:1893:25c8:1946', strict)).toBeUndefined();
+  });
+
+  it('refuses IPv4-compatible IPv6 (::/96) even with ALLOW_LOOPBACK_TARGETS', () => {
+    expect(addressProblem('::7f00:1', dev)).toContain('not global unicast');
+    expect(addressProblem('::a9fe:a9fe', dev)).toContain('not global unicast');
   });
 
   it('allows loopback only with ALLOW_LOOPBACK_TARGETS, and still refuses private and mapped ranges', () => {
@@ -112,10 +123,34 @@ describe('resolveTarget', () => {
     await expect(resolveTarget('https://[::ffff:7f00:1]/', strict)).rejects.toThrow(/ipv4Mapped/);
   });
 
-  it('refuses hosts that do not resolve', async () => {
+  it('refuses hosts that do not resolve, as a transient (unresolved) failure', async () => {
     dns({});
-    await expect(resolveTarget('https://nowhere.example.com/', strict)).rejects.toThrow(
-      /could not be resolved/,
+    const err = await resolveTarget('https://nowhere.example.com/', strict).catch((e) => e);
+    expect(err).toBeInstanceOf(UnsafeTargetError);
+    expect(err).toMatchObject({
+      kind: 'unresolved',
+      message: expect.stringMatching(/could not be resolved/),
+    });
+  });
+
+  it('marks shape and range refusals as final (refused)', async () => {
+    dns({ 'evil.example.com': ['10.0.0.7'] });
+    await expect(resolveTarget('https://evil.example.com/', strict)).rejects.toMatchObject({
+      kind: 'refused',
+    });
+    await expect(resolveTarget('http://evil.example.com/', strict)).rejects.toMatchObject({
+      kind: 'refused',
+    });
+    await expect(resolveTarget('https://[::7f00:1]/', strict)).rejects.toMatchObject({ kind: 'refused' });
+  });
+
+  it('gives up resolving after timeoutMs', async () => {
+    setResolver(() => new Promise<ResolvedAddress[]>(() => {}));
+    await expect(resolveTarget('https://slow.example.com/', strict, { timeoutMs: 20 })).rejects.toMatchObject(
+      {
+        kind: 'unresolved',
+        message: 'Resolving slow.example.com timed out after 20 ms',
+      },
     );
   });
 });
