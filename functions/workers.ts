@@ -91,7 +91,9 @@ export const workers: WorkerDef[] = [
     description:
       'Signed webhook deliveries with retries (re-enqueued with delay), recover pages and DLQ redrives of FAILED deliveries',
     trigger: { queue: 'deliveries', batchSize: 10, maxBatchingWindowSeconds: 1 },
-    // One attempt is bounded by WEBHOOK_TIMEOUT_SECONDS (30 s by default); records run in parallel.
+    // One attempt (DNS included) is bounded by WEBHOOK_TIMEOUT_SECONDS, at most 30 s (checked by
+    // the settings), plus a 15 s lease margin for signing and recording: within these 60 s.
+    // Records of a batch run in parallel.
     timeoutSeconds: 60,
     // A finally FAILED delivery is parked in the deliveries DLQ (alarm + documented redrive).
     grants: [
@@ -101,6 +103,15 @@ export const workers: WorkerDef[] = [
       'queue:deliveries-dlq:send',
       'secrets:keys:read',
     ],
+  },
+  {
+    id: 'expireWebhookDeliveries',
+    handler: 'workers/expire-webhook-deliveries',
+    description:
+      'Marks EXPIRED the PENDING webhook deliveries past their expiry whose job was lost (expiry markers, DLVEXP#<hour> buckets)',
+    trigger: { schedule: 'rate(15 minutes)' },
+    timeoutSeconds: 120,
+    grants: ['table:read', 'table:write'],
   },
 
   // ── OAuth ──

@@ -1,6 +1,7 @@
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import {
+  DeleteCommand,
   GetCommand,
   PutCommand,
   QueryCommand,
@@ -67,6 +68,38 @@ export interface DeliveryItem {
   ttl: number;
 }
 
+/**
+ * The expiry marker of a PENDING delivery (pattern W6): a small item in the hour bucket of the
+ * delivery's `expires_at`, written when the delivery (or a new cycle of it) starts and deleted
+ * with its terminal outcome, so the expiry sweeper finds PENDING deliveries past their expiry
+ * with one Query per hour bucket, no scan. Kept here rather than in shared/db/keys.ts (owned
+ * elsewhere); the access pattern is documented in shared/db/README.md.
+ */
+export const expiryMarkerKey = (expiresAt: string, deliveryId: string) => ({
+  pk: `${EXPIRY_BUCKET_PREFIX}${expiresAt.slice(0, 13)}`,
+  sk: `${expiresAt}#${deliveryId}`,
+});
+export const EXPIRY_BUCKET_PREFIX = 'DLVEXP#';
+
+export interface ExpiryMarker {
+  pk: string;
+  sk: string;
+  entity: 'WebhookDeliveryExpiry';
+  delivery_id: string;
+  expires_at: string;
+  ttl: number;
+}
+
+function expiryMarker(deliveryId: string, expiresAt: string, ttl: number): ExpiryMarker {
+  return {
+    ...expiryMarkerKey(expiresAt, deliveryId),
+    entity: 'WebhookDeliveryExpiry',
+    delivery_id: deliveryId,
+    expires_at: expiresAt,
+    ttl,
+  };
+}
+
 /** The delivery id for an event and an endpoint: deterministic, so a repeated event creates nothing twice. */
 export function deliveryId(eventId: string, endpointId: string): string {
   return `dlv_${sha256Hex(`${eventId}\n${endpointId}`).slice(0, 32)}`;
@@ -121,6 +154,12 @@ export async function createDelivery(input: {
     next_attempt_at: at,
     ttl: ttlIn(retentionSeconds(), now.getTime()),
   };
+  // The expiry marker goes first: a crash in between leaves a marker without its delivery (or, for
+  // a repeated event, one with another expiry), which the sweeper recognises and deletes; the
+  // other order could leave a PENDING delivery that nothing would ever expire.
+  await db().send(
+    new PutCommand({ TableName: tableName(), Item: expiryMarker(id, item.expires_at, item.ttl) }),
+  );
   try {
     await db().send(
       new PutCommand({ TableName: tableName(), Item: item, ConditionExpression: 'attribute_not_exists(pk)' }),
@@ -183,6 +222,13 @@ export function toAttemptView(a: StoredAttempt, body: string): AttemptView {
   };
 }
 
+/**
+ * Index reads one deliveries page may make when status/type filters skip items: a page holds
+ * fewer than `limit` items (possibly none) with a `next_cursor` only when more than
+ * LIST_MAX_QUERIES × `limit` deliveries in a row did not match.
+ */
+export const LIST_MAX_QUERIES = 5;
+
 /** A page of an endpoint's deliveries, newest first, filtered by status, type and time. */
 export async function listDeliveries(
   endpointId: string,
@@ -214,23 +260,30 @@ export async function listDeliveries(
     filters.push('event_type = :t');
     values[':t'] = q.event_type;
   }
-  const out = await db().send(
-    new QueryCommand({
-      TableName: tableName(),
-      IndexName: 'gsi1',
-      KeyConditionExpression: 'gsi1pk = :pk AND gsi1sk BETWEEN :from AND :to',
-      FilterExpression: filters.join(' AND '),
-      ExpressionAttributeNames: names,
-      ExpressionAttributeValues: values,
-      ScanIndexForward: false,
-      Limit: q.limit,
-      ExclusiveStartKey: decodeCursor(q.cursor, { gsi1pk }),
-    }),
-  );
-  return {
-    data: ((out.Items ?? []) as DeliveryItem[]).map(toSummary),
-    next_cursor: encodeCursor(out.LastEvaluatedKey),
-  };
+  // Status and type are filters (applied after `Limit` items are read): keep reading until the
+  // page is full, the index range ends, or LIST_MAX_QUERIES reads were made. Each read asks for
+  // what is still missing, so the cursor is exactly after the last item evaluated.
+  const found: DeliveryItem[] = [];
+  let start = decodeCursor(q.cursor, { gsi1pk });
+  for (let i = 0; i < LIST_MAX_QUERIES; i++) {
+    const out = await db().send(
+      new QueryCommand({
+        TableName: tableName(),
+        IndexName: 'gsi1',
+        KeyConditionExpression: 'gsi1pk = :pk AND gsi1sk BETWEEN :from AND :to',
+        FilterExpression: filters.join(' AND '),
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+        ScanIndexForward: false,
+        Limit: q.limit - found.length,
+        ExclusiveStartKey: start,
+      }),
+    );
+    found.push(...((out.Items ?? []) as DeliveryItem[]));
+    start = out.LastEvaluatedKey;
+    if (!start || found.length >= q.limit) break;
+  }
+  return { data: found.map(toSummary), next_cursor: encodeCursor(start) };
 }
 
 /** One page of an endpoint's FAILED/EXPIRED deliveries created in [since, until) (recover). */
@@ -305,21 +358,38 @@ export interface AttemptRecord {
   d: DeliveryItem;
   /** Our lease (absent when no attempt was made, e.g. an expiry before the attempt). */
   leaseId?: string;
+  /** Without a lease of ours: record only while nobody holds one (the expiry sweeper). */
+  requireFreeLease?: boolean;
   attempt?: StoredAttempt;
   status: DeliveryStatus;
   now: Date;
   nextAttemptAt?: string;
   error?: string;
   deadLetter?: boolean;
+  /** Disables the endpoint with this reason, in the same transaction (410). */
+  disableEndpoint?: string;
+  /** The endpoint's `consecutive_failures` as last read, if known (saves a retry of the transaction). */
+  knownStreak?: number;
 }
+
+/** What a recorded terminal outcome did to its endpoint. */
+export interface RecordedOutcome {
+  /** Set when this outcome disabled the endpoint (410, or the failure streak reached the limit). */
+  disabled?: string;
+}
+
+/** Tries of the terminal transaction when the endpoint's failure streak moved in between. */
+const STREAK_RACE_TRIES = 5;
 
 /**
  * Records an attempt and the delivery's new state, conditional on the delivery still being at
- * that attempt (and on our lease). A terminal outcome updates the endpoint's stats in the same
- * transaction (unless the endpoint is gone); returns the endpoint's failure streak then, or
- * `false` when the delivery moved on meanwhile (a duplicate lost the race).
+ * that attempt (and on our lease). A terminal outcome, in one transaction: updates the endpoint's
+ * stats (unless the endpoint is gone), disables the endpoint when it answered 410 or when this
+ * failure makes `WEBHOOK_DISABLE_AFTER_CONSECUTIVE_FAILURES` in a row (so a crash cannot record
+ * the failure but lose the disable), and deletes the delivery's expiry marker. Returns what
+ * happened to the endpoint, or `false` when the delivery moved on meanwhile (a duplicate lost).
  */
-export async function recordAttempt(r: AttemptRecord): Promise<{ streak?: number } | false> {
+export async function recordAttempt(r: AttemptRecord): Promise<RecordedOutcome | false> {
   const { d, now } = r;
   const at = now.toISOString();
   const attempts = r.attempt
@@ -333,6 +403,7 @@ export async function recordAttempt(r: AttemptRecord): Promise<{ streak?: number
     ':c': d.cycle,
     ':n': d.attempt_count,
   };
+  const names: Record<string, string> = { '#s': 'status', '#c': 'cycle' };
   const sets = ['#s = :s', 'attempts = :a', 'updated_at = :u'];
   const removes = ['lease_id', 'lease_until'];
   if (r.attempt) {
@@ -364,13 +435,16 @@ export async function recordAttempt(r: AttemptRecord): Promise<{ streak?: number
   if (r.leaseId) {
     condition += ' AND lease_id = :lease';
     values[':lease'] = r.leaseId;
+  } else if (r.requireFreeLease) {
+    condition += ' AND (attribute_not_exists(lease_until) OR lease_until < :nowSec)';
+    values[':nowSec'] = Math.floor(now.getTime() / 1000);
   }
   const deliveryUpdate = {
     TableName: tableName(),
     Key: keys.webhookDelivery(d.id),
     UpdateExpression: `SET ${sets.join(', ')} REMOVE ${removes.join(', ')}`,
     ConditionExpression: condition,
-    ExpressionAttributeNames: { '#s': 'status', '#c': 'cycle' },
+    ExpressionAttributeNames: names,
     ExpressionAttributeValues: values,
   };
   if (!terminal) {
@@ -382,81 +456,176 @@ export async function recordAttempt(r: AttemptRecord): Promise<{ streak?: number
       throw err;
     }
   }
-  const success = r.status === 'DELIVERED';
-  const endpointUpdate = {
-    TableName: tableName(),
-    Key: keys.webhookEndpoint(d.workspace_id, d.endpoint_id),
-    UpdateExpression: success
-      ? 'SET last_delivery_at = :u, last_delivery_status = :s, consecutive_failures = :zero'
-      : 'SET last_delivery_at = :u, last_delivery_status = :s ADD consecutive_failures :one',
-    ConditionExpression: 'attribute_exists(pk)',
-    ExpressionAttributeValues: success
-      ? { ':u': at, ':s': r.status, ':zero': 0 }
-      : { ':u': at, ':s': r.status, ':one': 1 },
-  };
-  try {
-    await db().send(
-      new TransactWriteCommand({ TransactItems: [{ Update: deliveryUpdate }, { Update: endpointUpdate }] }),
-    );
-  } catch (err) {
-    if (!(err instanceof TransactionCanceledException)) throw err;
-    const [mine, endpoint] = err.CancellationReasons ?? [];
-    if (mine?.Code === 'ConditionalCheckFailed') return false;
-    if (endpoint?.Code !== 'ConditionalCheckFailed') throw err;
-    // The endpoint was deleted meanwhile: record the outcome without stats.
+  const markerDelete = { Delete: { TableName: tableName(), Key: expiryMarkerKey(d.expires_at, d.id) } };
+  const endpointKey = keys.webhookEndpoint(d.workspace_id, d.endpoint_id);
+  let known = r.knownStreak;
+  for (let i = 0; i < STREAK_RACE_TRIES; i++) {
+    const change = endpointChange(r, at, known);
     try {
-      await db().send(new UpdateCommand(deliveryUpdate));
-      return {};
-    } catch (inner) {
-      if (inner instanceof ConditionalCheckFailedException) return false;
-      throw inner;
+      await db().send(
+        new TransactWriteCommand({
+          TransactItems: [
+            { Update: deliveryUpdate },
+            { Update: { TableName: tableName(), Key: endpointKey, ...change.update } },
+            markerDelete,
+          ],
+        }),
+      );
+      return { disabled: change.disabled };
+    } catch (err) {
+      if (!(err instanceof TransactionCanceledException)) throw err;
+      const [mine, endpoint] = err.CancellationReasons ?? [];
+      if (mine?.Code === 'ConditionalCheckFailed') return false;
+      if (endpoint?.Code !== 'ConditionalCheckFailed') throw err;
+    }
+    // The endpoint is gone, or its failure streak is not what this try assumed: read it again.
+    const ep = await db().send(
+      new GetCommand({
+        TableName: tableName(),
+        Key: endpointKey,
+        ProjectionExpression: 'consecutive_failures',
+        ConsistentRead: true,
+      }),
+    );
+    if (!ep.Item) {
+      // The endpoint was deleted meanwhile: record the outcome without stats.
+      try {
+        await db().send(
+          new TransactWriteCommand({ TransactItems: [{ Update: deliveryUpdate }, markerDelete] }),
+        );
+        return {};
+      } catch (inner) {
+        if (inner instanceof TransactionCanceledException) return false;
+        throw inner;
+      }
+    }
+    known = (ep.Item.consecutive_failures as number | undefined) ?? 0;
+  }
+  throw new Error(`The failure streak of endpoint ${d.endpoint_id} kept changing; retry later`);
+}
+
+/**
+ * The endpoint's side of a terminal outcome. Success resets the streak. A failure adds one to it
+ * and, on 410 or when the streak reaches the limit, disables the endpoint (keeping the reason and
+ * time of an endpoint already disabled). The condition pins the streak the decision was made on:
+ * exactly `known` when known, otherwise "below the limit by more than one" (no disable due).
+ */
+function endpointChange(r: AttemptRecord, at: string, known: number | undefined) {
+  if (r.status === 'DELIVERED') {
+    return {
+      disabled: undefined,
+      update: {
+        UpdateExpression:
+          'SET last_delivery_at = :u, last_delivery_status = :s, consecutive_failures = :zero',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: { ':u': at, ':s': r.status, ':zero': 0 },
+      },
+    };
+  }
+  const limit = config().WEBHOOK_DISABLE_AFTER_CONSECUTIVE_FAILURES;
+  const values: Record<string, unknown> = { ':u': at, ':s': r.status, ':one': 1 };
+  let condition = 'attribute_exists(pk)';
+  let disabled = r.disableEndpoint;
+  if (!disabled) {
+    if (known === undefined) {
+      condition += ' AND (attribute_not_exists(consecutive_failures) OR consecutive_failures < :below)';
+      values[':below'] = limit - 1;
+    } else {
+      condition +=
+        known === 0
+          ? ' AND (attribute_not_exists(consecutive_failures) OR consecutive_failures = :old)'
+          : ' AND consecutive_failures = :old';
+      values[':old'] = known;
+      if (known + 1 >= limit) disabled = `Disabled after ${known + 1} consecutive failed deliveries`;
     }
   }
-  if (success) return { streak: 0 };
-  const ep = await db().send(
-    new GetCommand({
-      TableName: tableName(),
-      Key: keys.webhookEndpoint(d.workspace_id, d.endpoint_id),
-      ProjectionExpression: 'consecutive_failures',
-      ConsistentRead: true,
-    }),
-  );
-  return { streak: (ep.Item?.consecutive_failures as number | undefined) ?? 0 };
+  let set = 'SET last_delivery_at = :u, last_delivery_status = :s';
+  if (disabled) {
+    set +=
+      ', active = :off, disabled_reason = if_not_exists(disabled_reason, :r), disabled_at = if_not_exists(disabled_at, :u), updated_at = :u';
+    values[':off'] = false;
+    values[':r'] = disabled;
+  }
+  return {
+    disabled,
+    update: {
+      UpdateExpression: `${set} ADD consecutive_failures :one`,
+      ConditionExpression: condition,
+      ExpressionAttributeValues: values,
+    },
+  };
 }
 
 /**
  * Starts a new cycle for a finished delivery (redeliver, recover, DLQ redrive): PENDING again,
- * attempts counted from zero, a fresh expiry. Conditional on the delivery still being finished
- * in `cycle`, so repeating a restart does nothing. Returns false when it did not apply.
+ * attempts counted from zero, a fresh expiry (and its expiry marker, in the same transaction).
+ * Conditional on the delivery still being finished in `cycle`, so repeating a restart does
+ * nothing. Returns false when it did not apply.
  */
 export async function restartDelivery(d: Pick<DeliveryItem, 'id' | 'cycle'>, now: Date): Promise<boolean> {
   const at = now.toISOString();
+  const expiresAt = new Date(now.getTime() + deliveryTtlMs()).toISOString();
+  const ttl = ttlIn(retentionSeconds(), now.getTime());
   try {
     await db().send(
-      new UpdateCommand({
-        TableName: tableName(),
-        Key: keys.webhookDelivery(d.id),
-        UpdateExpression:
-          'SET #s = :pending, #c = :next, attempt_count = :zero, updated_at = :u, next_attempt_at = :u, expires_at = :exp, #ttl = :ttl REMOVE finished_at, dead_letter, lease_id, lease_until',
-        ConditionExpression: '#c = :c AND #s IN (:d, :f, :e)',
-        ExpressionAttributeNames: { '#s': 'status', '#c': 'cycle', '#ttl': 'ttl' },
-        ExpressionAttributeValues: {
-          ':pending': 'PENDING',
-          ':next': d.cycle + 1,
-          ':zero': 0,
-          ':u': at,
-          ':exp': new Date(now.getTime() + deliveryTtlMs()).toISOString(),
-          ':ttl': ttlIn(retentionSeconds(), now.getTime()),
-          ':c': d.cycle,
-          ':d': 'DELIVERED',
-          ':f': 'FAILED',
-          ':e': 'EXPIRED',
-        },
+      new TransactWriteCommand({
+        TransactItems: [
+          {
+            Update: {
+              TableName: tableName(),
+              Key: keys.webhookDelivery(d.id),
+              UpdateExpression:
+                'SET #s = :pending, #c = :next, attempt_count = :zero, updated_at = :u, next_attempt_at = :u, expires_at = :exp, #ttl = :ttl REMOVE finished_at, dead_letter, lease_id, lease_until',
+              ConditionExpression: '#c = :c AND #s IN (:d, :f, :e)',
+              ExpressionAttributeNames: { '#s': 'status', '#c': 'cycle', '#ttl': 'ttl' },
+              ExpressionAttributeValues: {
+                ':pending': 'PENDING',
+                ':next': d.cycle + 1,
+                ':zero': 0,
+                ':u': at,
+                ':exp': expiresAt,
+                ':ttl': ttl,
+                ':c': d.cycle,
+                ':d': 'DELIVERED',
+                ':f': 'FAILED',
+                ':e': 'EXPIRED',
+              },
+            },
+          },
+          { Put: { TableName: tableName(), Item: expiryMarker(d.id, expiresAt, ttl) } },
+        ],
       }),
     );
     return true;
   } catch (err) {
-    if (err instanceof ConditionalCheckFailedException) return false;
+    if (err instanceof TransactionCanceledException) {
+      if (err.CancellationReasons?.[0]?.Code === 'ConditionalCheckFailed') return false;
+    }
     throw err;
   }
+}
+
+/** One page of expiry markers of an hour bucket due by `now` (W6). */
+export async function expiryMarkersDue(
+  bucket: string,
+  now: Date,
+  cursor?: Record<string, unknown>,
+): Promise<{ items: ExpiryMarker[]; next?: Record<string, unknown> }> {
+  const out = await db().send(
+    new QueryCommand({
+      TableName: tableName(),
+      KeyConditionExpression: 'pk = :pk AND sk <= :due',
+      ExpressionAttributeValues: { ':pk': bucket, ':due': `${now.toISOString()}#~` },
+      Limit: 100,
+      ExclusiveStartKey: cursor,
+    }),
+  );
+  return { items: (out.Items ?? []) as ExpiryMarker[], next: out.LastEvaluatedKey };
+}
+
+/** Deletes an expiry marker (its delivery finished, restarted, or is gone). */
+export async function deleteExpiryMarker(m: Pick<ExpiryMarker, 'expires_at' | 'delivery_id'>): Promise<void> {
+  await db().send(
+    new DeleteCommand({ TableName: tableName(), Key: expiryMarkerKey(m.expires_at, m.delivery_id) }),
+  );
 }

@@ -408,27 +408,3 @@ export async function signingSecrets(item: EndpointItem, now: Date): Promise<str
   }
   return out;
 }
-
-/** Disables an endpoint with a reason (410, or too many failures in a row); no-op if already disabled. */
-export async function disableEndpoint(
-  workspaceId: string,
-  id: string,
-  reason: string,
-  now: Date,
-): Promise<boolean> {
-  try {
-    await db().send(
-      new UpdateCommand({
-        TableName: tableName(),
-        Key: keys.webhookEndpoint(workspaceId, id),
-        UpdateExpression: 'SET active = :off, disabled_reason = :r, disabled_at = :now, updated_at = :now',
-        ConditionExpression: 'attribute_exists(pk) AND active = :on',
-        ExpressionAttributeValues: { ':off': false, ':on': true, ':r': reason, ':now': now.toISOString() },
-      }),
-    );
-    return true;
-  } catch (err) {
-    if (err instanceof ConditionalCheckFailedException) return false;
-    throw err;
-  }
-}

@@ -39,17 +39,28 @@ export function retryAfterSeconds(value: string | undefined, now: Date): number 
 export type AttemptDecision =
   | { kind: 'delivered' }
   | { kind: 'retry'; delaySeconds: number }
-  | { kind: 'failed'; reason: string; disableEndpoint?: string };
+  | {
+      kind: 'failed';
+      reason: string;
+      /** Disables the endpoint with this reason (410). */
+      disableEndpoint?: string;
+      /** Parks the delivery in the DLQ (retries used up: a redrive may succeed later). */
+      deadLetter: boolean;
+    };
 
 /**
- * Decides the outcome of an attempt: 2xx delivers; 410 fails and disables the endpoint; other
- * answers and transport errors retry per the policy, waiting what `Retry-After` asks on 429
- * and 503 (never less than the policy's own backoff), until the retries are used up.
+ * Decides the outcome of an attempt: 2xx delivers; 410 fails and disables the endpoint; a target
+ * refused at delivery time (`refused`: URL shape or address range) fails at once, without
+ * retries or DLQ (nothing changes by retrying); other answers and transport errors (DNS failures
+ * included) retry per the policy, waiting what `Retry-After` asks on 429 and 503 (never less than
+ * the policy's own backoff), until the retries are used up (then FAILED and parked in the DLQ).
  */
 export function decide(input: {
   status?: number;
   retryAfter?: string;
   error?: string;
+  /** Why the target was refused at delivery time (no request was made). */
+  refused?: string;
   policy: RetryPolicy;
   /** Attempts made so far in this cycle, including the one just made. */
   attemptsMade: number;
@@ -58,12 +69,14 @@ export function decide(input: {
   random?: () => number;
 }): AttemptDecision {
   const { status } = input;
+  if (input.refused) return { kind: 'failed', reason: input.refused, deadLetter: false };
   if (status !== undefined && status >= 200 && status < 300) return { kind: 'delivered' };
   if (status === 410) {
     return {
       kind: 'failed',
       reason: 'The endpoint answered 410 Gone',
       disableEndpoint: 'The endpoint answered 410 Gone',
+      deadLetter: false,
     };
   }
   const backoff = backoffSeconds(input.policy, input.attemptsMade - 1, input.settings, input.random);
@@ -73,7 +86,7 @@ export function decide(input: {
       input.policy === 'NONE'
         ? `${what}; the retry policy is NONE`
         : `${what} after ${input.attemptsMade} attempts`;
-    return { kind: 'failed', reason };
+    return { kind: 'failed', reason, deadLetter: true };
   }
   if (status === 429 || status === 503) {
     const asked = retryAfterSeconds(input.retryAfter, input.now);

@@ -8,11 +8,12 @@ import {
   failedDeliveriesPage,
   getDelivery,
   payloadText,
+  type RecordedOutcome,
   recordAttempt,
   restartDelivery,
   type StoredAttempt,
 } from './deliveries.ts';
-import { disableEndpoint, findEndpoint, signingSecrets } from './endpoints.ts';
+import { findEndpoint, signingSecrets } from './endpoints.ts';
 import { type Poster, postPinned } from './http-client.ts';
 import {
   type DeadJob,
@@ -37,6 +38,8 @@ export interface WorkerDeps {
   maxSqsDelaySeconds: number;
   /** Test hook: runs right after the POST, before anything is recorded (simulates a crash there). */
   afterPost?: (deliveryId: string) => void;
+  /** Test hook: runs right after an attempt's outcome is recorded, before any follow-up is sent. */
+  afterRecord?: (deliveryId: string) => void;
 }
 
 export const defaultDeps = (): WorkerDeps => ({
@@ -60,8 +63,12 @@ export type JobOutcome =
 
 /** Jobs put back because their delivery was not ready for them are dropped after this many tries. */
 const MAX_DEFERS = 10;
-/** Extra lease time beyond the request timeout, for signing and recording. */
-const LEASE_MARGIN_SECONDS = 15;
+/**
+ * Extra lease time beyond the attempt's deadline (WEBHOOK_TIMEOUT_SECONDS, DNS included), for
+ * signing and recording. With WEBHOOK_TIMEOUT_SECONDS ≤ 30 (enforced by the settings) an attempt
+ * and its lease end within the worker's 60 s Lambda timeout.
+ */
+export const LEASE_MARGIN_SECONDS = 15;
 
 /** Runs one job of the deliveries queue. `receiveCount` > 1 means SQS hands it out again after a failure. */
 export async function processJob(
@@ -125,7 +132,7 @@ async function deliver(job: DeliverJob, receiveCount: number, deps: WorkerDeps):
       now,
       error: 'Not delivered within WEBHOOK_DELIVERY_TTL_HOURS',
     });
-    if (done) await afterFailure(d, done.streak, now);
+    if (done) logDisabled(d, done);
     return done ? 'expired' : 'stale';
   }
   const endpoint = await findEndpoint(d.workspace_id, d.endpoint_id);
@@ -133,10 +140,20 @@ async function deliver(job: DeliverJob, receiveCount: number, deps: WorkerDeps):
     const error = endpoint
       ? `The endpoint is disabled: ${endpoint.disabled_reason ?? ''}`.trim()
       : 'The endpoint was deleted';
-    const done = await recordAttempt({ d, leaseId, status: 'FAILED', now, error });
+    const done = await recordAttempt({
+      d,
+      leaseId,
+      status: 'FAILED',
+      now,
+      error,
+      knownStreak: endpoint?.consecutive_failures,
+    });
     return done ? 'failed' : 'stale';
   }
 
+  // One deadline for the whole attempt: DNS resolution, connection, request and response.
+  const deadline = performance.now() + cfg.WEBHOOK_TIMEOUT_SECONDS * 1000;
+  const remainingMs = () => Math.max(1, Math.round(deadline - performance.now()));
   const body = payloadText(d);
   const startedAt = now;
   const attempt: StoredAttempt = {
@@ -149,8 +166,13 @@ async function deliver(job: DeliverJob, receiveCount: number, deps: WorkerDeps):
   };
   let status: number | undefined;
   let retryAfter: string | undefined;
+  let refused: string | undefined;
   try {
-    const target = await resolveTarget(endpoint.url, { allowLoopback: cfg.ALLOW_LOOPBACK_TARGETS });
+    const target = await resolveTarget(
+      endpoint.url,
+      { allowLoopback: cfg.ALLOW_LOOPBACK_TARGETS },
+      { timeoutMs: remainingMs() },
+    );
     const headers = {
       'content-type': 'application/json',
       'user-agent': 'PronaFlow-Webhooks/1.0',
@@ -162,7 +184,7 @@ async function deliver(job: DeliverJob, receiveCount: number, deps: WorkerDeps):
       address: target.address,
       headers,
       body,
-      timeoutMs: cfg.WEBHOOK_TIMEOUT_SECONDS * 1000,
+      timeoutMs: remainingMs(),
     });
     deps.afterPost?.(d.id);
     status = res.status;
@@ -177,7 +199,10 @@ async function deliver(job: DeliverJob, receiveCount: number, deps: WorkerDeps):
     });
   } catch (err) {
     if (!(err instanceof UnsafeTargetError)) throw err;
-    attempt.error = `Refused target: ${err.message}`;
+    // A refused target fails the delivery at once; a resolution failure is retried like any
+    // transport error (DNS may come back).
+    if (err.kind === 'refused') refused = `Refused target: ${err.message}`;
+    attempt.error = refused ?? err.message;
   }
 
   now = deps.now();
@@ -185,6 +210,7 @@ async function deliver(job: DeliverJob, receiveCount: number, deps: WorkerDeps):
     status,
     retryAfter,
     error: attempt.error,
+    refused,
     policy: endpoint.retry_policy,
     attemptsMade: d.attempt_count + 1,
     settings: { maxRetries: cfg.WEBHOOK_MAX_RETRIES, baseSeconds: cfg.WEBHOOK_RETRY_BACKOFF_SECONDS },
@@ -194,6 +220,7 @@ async function deliver(job: DeliverJob, receiveCount: number, deps: WorkerDeps):
 
   if (decision.kind === 'delivered') {
     const done = await recordAttempt({ d, leaseId, attempt, status: 'DELIVERED', now });
+    if (done) deps.afterRecord?.(d.id);
     return done ? 'delivered' : 'stale';
   }
   if (decision.kind === 'retry') {
@@ -206,17 +233,23 @@ async function deliver(job: DeliverJob, receiveCount: number, deps: WorkerDeps):
         status: 'EXPIRED',
         now,
         error: `${attempt.error ?? `HTTP ${status}`}; the next retry would fall after the delivery's expiry`,
+        knownStreak: endpoint.consecutive_failures,
       });
-      if (done) await afterFailure(d, done.streak, now);
+      if (done) {
+        deps.afterRecord?.(d.id);
+        logDisabled(d, done);
+      }
       return done ? 'expired' : 'stale';
     }
     const nextAttemptAt = next.toISOString();
     const done = await recordAttempt({ d, leaseId, attempt, status: 'PENDING', now, nextAttemptAt });
     if (!done) return 'stale';
+    deps.afterRecord?.(d.id);
     await scheduleNext(d.id, d.cycle, d.attempt_count + 1, nextAttemptAt, now, deps);
     return 'retry-scheduled';
   }
-  const toDlq = !decision.disableEndpoint;
+  // The endpoint's disable (410, or the failure streak reaching its limit) is part of the record's
+  // transaction: a crash after it loses nothing; the DLQ message is re-sent by the resume path.
   const done = await recordAttempt({
     d,
     leaseId,
@@ -224,14 +257,15 @@ async function deliver(job: DeliverJob, receiveCount: number, deps: WorkerDeps):
     status: 'FAILED',
     now,
     error: decision.reason,
-    deadLetter: toDlq,
+    deadLetter: decision.deadLetter,
+    disableEndpoint: decision.disableEndpoint,
+    knownStreak: endpoint.consecutive_failures,
   });
   if (!done) return 'stale';
-  if (toDlq) await sendToDlq({ kind: 'dead', delivery_id: d.id, cycle: d.cycle, reason: decision.reason });
-  if (decision.disableEndpoint) {
-    await disableEndpoint(d.workspace_id, d.endpoint_id, decision.disableEndpoint, now);
-  } else {
-    await afterFailure(d, done.streak, now);
+  deps.afterRecord?.(d.id);
+  logDisabled(d, done);
+  if (decision.deadLetter) {
+    await sendToDlq({ kind: 'dead', delivery_id: d.id, cycle: d.cycle, reason: decision.reason });
   }
   return 'failed';
 }
@@ -286,18 +320,10 @@ async function resumeFollowUp(d: DeliveryItem): Promise<void> {
   }
 }
 
-/** Disables an endpoint whose failure streak reached WEBHOOK_DISABLE_AFTER_CONSECUTIVE_FAILURES. */
-async function afterFailure(d: DeliveryItem, streak: number | undefined, now: Date): Promise<void> {
-  const limit = config().WEBHOOK_DISABLE_AFTER_CONSECUTIVE_FAILURES;
-  if (streak !== undefined && streak >= limit) {
-    const disabled = await disableEndpoint(
-      d.workspace_id,
-      d.endpoint_id,
-      `Disabled after ${streak} consecutive failed deliveries`,
-      now,
-    );
-    if (disabled) logger.warn('webhook endpoint disabled', { endpoint_id: d.endpoint_id, streak });
-  }
+/** Logs an endpoint disabled by a recorded outcome (the disable itself is in the record's transaction). */
+export function logDisabled(d: Pick<DeliveryItem, 'endpoint_id'>, done: RecordedOutcome): void {
+  if (done.disabled)
+    logger.warn('webhook endpoint disabled', { endpoint_id: d.endpoint_id, reason: done.disabled });
 }
 
 /**

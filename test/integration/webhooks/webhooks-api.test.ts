@@ -14,6 +14,7 @@ import { handler as rotateH } from '#functions/webhooks/rotate-webhook-secret.ts
 import { handler as testH } from '#functions/webhooks/test-webhook.ts';
 import { handler as updateH } from '#functions/webhooks/update-webhook.ts';
 import { sqs } from '#shared/queues.ts';
+import { type DeliveryItem, getDelivery, recordAttempt } from '#shared/webhooks/deliveries.ts';
 import { findEndpoint, signingSecrets } from '#shared/webhooks/endpoints.ts';
 import { setResolver } from '#shared/webhooks/url-guard.ts';
 import { setEnv, useTestSqs, useTestTable } from '#test/helpers/env.ts';
@@ -49,6 +50,12 @@ const body = (over: Record<string, unknown> = {}) => ({
 
 async function create(over: Record<string, unknown> = {}, token = jwt) {
   return invoke(createH, routes.createWebhook, { body: body(over), token });
+}
+
+/** Ends a delivery as FAILED (as the worker would), so it can be redelivered. */
+async function finish(id: string) {
+  const d = (await getDelivery(id)) as DeliveryItem;
+  expect(await recordAttempt({ d, status: 'FAILED', now: new Date(), error: 'test' })).not.toBe(false);
 }
 
 async function queued(): Promise<unknown[]> {
@@ -252,6 +259,39 @@ describe('webhook endpoints API', () => {
       token: otherJwt,
     });
     expect(foreign.status).toBe(404);
+  });
+
+  it("answers 404 to redeliver with another workspace's session", async () => {
+    const { body: ep } = await create();
+    const ping = await invoke(testH, routes.testWebhook, { params: { id: ep.id }, token: jwt });
+    await finish(ping.body.id);
+
+    const res = await invoke(redeliverH, routes.redeliver, {
+      params: { id: ep.id, delivery_id: ping.body.id },
+      token: otherJwt,
+    });
+
+    expect(res.status).toBe(404);
+    const mine = await invoke(redeliverH, routes.redeliver, {
+      params: { id: ep.id, delivery_id: ping.body.id },
+      token: jwt,
+    });
+    expect(mine.status).toBe(202);
+  });
+
+  it('answers 404 for a delivery of another endpoint of the same workspace (get and redeliver)', async () => {
+    const { body: a } = await create({ name: 'A' });
+    const { body: b } = await create({ name: 'B' });
+    const ping = await invoke(testH, routes.testWebhook, { params: { id: a.id }, token: jwt });
+    await finish(ping.body.id);
+    const params = { id: b.id, delivery_id: ping.body.id };
+
+    const got = await invoke(getDeliveryH, routes.getDelivery, { params, token: jwt });
+    const again = await invoke(redeliverH, routes.redeliver, { params, token: jwt });
+
+    expect(got.status).toBe(404);
+    expect(again.status).toBe(404);
+    expect(await getDelivery(ping.body.id)).toMatchObject({ status: 'FAILED', cycle: 0 });
   });
 
   it('answers 409 to redeliver a delivery still in progress', async () => {

@@ -5,15 +5,30 @@ import {
   ReceiveMessageCommand,
   SendMessageCommand,
 } from '@aws-sdk/client-sqs';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { DeleteCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { db, tableName } from '#shared/db/client.ts';
 import { sqs } from '#shared/queues.ts';
-import { type DeliveryItem, deliveryId, getDelivery } from '#shared/webhooks/deliveries.ts';
+import {
+  claimAttempt,
+  compressPayload,
+  createDelivery,
+  type DeliveryItem,
+  deliveryId,
+  expiryMarkerKey,
+  getDelivery,
+  listDeliveries,
+  payloadOf,
+} from '#shared/webhooks/deliveries.ts';
 import { createEndpoint, getEndpoint, updateEndpoint } from '#shared/webhooks/endpoints.ts';
-import { delayFor, resetDlqUrl } from '#shared/webhooks/jobs.ts';
+import { expireLostDeliveries } from '#shared/webhooks/expiry.ts';
+import type { Poster } from '#shared/webhooks/http-client.ts';
+import { delayFor, enqueueJobs, resetDlqUrl } from '#shared/webhooks/jobs.ts';
 import { redriveDeliveries } from '#shared/webhooks/redrive.ts';
 import type { RetryPolicy } from '#shared/webhooks/retry.ts';
-import { redeliver, startRecover } from '#shared/webhooks/service.ts';
+import { redeliver, sendPing, startRecover } from '#shared/webhooks/service.ts';
 import { generateSecret } from '#shared/webhooks/signing.ts';
+import { type ResolvedAddress, setResolver } from '#shared/webhooks/url-guard.ts';
 import { defaultDeps, processJob } from '#shared/webhooks/worker.ts';
 import { setEnv, useTestSqs, useTestTable } from '#test/helpers/env.ts';
 import { useMemorySecrets } from '#test/helpers/secrets.ts';
@@ -42,6 +57,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await receiver?.close();
 });
+afterEach(() => setResolver(undefined));
 beforeEach(async () => {
   setEnv(baseEnv);
   resetDlqUrl();
@@ -244,7 +260,7 @@ describe('webhook delivery pipeline', () => {
     await pump({ local: local.current, clock });
     const d = await delivery(eventId, ep.id);
     expect(d.status).toBe('DELIVERED');
-    expect(d.attempts[0]?.error).toMatch(/Timed out after 1000 ms/);
+    expect(d.attempts[0]?.error).toMatch(/^Timed out after \d+ ms$/);
     expect(d.attempts[1]?.status).toBe(200);
   });
 
@@ -409,5 +425,361 @@ describe('webhook delivery pipeline', () => {
     expect(
       receiver.received.filter((r) => endpoints.some((e) => e.path === r.path)).every((r) => r.verified),
     ).toBe(true);
+  });
+});
+
+const HOUR = 3600_000;
+
+/** Plays DNS: each host answers the addresses listed for it now (tests change them between steps). */
+function dnsAnswers(answers: Record<string, string[]>) {
+  setResolver(async (host) => {
+    const list = answers[host];
+    if (!list) throw new Error('ENOTFOUND');
+    return list.map((address): ResolvedAddress => ({ address, family: address.includes(':') ? 6 : 4 }));
+  });
+}
+
+/** A Poster that records what it was asked to send and sends nothing. */
+function spyPoster() {
+  const calls: Parameters<Poster>[0][] = [];
+  const post: Poster = async (input) => {
+    calls.push(input);
+    return { status: 200, headers: {}, body: '', bodyTruncated: false, durationMs: 0 };
+  };
+  return { calls, post };
+}
+
+async function markerOf(d: Pick<DeliveryItem, 'id' | 'expires_at'>) {
+  const out = await db().send(
+    new GetCommand({
+      TableName: tableName(),
+      Key: expiryMarkerKey(d.expires_at, d.id),
+      ConsistentRead: true,
+    }),
+  );
+  return out.Item;
+}
+
+/** A delivery whose job is never sent (a lost job), created at `at`. */
+async function lostDelivery(workspace: string, endpointId: string, at: number) {
+  const event = {
+    id: `evt_${randomBytes(6).toString('hex')}`,
+    type: 'task.created',
+    workspace_id: workspace,
+    occurred_at: new Date(at).toISOString(),
+    data: { task_id: 't1' },
+  };
+  const { item } = await createDelivery({
+    event,
+    endpoint: { id: endpointId, workspace_id: workspace },
+    payloadGz: compressPayload(payloadOf(event)),
+    now: new Date(at),
+  });
+  return item;
+}
+
+describe('webhook delivery-time target checks', () => {
+  it.each([['10.0.0.1'], ['169.254.169.254']])(
+    'refuses a host that resolved publicly at registration and to %s at delivery: no POST, FAILED at once',
+    async (answer) => {
+      const answers: Record<string, string[]> = { 'rebind.example.com': ['93.184.216.34'] };
+      dnsAnswers(answers);
+      const w = ws();
+      const ep = await endpointFor(w, () => ({ status: 200 }), { url: 'https://rebind.example.com/hook' });
+      answers['rebind.example.com'] = [answer];
+      const spy = spyPoster();
+
+      const eventId = await emit(w);
+      const run = await pump({ local: local.current, clock, deps: { post: spy.post } });
+
+      expect(spy.calls).toEqual([]);
+      const d = await delivery(eventId, ep.id);
+      expect(d).toMatchObject({ status: 'FAILED', attempt_count: 1 });
+      expect(d.attempts[0]?.error).toMatch(new RegExp(`^Refused target: .*${answer.replaceAll('.', '\\.')}`));
+      expect(d.attempts[0]?.status).toBeUndefined();
+      expect(d.last_error).toMatch(/^Refused target/);
+      expect(run.outcomes).toEqual(['failed']);
+      expect(await drainDlq()).toEqual([]);
+    },
+  );
+
+  it('retries a host that does not resolve (a DNS failure is transient), then FAILED into the DLQ', async () => {
+    const answers: Record<string, string[]> = { 'flaky.example.com': ['93.184.216.34'] };
+    dnsAnswers(answers);
+    const w = ws();
+    const ep = await endpointFor(w, () => ({ status: 200 }), { url: 'https://flaky.example.com/hook' });
+    delete answers['flaky.example.com'];
+    const spy = spyPoster();
+
+    const eventId = await emit(w);
+    await pump({ local: local.current, clock, deps: { post: spy.post } });
+
+    const d = await delivery(eventId, ep.id);
+    expect(d).toMatchObject({ status: 'FAILED', attempt_count: 4 });
+    expect(d.attempts.map((a) => a.error)).toEqual(
+      Array(4).fill('The host flaky.example.com could not be resolved'),
+    );
+    expect(spy.calls).toEqual([]);
+    expect(await drainDlq()).toHaveLength(1);
+  });
+
+  it('bounds DNS resolution by WEBHOOK_TIMEOUT_SECONDS and retries it like a timeout', async () => {
+    setEnv({ ...baseEnv, WEBHOOK_TIMEOUT_SECONDS: '1' });
+    let hang = false;
+    setResolver(async () => {
+      if (hang) return new Promise<ResolvedAddress[]>(() => {});
+      return [{ address: '93.184.216.34', family: 4 }];
+    });
+    const w = ws();
+    const ep = await endpointFor(w, () => ({ status: 200 }), {
+      url: 'https://slow-dns.example.com/hook',
+      policy: 'NONE',
+    });
+    hang = true;
+    const spy = spyPoster();
+
+    const eventId = await emit(w);
+    await pump({ local: local.current, clock, deps: { post: spy.post } });
+
+    const d = await delivery(eventId, ep.id);
+    expect(d.status).toBe('FAILED');
+    expect(d.attempts[0]?.error).toMatch(/^Resolving slow-dns\.example\.com timed out after \d+ ms$/);
+    expect(d.last_error).toMatch(/the retry policy is NONE/);
+    expect(spy.calls).toEqual([]);
+  });
+
+  it('connects to the checked address and sends the URL host name (no second DNS lookup)', async () => {
+    dnsAnswers({ 'pinned-hook.invalid': ['127.0.0.1'] });
+    const w = ws();
+    const path = `/hook-${++paths}`;
+    const secret = generateSecret();
+    receiver.on(path, () => ({ status: 200 }), secret);
+    const { view } = await createEndpoint(w, 'u1', {
+      name: 'pinned',
+      url: `http://pinned-hook.invalid:${receiver.port}${path}`,
+      secret,
+      events: { 'task.created': true },
+      retry_policy: 'NONE',
+    });
+
+    const eventId = await emit(w);
+    await pump({ local: local.current, clock });
+
+    expect(requestsTo(path)).toHaveLength(1);
+    expect(requestsTo(path)[0]?.headers.host).toBe(`pinned-hook.invalid:${receiver.port}`);
+    expect(await delivery(eventId, view.id)).toMatchObject({ status: 'DELIVERED' });
+  });
+});
+
+describe('webhook redirects', () => {
+  it('does not follow a 302: the target gets no request and the attempt records 302 as a failure', async () => {
+    const w = ws();
+    const target = `/redirect-target-${++paths}`;
+    receiver.on(target, () => ({ status: 200 }));
+    const ep = await endpointFor(w, () => ({ status: 302, headers: { location: receiver.url(target) } }), {
+      policy: 'NONE',
+    });
+
+    const eventId = await emit(w);
+    await pump({ local: local.current, clock });
+
+    expect(requestsTo(ep.path)).toHaveLength(1);
+    expect(requestsTo(target)).toHaveLength(0);
+    const d = await delivery(eventId, ep.id);
+    expect(d).toMatchObject({ status: 'FAILED', last_response_status: 302 });
+    expect(d.attempts[0]).toMatchObject({
+      status: 302,
+      response_headers: { location: receiver.url(target) },
+    });
+    expect(d.last_error).toBe('HTTP 302; the retry policy is NONE');
+  });
+});
+
+describe('webhook endpoint disable survives a crash right after the record', () => {
+  const crashOnceAfterRecord = () => {
+    let crashed = false;
+    return (_id: string) => {
+      if (crashed) return;
+      crashed = true;
+      throw new Error('worker died after recording');
+    };
+  };
+
+  it('disables the endpoint on 410 even when the worker dies right after recording the attempt', async () => {
+    const w = ws();
+    const ep = await endpointFor(w, () => ({ status: 410 }));
+    const eventId = await emit(w);
+    const run = await pump({ local: local.current, clock, deps: { afterRecord: crashOnceAfterRecord() } });
+
+    expect(run.outcomes).toEqual(['resumed']); // the retried job finds the attempt recorded
+    expect(await delivery(eventId, ep.id)).toMatchObject({ status: 'FAILED', attempt_count: 1 });
+    expect(await getEndpoint(w, ep.id)).toMatchObject({
+      active: false,
+      disabled_reason: 'The endpoint answered 410 Gone',
+      consecutive_failures: 1,
+    });
+  });
+
+  it('disables the endpoint at the failure limit even when the worker dies right after recording', async () => {
+    setEnv({ ...baseEnv, WEBHOOK_DISABLE_AFTER_CONSECUTIVE_FAILURES: '1' });
+    const w = ws();
+    const ep = await endpointFor(w, () => ({ status: 500 }), { policy: 'NONE' });
+    const eventId = await emit(w);
+    const run = await pump({ local: local.current, clock, deps: { afterRecord: crashOnceAfterRecord() } });
+
+    expect(run.outcomes).toEqual(['resumed']); // the retried job re-sends the DLQ message
+    expect(await delivery(eventId, ep.id)).toMatchObject({ status: 'FAILED', dead_letter: true });
+    expect(await getEndpoint(w, ep.id)).toMatchObject({
+      active: false,
+      disabled_reason: 'Disabled after 1 consecutive failed deliveries',
+    });
+    expect(await drainDlq()).toHaveLength(1);
+  });
+
+  it('keeps the reason of an endpoint disabled earlier when a ping to it fails with 410', async () => {
+    const w = ws();
+    const ep = await endpointFor(w, () => ({ status: 410 }));
+    await updateEndpoint(w, ep.id, { active: false });
+    await sendPing(w, ep.id, new Date(clock.t));
+    await pump({ local: local.current, clock });
+    expect(await getEndpoint(w, ep.id)).toMatchObject({
+      active: false,
+      disabled_reason: 'Disabled through the API',
+    });
+  });
+});
+
+describe('webhook delivery expiry', () => {
+  it('marks EXPIRED at claim time a delivery whose job arrives after its expiry, without a POST', async () => {
+    const w = ws();
+    const ep = await endpointFor(w, () => ({ status: 200 }));
+    const d = await lostDelivery(w, ep.id, clock.t);
+    await enqueueJobs([{ kind: 'deliver', delivery_id: d.id, cycle: 0, attempt: 0 }]);
+    clock.advanceTo(clock.t + 24 * HOUR + 1000);
+
+    const run = await pump({ local: local.current, clock });
+
+    expect(run.outcomes).toEqual(['expired']);
+    expect(requestsTo(ep.path)).toHaveLength(0);
+    const after = (await getDelivery(d.id, new Date(clock.t))) as DeliveryItem;
+    expect(after).toMatchObject({
+      status: 'EXPIRED',
+      attempt_count: 0,
+      last_error: 'Not delivered within WEBHOOK_DELIVERY_TTL_HOURS',
+    });
+    expect(await markerOf(d)).toBeUndefined();
+    expect(await getEndpoint(w, ep.id)).toMatchObject({
+      consecutive_failures: 1,
+      last_delivery_status: 'EXPIRED',
+    });
+  });
+
+  it('writes an expiry marker for a PENDING delivery and deletes it with the terminal outcome', async () => {
+    const w = ws();
+    const ep = await endpointFor(w, () => ({ status: 200 }));
+    const d = await lostDelivery(w, ep.id, clock.t);
+    expect(await markerOf(d)).toMatchObject({ entity: 'WebhookDeliveryExpiry', delivery_id: d.id });
+
+    await enqueueJobs([{ kind: 'deliver', delivery_id: d.id, cycle: 0, attempt: 0 }]);
+    await pump({ local: local.current, clock });
+    expect(await getDelivery(d.id)).toMatchObject({ status: 'DELIVERED' });
+    expect(await markerOf(d)).toBeUndefined();
+
+    // A restart (redeliver) starts a new expiry, with its marker, removed again when it is delivered.
+    clock.advanceTo(clock.t + 60_000);
+    await redeliver(w, ep.id, d.id, new Date(clock.t));
+    const restarted = (await getDelivery(d.id)) as DeliveryItem;
+    expect(await markerOf(restarted)).toMatchObject({ expires_at: restarted.expires_at });
+    await pump({ local: local.current, clock });
+    expect(await markerOf(restarted)).toBeUndefined();
+  });
+
+  it('sweeps a PENDING delivery whose job was lost into EXPIRED after its expiry, once', async () => {
+    setEnv({ ...baseEnv, WEBHOOK_DISABLE_AFTER_CONSECUTIVE_FAILURES: '2' });
+    const w = ws();
+    const ep = await endpointFor(w, () => ({ status: 200 }));
+    const lost = await lostDelivery(w, ep.id, clock.t);
+    const younger = await lostDelivery(w, ep.id, clock.t + 2 * HOUR);
+
+    const early = await expireLostDeliveries({ now: new Date(clock.t + 23 * HOUR) });
+    expect(early.expired).toBe(0);
+    expect(await getDelivery(lost.id)).toMatchObject({ status: 'PENDING' });
+
+    const sweep = await expireLostDeliveries({ now: new Date(clock.t + 25 * HOUR) });
+    expect(sweep.expired).toBeGreaterThanOrEqual(1);
+    expect(await getDelivery(lost.id)).toMatchObject({
+      status: 'EXPIRED',
+      last_error: expect.stringMatching(/job was lost/),
+    });
+    expect(await getDelivery(younger.id)).toMatchObject({ status: 'PENDING' });
+    expect(await markerOf(lost)).toBeUndefined();
+    expect(await getEndpoint(w, ep.id)).toMatchObject({ active: true, consecutive_failures: 1 });
+
+    const again = await expireLostDeliveries({ now: new Date(clock.t + 25 * HOUR) });
+    expect(again.expired).toBe(0);
+
+    // The second expiry makes two failures in a row: the sweeper's record disables the endpoint too.
+    await expireLostDeliveries({ now: new Date(clock.t + 27 * HOUR) });
+    expect(await getDelivery(younger.id)).toMatchObject({ status: 'EXPIRED' });
+    expect(await getEndpoint(w, ep.id)).toMatchObject({
+      active: false,
+      disabled_reason: 'Disabled after 2 consecutive failed deliveries',
+    });
+  });
+
+  it('leaves a delivery alone while an attempt holds its lease', async () => {
+    const w = ws();
+    const ep = await endpointFor(w, () => ({ status: 200 }));
+    const d = await lostDelivery(w, ep.id, clock.t);
+    const at = new Date(clock.t + 24 * HOUR + 1000);
+    expect(await claimAttempt({ id: d.id, cycle: 0, attempt: 0 }, 'lease-1', at, 60)).toBeDefined();
+
+    const sweep = await expireLostDeliveries({ now: new Date(at.getTime() + 10_000) });
+
+    expect(sweep.busy).toBeGreaterThanOrEqual(1);
+    expect(await getDelivery(d.id)).toMatchObject({ status: 'PENDING', lease_id: 'lease-1' });
+    expect(await markerOf(d)).toBeDefined();
+  });
+
+  it('deletes the marker of a delivery that no longer exists', async () => {
+    const w = ws();
+    const ep = await endpointFor(w, () => ({ status: 200 }));
+    const d = await lostDelivery(w, ep.id, clock.t);
+    await db().send(new DeleteCommand({ TableName: tableName(), Key: { pk: d.pk, sk: d.sk } }));
+
+    const sweep = await expireLostDeliveries({ now: new Date(clock.t + 25 * HOUR) });
+
+    expect(sweep.cleaned).toBeGreaterThanOrEqual(1);
+    expect(await markerOf(d)).toBeUndefined();
+  });
+});
+
+describe('webhook delivery history filters', () => {
+  it('fills a filtered page across index reads instead of returning it short with a cursor', async () => {
+    const w = ws();
+    const ep = await endpointFor(w, () => ({ status: 200 }), { events: ['task.created', 'task.deleted'] });
+    const make = async (type: string, at: number) => {
+      const event = {
+        id: `evt_${randomBytes(6).toString('hex')}`,
+        type,
+        workspace_id: w,
+        occurred_at: new Date(at).toISOString(),
+        data: {},
+      };
+      const { item } = await createDelivery({
+        event,
+        endpoint: { id: ep.id, workspace_id: w },
+        payloadGz: compressPayload(payloadOf(event)),
+        now: new Date(at),
+      });
+      return item;
+    };
+    const oldest = await make('task.deleted', clock.t);
+    for (let i = 1; i <= 5; i++) await make('task.created', clock.t + i * 1000);
+
+    const page = await listDeliveries(ep.id, { limit: 2, event_type: 'task.deleted' }, new Date(clock.t));
+
+    expect(page.data.map((d) => d.id)).toEqual([oldest.id]);
+    expect(page.next_cursor).toBeNull();
   });
 });

@@ -58,7 +58,28 @@ describe('decide', () => {
 
   it('fails after the last retry', () => {
     const d = decide({ ...base, status: 500, attemptsMade: 6 });
-    expect(d).toMatchObject({ kind: 'failed', reason: 'HTTP 500 after 6 attempts' });
+    expect(d).toMatchObject({ kind: 'failed', reason: 'HTTP 500 after 6 attempts', deadLetter: true });
+  });
+
+  it('fails at once, without retries or DLQ, when the target was refused at delivery time', () => {
+    expect(
+      decide({
+        ...base,
+        refused: 'Refused target: 10.0.0.1 is in a refused range (private)',
+        error: 'Refused target: 10.0.0.1 is in a refused range (private)',
+        attemptsMade: 1,
+      }),
+    ).toEqual({
+      kind: 'failed',
+      reason: 'Refused target: 10.0.0.1 is in a refused range (private)',
+      deadLetter: false,
+    });
+  });
+
+  it('retries a resolution failure like any transport error', () => {
+    expect(
+      decide({ ...base, error: 'The host hooks.example.com could not be resolved', attemptsMade: 1 }),
+    ).toEqual({ kind: 'retry', delaySeconds: 60 });
   });
 
   it('fails at once with NONE', () => {
@@ -71,6 +92,7 @@ describe('decide', () => {
     expect(decide({ ...base, status: 410, attemptsMade: 1 })).toMatchObject({
       kind: 'failed',
       disableEndpoint: expect.stringContaining('410'),
+      deadLetter: false,
     });
   });
 
