@@ -1,5 +1,5 @@
 import { GetQueueAttributesCommand, GetQueueUrlCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { config } from '#shared/config.ts';
 import { MAX_DELAY_SECONDS, queueUrl, sendJson, sendJsonBatch, sqs } from '#shared/queues.ts';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { pageQuery } from '#shared/db/pagination.ts';
 import { unknownEventTypes } from './catalog.ts';
 import { secretProblem } from './signing.ts';
