@@ -2,6 +2,7 @@ import { GetQueueAttributesCommand, GetQueueUrlCommand, SendMessageCommand } fro
 import * as z from 'zod';
 import { config } from '#shared/config.ts';
 import { MAX_DELAY_SECONDS, queueUrl, sendJson, sendJsonBatch, sqs } from '#shared/queues.ts';
+import { type DeliveryItem, restartDelivery } from './deliveries.ts';
 
 /** One delivery attempt to make (attempt = attempts already made in the cycle). */
 export const deliverJob = z.object({
@@ -85,4 +86,14 @@ export async function sendToDlq(job: DeadJob): Promise<void> {
   await sqs().send(
     new SendMessageCommand({ QueueUrl: await deliveryDlqUrl(), MessageBody: JSON.stringify(job) }),
   );
+}
+
+/**
+ * Starts a new cycle for a finished delivery and schedules its first attempt. The job is sent
+ * before the state changes (a job that arrives first is put back until the restart shows), so
+ * a crash in between loses nothing: the caller's message is retried and restarts again.
+ */
+export async function restartAndSchedule(d: Pick<DeliveryItem, 'id' | 'cycle'>, now: Date): Promise<boolean> {
+  await enqueueJobs([{ kind: 'deliver', delivery_id: d.id, cycle: d.cycle + 1, attempt: 0 }]);
+  return restartDelivery(d, now);
 }

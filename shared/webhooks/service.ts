@@ -12,9 +12,8 @@ import {
   toSummary,
 } from './deliveries.ts';
 import { getEndpoint } from './endpoints.ts';
-import { enqueueJobs } from './jobs.ts';
+import { enqueueJobs, restartAndSchedule } from './jobs.ts';
 import type { DeliverySummary } from './schemas.ts';
-import { restartAndSchedule } from './worker.ts';
 
 /** A delivery of an endpoint of the workspace; 404 for anything else (other endpoint, other workspace). */
 export async function deliveryOf(workspaceId: string, endpointId: string, id: string): Promise<DeliveryItem> {

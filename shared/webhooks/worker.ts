@@ -10,7 +10,6 @@ import {
   payloadText,
   type RecordedOutcome,
   recordAttempt,
-  restartDelivery,
   type StoredAttempt,
 } from './deliveries.ts';
 import { findEndpoint, signingSecrets } from './endpoints.ts';
@@ -23,6 +22,7 @@ import {
   enqueueJob,
   enqueueJobs,
   type RecoverJob,
+  restartAndSchedule,
   sendToDlq,
 } from './jobs.ts';
 import { decide } from './retry.ts';
@@ -324,16 +324,6 @@ async function resumeFollowUp(d: DeliveryItem): Promise<void> {
 export function logDisabled(d: Pick<DeliveryItem, 'endpoint_id'>, done: RecordedOutcome): void {
   if (done.disabled)
     logger.warn('webhook endpoint disabled', { endpoint_id: d.endpoint_id, reason: done.disabled });
-}
-
-/**
- * Starts a new cycle for a finished delivery and schedules its first attempt. The job is sent
- * before the state changes (a job that arrives first is put back until the restart shows), so
- * a crash in between loses nothing: the caller's message is retried and restarts again.
- */
-export async function restartAndSchedule(d: Pick<DeliveryItem, 'id' | 'cycle'>, now: Date): Promise<boolean> {
-  await enqueueJobs([{ kind: 'deliver', delivery_id: d.id, cycle: d.cycle + 1, attempt: 0 }]);
-  return restartDelivery(d, now);
 }
 
 /** A FAILED delivery redriven from the DLQ: restarted once, whatever the number of copies. */
