@@ -14,6 +14,7 @@ import { db, tableName } from '#shared/db/client.ts';
 import { keys, ttlIn } from '#shared/db/keys.ts';
 import { decodeCursor, encodeCursor, type Page } from '#shared/db/pagination.ts';
 import type { PronaFlowEvent } from '#shared/events/envelope.ts';
+import { logger } from '#shared/logger.ts';
 import type { DeliveryStatus, EndpointItem } from './endpoints.ts';
 import type { AttemptView, DeliverySummary } from './schemas.ts';
 
@@ -628,4 +629,10 @@ export async function deleteExpiryMarker(m: Pick<ExpiryMarker, 'expires_at' | 'd
   await db().send(
     new DeleteCommand({ TableName: tableName(), Key: expiryMarkerKey(m.expires_at, m.delivery_id) }),
   );
+}
+
+/** Logs an endpoint disabled by a recorded outcome (the disable itself is in the record's transaction). */
+export function logDisabled(d: Pick<DeliveryItem, 'endpoint_id'>, done: RecordedOutcome): void {
+  if (done.disabled)
+    logger.warn('webhook endpoint disabled', { endpoint_id: d.endpoint_id, reason: done.disabled });
 }

@@ -5,9 +5,9 @@ import {
   type ExpiryMarker,
   expiryMarkersDue,
   getDelivery,
+  logDisabled,
   recordAttempt,
 } from './deliveries.ts';
-import { logDisabled } from './worker.ts';
 
 /**
  * Hour buckets the sweeper looks back through. A marker is deleted when its delivery finishes,

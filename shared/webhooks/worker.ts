@@ -7,8 +7,8 @@ import {
   type DeliveryItem,
   failedDeliveriesPage,
   getDelivery,
+  logDisabled,
   payloadText,
-  type RecordedOutcome,
   recordAttempt,
   type StoredAttempt,
 } from './deliveries.ts';
@@ -318,12 +318,6 @@ async function resumeFollowUp(d: DeliveryItem): Promise<void> {
   } else if (d.status === 'FAILED' && d.dead_letter) {
     await sendToDlq({ kind: 'dead', delivery_id: d.id, cycle: d.cycle, reason: d.last_error ?? 'FAILED' });
   }
-}
-
-/** Logs an endpoint disabled by a recorded outcome (the disable itself is in the record's transaction). */
-export function logDisabled(d: Pick<DeliveryItem, 'endpoint_id'>, done: RecordedOutcome): void {
-  if (done.disabled)
-    logger.warn('webhook endpoint disabled', { endpoint_id: d.endpoint_id, reason: done.disabled });
 }
 
 /** A FAILED delivery redriven from the DLQ: restarted once, whatever the number of copies. */
