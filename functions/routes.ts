@@ -6,6 +6,8 @@
  * Rows with `pending` are registered but not built yet: their handler answers 501.
  */
 import * as z from 'zod';
+import { createBindingBody, updateBindingBody } from '#shared/bindings/schemas.ts';
+import { grantConsentBody, listConsentsQuery } from '#shared/consents/schemas.ts';
 import { pageQuery } from '#shared/db/pagination.ts';
 import { problemSchema } from '#shared/http/problem.ts';
 import { type ResponseDef, type RouteDef, route } from '#shared/http/route.ts';
@@ -20,6 +22,7 @@ import {
   oauthAppList,
   oauthAppResponse,
 } from '#shared/oauth/schemas.ts';
+import { installPluginBody, updatePluginConfigBody } from '#shared/plugins/schemas.ts';
 import { healthSchema, statusSchema } from '#shared/system/schemas.ts';
 import * as tok from '#shared/tokens/schemas.ts';
 import {
@@ -547,6 +550,7 @@ export const routes = {
     scopes: ['write:integrations'],
     summary: 'Create a field mapping between an external resource and PronaFlow',
     tag: 'Sync bindings',
+    body: createBindingBody,
     responses: pending,
     pending: 'Data sync bindings',
   }),
@@ -559,6 +563,7 @@ export const routes = {
     scopes: ['read:integrations'],
     summary: "List the workspace's bindings",
     tag: 'Sync bindings',
+    query: pageQuery,
     responses: pending,
     pending: 'Data sync bindings',
   }),
@@ -572,6 +577,7 @@ export const routes = {
     summary: 'Update a mapping',
     tag: 'Sync bindings',
     params: idParams,
+    body: updateBindingBody,
     responses: pending,
     pending: 'Data sync bindings',
   }),
@@ -612,6 +618,7 @@ export const routes = {
     scopes: ['read:plugins'],
     summary: 'The plugin marketplace',
     tag: 'Plugins',
+    query: pageQuery,
     responses: pending,
     pending: 'Plugin marketplace',
   }),
@@ -624,6 +631,7 @@ export const routes = {
     scopes: ['read:plugins'],
     summary: 'Plugins installed in the workspace',
     tag: 'Plugins',
+    query: pageQuery,
     responses: pending,
     pending: 'Plugin marketplace',
   }),
@@ -650,6 +658,7 @@ export const routes = {
     summary: 'Install a plugin in the workspace',
     tag: 'Plugins',
     params: idParams,
+    body: installPluginBody,
     responses: pending,
     pending: 'Plugin marketplace',
   }),
@@ -663,6 +672,7 @@ export const routes = {
     summary: "Update an installed plugin's configuration",
     tag: 'Plugins',
     params: idParams,
+    body: updatePluginConfigBody,
     responses: pending,
     pending: 'Plugin marketplace',
   }),
@@ -690,6 +700,7 @@ export const routes = {
     scopes: ['read:consents'],
     summary: "List the caller's consents",
     tag: 'Consents',
+    query: pageQuery.extend(listConsentsQuery.shape),
     responses: pending,
     pending: 'Consent & governance',
   }),
@@ -702,6 +713,7 @@ export const routes = {
     scopes: [],
     summary: 'Grant consent',
     tag: 'Consents',
+    body: grantConsentBody,
     responses: pending,
     pending: 'Consent & governance',
   }),
