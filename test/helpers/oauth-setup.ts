@@ -1,10 +1,11 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, vi } from 'vitest';
+import { afterAll, beforeAll, expect, vi } from 'vitest';
 import { logger } from '#shared/logger.ts';
 import { resetCatalog } from '#shared/oauth/catalog.ts';
 import { setEnv, useTestTable } from './env.ts';
+import { invoke } from './http-event.ts';
 import { type FakeProvider, fakeApp, startFakeProvider } from './oauth-provider.ts';
 import { useMemorySecrets } from './secrets.ts';
 import { type TestIdentity, testIdentity } from './session.ts';
@@ -77,4 +78,27 @@ export function captureLogs(): { lines: () => string; stop: () => void } {
       logger.setLogLevel('SILENT');
     },
   };
+}
+
+/**
+ * Connects `userId` (holding the session `token`) to `app` through the whole authorization-code
+ * flow: start, consent at the fake provider, POST /oauth/callback. Returns the stored connection.
+ */
+export async function connectThroughFlow(env: OAuthTestEnv, token: string, userId: string, app = 'fake') {
+  const [{ routes }, { handler: start }, { handler: complete }, { getConnection }] = await Promise.all([
+    import('#functions/routes.ts'),
+    import('#functions/oauth/create-connection.ts'),
+    import('#functions/oauth/oauth-callback.ts'),
+    import('#shared/oauth/connections-repo.ts'),
+  ]);
+  const auth = await invoke(start, routes.createConnection, { token, body: { oauth_app_id: app } });
+  const back = await env.provider.authorize(auth.body.authorization_url);
+  const res = await invoke(complete, routes.oauthCallback, {
+    token,
+    body: { state: back.get('state'), code: back.get('code') },
+  });
+  expect(res.status).toBe(201);
+  const connection = await getConnection('ws1', userId, res.body.id);
+  if (!connection) throw new Error('the connection was not stored');
+  return connection;
 }

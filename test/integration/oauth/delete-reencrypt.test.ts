@@ -1,25 +1,18 @@
 import { BatchWriteCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
-import { handler as createConnection } from '#functions/oauth/create-connection.ts';
 import { handler as deleteConnection } from '#functions/oauth/delete-connection.ts';
 import { handler as getConnection } from '#functions/oauth/get-connection.ts';
-import { handler as callback } from '#functions/oauth/oauth-callback.ts';
 import { routes } from '#functions/routes.ts';
 import { handler as reencryptWorker } from '#functions/workers/reencrypt-oauth-tokens.ts';
 import { KEYRING_SECRET, type Keyring } from '#shared/crypto.ts';
 import { db, tableName } from '#shared/db/client.ts';
 import { keys } from '#shared/db/keys.ts';
 import { openAccessToken, openRefreshToken } from '#shared/oauth/connections.ts';
-import {
-  type ConnectionItem,
-  getConnection as loadConnection,
-  reload,
-  reseal,
-} from '#shared/oauth/connections-repo.ts';
+import { type ConnectionItem, reload, reseal } from '#shared/oauth/connections-repo.ts';
 import { KEY_SETTLE_SECONDS, reencryptConnections } from '#shared/oauth/reencrypt.ts';
 import { setEnv } from '#test/helpers/env.ts';
 import { invoke } from '#test/helpers/http-event.ts';
-import { captureLogs, useOAuthEnv } from '#test/helpers/oauth-setup.ts';
+import { captureLogs, connectThroughFlow, useOAuthEnv } from '#test/helpers/oauth-setup.ts';
 
 const env = useOAuthEnv();
 let alice: string;
@@ -32,17 +25,7 @@ beforeAll(async () => {
 });
 
 async function connect(app = 'fake') {
-  const auth = await invoke(createConnection, routes.createConnection, {
-    token: alice,
-    body: { oauth_app_id: app },
-  });
-  const back = await env.provider.authorize(auth.body.authorization_url);
-  const res = await invoke(callback, routes.oauthCallback, {
-    token: alice,
-    body: { state: back.get('state'), code: back.get('code') },
-  });
-  expect(res.status).toBe(201);
-  return (await loadConnection('ws1', 'alice', res.body.id))!;
+  return connectThroughFlow(env, alice, 'alice', app);
 }
 
 const ownedItems = async (id: string) =>

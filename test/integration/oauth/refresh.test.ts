@@ -1,7 +1,6 @@
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { handler as createConnection } from '#functions/oauth/create-connection.ts';
-import { handler as callback } from '#functions/oauth/oauth-callback.ts';
 import { handler as refreshEndpoint } from '#functions/oauth/refresh-connection.ts';
 import { routes } from '#functions/routes.ts';
 import { handler as refreshWorker } from '#functions/workers/refresh-oauth-connections.ts';
@@ -24,7 +23,7 @@ import {
 } from '#shared/oauth/refresh.ts';
 import { setEnv } from '#test/helpers/env.ts';
 import { invoke } from '#test/helpers/http-event.ts';
-import { useOAuthEnv } from '#test/helpers/oauth-setup.ts';
+import { connectThroughFlow, useOAuthEnv } from '#test/helpers/oauth-setup.ts';
 
 const env = useOAuthEnv();
 let alice: string;
@@ -43,17 +42,7 @@ beforeEach(() => {
 
 /** A connection made through the real flow, so the provider knows its refresh token. */
 async function connect(token = alice) {
-  const auth = await invoke(createConnection, routes.createConnection, {
-    token,
-    body: { oauth_app_id: 'fake' },
-  });
-  const back = await env.provider.authorize(auth.body.authorization_url);
-  const res = await invoke(callback, routes.oauthCallback, {
-    token,
-    body: { state: back.get('state'), code: back.get('code') },
-  });
-  expect(res.status).toBe(201);
-  return (await getConnection('ws1', token === alice ? 'alice' : 'bob', res.body.id))!;
+  return connectThroughFlow(env, token, token === alice ? 'alice' : 'bob');
 }
 
 const later = (ms: number) => () => new Date(Date.now() + ms);
