@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import type { APIGatewayProxyEventV2, Context, SQSRecord } from 'aws-lambda';
+import type { Message } from '@aws-sdk/client-sqs';
+import type { APIGatewayProxyEventV2, Context, SQSEvent, SQSRecord } from 'aws-lambda';
 
 const TEXT_TYPES = /^(application\/(json|.*\+json|x-www-form-urlencoded|xml)|text\/)/i;
 
@@ -104,5 +105,20 @@ export function sqsRecord(input: {
     eventSource: 'aws:sqs',
     eventSourceARN: input.queueArn,
     awsRegion: 'local',
+  };
+}
+
+/** The SQS event Lambda's event source mapping builds from received messages. */
+export function sqsEvent(messages: Message[], queueArn: string): SQSEvent {
+  return {
+    Records: messages.map((m) =>
+      sqsRecord({
+        messageId: m.MessageId ?? '',
+        receiptHandle: m.ReceiptHandle ?? '',
+        body: m.Body ?? '',
+        queueArn,
+        attributes: m.Attributes as Record<string, string> | undefined,
+      }),
+    ),
   };
 }

@@ -8,7 +8,7 @@ import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import type { WorkerDef } from '#functions/workers.ts';
 import { runWithGrants } from '#shared/runtime-grants.ts';
 import { loadHandler } from './http-server.ts';
-import { lambdaContext, sqsRecord } from './lambda-event.ts';
+import { lambdaContext, sqsEvent } from './lambda-event.ts';
 
 /**
  * Plays Lambda's SQS event source mapping for one worker: long-polls the queue, invokes the
@@ -52,17 +52,7 @@ export function pollQueue(input: {
         );
         const messages = out.Messages ?? [];
         if (!messages.length) continue;
-        const event: SQSEvent = {
-          Records: messages.map((m) =>
-            sqsRecord({
-              messageId: m.MessageId ?? '',
-              receiptHandle: m.ReceiptHandle ?? '',
-              body: m.Body ?? '',
-              queueArn,
-              attributes: m.Attributes as Record<string, string> | undefined,
-            }),
-          ),
-        };
+        const event = sqsEvent(messages, queueArn);
         let failed: Set<string>;
         try {
           const result = await runWithGrants(worker.grants, () =>

@@ -15,7 +15,7 @@ import {
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { Webhook } from 'standardwebhooks';
 import { handler as ingestHandler } from '#functions/workers/ingest-events.ts';
-import { lambdaContext, sqsRecord } from '#infra/local/lambda-event.ts';
+import { lambdaContext, sqsEvent } from '#infra/local/lambda-event.ts';
 import type { LocalSqs } from '#infra/local/sqs.ts';
 import { queueWorker } from '#shared/queue-worker.ts';
 import { sqs } from '#shared/queues.ts';
@@ -142,17 +142,7 @@ async function runBatch(
   );
   const messages = out.Messages ?? [];
   if (!messages.length) return { messages, failed: 0 };
-  const event: SQSEvent = {
-    Records: messages.map((m) =>
-      sqsRecord({
-        messageId: m.MessageId ?? '',
-        receiptHandle: m.ReceiptHandle ?? '',
-        body: m.Body ?? '',
-        queueArn: queueUrl,
-        attributes: m.Attributes as Record<string, string>,
-      }),
-    ),
-  };
+  const event = sqsEvent(messages, queueUrl);
   let failedIds = new Set<string>();
   try {
     const res = await handler(event, lambdaContext('pump'));
