@@ -43,6 +43,7 @@ export const keys = {
   webhookCount: (workspaceId: string) => ({ pk: `WS#${workspaceId}`, sk: 'WEBHOOK_COUNT' }),
   /** A delivery, fetched by its id (W5); listed per endpoint by time through gsi1 (W4). */
   webhookDelivery: (deliveryId: string) => ({ pk: `DELIVERY#${deliveryId}`, sk: 'DELIVERY' }),
+  webhookDeliveryPrefix: 'DELIVERY#',
   webhookDeliveryIndex: (endpointId: string, createdAt: string, deliveryId: string) => ({
     gsi1pk: `WEBHOOK#${endpointId}`,
     gsi1sk: `${createdAt}#${deliveryId}`,

@@ -13,31 +13,79 @@ export interface Page<T> {
   next_cursor: string | null;
 }
 
-type Key = Record<string, string | number>;
+/** A DynamoDB key as the lists use it: every key attribute of the table is a string. */
+export type Key = Record<string, string>;
 
-/** Opaque cursor from a DynamoDB LastEvaluatedKey (base64url JSON). */
-export function encodeCursor(key: Record<string, unknown> | undefined): string | null {
-  return key ? Buffer.from(JSON.stringify(key)).toString('base64url') : null;
+/**
+ * What one key attribute of a list's position must be: exactly a value (the partition), begin
+ * with a prefix (`begins_with` sort-key conditions), or lie in an inclusive range (`BETWEEN`).
+ */
+export type KeyRule = string | { prefix: string } | { between: readonly [string, string] };
+
+/**
+ * The positions a list can be at: which list it is and, for every attribute of the
+ * `LastEvaluatedKey` its Query returns (the table's `pk`/`sk`, plus the index keys on an index),
+ * the rule its value meets. Built per request from the same values as the key condition, so a
+ * cursor is checked against exactly the range this query reads.
+ */
+export interface CursorScope {
+  list: string;
+  key: Record<string, KeyRule>;
+}
+
+const CURSOR_VERSION = 1;
+const payload = z.strictObject({
+  v: z.literal(CURSOR_VERSION),
+  l: z.string(),
+  k: z.record(z.string(), z.string()),
+});
+
+function meets(value: string, rule: KeyRule): boolean {
+  if (typeof rule === 'string') return value === rule;
+  if ('prefix' in rule) return value.startsWith(rule.prefix) && value.length > rule.prefix.length;
+  return value >= rule.between[0] && value <= rule.between[1];
+}
+
+function invalidCursor(): never {
+  throw new ValidationError(
+    'The cursor is not valid for this list: pass back a next_cursor this list returned.',
+    [{ path: 'query.cursor', message: 'Invalid cursor' }],
+  );
 }
 
 /**
- * Decodes a cursor and checks it belongs to the partition being queried (`expect`), so a
- * crafted cursor can never read another tenant's items. Bad cursors are a 400.
+ * The one cursor codec of every list. `encode` turns a Query's `LastEvaluatedKey` into an opaque,
+ * versioned cursor tagged with the list; `decode` accepts only a cursor that names this list and
+ * whose key has exactly the attributes of the scope, each meeting its rule (the caller's partition
+ * and range). Anything else — not base64url JSON, another list's cursor, a missing or extra key,
+ * a value of another partition or outside the range, a non-string — is a 400, so no crafted
+ * cursor ever reaches DynamoDB (which would answer a ValidationException, i.e. a 500) or reads
+ * outside what the caller may list.
  */
-export function decodeCursor(cursor: string | undefined, expect: Key): Key | undefined {
-  if (!cursor) return undefined;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-  } catch {
-    parsed = undefined;
-  }
-  const shape = z.record(z.string(), z.union([z.string(), z.number()])).safeParse(parsed);
-  const ok = shape.success && Object.entries(expect).every(([k, v]) => shape.data[k] === v);
-  if (!ok || !shape.success) {
-    throw new ValidationError('The cursor is not valid for this list.', [
-      { path: 'query.cursor', message: 'Invalid cursor' },
-    ]);
-  }
-  return shape.data;
+export function listCursor(scope: CursorScope) {
+  const attributes = Object.keys(scope.key).sort();
+  return {
+    encode(last: Record<string, unknown> | undefined): string | null {
+      if (!last) return null;
+      return Buffer.from(JSON.stringify({ v: CURSOR_VERSION, l: scope.list, k: last })).toString('base64url');
+    },
+    decode(cursor: string | undefined): Key | undefined {
+      if (!cursor) return undefined;
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+      } catch {
+        invalidCursor();
+      }
+      const shape = payload.safeParse(parsed);
+      if (!shape.success || shape.data.l !== scope.list) invalidCursor();
+      const key = shape.data.k;
+      const names = Object.keys(key).sort();
+      const sameAttributes = names.length === attributes.length && names.every((n, i) => n === attributes[i]);
+      if (!sameAttributes || !names.every((n) => meets(key[n] as string, scope.key[n] as KeyRule))) {
+        invalidCursor();
+      }
+      return key;
+    },
+  };
 }

@@ -11,8 +11,8 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { db, tableName } from '#shared/db/client.ts';
 import { keys } from '#shared/db/keys.ts';
-import { decodeCursor, encodeCursor, type Page } from '#shared/db/pagination.ts';
-import { ConflictError, NotFoundError, ValidationError } from '#shared/errors.ts';
+import { listCursor, type Page } from '#shared/db/pagination.ts';
+import { ConflictError, NotFoundError } from '#shared/errors.ts';
 
 export type ConnectionStatus = 'ACTIVE' | 'ERROR' | 'EXPIRED';
 
@@ -99,13 +99,9 @@ export async function listConnections(
     filters.push('app_id = :app');
     values[':app'] = opts.appId;
   }
-  const start = decodeCursor(opts.cursor, { pk });
   // Users share the workspace partition: the cursor must also point into the caller's own range.
-  if (start && !String(start.sk ?? '').startsWith(skPrefix)) {
-    throw new ValidationError('The cursor is not valid for this list.', [
-      { path: 'query.cursor', message: 'Invalid cursor' },
-    ]);
-  }
+  const cursor = listCursor({ list: 'oauth-connections', key: { pk, sk: { prefix: skPrefix } } });
+  const start = cursor.decode(opts.cursor);
   const input: QueryCommandInput = {
     TableName: tableName(),
     KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
@@ -116,7 +112,7 @@ export async function listConnections(
     ...(filters.length ? { FilterExpression: filters.join(' AND ') } : {}),
   };
   const out = await db().send(new QueryCommand(input));
-  return { data: (out.Items ?? []) as ConnectionItem[], next_cursor: encodeCursor(out.LastEvaluatedKey) };
+  return { data: (out.Items ?? []) as ConnectionItem[], next_cursor: cursor.encode(out.LastEvaluatedKey) };
 }
 
 /**

@@ -9,7 +9,7 @@ import { config } from '#shared/config.ts';
 import { sha256Hex } from '#shared/crypto.ts';
 import { db, tableName } from '#shared/db/client.ts';
 import { keys } from '#shared/db/keys.ts';
-import { decodeCursor, encodeCursor, type Page } from '#shared/db/pagination.ts';
+import { listCursor, type Page } from '#shared/db/pagination.ts';
 import { ConflictError, NotFoundError } from '#shared/errors.ts';
 import type { WorkspaceRole } from '#shared/http/caller.ts';
 import { newId } from '#shared/ids.ts';
@@ -317,7 +317,8 @@ export async function listTokens(
 ): Promise<Page<TokenView>> {
   const now = opts.now ?? new Date();
   const pk = keys.workspace(workspaceId);
-  let start = decodeCursor(opts.cursor, { pk });
+  const cursor = listCursor({ list: 'tokens', key: { pk, sk: { prefix: keys.apiTokensOfUser(userId) } } });
+  let start = cursor.decode(opts.cursor);
   const values: Record<string, unknown> = {
     ':pk': pk,
     ':sk': keys.apiTokensOfUser(userId),
@@ -349,7 +350,7 @@ export async function listTokens(
     start = page.LastEvaluatedKey as typeof start;
     if (!start) break;
   }
-  return { data, next_cursor: encodeCursor(start) };
+  return { data, next_cursor: cursor.encode(start) };
 }
 
 function conflictOrThrow(err: unknown, message: string): never {

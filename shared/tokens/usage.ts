@@ -3,7 +3,7 @@ import * as z from 'zod';
 import { config } from '#shared/config.ts';
 import { db, tableName } from '#shared/db/client.ts';
 import { keys } from '#shared/db/keys.ts';
-import { decodeCursor, encodeCursor } from '#shared/db/pagination.ts';
+import { listCursor } from '#shared/db/pagination.ts';
 import { ValidationError } from '#shared/errors.ts';
 import { logger } from '#shared/logger.ts';
 import { sendJson } from '#shared/queues.ts';
@@ -174,8 +174,15 @@ export async function listUsageLogs(
     base.ExpressionAttributeValues[':hi'] = hi;
   }
 
+  const range = { between: [from.toISOString(), to.toISOString()] } as const;
+  const cursor = listCursor({
+    list: byToken ? 'usage-logs:token' : 'usage-logs',
+    key: byToken
+      ? { gsi1pk: pkValue, gsi1sk: range, pk: keys.usageOfUser(workspaceId, userId), sk: range }
+      : { pk: pkValue, sk: range },
+  });
   const data: z.infer<typeof usageLogPageSchema>['data'] = [];
-  let start = decodeCursor(q.cursor, { [pkName]: pkValue });
+  let start = cursor.decode(q.cursor);
   for (let round = 0; round < 10 && data.length < q.limit; round++) {
     const page = await db().send(
       new QueryCommand({
@@ -201,7 +208,7 @@ export async function listUsageLogs(
     if (!start) break;
   }
   const aggregates = await aggregate(base, filter, from, to);
-  return { data, next_cursor: encodeCursor(start), aggregates };
+  return { data, next_cursor: cursor.encode(start), aggregates };
 }
 
 async function aggregate(base: QueryBase, filter: string, from: Date, to: Date): Promise<Aggregates> {

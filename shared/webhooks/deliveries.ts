@@ -12,7 +12,7 @@ import { config } from '#shared/config.ts';
 import { sha256Hex } from '#shared/crypto.ts';
 import { db, tableName } from '#shared/db/client.ts';
 import { keys, ttlIn } from '#shared/db/keys.ts';
-import { decodeCursor, encodeCursor, type Page } from '#shared/db/pagination.ts';
+import { listCursor, type Page } from '#shared/db/pagination.ts';
 import type { PronaFlowEvent } from '#shared/events/envelope.ts';
 import { logger } from '#shared/logger.ts';
 import type { DeliveryStatus, EndpointItem } from './endpoints.ts';
@@ -264,8 +264,17 @@ export async function listDeliveries(
   // Status and type are filters (applied after `Limit` items are read): keep reading until the
   // page is full, the index range ends, or LIST_MAX_QUERIES reads were made. Each read asks for
   // what is still missing, so the cursor is exactly after the last item evaluated.
+  const cursor = listCursor({
+    list: 'deliveries',
+    key: {
+      gsi1pk,
+      gsi1sk: { between: [values[':from'] as string, values[':to'] as string] },
+      pk: { prefix: keys.webhookDeliveryPrefix },
+      sk: 'DELIVERY',
+    },
+  });
   const found: DeliveryItem[] = [];
-  let start = decodeCursor(q.cursor, { gsi1pk });
+  let start = cursor.decode(q.cursor);
   for (let i = 0; i < LIST_MAX_QUERIES; i++) {
     const out = await db().send(
       new QueryCommand({
@@ -284,7 +293,7 @@ export async function listDeliveries(
     start = out.LastEvaluatedKey;
     if (!start || found.length >= q.limit) break;
   }
-  return { data: found.map(toSummary), next_cursor: encodeCursor(start) };
+  return { data: found.map(toSummary), next_cursor: cursor.encode(start) };
 }
 
 /** One page of an endpoint's FAILED/EXPIRED deliveries created in [since, until) (recover). */

@@ -4,7 +4,7 @@ import { config } from '#shared/config.ts';
 import { decrypt, encrypt } from '#shared/crypto.ts';
 import { db, tableName } from '#shared/db/client.ts';
 import { keys } from '#shared/db/keys.ts';
-import { decodeCursor, encodeCursor, type Page, type PageQuery } from '#shared/db/pagination.ts';
+import { listCursor, type Page, type PageQuery } from '#shared/db/pagination.ts';
 import { ConflictError, NotFoundError, ValidationError } from '#shared/errors.ts';
 import { newId } from '#shared/ids.ts';
 import type { RetryPolicy } from './retry.ts';
@@ -221,18 +221,19 @@ export async function getEndpointView(
 /** A page of the workspace's endpoints, in creation order. */
 export async function listEndpoints(workspaceId: string, page: PageQuery): Promise<Page<WebhookView>> {
   const pk = keys.workspace(workspaceId);
+  const cursor = listCursor({ list: 'webhooks', key: { pk, sk: { prefix: keys.webhookEndpointPrefix } } });
   const out = await db().send(
     new QueryCommand({
       TableName: tableName(),
       KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
       ExpressionAttributeValues: { ':pk': pk, ':p': keys.webhookEndpointPrefix },
       Limit: page.limit,
-      ExclusiveStartKey: decodeCursor(page.cursor, { pk }),
+      ExclusiveStartKey: cursor.decode(page.cursor),
     }),
   );
   return {
     data: (out.Items as EndpointItem[]).map((i) => toView(i)),
-    next_cursor: encodeCursor(out.LastEvaluatedKey),
+    next_cursor: cursor.encode(out.LastEvaluatedKey),
   };
 }
 

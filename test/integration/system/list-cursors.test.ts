@@ -1,0 +1,231 @@
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { routes } from '#functions/routes.ts';
+import { handler as createToken } from '#functions/tokens/create-token.ts';
+import { handler as createWebhook } from '#functions/webhooks/create-webhook.ts';
+import { keys } from '#shared/db/keys.ts';
+import type { RouteDef } from '#shared/http/route.ts';
+import { insertConnection } from '#shared/oauth/connections-repo.ts';
+import { recordUsageBatch } from '#shared/tokens/usage.ts';
+import { compressPayload, createDelivery } from '#shared/webhooks/deliveries.ts';
+import { setResolver } from '#shared/webhooks/url-guard.ts';
+import { setEnv, useTestTable } from '#test/helpers/env.ts';
+import { type Answer, invoke } from '#test/helpers/http-event.ts';
+import { useMemorySecrets } from '#test/helpers/secrets.ts';
+import { type TestIdentity, testIdentity } from '#test/helpers/session.ts';
+
+/**
+ * Every list route of the route table (a query schema with `cursor`) answers 400 to any cursor it
+ * did not issue for this list and caller — never a 500 from DynamoDB, never another range's items.
+ * The routes are taken from the table, so a new list is covered once it has a seed below; a list
+ * without one fails here.
+ */
+useTestTable();
+let id: TestIdentity;
+
+beforeAll(async () => {
+  setEnv({ ALLOW_LOOPBACK_TARGETS: 'false' });
+  useMemorySecrets();
+  id = await testIdentity();
+  setResolver(async () => [{ address: '93.184.216.34', family: 4 }]);
+});
+
+interface Caller {
+  user: string;
+  ws: string;
+  jwt: string;
+}
+
+const handlers: Record<string, unknown> = {};
+async function handlerOf(r: RouteDef): Promise<unknown> {
+  handlers[r.id] ??= (
+    await import(/* @vite-ignore */ pathToFileURL(resolve('functions', `${r.handler}.ts`)).href)
+  ).handler;
+  return handlers[r.id];
+}
+
+/** Creates three items of the list for `c` and returns the path params the list needs. */
+type Seed = (c: Caller) => Promise<Record<string, string>>;
+
+async function webhook(c: Caller, name: string): Promise<string> {
+  const res = await invoke(createWebhook, routes.createWebhook, {
+    token: c.jwt,
+    body: { name, url: 'https://hooks.example.com/in', events: { 'task.created': true } },
+  });
+  expect(res.status).toBe(201);
+  return res.body.id;
+}
+
+const seeds: Record<string, Seed> = {
+  listTokens: async (c) => {
+    for (const name of ['a', 'b', 'c']) {
+      const res = await invoke(createToken, routes.createToken, {
+        token: c.jwt,
+        body: { name, scopes: ['read:tasks'] },
+      });
+      expect(res.status).toBe(201);
+    }
+    return {};
+  },
+  listUsageLogs: async (c) => {
+    const at = (i: number) => new Date(Date.now() - 60_000 * (i + 1)).toISOString();
+    const failed = await recordUsageBatch(
+      [0, 1, 2].map((i) => ({
+        messageId: `m${i}`,
+        body: JSON.stringify({
+          id: `req-${c.user}-${i}`,
+          token_id: `tok_${c.user}`,
+          user_id: c.user,
+          workspace_id: c.ws,
+          method: 'GET',
+          route: '/v1/integration/tokens',
+          status: 200,
+          latency_ms: 3,
+          at: at(i),
+          client_ip: null,
+        }),
+      })),
+    );
+    expect(failed).toEqual([]);
+    return {};
+  },
+  listWebhooks: async (c) => {
+    for (const name of ['a', 'b', 'c']) await webhook(c, name);
+    return {};
+  },
+  listDeliveries: async (c) => {
+    const endpoint = await webhook(c, 'deliveries');
+    for (const n of [1, 2, 3]) {
+      await createDelivery({
+        event: { id: `evt_${c.user}_${n}`, type: 'task.created', workspace_id: c.ws },
+        endpoint: { id: endpoint, workspace_id: c.ws },
+        payloadGz: compressPayload('{}'),
+        now: new Date(Date.now() - n * 1000),
+      });
+    }
+    return { id: endpoint };
+  },
+  listConnections: async (c) => {
+    for (const n of [1, 2, 3]) {
+      const connId = `conn_${c.user}_${n}`;
+      const at = new Date(Date.now() - n * 1000).toISOString();
+      await insertConnection({
+        ...keys.oauthConnection(c.ws, c.user, connId),
+        entity: 'OAuthConnection',
+        id: connId,
+        workspace_id: c.ws,
+        user_id: c.user,
+        app_id: 'github',
+        source: 'direct',
+        status: 'ACTIVE',
+        scopes: ['repo'],
+        token_type: 'bearer',
+        access_token_sealed: 'sealed',
+        sealed_key_id: 'k1',
+        token_expires_at: new Date(Date.now() + 3600_000).toISOString(),
+        refresh_attempts: 0,
+        version: 1,
+        created_at: at,
+        updated_at: at,
+      });
+    }
+    return {};
+  },
+};
+
+const listRoutes = Object.values(routes as Record<string, RouteDef>).filter(
+  (r) => r.method === 'GET' && r.query && 'cursor' in ((r.query as { shape?: object }).shape ?? {}),
+);
+
+const encode = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+const decode = (c: string) => JSON.parse(Buffer.from(c, 'base64url').toString('utf8'));
+
+/**
+ * Cursors derived from a real one of this list that the list must refuse: each edit is made to the
+ * key inside the cursor and, again, to a bare DynamoDB key (the shape a guesser would try first).
+ */
+function forgeries(real: string, otherCallers: string, otherList: string): Record<string, string> {
+  const payload = decode(real) as { k?: Record<string, string> };
+  const key = payload.k ?? (payload as Record<string, string>);
+  const edits: Record<string, Record<string, unknown>> = { 'an extra key attribute': { ...key, x: 'y' } };
+  for (const attr of Object.keys(key)) {
+    const { [attr]: _dropped, ...rest } = key;
+    edits[`without ${attr}`] = rest;
+    edits[`only ${attr}`] = { [attr]: key[attr] };
+    edits[`${attr} as a number`] = { ...key, [attr]: 7 };
+    edits[`${attr} before the range`] = { ...key, [attr]: '!' };
+    edits[`${attr} after the range`] = { ...key, [attr]: '~~~~' };
+  }
+  const out: Record<string, string> = {
+    'not base64url JSON': '%%%not-a-cursor',
+    'JSON that is no cursor': encode([1, 2, 3]),
+    'an unknown version': encode({ ...payload, v: 2 }),
+    'an extra payload field': encode({ ...payload, z: 1 }),
+    "another caller's cursor of this list": otherCallers,
+    "another list's cursor": otherList,
+  };
+  for (const [name, edited] of Object.entries(edits)) {
+    out[`bare key, ${name}`] = encode(edited);
+    if (payload.k) out[`cursor, ${name}`] = encode({ ...payload, k: edited });
+  }
+  return out;
+}
+
+describe('list cursors', () => {
+  it('finds the list routes in the route table, each with a seed', () => {
+    const implemented = listRoutes.filter((r) => !r.pending).map((r) => r.id);
+    expect(implemented.length).toBeGreaterThanOrEqual(5);
+    expect(implemented.filter((r) => !seeds[r])).toEqual([]);
+  });
+
+  const implemented = listRoutes.filter((r) => !r.pending);
+  const firstCursor = new Map<string, string>();
+
+  async function page(r: RouteDef, c: Caller, params: Record<string, string>, cursor?: string) {
+    return invoke(await handlerOf(r), r, {
+      token: c.jwt,
+      params,
+      query: { limit: '1', ...(cursor ? { cursor } : {}) },
+    });
+  }
+
+  for (const r of implemented) {
+    it(`${r.id}: follows its own cursor and refuses every cursor it did not issue with 400`, async () => {
+      const caller = async (tag: string): Promise<Caller> => {
+        const user = `u-${r.id}-${tag}`;
+        const ws = `ws-${r.id}-${tag}`;
+        return { user, ws, jwt: await id.jwt(user, [{ id: ws, role: 'admin' }]) };
+      };
+      const me = await caller('me');
+      const them = await caller('them');
+      const params = await seeds[r.id]!(me);
+      const theirParams = await seeds[r.id]!(them);
+
+      const first = await page(r, me, params);
+      expect(first.status).toBe(200);
+      expect(first.body.data).toHaveLength(1);
+      const cursor = first.body.next_cursor as string;
+      expect(cursor).toEqual(expect.any(String));
+      firstCursor.set(r.id, cursor);
+
+      const second = await page(r, me, params, cursor);
+      expect(second.status).toBe(200);
+      expect(second.body.data).toHaveLength(1);
+      expect(second.body.data[0]).not.toEqual(first.body.data[0]);
+
+      const theirs = (await page(r, them, theirParams)).body.next_cursor as string;
+      const otherList =
+        [...firstCursor.entries()].find(([list]) => list !== r.id)?.[1] ?? encode({ v: 1, l: 'x', k: {} });
+      const answers: Record<string, Answer> = {};
+      for (const [name, forged] of Object.entries(forgeries(cursor, theirs, otherList))) {
+        answers[name] = await page(r, me, params, forged);
+      }
+      const wrong = Object.entries(answers)
+        .filter(([, a]) => a.status !== 400 || a.body.errors?.[0]?.path !== 'query.cursor')
+        .map(([name, a]) => `${name}: ${a.status}`);
+      expect(wrong).toEqual([]);
+      expect(Object.values(answers)[0]!.headers['content-type']).toMatch(/application\/problem\+json/);
+    });
+  }
+});
