@@ -16,6 +16,9 @@ const SECRET_VALUES: [RegExp, string][] = [
   [/(Bearer\s+)[^\s"',;]+/gi, '$1[redacted]'],
   // Standard Webhooks signing secrets.
   [/whsec_[A-Za-z0-9+/=]{8,}/g, 'whsec_[redacted]'],
+  // JWTs (JWS and JWE compact forms, unsigned ones too) wherever they stand, e.g. pasted into a path:
+  // the header is base64url JSON, so it starts `ey` (`{"`) or `ew` (`{` and a space or newline).
+  [/\be[yw][A-Za-z0-9_-]{6,}(?:\.[A-Za-z0-9_-]*){2,4}/g, '[redacted-jwt]'],
 ];
 const MAX_DEPTH = 8;
 

@@ -1,3 +1,4 @@
+import { generateKeyPair, SignJWT, UnsecuredJWT } from 'jose';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { isSecretKey, logger, redact } from '#shared/logger.ts';
 
@@ -84,6 +85,28 @@ describe('logger', () => {
     logger.warn(`receiver rejected a signature made with ${secret}`);
     expect(logs.text()).not.toContain(secret);
     expect(logs.text()).toContain('whsec_[redacted]');
+  });
+
+  it('scrubs JWTs wherever they stand: in a logged path, a message, an error', async () => {
+    const { privateKey } = await generateKeyPair('ES256');
+    const jws = await new SignJWT({ workspaces: [{ id: 'ws1', role: 'admin' }] })
+      .setProtectedHeader({ alg: 'ES256' })
+      .setSubject('u1')
+      .sign(privateKey);
+    const unsigned = `${new UnsecuredJWT({ sub: 'u1' }).encode()}`;
+    const spaced = `${Buffer.from('{ "alg": "HS256" }').toString('base64url')}.${Buffer.from('{"sub":"u1"}').toString('base64url')}.c2ln`;
+    const jwe =
+      'eyJhbGciOiJSU0EtT0FFUCJ9.OKOawDo13gRp2ojaHV7LFpZcgV7T6DVZKTyKOMTYUmKoTCVJRgckCL9kiMT03JGe.48V1_ALb6US04U3b.5eym8TW_c8SuK0ltJ3rpYIzOeDQz7TALvtu6UG9oMo4vpzs9tX_EFShS8iB7j6jiSdiwkIr3ajwQzaBtQD_A.XFBoMYUZodetZdvTiFvSkQ';
+    const logs = captureLogs();
+    logger.info('request done', { path: `/v1/integration/webhooks/${jws}`, query: `t=${unsigned}` });
+    logger.warn(`bad session ${spaced}`, { error: new Error(`could not decrypt ${jwe}`) });
+    const text = logs.text();
+    for (const jwt of [jws, unsigned, spaced, jwe]) {
+      expect(text).not.toContain(jwt);
+      expect(text).not.toContain(jwt.split('.')[1]);
+    }
+    expect(logs.entries()[0]).toMatchObject({ path: '/v1/integration/webhooks/[redacted-jwt]' });
+    expect(redact('hooks.example.com/in?a=b.c')).toBe('hooks.example.com/in?a=b.c');
   });
 
   it('keeps identifiers readable: *_id keys are not secrets', () => {
