@@ -105,7 +105,10 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       SECRETS_SOURCE: 'file',
       LOCAL_SECRETS_FILE: secretsFile,
       AUTH_JWT_PUBLIC_KEY: JSON.stringify(keys.publicJwk),
-      ALLOW_LOOPBACK_TARGETS: 'true',
+      // Local webhook receivers and fake OAuth providers live on 127.0.0.1, so loopback and http
+      // targets are allowed by default; ALLOW_LOOPBACK_TARGETS=false turns the SSRF guard on, as
+      // in AWS (where the stack refuses anything else).
+      ALLOW_LOOPBACK_TARGETS: process.env.ALLOW_LOOPBACK_TARGETS || 'true',
       // OAuth providers send the browser back to this very server, whatever PORT it got.
       OAUTH_REDIRECT_URI_BASE: process.env.OAUTH_REDIRECT_URI_BASE ?? baseUrl,
       ...opts.env,

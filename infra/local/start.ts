@@ -45,6 +45,11 @@ PronaFlow Integrations is running locally.
   OpenAPI        ${api}/openapi.json
   DynamoDB Local ${stack.dynamoEndpoint} (data in ${join(LOCAL_DIR, 'dynamodb')})
   SQS emulator   ${stack.sqs.endpoint}
+  Targets        ${
+    cfg.ALLOW_LOOPBACK_TARGETS
+      ? 'loopback and http allowed (ALLOW_LOOPBACK_TARGETS=false to try the SSRF guard)'
+      : 'public https only, as in AWS (ALLOW_LOOPBACK_TARGETS=false)'
+  }
 
 Next steps (in another terminal):
   TOKEN=$(npm run -s dev:token -- --user u1 --workspace ws1 --role admin)
