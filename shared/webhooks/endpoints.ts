@@ -7,10 +7,10 @@ import { keys } from '#shared/db/keys.ts';
 import { listCursor, type Page, type PageQuery } from '#shared/db/pagination.ts';
 import { ConflictError, NotFoundError, ValidationError } from '#shared/errors.ts';
 import { newId } from '#shared/ids.ts';
+import { resolveTarget, UnsafeTargetError } from '#shared/net/url-guard.ts';
 import type { RetryPolicy } from './retry.ts';
 import type { CreateWebhookInput, UpdateWebhookInput, WebhookView } from './schemas.ts';
 import { generateSecret } from './signing.ts';
-import { resolveTarget, UnsafeTargetError } from './url-guard.ts';
 
 /** Endpoints per workspace; keeps the fan-out query (W1) small and bounded. */
 export const MAX_ENDPOINTS_PER_WORKSPACE = 50;

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { config } from '#shared/config.ts';
 import { logger } from '#shared/logger.ts';
+import { type Poster, postPinned } from '#shared/net/pinned-http.ts';
+import { resolveTarget, UnsafeTargetError } from '#shared/net/url-guard.ts';
 import { PING_EVENT } from './catalog.ts';
 import {
   claimAttempt,
@@ -13,7 +15,6 @@ import {
   type StoredAttempt,
 } from './deliveries.ts';
 import { findEndpoint, signingSecrets } from './endpoints.ts';
-import { type Poster, postPinned } from './http-client.ts';
 import {
   type DeadJob,
   type DeliverJob,
@@ -27,7 +28,6 @@ import {
 } from './jobs.ts';
 import { decide } from './retry.ts';
 import { signedHeaders } from './signing.ts';
-import { resolveTarget, UnsafeTargetError } from './url-guard.ts';
 
 /** What the delivery worker depends on; tests control time, randomness and faults. */
 export interface WorkerDeps {

@@ -8,6 +8,8 @@ import {
 import { DeleteCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { db, tableName } from '#shared/db/client.ts';
+import type { Poster } from '#shared/net/pinned-http.ts';
+import { type ResolvedAddress, setResolver } from '#shared/net/url-guard.ts';
 import { sqs } from '#shared/queues.ts';
 import {
   claimAttempt,
@@ -22,13 +24,11 @@ import {
 } from '#shared/webhooks/deliveries.ts';
 import { createEndpoint, getEndpoint, updateEndpoint } from '#shared/webhooks/endpoints.ts';
 import { expireLostDeliveries } from '#shared/webhooks/expiry.ts';
-import type { Poster } from '#shared/webhooks/http-client.ts';
 import { delayFor, enqueueJobs, resetDlqUrl } from '#shared/webhooks/jobs.ts';
 import { redriveDeliveries } from '#shared/webhooks/redrive.ts';
 import type { RetryPolicy } from '#shared/webhooks/retry.ts';
 import { redeliver, sendPing, startRecover } from '#shared/webhooks/service.ts';
 import { generateSecret } from '#shared/webhooks/signing.ts';
-import { type ResolvedAddress, setResolver } from '#shared/webhooks/url-guard.ts';
 import { defaultDeps, processJob } from '#shared/webhooks/worker.ts';
 import { setEnv, useTestSqs, useTestTable } from '#test/helpers/env.ts';
 import { useMemorySecrets } from '#test/helpers/secrets.ts';

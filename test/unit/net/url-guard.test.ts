@@ -6,7 +6,7 @@ import {
   resolveTarget,
   setResolver,
   UnsafeTargetError,
-} from '#shared/webhooks/url-guard.ts';
+} from '#shared/net/url-guard.ts';
 
 const strict = { allowLoopback: false };
 const dev = { allowLoopback: true };

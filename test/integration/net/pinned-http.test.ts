@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closePooledAgents, postPinned } from '#shared/webhooks/http-client.ts';
-import { type Receiver, startReceiver } from './webhooks-harness.ts';
+import { closePooledAgents, postPinned } from '#shared/net/pinned-http.ts';
+import { type Receiver, startReceiver } from '#test/integration/webhooks/webhooks-harness.ts';
 
 let receiver: Receiver;
 
