@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { routes } from '#functions/routes.ts';
@@ -13,6 +14,7 @@ import { handler as redeliverH } from '#functions/webhooks/redeliver.ts';
 import { handler as rotateH } from '#functions/webhooks/rotate-webhook-secret.ts';
 import { handler as testH } from '#functions/webhooks/test-webhook.ts';
 import { handler as updateH } from '#functions/webhooks/update-webhook.ts';
+import { MAX_PROBLEM_ERRORS } from '#shared/http/problem.ts';
 import { setResolver } from '#shared/net/url-guard.ts';
 import { sqs } from '#shared/queues.ts';
 import { type DeliveryItem, getDelivery, recordAttempt } from '#shared/webhooks/deliveries.ts';
@@ -92,9 +94,18 @@ describe('webhook endpoints API', () => {
   });
 
   it('keeps a caller-supplied Standard Webhooks secret', async () => {
-    const secret = `whsec_${Buffer.alloc(24, 7).toString('base64')}`;
+    const secret = `whsec_${randomBytes(24).toString('base64')}`;
     const res = await create({ secret });
     expect(res.body.secret).toBe(secret);
+  });
+
+  it('answers a small 400 to a body full of mistakes: the first errors listed, the rest counted', async () => {
+    const events = Object.fromEntries(Array.from({ length: 14_000 }, (_, i) => [`x${i}`, true] as const));
+    const res = await create({ events });
+    expect(res.status).toBe(400);
+    expect(res.body.errors).toHaveLength(MAX_PROBLEM_ERRORS);
+    expect(res.body.errors_omitted).toBe(14_000 - MAX_PROBLEM_ERRORS);
+    expect(JSON.stringify(res.body).length).toBeLessThan(8 * 1024);
   });
 
   it('answers 400 listing unknown event types', async () => {
@@ -113,6 +124,7 @@ describe('webhook endpoints API', () => {
     [{ url: 'https://169.254.169.254/latest' }, 'body.url', /linkLocal/],
     [{ url: 'https://127.0.0.1/x' }, 'body.url', /loopback/],
     [{ secret: 'plain-secret' }, 'body.secret', /whsec_/],
+    [{ secret: `whsec_${Buffer.alloc(24).toString('base64')}` }, 'body.secret', /not random enough/],
     [{ retry_policy: 'SOMETIMES' }, 'body.retry_policy', /./],
     [{ events: { 'task.created': false } }, 'body.events', /at least one/],
     [{ name: '' }, 'body.name', /./],
