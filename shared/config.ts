@@ -108,9 +108,48 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
 
 let cached: Config | undefined;
 
-/** The process configuration, parsed on first use from `process.env`. */
+/**
+ * Checks of settings that a schema alone cannot make (a file that must hold valid JSON, say),
+ * registered by the module that reads the setting. Each runs whenever a configuration is
+ * validated — at Lambda init (the first `config()`) and at `npm start` before anything starts —
+ * and throws a {@link ConfigError} naming the variable and the problem.
+ */
+const checks = new Map<string, (cfg: Config) => void>();
+
+/** Registers a check of `variable` (see {@link checks}); runs at once when a configuration is loaded already. */
+export function registerSettingsCheck(variable: string, check: (cfg: Config) => void): void {
+  checks.set(variable, check);
+  if (cached) runCheck(variable, check, cached);
+}
+
+function runCheck(variable: string, check: (cfg: Config) => void, cfg: Config): void {
+  try {
+    check(cfg);
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    throw new ConfigError(`Invalid configuration: ${variable}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/**
+ * Parses `env` and runs every registered settings check on the result. While the checks run,
+ * `config()` answers with that configuration, so a check may use code that reads settings.
+ */
+export function validateConfig(env: Record<string, string | undefined>): Config {
+  const cfg = parseConfig(env);
+  const previous = cached;
+  cached = cfg;
+  try {
+    for (const [variable, check] of checks) runCheck(variable, check, cfg);
+  } finally {
+    cached = previous;
+  }
+  return cfg;
+}
+
+/** The process configuration, parsed and checked on first use from `process.env`. */
 export function config(): Config {
-  cached ??= parseConfig(process.env);
+  cached ??= validateConfig(process.env);
   return cached;
 }
 

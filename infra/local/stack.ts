@@ -3,7 +3,9 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { workers } from '#functions/workers.ts';
-import { config, parseConfig, resetConfig } from '#shared/config.ts';
+import { config, resetConfig, validateConfig } from '#shared/config.ts';
+// Registers the OAUTH_APPS_FILE settings check, so a bad apps file stops `npm start` before anything starts.
+import '#shared/oauth/catalog.ts';
 import { KEYRING_SECRET, newKeyring } from '#shared/crypto.ts';
 import { resetDb } from '#shared/db/client.ts';
 import { resetSqs } from '#shared/queues.ts';
@@ -58,7 +60,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
   }
   const keys = await loadOrCreateDevKeys(keysFile);
   // A bad setting fails here, before anything is started.
-  parseConfig({ ...process.env, ...opts.env });
+  validateConfig({ ...process.env, ...opts.env });
 
   // Whatever started is stopped again if a later step fails, so no JVM is left behind.
   const cleanups: (() => Promise<unknown>)[] = [];

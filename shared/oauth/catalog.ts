@@ -1,6 +1,6 @@
 import { readFileSync, statSync } from 'node:fs';
 import * as z from 'zod';
-import { config } from '#shared/config.ts';
+import { ConfigError, config, registerSettingsCheck } from '#shared/config.ts';
 import { checkProviderUrl } from './urls.ts';
 
 /**
@@ -126,8 +126,8 @@ const builtIn: z.input<typeof oauthAppSchema>[] = [
   },
 ];
 
-/** Raised when OAUTH_APPS_FILE cannot be read or does not hold a valid list of apps. */
-export class CatalogFileError extends Error {
+/** Raised when OAUTH_APPS_FILE cannot be read or does not hold a valid list of apps: a bad setting. */
+export class CatalogFileError extends ConfigError {
   override name = 'CatalogFileError';
 }
 
@@ -181,6 +181,11 @@ export function listApps(): OAuthApp[] {
 export function findApp(id: string): OAuthApp | undefined {
   return catalog().get(id);
 }
+
+// A bad file fails where settings are checked (Lambda init, `npm start`), not on the first OAuth call.
+registerSettingsCheck('OAUTH_APPS_FILE', (cfg) => {
+  if (cfg.OAUTH_APPS_FILE) catalog();
+});
 
 /** Forgets the cached catalog (tests). */
 export function resetCatalog(): void {

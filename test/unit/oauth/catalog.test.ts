@@ -5,10 +5,15 @@ import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { handler as getApp } from '#functions/oauth/get-oauth-app.ts';
 import { handler as listApps } from '#functions/oauth/list-oauth-apps.ts';
 import { routes } from '#functions/routes.ts';
+import { startLocalStack } from '#infra/local/stack.ts';
+import { ConfigError } from '#shared/config.ts';
+import { endpoint } from '#shared/http/endpoint.ts';
+import { ok } from '#shared/http/reply.ts';
 import { CatalogFileError, catalog, resetCatalog } from '#shared/oauth/catalog.ts';
 import { parseScopes } from '#shared/oauth/provider.ts';
 import { checkRedirectUri } from '#shared/oauth/service.ts';
 import { checkProviderUrl } from '#shared/oauth/urls.ts';
+import { queueWorker } from '#shared/queue-worker.ts';
 import { setEnv } from '#test/helpers/env.ts';
 import { invoke } from '#test/helpers/http-event.ts';
 import { type TestIdentity, testIdentity } from '#test/helpers/session.ts';
@@ -94,6 +99,22 @@ describe('OAuth catalog', () => {
       expect(() => catalog()).toThrow(CatalogFileError);
       expect(() => catalog()).toThrow(message);
     });
+  });
+
+  it('fails when a function is built (Lambda init) and when npm start starts, not on the first OAuth call', async () => {
+    const bad = file('init.json', [app({ surprise: true })]);
+    setEnv({ OAUTH_APPS_FILE: bad });
+    expect(() => endpoint(routes.listOAuthApps, () => ok({}))).toThrow(ConfigError);
+    expect(() => endpoint(routes.listOAuthApps, () => ok({}))).toThrow(/OAUTH_APPS_FILE .*init\.json.*\[0\]/);
+    expect(() => queueWorker('test', async () => undefined)).toThrow(/OAUTH_APPS_FILE/);
+    setEnv({ OAUTH_APPS_FILE: undefined });
+    // `npm start` refuses before it starts DynamoDB Local or anything else (no endpoint is given).
+    const started = startLocalStack({
+      dir: mkdtempSync(join(tmpdir(), 'stack-')),
+      inMemory: true,
+      env: { OAUTH_APPS_FILE: bad },
+    });
+    await expect(started).rejects.toThrow(/OAUTH_APPS_FILE .*init\.json/);
   });
 
   it('accepts http and loopback provider URLs only with ALLOW_LOOPBACK_TARGETS=true', () => {
