@@ -1,6 +1,6 @@
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -18,38 +18,100 @@ let child: ChildProcess;
 let api: string;
 let output = '';
 
-const env = () => ({ ...process.env, LOCAL_DIR: dir, DYNAMODB_ENDPOINT: '', LOG_LEVEL: 'WARN' });
+const env = (localDir = dir) => ({
+  ...process.env,
+  LOCAL_DIR: localDir,
+  DYNAMODB_ENDPOINT: '',
+  LOG_LEVEL: 'WARN',
+});
 const cli = (script: string, args: string[]) =>
   execFileSync(tsx, [`infra/local/${script}.ts`, ...args], { env: env(), encoding: 'utf8' });
 
-beforeAll(async () => {
+interface Runtime {
+  /** The `tsx` launcher. */
+  child: ChildProcess;
+  /** The runtime itself (tsx runs it in a child process): the pid its state file names. */
+  pid: number;
+  api: string;
+  output: () => string;
+}
+
+/** Starts `npm start`'s program on `localDir` and waits until it serves and has written its state. */
+async function startRuntime(localDir: string, extraEnv: Record<string, string> = {}): Promise<Runtime> {
   const port = await freePort();
-  api = `http://127.0.0.1:${port}/v1/integration`;
-  child = spawn(tsx, ['infra/local/start.ts'], {
-    env: { ...env(), PORT: String(port) },
+  const base = `http://127.0.0.1:${port}/v1/integration`;
+  let out = '';
+  const proc = spawn(tsx, ['infra/local/start.ts'], {
+    env: { ...env(localDir), PORT: String(port), ...extraEnv },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  child.stdout?.on('data', (d) => {
-    output += d;
+  proc.stdout?.on('data', (d) => {
+    out += d;
   });
-  child.stderr?.on('data', (d) => {
-    output += d;
+  proc.stderr?.on('data', (d) => {
+    out += d;
   });
   const deadline = Date.now() + 60_000;
   for (;;) {
     try {
-      const res = await fetch(`${api}/health`);
-      if (res.status === 200 && output.includes('Ctrl-C stops everything')) break;
+      const res = await fetch(`${base}/health`);
+      if (res.status === 200 && out.includes('Ctrl-C stops everything')) break;
     } catch {}
-    if (Date.now() > deadline || child.exitCode !== null)
-      throw new Error(`local stack did not start:\n${output}`);
+    if (Date.now() > deadline || proc.exitCode !== null) {
+      if (proc.exitCode === null) proc.kill('SIGINT');
+      throw new Error(`local stack did not start:\n${out}`);
+    }
     await new Promise((r) => setTimeout(r, 250));
   }
+  const { pid } = JSON.parse(readFileSync(join(localDir, 'state.json'), 'utf8')) as { pid: number };
+  return { child: proc, pid, api: base, output: () => out };
+}
+
+/** Processes whose command line contains `text`, by pid (ps sees every user's processes). */
+function processesWith(text: string): { pid: number; args: string }[] {
+  return execFileSync('ps', ['-ww', '-eo', 'pid=,args='], { encoding: 'utf8' })
+    .split('\n')
+    .map((line) => /^\s*(\d+)\s+(.*)$/.exec(line))
+    .filter((m): m is RegExpExecArray => !!m && m[2]?.includes(text) === true)
+    .map((m) => ({ pid: Number(m[1]), args: m[2] ?? '' }));
+}
+
+/** The DynamoDB Local JVMs serving a data folder. */
+const jvmsOn = (dataDir: string) =>
+  processesWith(`-dbPath ${dataDir} `).filter((p) => p.args.includes('DynamoDBLocal.jar'));
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function until(check: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) return false;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return true;
+}
+
+beforeAll(async () => {
+  const run = await startRuntime(dir);
+  child = run.child;
+  api = run.api;
+  output = run.output();
 }, 90_000);
 
-afterAll(() => {
-  if (child.exitCode === null) child.kill('SIGKILL');
-});
+afterAll(async () => {
+  // The launcher forwards signals to the runtime; a SIGKILL would not reach it.
+  if (child.exitCode === null) {
+    child.kill('SIGINT');
+    await until(() => child.exitCode !== null, 15_000);
+  }
+}, 30_000);
 
 describe('npm start (local runtime)', () => {
   it('serves health with the table component', async () => {
@@ -161,4 +223,64 @@ describe('npm start (local runtime)', () => {
     expect(java.includes(join(dir, 'dynamodb'))).toBe(false);
     expect(existsSync(join(dir, 'state.json'))).toBe(false);
   });
+});
+
+describe('npm start killed hard (SIGKILL)', () => {
+  const hardDir = mkdtempSync(join(tmpdir(), 'pf-e2e-kill-'));
+  const dataDir = join(hardDir, 'dynamodb');
+  const launchers: ChildProcess[] = [];
+  const runtimes: number[] = [];
+  const watchdogsOf = (jvm: number) => processesWith(`dynamodb-local-watchdog ${jvm}`);
+  const start = async () => {
+    const run = await startRuntime(hardDir);
+    launchers.push(run.child);
+    runtimes.push(run.pid);
+    return run;
+  };
+
+  afterAll(async () => {
+    // Only what this block started: its runtimes, and JVMs/watchdogs of its own temp folder.
+    for (const pid of runtimes) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    for (const jvm of jvmsOn(dataDir)) {
+      for (const dog of watchdogsOf(jvm.pid)) process.kill(dog.pid, 'SIGKILL');
+      process.kill(-jvm.pid, 'SIGKILL');
+    }
+    for (const l of launchers) if (l.exitCode === null) l.kill('SIGKILL');
+    rmSync(hardDir, { recursive: true, force: true });
+  });
+
+  it('takes its DynamoDB Local down with it', async () => {
+    const run = await start();
+    const [jvm, ...more] = jvmsOn(dataDir);
+    expect(jvm).toBeDefined();
+    expect(more).toEqual([]);
+    process.kill(run.pid, 'SIGKILL'); // no exit hook, no Ctrl-C handler runs
+    expect(await until(() => !alive(jvm!.pid), 15_000)).toBe(true);
+    expect(jvmsOn(dataDir)).toEqual([]);
+  }, 90_000);
+
+  it('reaps a DynamoDB Local that outlived it on the next start: one JVM per data folder', async () => {
+    const first = await start();
+    const [stale] = jvmsOn(dataDir);
+    expect(stale).toBeDefined();
+    // Everything but the JVM dies at once (kill -9 of the runtime and its watchdog).
+    for (const dog of watchdogsOf(stale!.pid)) process.kill(dog.pid, 'SIGKILL');
+    process.kill(first.pid, 'SIGKILL');
+    await until(() => first.child.exitCode !== null, 10_000);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(alive(stale!.pid)).toBe(true); // orphaned
+
+    const next = await start();
+    expect(alive(stale!.pid)).toBe(false);
+    const jvms = jvmsOn(dataDir);
+    expect(jvms).toHaveLength(1);
+    expect(jvms[0]?.pid).not.toBe(stale!.pid);
+    expect((await fetch(`${next.api}/health`)).status).toBe(200);
+
+    const exited = new Promise<number | null>((resolve) => next.child.once('exit', (code) => resolve(code)));
+    next.child.kill('SIGINT');
+    expect(await exited).toBe(0);
+    expect(jvmsOn(dataDir)).toEqual([]);
+    expect(await until(() => watchdogsOf(jvms[0]!.pid).length === 0, 5_000)).toBe(true);
+  }, 120_000);
 });
