@@ -1,10 +1,12 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { UnauthorizedError } from '#shared/errors.ts';
+import { AppError, ServiceUnavailableError, UnauthorizedError } from '#shared/errors.ts';
 import type { Caller } from '#shared/http/caller.ts';
 import type { RouteDef } from '#shared/http/route.ts';
-import { authenticateToken } from '#shared/tokens/auth.ts';
+import { logger } from '#shared/logger.ts';
+import { tokenCredentials } from '#shared/tokens/auth.ts';
 import { TOKEN_PREFIX } from '#shared/tokens/format.ts';
 import { authenticateSession } from './session.ts';
+import { type CredentialVerifiers, holdToStanding } from './standing.ts';
 
 /** Prefix of PronaFlow personal access tokens. */
 export const API_TOKEN_PREFIX = TOKEN_PREFIX;
@@ -44,10 +46,15 @@ export function bearer(event: APIGatewayProxyEventV2): string {
 
 /**
  * Authenticates a request for a route: a session JWT, or (where the route allows it) an API token.
+ * A session is then held to the service's membership record of its user in the workspace (one
+ * read, which also brings the workspace's plan for the rate limiter): issued before the user's
+ * latest recorded removal it is refused (403), before a demotion it acts with the recorded role.
+ * API tokens need no such read: the membership events revoke or restrict them at once.
  */
 export async function authenticate(
   event: APIGatewayProxyEventV2,
   def: RouteDef,
+  verifiers: CredentialVerifiers = tokenCredentials,
 ): Promise<Caller | undefined> {
   if (def.auth === 'public') return undefined;
   const credential = bearer(event);
@@ -57,7 +64,20 @@ export async function authenticate(
         error: 'invalid_token',
       });
     }
-    return authenticateToken(credential);
+    return verifiers.token(credential);
   }
-  return authenticateSession(credential, event.headers?.['x-workspace-id']);
+  const session = await authenticateSession(credential, event.headers?.['x-workspace-id']);
+  if (!verifiers.sessionContext) return session;
+  let context: Awaited<ReturnType<typeof verifiers.sessionContext>>;
+  try {
+    context = await verifiers.sessionContext(session.workspaceId, session.userId);
+  } catch (err) {
+    if (err instanceof AppError) throw err;
+    // Authentication never fails open: without the record, a removed member would pass.
+    logger.error('session context could not be read', { error: err as Error });
+    throw new ServiceUnavailableError('Sessions cannot be checked right now; try again shortly.', {
+      cause: err,
+    });
+  }
+  return { ...holdToStanding(session, context.standing), ...(context.plan ? { plan: context.plan } : {}) };
 }

@@ -14,6 +14,8 @@ import { logger } from '#shared/logger.ts';
 /** Claims PronaFlow's identity service puts in a session JWT. */
 export const sessionClaims = z.object({
   sub: z.string().min(1).max(128),
+  /** When the identity service issued the session (epoch seconds): membership records newer than it win. */
+  iat: z.number().nonnegative().optional(),
   workspaces: z
     .array(z.object({ id: z.string().min(1).max(128), role: z.enum(['member', 'admin']) }))
     .max(500)
@@ -51,6 +53,8 @@ export function resetSessionKeys(): void {
 /**
  * Verifies a PronaFlow session JWT (signature, algorithm allow-list, issuer, audience, expiry)
  * and resolves the workspace the request acts in: `X-Workspace-Id`, or the user's only one.
+ * The claims are PronaFlow's word as of `iat`; `authenticate()` then holds them to the
+ * service's membership record (see `holdToStanding`).
  */
 export async function authenticateSession(jwt: string, workspaceHeader: string | undefined): Promise<Caller> {
   const cfg = config();
@@ -93,9 +97,16 @@ export async function authenticateSession(jwt: string, workspaceHeader: string |
   if (!claims.success) {
     throw new UnauthorizedError('The session token lacks the required claims.', { error: 'invalid_token' });
   }
-  const { sub, workspaces } = claims.data;
+  const { sub, iat, workspaces } = claims.data;
   const chosen = pickWorkspace(workspaces, workspaceHeader);
-  return { kind: 'session', userId: sub, workspaceId: chosen.id, role: chosen.role, workspaces };
+  return {
+    kind: 'session',
+    userId: sub,
+    workspaceId: chosen.id,
+    role: chosen.role,
+    workspaces,
+    ...(iat === undefined ? {} : { issuedAt: iat }),
+  };
 }
 
 function pickWorkspace(workspaces: Caller['workspaces'], header: string | undefined) {

@@ -1,8 +1,4 @@
-import {
-  applyMembershipChange,
-  MEMBER_REMOVED_TYPES,
-  MEMBER_ROLE_CHANGED_TYPE,
-} from '#shared/tokens/membership.ts';
+import { applyMembershipChange, MEMBERSHIP_EVENT_TYPES } from '#shared/tokens/membership.ts';
 import { applyPlanChange } from '#shared/tokens/plans.ts';
 import { webhooksConsumer } from '#shared/webhooks/fanout.ts';
 import type { PronaFlowEvent } from './envelope.ts';
@@ -26,7 +22,7 @@ export const consumers: EventConsumer[] = [
   },
   {
     name: 'tokens.membership',
-    accepts: (type) => MEMBER_REMOVED_TYPES.includes(type) || type === MEMBER_ROLE_CHANGED_TYPE,
+    accepts: (type) => MEMBERSHIP_EVENT_TYPES.includes(type),
     handle: async (event) => {
       await applyMembershipChange(event);
     },

@@ -13,6 +13,14 @@ export interface Caller {
   tokenId?: string;
   /** Scopes of an API token; session users act with their role's scopes. */
   scopes?: string[];
-  /** The workspace's plan tier, when the credential carried it (API tokens); sessions look it up. */
+  /** The workspace's plan tier, when authentication learnt it (the token's record, the session's read). */
   plan?: 'free' | 'pro' | 'enterprise';
+  /** Sessions: the JWT's `iat` (epoch seconds), when it has one. */
+  issuedAt?: number;
+  /**
+   * Sessions: the version (`changed_at`) of the service's membership record of the user in the
+   * workspace that authentication held the session to, `null` when there is none. Writes that
+   * hand out credentials check, in their transaction, that it is still current.
+   */
+  membershipAsOf?: string | null;
 }

@@ -1,6 +1,8 @@
+import type { CredentialVerifiers } from '#shared/auth/standing.ts';
 import { ForbiddenError, UnauthorizedError } from '#shared/errors.ts';
 import type { Caller } from '#shared/http/caller.ts';
 import { isWellFormedToken } from './format.ts';
+import { readSessionContext } from './member-record.ts';
 import { findAuthRecord, hashToken } from './repository.ts';
 
 const invalid = () =>
@@ -43,3 +45,12 @@ export function assertTokenWorkspace(caller: Caller, workspaceHeader: string | u
   if (caller.kind !== 'token' || !workspaceHeader || workspaceHeader === caller.workspaceId) return;
   throw new ForbiddenError(`This token is bound to another workspace than '${workspaceHeader}'.`);
 }
+
+/**
+ * What this feature gives authentication: the API-token verifier, and for sessions the
+ * membership record its events keep (plus the workspace's plan), read in one round trip.
+ */
+export const tokenCredentials: CredentialVerifiers = {
+  token: (value) => authenticateToken(value),
+  sessionContext: readSessionContext,
+};

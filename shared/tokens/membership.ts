@@ -7,34 +7,40 @@ import { NotFoundError } from '#shared/errors.ts';
 import type { PronaFlowEvent } from '#shared/events/envelope.ts';
 import type { WorkspaceRole } from '#shared/http/caller.ts';
 import { logger } from '#shared/logger.ts';
+import { membershipKey } from './member-record.ts';
 import { getToken, revokeToken, type TokenItem } from './repository.ts';
 import { scopesBeyondRole } from './scopes.ts';
+
+export { membershipKey } from './member-record.ts';
 
 /** Event types that end a user's membership of a workspace (the webhook catalog calls it `member.removed`). */
 export const MEMBER_REMOVED_TYPES = ['workspace.member_removed', 'member.removed'];
 export const MEMBER_ROLE_CHANGED_TYPE = 'workspace.member_role_changed';
+/** Event types that (re-)admit a user to a workspace with a role (the webhook catalog: `member.added`). */
+export const MEMBER_ADDED_TYPES = ['workspace.member_added', 'member.added'];
+/** Every event type the membership consumer applies. */
+export const MEMBERSHIP_EVENT_TYPES = [
+  ...MEMBER_REMOVED_TYPES,
+  MEMBER_ROLE_CHANGED_TYPE,
+  ...MEMBER_ADDED_TYPES,
+];
 
 const userId = z.string().min(1).max(128);
+const role = z.enum(['member', 'admin']);
 export const memberRemovedData = z.object({ user_id: userId });
-export const memberRoleChangedData = z.object({ user_id: userId, role: z.enum(['member', 'admin']) });
-
-/**
- * The latest membership change applied for a user's tokens (`WS#<ws>` / `TOKENMEMBER#<user>`):
- * orders the events by `occurred_at`, so a late older event never undoes a newer one.
- */
-export const membershipKey = (workspaceId: string, user: string) => ({
-  pk: keys.workspace(workspaceId),
-  sk: `TOKENMEMBER#${encodeURIComponent(user)}`,
-});
+export const memberRoleChangedData = z.object({ user_id: userId, role });
+/** A member added without a role is a plain member. */
+export const memberAddedData = z.object({ user_id: userId, role: role.default('member') });
 
 type Change = { kind: 'removed' } | { kind: 'role'; role: WorkspaceRole };
 
 /**
- * Applies `workspace.member_removed` (revokes every token of the user in the workspace) or
+ * Applies `workspace.member_removed` (revokes every token of the user in the workspace),
  * `workspace.member_role_changed` (deactivates the user's tokens holding scopes beyond the new
- * role; the others carry the new role from then on). Ordered by `occurred_at` through the
- * membership item, idempotent (a replay finds the tokens already revoked or deactivated), and a
- * malformed event is logged and acknowledged.
+ * role; the others carry the new role from then on) or `workspace.member_added` (recorded like a
+ * role change: the user is a member again with that role). Ordered by `occurred_at` through the
+ * membership item, which authentication also holds older sessions to; idempotent (a replay finds
+ * the tokens already revoked or deactivated), and a malformed event is logged and acknowledged.
  */
 export async function applyMembershipChange(event: PronaFlowEvent): Promise<'applied' | 'stale' | 'ignored'> {
   const change = parseChange(event);
@@ -80,7 +86,9 @@ function parseChange(event: PronaFlowEvent): (Change & { user: string }) | undef
     const data = memberRemovedData.safeParse(event.data);
     return data.success ? { kind: 'removed', user: data.data.user_id } : undefined;
   }
-  const data = memberRoleChangedData.safeParse(event.data);
+  const data = (MEMBER_ADDED_TYPES.includes(event.type) ? memberAddedData : memberRoleChangedData).safeParse(
+    event.data,
+  );
   return data.success ? { kind: 'role', role: data.data.role, user: data.data.user_id } : undefined;
 }
 

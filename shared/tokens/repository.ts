@@ -14,6 +14,7 @@ import { ConflictError, NotFoundError } from '#shared/errors.ts';
 import type { WorkspaceRole } from '#shared/http/caller.ts';
 import { newId } from '#shared/ids.ts';
 import { generateToken } from './format.ts';
+import { membershipUnchangedCheck } from './member-record.ts';
 import { getWorkspacePlan, type Plan, planUnchangedCheck, type WorkspacePlan } from './plans.ts';
 import type { TokenView } from './schemas.ts';
 
@@ -206,6 +207,24 @@ function failedAt(err: unknown, index: number): boolean {
 }
 
 /**
+ * The version of the membership record a session was held to at authentication (see
+ * `membershipUnchangedCheck`): `null` when there was none; `undefined` checks nothing (internal
+ * callers, seeding).
+ */
+export type MembershipAsOf = string | null | undefined;
+
+/** The membership check item when there is one to make. */
+function membershipChecks(workspaceId: string, userId: string, asOf: MembershipAsOf): TransactItem[] {
+  return asOf === undefined ? [] : [membershipUnchangedCheck(workspaceId, userId, asOf)];
+}
+
+const membershipMoved = (cause: unknown) =>
+  new ConflictError(
+    'Your membership or role in this workspace changed while this request ran; send it again to act under the new one.',
+    { cause },
+  );
+
+/**
  * Runs a token transaction whose last item is the plan check, re-reading the plan when it changed
  * in between (rare: only while a `workspace.plan_changed` event is being applied).
  */
@@ -235,6 +254,8 @@ export async function createToken(input: {
   name: string;
   scopes: string[];
   expiresAt: string;
+  /** The membership record version the session was held to; the transaction checks it is still current. */
+  membershipAsOf?: MembershipAsOf;
   now?: Date;
 }): Promise<{ item: TokenItem; value: string }> {
   const now = (input.now ?? new Date()).toISOString();
@@ -270,9 +291,11 @@ export async function createToken(input: {
         },
         authRecordPut(item, hash, plan),
         takeSlot(input.workspaceId, input.userId, id, input.expiresAt),
+        ...membershipChecks(input.workspaceId, input.userId, input.membershipAsOf),
       ]);
       return { item, value };
     } catch (err) {
+      if (input.membershipAsOf !== undefined && failedAt(err, 3)) throw membershipMoved(err);
       if (failedAt(err, 2)) {
         // The cap is reached: free the slots of expired tokens and try once more.
         if (pruned || !(await pruneExpiredSlots(input.workspaceId, input.userId))) throw quotaFull();
@@ -378,7 +401,7 @@ export async function updateToken(
   userId: string,
   id: string,
   patch: { name?: string; is_active?: boolean },
-  opts: { role?: WorkspaceRole; guard?: TokenGuard } = {},
+  opts: { role?: WorkspaceRole; guard?: TokenGuard; membershipAsOf?: MembershipAsOf } = {},
 ): Promise<TokenItem> {
   const current = await getToken(workspaceId, userId, id);
   if (current.revoked_at) throw new ConflictError('This token is revoked and can no longer change.');
@@ -430,9 +453,13 @@ export async function updateToken(
       },
     });
   }
+  // Switching a token back on hands out a credential again: under the membership it was checked against.
+  const checked = patch.is_active === true ? membershipChecks(workspaceId, userId, opts.membershipAsOf) : [];
+  items.push(...checked);
   try {
     await db().send(new TransactWriteCommand({ TransactItems: items }));
   } catch (err) {
+    if (checked.length && failedAt(err, items.length - 1)) throw membershipMoved(err);
     conflictOrThrow(err, 'The token changed while you updated it; read it again and retry.');
   }
   return {
@@ -510,7 +537,7 @@ export async function rotateToken(
   userId: string,
   id: string,
   expiresAt: string,
-  opts: { role: WorkspaceRole; guard?: TokenGuard },
+  opts: { role: WorkspaceRole; guard?: TokenGuard; membershipAsOf?: MembershipAsOf },
 ): Promise<{ item: TokenItem; value: string }> {
   const current = await getToken(workspaceId, userId, id);
   if (current.revoked_at) throw new ConflictError('This token is revoked; create a new one instead.');
@@ -554,8 +581,10 @@ export async function rotateToken(
       authRecordPut(item, hash, plan),
       // An expired token whose slot was pruned needs a free one again.
       takeSlot(workspaceId, userId, id, expiresAt),
+      ...membershipChecks(workspaceId, userId, opts.membershipAsOf),
     ]);
   } catch (err) {
+    if (opts.membershipAsOf !== undefined && failedAt(err, 4)) throw membershipMoved(err);
     if (failedAt(err, 3)) throw quotaFull();
     conflictOrThrow(err, 'The token was rotated or changed by another request at the same time.');
   }

@@ -48,7 +48,11 @@ const withinCallerRole =
   (current) =>
     assertWithinRole(caller.role, current.scopes, 'hold the scopes of this token');
 
-/** Creates a token for the session user in its workspace, with scopes no wider than its role. */
+/**
+ * Creates a token for the session user in its workspace, with scopes no wider than its role. The
+ * role is the one authentication held the session to (the membership record wins over an older
+ * session's claim), and the transaction checks that record has not moved since (409 if it has).
+ */
 export async function createToken(caller: Caller, input: CreateTokenInput): Promise<TokenWithValue> {
   assertWithinRole(caller.role, input.scopes, 'grant');
   const { item, value } = await repo.createToken({
@@ -58,6 +62,7 @@ export async function createToken(caller: Caller, input: CreateTokenInput): Prom
     name: input.name,
     scopes: input.scopes,
     expiresAt: resolveExpiry(input.expires_at),
+    membershipAsOf: caller.membershipAsOf,
   });
   return { ...repo.toView(item), token: value };
 }
@@ -66,12 +71,16 @@ export async function getToken(caller: Caller, id: string): Promise<TokenView> {
   return repo.toView(await repo.getToken(caller.workspaceId, caller.userId, id));
 }
 
-/** Renames or (de)activates; re-activation re-checks the scopes against the caller's current role. */
+/**
+ * Renames or (de)activates; re-activation re-checks the scopes against the caller's current role
+ * and, like creation, that the membership record did not move since authentication.
+ */
 export async function updateToken(caller: Caller, id: string, patch: UpdateTokenInput): Promise<TokenView> {
   return repo.toView(
     await repo.updateToken(caller.workspaceId, caller.userId, id, patch, {
       role: caller.role,
       guard: withinCallerRole(caller),
+      membershipAsOf: caller.membershipAsOf,
     }),
   );
 }
@@ -80,14 +89,17 @@ export async function revokeToken(caller: Caller, id: string): Promise<void> {
   await repo.revokeToken(caller.workspaceId, caller.userId, id);
 }
 
-/** Rotates after re-checking the scopes against the caller's current role, which the new value carries. */
+/**
+ * Rotates after re-checking the scopes against the caller's current role, which the new value
+ * carries, under the membership record authentication read (409 if it moved).
+ */
 export async function rotateToken(caller: Caller, id: string, expiresAt?: string): Promise<TokenWithValue> {
   const { item, value } = await repo.rotateToken(
     caller.workspaceId,
     caller.userId,
     id,
     resolveExpiry(expiresAt),
-    { role: caller.role, guard: withinCallerRole(caller) },
+    { role: caller.role, guard: withinCallerRole(caller), membershipAsOf: caller.membershipAsOf },
   );
   return { ...repo.toView(item), token: value };
 }

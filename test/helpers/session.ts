@@ -9,7 +9,13 @@ export interface TestIdentity {
   jwt: (
     userId: string,
     workspaces: Ws[] | string,
-    opts?: { expiresIn?: string | number; issuer?: string; audience?: string },
+    opts?: {
+      expiresIn?: string | number;
+      issuer?: string;
+      audience?: string;
+      /** `iat` in epoch seconds (default: now); `null` leaves the claim out. */
+      issuedAt?: number | null;
+    },
   ) => Promise<string>;
   publicJwk: JWK;
 }
@@ -27,14 +33,13 @@ export async function testIdentity(): Promise<TestIdentity> {
     publicJwk,
     jwt: (userId, workspaces, opts = {}) => {
       const list = typeof workspaces === 'string' ? [{ id: workspaces, role: 'admin' as const }] : workspaces;
-      return new SignJWT({ workspaces: list })
+      const jwt = new SignJWT({ workspaces: list })
         .setProtectedHeader({ alg: 'ES256' })
         .setSubject(userId)
         .setIssuer(opts.issuer ?? 'https://identity.pronaflow.local')
-        .setAudience(opts.audience ?? 'pronaflow-integrations')
-        .setIssuedAt()
-        .setExpirationTime(opts.expiresIn ?? '1h')
-        .sign(privateKey);
+        .setAudience(opts.audience ?? 'pronaflow-integrations');
+      if (opts.issuedAt !== null) jwt.setIssuedAt(opts.issuedAt);
+      return jwt.setExpirationTime(opts.expiresIn ?? '1h').sign(privateKey);
     },
   };
 }

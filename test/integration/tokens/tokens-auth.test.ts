@@ -66,12 +66,12 @@ describe('authentication with an API token', () => {
     }
   });
 
-  it('costs 2 DynamoDB round trips for a session too: the plan GetItem and the counter', async () => {
+  it('costs 2 DynamoDB round trips for a session too: plan and membership record in one BatchGetItem, the counter', async () => {
     const jwt = await id.jwt('s1', [{ id: 'ws1', role: 'member' }]);
     const counter = countDynamoCalls();
     try {
       expect((await invoke(readHandler, readWebhooks, { token: jwt })).status).toBe(200);
-      expect(counter.calls).toEqual(['GetItemCommand', 'UpdateItemCommand']);
+      expect(counter.calls).toEqual(['BatchGetItemCommand', 'UpdateItemCommand']);
     } finally {
       counter.stop();
     }

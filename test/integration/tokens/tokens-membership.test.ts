@@ -151,6 +151,18 @@ describe('workspace.member_role_changed', () => {
     expect(await statusOf('late', 'wsD', t.id)).toMatchObject({ status: 'revoked' });
   });
 
+  it('records member.added (the webhook catalog name) like a role change; no role means member', async () => {
+    const t = await seedToken({ userId: 'again', workspaceId: 'wsD', scopes: ['admin:tasks'] });
+    const out = await emit(
+      'member.added',
+      'wsD',
+      { user_id: 'again', added_by: 'u1' },
+      '2026-04-01T00:00:00Z',
+    );
+    expect(out.outcome === 'dispatched' && out.consumers).toContain('tokens.membership');
+    expect(await works(t.value)).toBe(401); // admin scopes beyond the member role: deactivated
+  });
+
   it('acknowledges an unknown role and changes nothing', async () => {
     const t = await seedToken({ userId: 'odd', workspaceId: 'wsD', scopes: ['admin:tasks'] });
     const out = await roleChanged('wsD', 'odd', 'owner', '2026-04-01T00:00:00Z');

@@ -6,7 +6,7 @@ import { AppError, ConflictError } from '#shared/errors.ts';
 import { endpoint, notImplemented } from '#shared/http/endpoint.ts';
 import { created, ok } from '#shared/http/reply.ts';
 import { type RouteDef, route } from '#shared/http/route.ts';
-import { setEnv } from '#test/helpers/env.ts';
+import { setEnv, useTestTable } from '#test/helpers/env.ts';
 import { invoke } from '#test/helpers/http-event.ts';
 import { type TestIdentity, testIdentity } from '#test/helpers/session.ts';
 
@@ -33,6 +33,8 @@ const echo = endpoint(echoRoute, ({ params, query, body, caller }) =>
   created({ id: params.id, name: body.name, n: query.n, user: caller.userId, ws: caller.workspaceId }),
 );
 
+// Session authentication reads the user's membership record (and never fails open without it).
+useTestTable();
 let id: TestIdentity;
 let jwt: string;
 beforeAll(async () => {

@@ -1,0 +1,75 @@
+import { BatchGetCommand } from '@aws-sdk/lib-dynamodb';
+import * as z from 'zod';
+import type { SessionContext, WorkspaceStanding } from '#shared/auth/standing.ts';
+import { db, tableName } from '#shared/db/client.ts';
+import { keys } from '#shared/db/keys.ts';
+import { DEFAULT_PLAN, planSchema } from './plans.ts';
+
+/**
+ * The latest membership change applied for a user (`WS#<ws>` / `TOKENMEMBER#<user>`, access
+ * pattern T9): written by the membership consumer, ordered by `occurred_at` (`changed_at`), so
+ * a late older event never undoes a newer one. Sessions are held to it at authentication, and
+ * the token writes a session makes check it has not moved since.
+ */
+export const membershipKey = (workspaceId: string, user: string) => ({
+  pk: keys.workspace(workspaceId),
+  sk: `TOKENMEMBER#${encodeURIComponent(user)}`,
+});
+
+const record = z.object({
+  state: z.enum(['removed', 'member', 'admin']),
+  changed_at: z.string().min(1),
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The session context of a user in a workspace: the membership record and the workspace's plan
+ * item, in ONE strongly consistent BatchGetItem (so a session request still costs two round
+ * trips with the rate-limit counter, and a change recorded a moment ago applies to the very next
+ * request). Keys DynamoDB leaves unprocessed (throttling) are asked again, a few times.
+ */
+export async function readSessionContext(workspaceId: string, userId: string): Promise<SessionContext> {
+  const table = tableName();
+  let pending: Record<string, unknown>[] = [
+    keys.workspacePlan(workspaceId),
+    membershipKey(workspaceId, userId),
+  ];
+  const items: Record<string, unknown>[] = [];
+  for (let attempt = 0; pending.length; attempt++) {
+    if (attempt > 0) {
+      if (attempt > 4) throw new Error('The session context could not be read: keys left unprocessed');
+      await sleep(10 * 2 ** attempt);
+    }
+    const out = await db().send(
+      new BatchGetCommand({ RequestItems: { [table]: { Keys: pending, ConsistentRead: true } } }),
+    );
+    items.push(...(out.Responses?.[table] ?? []));
+    pending = out.UnprocessedKeys?.[table]?.Keys ?? [];
+  }
+  const planItem = items.find((i) => i.sk === 'PLAN');
+  const memberItem = items.find((i) => typeof i.sk === 'string' && i.sk.startsWith('TOKENMEMBER#'));
+  const plan = planSchema.safeParse(planItem?.plan);
+  const member = record.safeParse(memberItem);
+  const standing: WorkspaceStanding | undefined = member.success
+    ? { state: member.data.state, changedAt: member.data.changed_at }
+    : undefined;
+  return { plan: plan.success ? plan.data : DEFAULT_PLAN, ...(standing ? { standing } : {}) };
+}
+
+/**
+ * A transaction item that holds while the membership record is still the version authentication
+ * read (`asOf`; `null`: there was none): a token write of a session cannot slip between the
+ * recording of a removal or demotion and the consumer's fan-out over the user's tokens.
+ */
+export function membershipUnchangedCheck(workspaceId: string, userId: string, asOf: string | null) {
+  return {
+    ConditionCheck: {
+      TableName: tableName(),
+      Key: membershipKey(workspaceId, userId),
+      ...(asOf
+        ? { ConditionExpression: 'changed_at = :asof', ExpressionAttributeValues: { ':asof': asOf } }
+        : { ConditionExpression: 'attribute_not_exists(changed_at)' }),
+    },
+  };
+}
