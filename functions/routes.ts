@@ -89,12 +89,15 @@ export const routes = {
   }),
 
   // ── API tokens ──────────────────────────────────────────────────────────
+  // Token management (session only) spends the user's `management` budget, which no API token
+  // can spend: a leaked token that exhausts the `api` budget cannot lock its owner out.
   createToken: route({
     id: 'createToken',
     method: 'POST',
     path: '/tokens',
     handler: 'tokens/create-token',
     auth: 'user',
+    rateLimit: 'management',
     scopes: [],
     summary: 'Create a personal access token (its value is shown once)',
     tag: 'API tokens',
@@ -110,6 +113,7 @@ export const routes = {
     path: '/tokens',
     handler: 'tokens/list-tokens',
     auth: 'user',
+    rateLimit: 'management',
     scopes: [],
     summary: "List the caller's tokens in the workspace, newest first",
     tag: 'API tokens',
@@ -123,6 +127,7 @@ export const routes = {
     path: '/tokens/scopes',
     handler: 'tokens/list-scopes',
     auth: 'user',
+    rateLimit: 'management',
     scopes: [],
     summary: 'The scope catalog',
     tag: 'API tokens',
@@ -135,6 +140,7 @@ export const routes = {
     path: '/tokens/usage-logs',
     handler: 'tokens/list-usage-logs',
     auth: 'user',
+    rateLimit: 'management',
     scopes: [],
     summary: "Usage logs of the caller's tokens, with aggregates over the range",
     tag: 'API tokens',
@@ -148,6 +154,7 @@ export const routes = {
     path: '/tokens/{id}',
     handler: 'tokens/get-token',
     auth: 'user',
+    rateLimit: 'management',
     scopes: [],
     summary: "A token's metadata",
     tag: 'API tokens',
@@ -161,6 +168,9 @@ export const routes = {
     path: '/tokens/{id}',
     handler: 'tokens/update-token',
     auth: 'user',
+    rateLimit: 'management',
+    // Switching a token off, like revoking it, is never refused.
+    rateLimitExemptIf: tok.isDeactivation,
     scopes: [],
     summary: 'Rename or (de)activate a token',
     tag: 'API tokens',
@@ -175,6 +185,8 @@ export const routes = {
     path: '/tokens/{id}',
     handler: 'tokens/revoke-token',
     auth: 'user',
+    // Revoking a credential must always be possible for its owner, whatever a leaked token spent.
+    rateLimit: 'exempt',
     scopes: [],
     summary: 'Revoke a token (it stops working on the next request)',
     tag: 'API tokens',
@@ -188,6 +200,7 @@ export const routes = {
     path: '/tokens/{id}/rotate',
     handler: 'tokens/rotate-token',
     auth: 'user',
+    rateLimit: 'management',
     scopes: [],
     summary: 'Issue a new value for a token (same id and scopes) and revoke the old one',
     tag: 'API tokens',
@@ -204,6 +217,7 @@ export const routes = {
     path: '/tokens/{id}/scopes',
     handler: 'tokens/get-token-scopes',
     auth: 'user',
+    rateLimit: 'management',
     scopes: [],
     summary: "A token's scopes",
     tag: 'API tokens',
@@ -217,6 +231,8 @@ export const routes = {
     path: '/rate-limit',
     handler: 'tokens/get-rate-limit',
     auth: 'user_or_token',
+    // Any credential, the budget it reports: tokens and sessions alike spend this one.
+    rateLimit: 'api',
     scopes: [],
     summary: "The caller's rate limit in the current window (this request counts)",
     tag: 'API tokens',

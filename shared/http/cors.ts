@@ -13,6 +13,7 @@ export const CORS = {
     'x-ratelimit-remaining',
     'x-ratelimit-reset',
     'x-ratelimit-used',
+    'x-ratelimit-resource',
     'retry-after',
     'www-authenticate',
     'x-request-id',

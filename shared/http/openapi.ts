@@ -56,7 +56,9 @@ function operation(r: RouteDef): Json {
     };
   }
   if (r.auth !== 'public') {
+    const exempt = r.rateLimit === 'exempt';
     for (const [status, description] of Object.entries(commonErrors)) {
+      if (exempt && status === '429') continue; // never refused by the rate limiter
       responses[status] ??= {
         description,
         content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
@@ -69,6 +71,7 @@ function operation(r: RouteDef): Json {
     tags: [r.tag],
     security: security[r.auth],
     ...(r.scopes.length ? { 'x-required-scopes': r.scopes } : {}),
+    ...(r.auth !== 'public' ? { 'x-rate-limit': r.rateLimit ?? 'api' } : {}),
     ...(r.pending
       ? { 'x-pending': r.pending, description: `Not implemented yet: answers 501 (${r.pending}).` }
       : {}),

@@ -1,3 +1,4 @@
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import type * as z from 'zod';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -9,6 +10,18 @@ export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
  * - `user_or_token`: a session or an API token carrying the route's `scopes`.
  */
 export type CallerKind = 'public' | 'user' | 'user_or_token';
+
+/**
+ * Which rate-limit budget a route's requests spend (all per user and workspace, per fixed window,
+ * the limit from the workspace's plan):
+ * - `api` (default): the user's budget, shared by all their API tokens and sessions;
+ * - `management`: credential management, for session-only routes: a budget of its own that no
+ *   API token can spend, so a leaked token that exhausts the API budget cannot lock its owner
+ *   out of managing (and revoking) it;
+ * - `exempt`: never counted nor refused (revoking a credential must always be possible); its
+ *   answers carry no rate-limit headers, since nothing was counted.
+ */
+export type RateLimitClass = 'api' | 'management' | 'exempt';
 
 export interface ResponseDef {
   description: string;
@@ -35,6 +48,13 @@ export interface RouteDef<
   scopes: string[];
   /** Workspace role a session user must hold (default: any member). */
   role?: 'admin';
+  /** The rate-limit budget the route spends (default `api`); see {@link RateLimitClass}. */
+  rateLimit?: RateLimitClass;
+  /**
+   * Requests of the route that are `exempt` whatever its class, judged on the raw event before
+   * the body is parsed (e.g. a PATCH that only switches a credential off).
+   */
+  rateLimitExemptIf?: (event: APIGatewayProxyEventV2) => boolean;
   summary: string;
   tag: string;
   params?: P;

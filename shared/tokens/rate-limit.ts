@@ -5,10 +5,19 @@ import { keys } from '#shared/db/keys.ts';
 import type { Caller } from '#shared/http/caller.ts';
 import { getWorkspacePlan, type Plan, planLimit } from './plans.ts';
 
+/**
+ * The budgets a request can spend (see `RateLimitClass` in the route table): `api`, shared by all
+ * of a user's credentials in the workspace, and `management`, the user's token management, which
+ * only sessions reach (those routes refuse API tokens), so no token can exhaust it.
+ */
+export type Budget = 'api' | 'management';
+
 /** The outcome of counting one request against its fixed window. */
 export interface RateLimitState {
   /** The credential the request came with (the budget is the user's, whichever it is). */
   subject: 'token' | 'session';
+  /** Which of the user's budgets the request spent. */
+  budget: Budget;
   plan: Plan;
   limit: number;
   /** Requests counted in this window, this one included (when allowed). */
@@ -25,8 +34,9 @@ export interface RateLimitState {
  * that user there (all API tokens and session JWTs alike), as GitHub does, so minting more tokens
  * never buys more requests.
  */
-export function rateSubject(caller: Pick<Caller, 'workspaceId' | 'userId'>): string {
-  return `USER#${encodeURIComponent(caller.workspaceId)}#${encodeURIComponent(caller.userId)}`;
+export function rateSubject(caller: Pick<Caller, 'workspaceId' | 'userId'>, budget: Budget = 'api'): string {
+  const key = `${encodeURIComponent(caller.workspaceId)}#${encodeURIComponent(caller.userId)}`;
+  return budget === 'management' ? `MGMT#${key}` : `USER#${key}`;
 }
 
 /**
@@ -39,6 +49,7 @@ export async function consume(
   plan: Plan,
   now = Date.now(),
   credential: RateLimitState['subject'] = 'session',
+  budget: Budget = 'api',
 ): Promise<RateLimitState> {
   const windowSeconds = config().RATE_LIMIT_WINDOW_SECONDS;
   const limit = planLimit(plan);
@@ -51,6 +62,7 @@ export async function consume(
     windowSeconds,
     resetAt,
     subject: credential,
+    budget,
   } as const;
   try {
     const out = await db().send(
@@ -78,27 +90,35 @@ export async function consume(
 }
 
 /**
- * Counts a caller's request against its user's budget in the workspace: an API token carries its
- * workspace's plan, user and workspace (one call: the counter); a session reads the workspace's
- * plan item first (two calls).
+ * Counts a caller's request against one of its user's budgets in the workspace, with one call
+ * (the counter): an API token's record carries its workspace's plan, and session authentication
+ * read the plan with the membership record. (A caller without a plan reads the plan item first.)
  */
-export async function consumeFor(caller: Caller, now = Date.now()): Promise<RateLimitState> {
+export async function consumeFor(
+  caller: Caller,
+  now = Date.now(),
+  budget: Budget = 'api',
+): Promise<RateLimitState> {
   const plan = caller.plan ?? (await getWorkspacePlan(caller.workspaceId)).plan;
-  return consume(rateSubject(caller), plan, now, caller.kind);
+  return consume(rateSubject(caller, budget), plan, now, caller.kind, budget);
 }
 
 /**
  * The rate-limit response headers: IETF draft `RateLimit-Policy` / `RateLimit` (structured
- * fields, policy named after the plan) and GitHub's `X-RateLimit-*` (reset in epoch seconds).
+ * fields, the policy named after the plan, `-management` appended for that budget) and GitHub's
+ * `X-RateLimit-*` (reset in epoch seconds; `X-RateLimit-Resource` names the budget, as GitHub's
+ * `core`/`search`).
  */
 export function rateLimitHeaders(state: RateLimitState, now = Date.now()): Record<string, string> {
   const secondsLeft = Math.max(0, state.resetAt - Math.floor(now / 1000));
+  const policy = state.budget === 'management' ? `${state.plan}-management` : state.plan;
   return {
-    'RateLimit-Policy': `"${state.plan}";q=${state.limit};w=${state.windowSeconds}`,
-    RateLimit: `"${state.plan}";r=${state.remaining};t=${secondsLeft}`,
+    'RateLimit-Policy': `"${policy}";q=${state.limit};w=${state.windowSeconds}`,
+    RateLimit: `"${policy}";r=${state.remaining};t=${secondsLeft}`,
     'X-RateLimit-Limit': String(state.limit),
     'X-RateLimit-Remaining': String(state.remaining),
     'X-RateLimit-Reset': String(state.resetAt),
     'X-RateLimit-Used': String(state.used),
+    'X-RateLimit-Resource': state.budget,
   };
 }

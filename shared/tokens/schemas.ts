@@ -39,6 +39,29 @@ export const updateTokenBody = z
   });
 export type UpdateTokenInput = z.infer<typeof updateTokenBody>;
 
+/**
+ * True for a request whose body is exactly `{"is_active": false}`: switching a credential off
+ * must always be possible for its owner, so the route table exempts it from rate limiting (a
+ * body with any other field is an ordinary management call). Judged on the raw event, before the
+ * body is parsed and validated; a body that is not that JSON object is simply not exempt.
+ */
+export function isDeactivation(event: { body?: string; isBase64Encoded?: boolean }): boolean {
+  const raw = event.body;
+  if (!raw || raw.length > 256) return false;
+  try {
+    const body = JSON.parse(event.isBase64Encoded ? Buffer.from(raw, 'base64').toString('utf8') : raw);
+    return (
+      typeof body === 'object' &&
+      body !== null &&
+      !Array.isArray(body) &&
+      Object.keys(body).length === 1 &&
+      body.is_active === false
+    );
+  } catch {
+    return false;
+  }
+}
+
 export const rotateTokenBody = z.strictObject({ expires_at: expiresAt.optional() }).optional();
 
 export const tokenStatus = z

@@ -31,7 +31,7 @@ async function emit(event: { id: string; type: string; workspace_id: string; dat
 }
 
 describe('API tokens over HTTP', () => {
-  it('creates a token, calls with it, hits 429 (shared with the session), upgrades, reads usage logs, revokes and gets 401', async () => {
+  it('creates a token, calls with it, hits 429 (shared with the session, not with token management), upgrades, reads usage logs, revokes and gets 401', async () => {
     const created = await call('/tokens', session, {
       method: 'POST',
       body: JSON.stringify({ name: 'e2e', scopes: ['read:webhooks'] }),
@@ -39,21 +39,25 @@ describe('API tokens over HTTP', () => {
     expect(created.status).toBe(201);
     const token = (await created.json()) as { id: string; token: string };
 
-    // The creation counted against the user's budget: token and session share it.
+    // The creation spent the user's token-management budget, not the API budget the token spends.
+    expect(created.headers.get('x-ratelimit-resource')).toBe('management');
     const first = await call('/rate-limit', token.token);
     expect(first.status).toBe(200);
     expect(first.headers.get('ratelimit-policy')).toBe('"free";q=5;w=3600');
-    expect(first.headers.get('x-ratelimit-remaining')).toBe('3');
-    expect(first.headers.get('x-ratelimit-used')).toBe('2');
+    expect(first.headers.get('x-ratelimit-resource')).toBe('api');
+    expect(first.headers.get('x-ratelimit-remaining')).toBe('4');
+    expect(first.headers.get('x-ratelimit-used')).toBe('1');
 
     const statuses = [];
     for (let i = 0; i < 4; i++) statuses.push((await call('/rate-limit', token.token)).status);
-    expect(statuses).toEqual([200, 200, 200, 429]);
+    expect(statuses).toEqual([200, 200, 200, 200]);
     const limited = await call('/rate-limit', token.token);
     expect(limited.status).toBe(429);
     expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
     expect(limited.headers.get('content-type')).toBe('application/problem+json');
-    expect((await call('/tokens', session)).status).toBe(429);
+    // The session shares the API budget with the token, but managing tokens still works.
+    expect((await call('/rate-limit', session)).status).toBe(429);
+    expect((await call('/tokens', session)).status).toBe(200);
 
     // A plan change on the ingest queue raises the limit of the whole workspace.
     await emit({
@@ -76,7 +80,7 @@ describe('API tokens over HTTP', () => {
       };
       return body.data?.length >= 6 ? body : undefined;
     });
-    expect(logs.aggregates.by_status).toEqual({ '200': 4, '429': 2 });
+    expect(logs.aggregates.by_status).toEqual({ '200': 5, '429': 1 });
     const meta = (await (await call(`/tokens/${token.id}`, session)).json()) as {
       last_used_at: string | null;
     };
@@ -109,5 +113,14 @@ describe('API tokens over HTTP', () => {
       return res.status === 401 ? res.status : undefined;
     });
     expect(status).toBe(401);
+    // Bob's session, issued before the removal, can no longer mint a token (admin scopes or not).
+    const again = await call('/tokens', bob, {
+      method: 'POST',
+      body: JSON.stringify({ name: 'bob again', scopes: ['read:tasks'] }),
+    });
+    expect(again.status).toBe(403);
+    expect(((await again.json()) as { detail: string }).detail).toMatch(
+      /no longer a member of workspace 'ws1'/,
+    );
   });
 });

@@ -29,7 +29,21 @@ describe('API token routes', () => {
   });
 
   it('lets any credential read its own rate limit', () => {
-    expect(routes.getRateLimit).toMatchObject({ auth: 'user_or_token', scopes: [] });
+    expect(routes.getRateLimit).toMatchObject({ auth: 'user_or_token', scopes: [], rateLimit: 'api' });
+  });
+
+  it('budgets token management apart from the API, and never limits revocation or deactivation', () => {
+    const tokenRoutes = routeList.filter((r) => r.path === '/tokens' || r.path.startsWith('/tokens/'));
+    for (const r of tokenRoutes) expect(['management', 'exempt'], r.id).toContain(r.rateLimit);
+    expect(routes.revokeToken.rateLimit).toBe('exempt');
+    expect(routes.updateToken.rateLimitExemptIf?.({ body: '{"is_active":false}' } as never)).toBe(true);
+    expect(routes.updateToken.rateLimitExemptIf?.({ body: '{"is_active":true}' } as never)).toBe(false);
+  });
+
+  it('keeps the management budget and exemptions to session-only routes (no API token can spend them)', () => {
+    for (const r of routeList) {
+      if ((r.rateLimit ?? 'api') !== 'api' || r.rateLimitExemptIf) expect(r.auth, r.id).toBe('user');
+    }
   });
 });
 
