@@ -1,47 +1,80 @@
+/**
+ * The one outbound HTTP client of the service (webhook deliveries, OAuth provider calls, the sync
+ * adapters to come), on Node's own `http`/`https`: no undici in any bundle. Every socket goes to an
+ * address the URL guard checked (the agent's `lookup` is pinned to it), redirects are never
+ * followed (`node:http` follows none), one deadline bounds the whole exchange and the response
+ * body is read up to a limit.
+ */
+import {
+  type ClientRequest,
+  Agent as HttpAgent,
+  request as httpRequest,
+  type IncomingMessage,
+} from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { LookupFunction } from 'node:net';
-import { Agent, request } from 'undici';
-import type { ResolvedAddress } from './url-guard.ts';
+import {
+  configuredPolicy,
+  type ResolvedAddress,
+  resolveTarget,
+  type TargetPolicy,
+  type UnsafeTargetError,
+} from './url-guard.ts';
 
-/** Bounds of what an attempt record keeps of the response. */
-export const RESPONSE_BODY_LIMIT = 4096;
+/** Response bytes kept when the caller names no limit. */
+export const DEFAULT_BODY_LIMIT = 4096;
 const HEADER_VALUE_LIMIT = 512;
 const MAX_HEADERS = 30;
 
-export interface PostResult {
-  /** HTTP status, or undefined when no response arrived (refused, timeout, TLS error). */
+export interface PinnedRequest {
+  /** The checked URL (its host name goes in `Host` and TLS SNI, and the certificate must match it). */
+  url: URL;
+  /** The checked address to connect to, whatever DNS answers now. */
+  address: ResolvedAddress;
+  /** Default: POST with a body, GET without. */
+  method?: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  headers: Record<string, string>;
+  body?: string;
+  /** Bounds connection, request and the whole response. */
+  timeoutMs: number;
+  /** Bytes of response body kept (default {@link DEFAULT_BODY_LIMIT}); more sets `bodyTruncated`. */
+  maxBodyBytes?: number;
+}
+
+export interface PinnedResponse {
+  /** HTTP status, or undefined when no full response arrived (refused, timeout, TLS error, reset). */
   status?: number;
+  /** Lower-case names, at most 30, each value at most 512 characters. */
   headers: Record<string, string>;
   body: string;
+  /** The body was longer than the limit: `body` holds its start, the rest was not read. */
   bodyTruncated: boolean;
+  /** Why no response arrived, safe to store and show (no URL, no address). */
   error?: string;
+  /** The deadline passed (set with `error`). */
+  timedOut?: boolean;
   durationMs: number;
 }
 
-/** Sends one request; the delivery worker takes it as a dependency so tests can replace it. */
-export type Poster = (input: {
-  url: URL;
-  address: ResolvedAddress;
-  headers: Record<string, string>;
-  body: string;
-  timeoutMs: number;
-}) => Promise<PostResult>;
+/** Sends one request to a checked address; features take it as a dependency so tests can replace it. */
+export type PinnedRequester = (req: PinnedRequest) => Promise<PinnedResponse>;
 
 /** Agents kept for connection reuse (least recently used first out). */
 const MAX_POOLED_AGENTS = 64;
-/** How long an idle connection is kept when the server gives no keep-alive hint. */
+/**
+ * How long an idle connection is kept; a server's shorter `Keep-Alive: timeout=` hint wins (Node
+ * takes one second off it), so we close before a server that idles out at 5 s (Node's default).
+ */
 const KEEP_ALIVE_MS = 4_000;
-/** Upper bound on a server's keep-alive hint (undici subtracts a 2 s safety margin from it). */
-const KEEP_ALIVE_MAX_MS = 10_000;
 
-/** Backstop timeouts of pooled agents; above the largest WEBHOOK_TIMEOUT_SECONDS (30 s). */
-const AGENT_TIMEOUT_MS = 60_000;
-
+type Agent = HttpAgent | HttpsAgent;
 const agents = new Map<string, Agent>();
 
 /**
- * The agent for one origin at one validated address: every socket it opens goes to `address`
- * (its lookup is pinned), so a reused keep-alive connection is one to the address validated for
- * this attempt. A DNS answer that changes makes a new key, hence new connections.
+ * The agent for one origin at one checked address: every socket it opens goes to `address` (its
+ * `lookup` is pinned; agent options override request options in Node), so a reused keep-alive
+ * connection is one to the address checked for this request. A DNS answer that changes makes a
+ * new key, hence new connections.
  */
 function agentFor(url: URL, address: ResolvedAddress): Agent {
   const key = `${url.origin}|${address.address}`;
@@ -55,19 +88,14 @@ function agentFor(url: URL, address: ResolvedAddress): Agent {
     if (opts?.all) (cb as (e: null, a: ResolvedAddress[]) => void)(null, [address]);
     else cb(null, address.address, address.family);
   };
-  const agent = new Agent({
-    // Each request is bounded by its own deadline (the abort signal); these only backstop it.
-    connect: { lookup, timeout: AGENT_TIMEOUT_MS },
-    headersTimeout: AGENT_TIMEOUT_MS,
-    bodyTimeout: AGENT_TIMEOUT_MS,
-    keepAliveTimeout: KEEP_ALIVE_MS,
-    keepAliveMaxTimeout: KEEP_ALIVE_MAX_MS,
-  });
+  const options = { keepAlive: true, timeout: KEEP_ALIVE_MS, scheduling: 'lifo' as const, lookup };
+  const agent = url.protocol === 'https:' ? new HttpsAgent(options) : new HttpAgent(options);
   agents.set(key, agent);
   if (agents.size > MAX_POOLED_AGENTS) {
     const [oldest, old] = agents.entries().next().value as [string, Agent];
     agents.delete(oldest);
-    old.close().catch(() => {}); // lets its requests in flight finish
+    // Idle connections go now; those in flight finish, then idle out after KEEP_ALIVE_MS.
+    for (const sockets of Object.values(old.freeSockets)) for (const s of sockets ?? []) s.destroy();
   }
   return agent;
 }
@@ -76,65 +104,117 @@ function agentFor(url: URL, address: ResolvedAddress): Agent {
 export async function closePooledAgents(): Promise<void> {
   const all = [...agents.values()];
   agents.clear();
-  await Promise.allSettled(all.map((a) => a.close()));
+  for (const agent of all) agent.destroy();
+}
+
+class DeadlineError extends Error {
+  override name = 'TimeoutError';
 }
 
 /**
- * POSTs `body` to `url`, connecting to `address` (already validated) whatever DNS says now:
- * the socket's lookup is pinned, while TLS still verifies the certificate against the URL's
- * host name (SNI). Connections are kept alive and reused per origin and validated address.
- * Redirects are not followed: undici 8's `request()` follows none unless the dispatcher is
- * composed with the redirect interceptor, which this one is not (a 3xx is just a non-2xx answer,
- * tested end to end); the whole exchange is bounded
- * by `timeoutMs`; at most {@link RESPONSE_BODY_LIMIT} bytes are read.
+ * Sends one request to `address` (already checked) whatever DNS says now: the socket's lookup is
+ * pinned, while TLS still verifies the certificate against the URL's host name (SNI). Connections
+ * are kept alive and reused per origin and checked address. A 3xx is returned as it is (nothing
+ * is sent to its `Location`); the whole exchange is bounded by `timeoutMs`; at most `maxBodyBytes`
+ * of the body are read. Never throws: a failure is `{ error }` without `status`.
  */
-export const postPinned: Poster = async ({ url, address, headers, body, timeoutMs }) => {
+export const requestPinned: PinnedRequester = (req) => {
   const started = performance.now();
-  try {
-    const res = await request(url, {
-      method: 'POST',
-      headers,
-      body,
-      dispatcher: agentFor(url, address),
-      signal: AbortSignal.timeout(timeoutMs),
+  const limit = req.maxBodyBytes ?? DEFAULT_BODY_LIMIT;
+  const elapsed = () => Math.round(performance.now() - started);
+  return new Promise<PinnedResponse>((resolve) => {
+    let settled = false;
+    let timer: NodeJS.Timeout | undefined;
+    const finish = (out: Omit<PinnedResponse, 'durationMs'>) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve({ ...out, durationMs: elapsed() });
+    };
+    const fail = (err: unknown) =>
+      finish({
+        headers: {},
+        body: '',
+        bodyTruncated: false,
+        error: describe(err, req.timeoutMs),
+        ...(err instanceof DeadlineError ? { timedOut: true } : {}),
+      });
+
+    let outgoing: ClientRequest;
+    try {
+      const headers: Record<string, string | number> = { ...req.headers };
+      if (req.body !== undefined) headers['content-length'] = Buffer.byteLength(req.body);
+      const send = req.url.protocol === 'https:' ? httpsRequest : httpRequest;
+      outgoing = send(req.url, {
+        method: req.method ?? (req.body === undefined ? 'GET' : 'POST'),
+        headers,
+        agent: agentFor(req.url, req.address),
+      });
+    } catch (err) {
+      // e.g. a header value Node refuses
+      return fail(err);
+    }
+    timer = setTimeout(() => {
+      const err = new DeadlineError();
+      fail(err);
+      outgoing.destroy(err);
+    }, req.timeoutMs);
+    outgoing.on('error', fail);
+    outgoing.on('response', (res: IncomingMessage) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (chunk: Buffer) => {
+        if (settled) return;
+        chunks.push(chunk);
+        size += chunk.length;
+        if (size > limit) {
+          finish(answer(res, chunks, limit, true));
+          // Read no further: this connection is not reused.
+          res.destroy();
+        }
+      });
+      res.on('end', () => finish(answer(res, chunks, limit, false)));
+      res.on('error', fail);
+      // The connection closed before the body ended (Node may close without an 'error').
+      res.on('close', () => fail(Object.assign(new Error('aborted'), { code: 'ECONNRESET' })));
     });
-    const read = await readBounded(res.body);
-    return {
-      status: res.statusCode,
-      headers: boundHeaders(res.headers),
-      body: read.text,
-      bodyTruncated: read.truncated,
-      durationMs: Math.round(performance.now() - started),
-    };
-  } catch (err) {
-    return {
-      headers: {},
-      body: '',
-      bodyTruncated: false,
-      error: describe(err, timeoutMs),
-      durationMs: Math.round(performance.now() - started),
-    };
-  }
+    outgoing.end(req.body);
+  });
 };
 
-async function readBounded(stream: AsyncIterable<Buffer> & { destroy: () => void }) {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let truncated = false;
-  for await (const chunk of stream) {
-    chunks.push(chunk);
-    size += chunk.length;
-    if (size > RESPONSE_BODY_LIMIT) {
-      truncated = true;
-      stream.destroy();
-      break;
-    }
-  }
-  const all = Buffer.concat(chunks).subarray(0, RESPONSE_BODY_LIMIT);
-  return { text: all.toString('utf8'), truncated };
+function answer(
+  res: IncomingMessage,
+  chunks: Buffer[],
+  limit: number,
+  truncated: boolean,
+): Omit<PinnedResponse, 'durationMs'> {
+  return {
+    status: res.statusCode,
+    headers: boundHeaders(res.headers),
+    body: Buffer.concat(chunks).subarray(0, limit).toString('utf8'),
+    bodyTruncated: truncated,
+  };
 }
 
-function boundHeaders(raw: Record<string, string | string[] | undefined>): Record<string, string> {
+/**
+ * Checks `raw` with the URL guard (shape, host, every address it resolves to) and sends one
+ * request to the checked address: the outbound call of any feature that calls a URL it was given.
+ * `timeoutMs` bounds DNS resolution and the whole exchange together. Throws
+ * {@link UnsafeTargetError} when the target is refused (`refused`, final) or does not resolve in
+ * time (`unresolved`); any other failure is the response's `error`.
+ */
+export async function requestChecked(
+  raw: string | URL,
+  init: Omit<PinnedRequest, 'url' | 'address'>,
+  opts: { policy?: TargetPolicy; send?: PinnedRequester } = {},
+): Promise<PinnedResponse> {
+  const deadline = performance.now() + init.timeoutMs;
+  const target = await resolveTarget(raw, opts.policy ?? configuredPolicy(), { timeoutMs: init.timeoutMs });
+  const timeoutMs = Math.max(1, Math.round(deadline - performance.now()));
+  return (opts.send ?? requestPinned)({ ...init, url: target.url, address: target.address, timeoutMs });
+}
+
+function boundHeaders(raw: IncomingMessage['headers']): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(raw).slice(0, MAX_HEADERS)) {
     if (v === undefined) continue;
@@ -145,17 +225,9 @@ function boundHeaders(raw: Record<string, string | string[] | undefined>): Recor
 }
 
 function describe(err: unknown, timeoutMs: number): string {
-  const e = err as { name?: string; code?: string; message?: string; cause?: { code?: string } };
-  const code = e.code ?? e.cause?.code;
-  if (
-    e.name === 'TimeoutError' ||
-    code === 'UND_ERR_HEADERS_TIMEOUT' ||
-    code === 'UND_ERR_BODY_TIMEOUT' ||
-    code === 'UND_ERR_CONNECT_TIMEOUT'
-  ) {
-    return `Timed out after ${timeoutMs} ms`;
-  }
+  if (err instanceof DeadlineError) return `Timed out after ${timeoutMs} ms`;
+  const code = (err as { code?: string })?.code;
   if (code === 'ECONNREFUSED') return 'Connection refused';
-  if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET') return 'Connection reset';
+  if (code === 'ECONNRESET' || code === 'EPIPE') return 'Connection reset';
   return code ? `Request failed (${code})` : 'Request failed';
 }

@@ -1,6 +1,13 @@
+/**
+ * The outbound-call guard of every feature (webhook deliveries, OAuth provider calls, the sync
+ * adapters to come): a URL may be called only when its host is a public name or address and every
+ * address the name resolves to is public unicast. The caller then connects to the checked address
+ * itself (see pinned-http.ts), so DNS cannot rebind between the check and the connection.
+ */
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
+import { config } from '#shared/config.ts';
 
 export interface ResolvedAddress {
   address: string;
@@ -23,7 +30,7 @@ export function setResolver(next: Resolver | undefined): void {
 }
 
 /**
- * Raised when a webhook URL or one of its addresses may not be called. `refused`: the URL's shape
+ * Raised when a URL or one of its addresses may not be called. `refused`: the URL's shape
  * or an address it resolves to is not allowed (final: retrying changes nothing until someone
  * changes the URL or its DNS); `unresolved`: the host could not be resolved in time (transient).
  */
@@ -38,15 +45,60 @@ export class UnsafeTargetError extends Error {
 }
 
 export interface TargetPolicy {
-  /** Local development only: allows `http:` and loopback addresses. */
+  /** Local development only: allows `http:`, loopback addresses and `localhost` names. */
   allowLoopback: boolean;
 }
 
+/** The policy of this deployment: loopback targets only with ALLOW_LOOPBACK_TARGETS=true. */
+export function configuredPolicy(): TargetPolicy {
+  return { allowLoopback: config().ALLOW_LOOPBACK_TARGETS };
+}
+
 /**
- * Checks the shape of a webhook URL: https (http only with `allowLoopback`), no credentials,
- * a host. Returns the parsed URL; throws {@link UnsafeTargetError} with the reason otherwise.
+ * Names that never denote a public host: resolved locally (RFC 6761 `localhost`), by multicast DNS
+ * (RFC 6762 `local`), or reserved for private networks (ICANN's `internal`, RFC 8375 `home.arpa`,
+ * and the private-use names RFC 6762 appendix G lists), e.g. `metadata.google.internal`.
  */
-export function checkUrlShape(raw: string, policy: TargetPolicy): URL {
+const LOCAL_ONLY_SUFFIXES = [
+  'local',
+  'localdomain',
+  'internal',
+  'intranet',
+  'private',
+  'corp',
+  'home',
+  'lan',
+  'home.arpa',
+];
+
+/**
+ * Why the host of `url` may not be called, judged without DNS, or undefined. IP literals must pass
+ * {@link addressProblem}; names must be fully qualified (a single label such as `metadata` is
+ * completed by the resolver's search list, i.e. an internal name) and not local-only. A trailing
+ * dot is ignored (`localhost.` is `localhost`); `localhost` and `*.localhost` are loopback
+ * (allowed with `allowLoopback`).
+ */
+export function hostProblem(url: URL, policy: TargetPolicy): string | undefined {
+  const host = hostOf(url);
+  if (isIP(host)) return addressProblem(host, policy);
+  const name = host.toLowerCase().replace(/\.$/, '');
+  if (!name) return `${host} is not a host name`;
+  if (name === 'localhost' || name.endsWith('.localhost')) {
+    return policy.allowLoopback ? undefined : `${host} is a loopback name`;
+  }
+  if (!name.includes('.')) return `${host} is not a fully qualified name`;
+  if (LOCAL_ONLY_SUFFIXES.some((suffix) => name === suffix || name.endsWith(`.${suffix}`))) {
+    return `${host} is a local-only name`;
+  }
+  return undefined;
+}
+
+/**
+ * Checks a URL without DNS: https (http only with `allowLoopback`), no credentials, and a host that
+ * passes {@link hostProblem}. Returns the parsed URL; throws {@link UnsafeTargetError} with the
+ * reason otherwise.
+ */
+export function checkUrlShape(raw: string | URL, policy: TargetPolicy): URL {
   let url: URL;
   try {
     url = new URL(raw);
@@ -57,10 +109,12 @@ export function checkUrlShape(raw: string, policy: TargetPolicy): URL {
   if (!schemes.includes(url.protocol)) throw new UnsafeTargetError('The URL must use https');
   if (url.username || url.password) throw new UnsafeTargetError('The URL must not contain credentials');
   if (!url.hostname) throw new UnsafeTargetError('The URL has no host');
+  const problem = hostProblem(url, policy);
+  if (problem) throw new UnsafeTargetError(`The host ${problem}`);
   return url;
 }
 
-/** IPv6 global unicast (RFC 4291 §2.4): the only IPv6 block webhooks may target. */
+/** IPv6 global unicast (RFC 4291 §2.4): the only IPv6 block outbound calls may target. */
 const GLOBAL_UNICAST_V6 = ipaddr.parseCIDR('2000::/3');
 
 /**
@@ -88,6 +142,12 @@ export function addressProblem(address: string, policy: TargetPolicy): string | 
   return undefined;
 }
 
+/** A URL that passed every check, and the address to connect to. */
+export interface CheckedTarget {
+  url: URL;
+  address: ResolvedAddress;
+}
+
 /** The bare host of a URL (IPv6 literals without brackets). */
 export function hostOf(url: URL): string {
   return url.hostname.replace(/^\[(.*)\]$/, '$1');
@@ -111,16 +171,16 @@ async function resolveWithin(host: string, timeoutMs: number | undefined): Promi
 }
 
 /**
- * Validates a webhook URL fully: shape, then every address its host resolves to. Returns the
+ * Validates a URL fully: shape and host, then every address its host resolves to. Returns the
  * URL and the address to connect to (the first checked one), so the caller connects to exactly
  * what was checked and a second DNS answer cannot slip in (no rebinding window). With
  * `timeoutMs`, resolution is bounded (the delivery worker's attempt deadline covers it).
  */
 export async function resolveTarget(
-  raw: string,
+  raw: string | URL,
   policy: TargetPolicy,
   opts: { timeoutMs?: number } = {},
-): Promise<{ url: URL; address: ResolvedAddress }> {
+): Promise<CheckedTarget> {
   const url = checkUrlShape(raw, policy);
   const host = hostOf(url);
   let addresses: ResolvedAddress[];

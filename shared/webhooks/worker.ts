@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { config } from '#shared/config.ts';
 import { logger } from '#shared/logger.ts';
-import { type Poster, postPinned } from '#shared/net/pinned-http.ts';
+import { type PinnedRequester, requestPinned } from '#shared/net/pinned-http.ts';
 import { resolveTarget, UnsafeTargetError } from '#shared/net/url-guard.ts';
 import { PING_EVENT } from './catalog.ts';
 import {
@@ -33,7 +33,7 @@ import { signedHeaders } from './signing.ts';
 export interface WorkerDeps {
   now: () => Date;
   random: () => number;
-  post: Poster;
+  post: PinnedRequester;
   /** Cap on SQS DelaySeconds (900 in AWS; tests use 0 and fast-forward `now` instead). */
   maxSqsDelaySeconds: number;
   /** Test hook: runs right after the POST, before anything is recorded (simulates a crash there). */
@@ -45,7 +45,7 @@ export interface WorkerDeps {
 export const defaultDeps = (): WorkerDeps => ({
   now: () => new Date(),
   random: Math.random,
-  post: postPinned,
+  post: requestPinned,
   maxSqsDelaySeconds: 900,
 });
 

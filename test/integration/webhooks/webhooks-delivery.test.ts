@@ -8,7 +8,7 @@ import {
 import { DeleteCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { db, tableName } from '#shared/db/client.ts';
-import type { Poster } from '#shared/net/pinned-http.ts';
+import type { PinnedRequester } from '#shared/net/pinned-http.ts';
 import { type ResolvedAddress, setResolver } from '#shared/net/url-guard.ts';
 import { sqs } from '#shared/queues.ts';
 import {
@@ -439,10 +439,10 @@ function dnsAnswers(answers: Record<string, string[]>) {
   });
 }
 
-/** A Poster that records what it was asked to send and sends nothing. */
+/** A requester that records what it was asked to send and sends nothing. */
 function spyPoster() {
-  const calls: Parameters<Poster>[0][] = [];
-  const post: Poster = async (input) => {
+  const calls: Parameters<PinnedRequester>[0][] = [];
+  const post: PinnedRequester = async (input) => {
     calls.push(input);
     return { status: 200, headers: {}, body: '', bodyTruncated: false, durationMs: 0 };
   };

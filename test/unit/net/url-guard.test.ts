@@ -1,7 +1,8 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   addressProblem,
   checkUrlShape,
+  hostProblem,
   type ResolvedAddress,
   resolveTarget,
   setResolver,
@@ -20,7 +21,7 @@ const dns = (answers: Record<string, string[]>) =>
 
 afterEach(() => setResolver(undefined));
 
-describe('webhook URL shape', () => {
+describe('URL shape', () => {
   it('accepts https URLs', () => {
     expect(checkUrlShape('https://hooks.example.com/x', strict).hostname).toBe('hooks.example.com');
   });
@@ -40,7 +41,7 @@ describe('webhook URL shape', () => {
   });
 });
 
-describe('webhook target addresses', () => {
+describe('target addresses', () => {
   it.each([
     ['10.1.2.3', 'private'],
     ['172.16.0.1', 'private'],
@@ -89,6 +90,56 @@ describe('webhook target addresses', () => {
     expect(addressProblem('10.0.0.1', dev)).toContain('private');
     expect(addressProblem('::ffff:127.0.0.1', dev)).toContain('ipv4Mapped');
     expect(addressProblem('169.254.169.254', dev)).toContain('linkLocal');
+  });
+});
+
+describe('host names and literals judged without DNS', () => {
+  it.each([
+    ['https://localhost/x', 'loopback name'],
+    ['https://localhost./x', 'loopback name'],
+    ['https://LocalHost/x', 'loopback name'],
+    ['https://api.localhost/x', 'loopback name'],
+    ['https://metadata.google.internal/computeMetadata/v1', 'local-only name'],
+    ['https://metadata.google.internal./x', 'local-only name'],
+    ['https://printer.local/x', 'local-only name'],
+    ['https://router.home.arpa/x', 'local-only name'],
+    ['https://db.corp/x', 'local-only name'],
+    ['https://metadata/x', 'not a fully qualified name'],
+    ['https://intranet./x', 'not a fully qualified name'],
+    ['https://[::7f00:1]/x', 'not global unicast 2000::/3'],
+    ['https://[::1]/x', '(loopback)'],
+    ['https://0x7f000001/x', '(loopback)'],
+    ['https://2130706433/x', '(loopback)'],
+    ['https://127.1/x', '(loopback)'],
+    ['https://[::ffff:169.254.169.254]/x', '(ipv4Mapped)'],
+  ])('refuses %s (%s)', (url, why) => {
+    expect(hostProblem(new URL(url), strict)).toContain(why);
+    expect(() => checkUrlShape(url, strict)).toThrow(UnsafeTargetError);
+  });
+
+  it('accepts fully qualified public names, with or without the trailing dot', () => {
+    expect(hostProblem(new URL('https://hooks.example.com/x'), strict)).toBeUndefined();
+    expect(hostProblem(new URL('https://hooks.example.com./x'), strict)).toBeUndefined();
+  });
+
+  it('allows localhost names only with ALLOW_LOOPBACK_TARGETS, and never local-only or single-label ones', () => {
+    expect(hostProblem(new URL('http://localhost:3000/x'), dev)).toBeUndefined();
+    expect(hostProblem(new URL('http://localhost.:3000/x'), dev)).toBeUndefined();
+    expect(hostProblem(new URL('http://metadata.google.internal/x'), dev)).toContain('local-only');
+    expect(hostProblem(new URL('http://metadata/x'), dev)).toContain('not a fully qualified');
+  });
+
+  it('refuses them before asking DNS, as final refusals', async () => {
+    const resolver = vi.fn(async () => [{ address: '93.184.216.34', family: 4 as const }]);
+    setResolver(resolver);
+    for (const url of [
+      'https://localhost./x',
+      'https://metadata.google.internal/x',
+      'https://[::7f00:1]/x',
+    ]) {
+      await expect(resolveTarget(url, strict), url).rejects.toMatchObject({ kind: 'refused' });
+    }
+    expect(resolver).not.toHaveBeenCalled();
   });
 });
 
