@@ -1,6 +1,9 @@
 import * as z from 'zod';
 import { config } from '#shared/config.ts';
 import { UpstreamError } from '#shared/errors.ts';
+import { logger } from '#shared/logger.ts';
+import { type PinnedResponse, requestChecked } from '#shared/net/pinned-http.ts';
+import { UnsafeTargetError } from '#shared/net/url-guard.ts';
 import type { OAuthApp } from './catalog.ts';
 import type { ClientCredentials } from './credentials.ts';
 import { checkProviderUrl } from './urls.ts';
@@ -67,29 +70,6 @@ function clean(text: string | undefined, max = 200): string | undefined {
   return printable || undefined;
 }
 
-/** A provider answer longer than MAX_RESPONSE_BYTES (read no further). */
-class ResponseTooLargeError extends Error {
-  override name = 'ResponseTooLargeError';
-}
-
-async function readCapped(res: Response): Promise<string> {
-  if (!res.body) return '';
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > MAX_RESPONSE_BYTES) {
-      await reader.cancel();
-      throw new ResponseTooLargeError();
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
 function parseBody(text: string, contentType: string): unknown {
   if (/json/i.test(contentType) || /^\s*[{[]/.test(text)) {
     try {
@@ -103,8 +83,12 @@ function parseBody(text: string, contentType: string): unknown {
 }
 
 /**
- * POSTs a form to a provider endpoint with the app's client authentication, a timeout
- * (OAUTH_HTTP_TIMEOUT_SECONDS) and no redirects followed, and returns the status and parsed body.
+ * POSTs a form to a provider endpoint with the app's client authentication and returns the status
+ * and parsed body. The call goes through the outbound guard (shared/net): the host is resolved,
+ * every address must be public (loopback only with ALLOW_LOOPBACK_TARGETS=true) and the connection
+ * goes to the checked address, so a name re-pointed at an internal address is refused without
+ * connecting, and DNS cannot rebind between check and connect. No redirect is followed; one
+ * deadline (OAUTH_HTTP_TIMEOUT_SECONDS) covers DNS and the exchange; at most 64 KiB is read.
  */
 async function postForm(
   app: OAuthApp,
@@ -138,40 +122,62 @@ async function postForm(
     form.set('client_secret', creds.client_secret);
   }
   const timeoutMs = config().OAUTH_HTTP_TIMEOUT_SECONDS * 1000;
-  let res: Response;
-  let text: string;
+  let res: PinnedResponse;
   try {
-    res = await fetch(url, {
+    res = await requestChecked(url, {
       method: 'POST',
       headers,
       body: form.toString(),
-      redirect: 'manual',
-      signal: AbortSignal.timeout(timeoutMs),
+      timeoutMs,
+      maxBodyBytes: MAX_RESPONSE_BYTES,
     });
-    text = await readCapped(res);
   } catch (err) {
-    if (err instanceof ResponseTooLargeError) {
+    if (!(err instanceof UnsafeTargetError)) throw err;
+    // The reason names the address: for the operator's log, not for the API caller.
+    logger.warn('oauth provider target refused', {
+      oauth_app_id: app.id,
+      endpoint: url === app.token_url ? 'token_url' : 'revoke_url',
+      kind: err.kind,
+      reason: err.message,
+    });
+    if (err.kind === 'refused') {
       throw new ProviderError(
         app.id,
-        'response_too_large',
-        true,
-        `The provider '${app.id}' answered with more than ${MAX_RESPONSE_BYTES / 1024} KiB; the answer was not read.`,
+        'invalid_endpoint',
+        false,
+        `The provider endpoint of '${app.id}' is not allowed: its host resolves to a loopback, private ` +
+          'or otherwise internal address. An operator must correct the app (OAUTH_APPS_FILE) or its DNS.',
       );
     }
-    const timedOut = (err as Error)?.name === 'TimeoutError';
     throw new ProviderError(
       app.id,
-      timedOut ? 'timeout' : 'unreachable',
+      'unreachable',
       true,
-      timedOut
+      `The provider '${app.id}' could not be reached (its host name did not resolve).`,
+    );
+  }
+  if (res.status === undefined) {
+    throw new ProviderError(
+      app.id,
+      res.timedOut ? 'timeout' : 'unreachable',
+      true,
+      res.timedOut
         ? `The provider '${app.id}' did not answer within ${timeoutMs / 1000} s.`
         : `The provider '${app.id}' could not be reached.`,
       undefined,
-      // Only the error's name: fetch errors can quote the request.
-      new Error((err as Error)?.name ?? 'Error'),
+      // What failed, without the URL or the address (safe to log).
+      new Error(res.error ?? 'Request failed'),
     );
   }
-  return { status: res.status, body: parseBody(text, res.headers.get('content-type') ?? ''), secrets };
+  if (res.bodyTruncated) {
+    throw new ProviderError(
+      app.id,
+      'response_too_large',
+      true,
+      `The provider '${app.id}' answered with more than ${MAX_RESPONSE_BYTES / 1024} KiB; the answer was not read.`,
+    );
+  }
+  return { status: res.status, body: parseBody(res.body, res.headers['content-type'] ?? ''), secrets };
 }
 
 /** Request parameters that are secrets (never echoed back into an error we store, show or log). */

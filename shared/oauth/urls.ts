@@ -1,11 +1,13 @@
-import ipaddr from 'ipaddr.js';
-import { config } from '#shared/config.ts';
+import { configuredPolicy, hostProblem } from '#shared/net/url-guard.ts';
 
 /**
- * Why a provider URL may not be called, or undefined when it may: https only, no credentials or
- * fragment in the URL, and no loopback, private or link-local address literal. Plain http and
- * loopback/private hosts are allowed only with ALLOW_LOOPBACK_TARGETS=true (local development and
- * tests, where fake providers listen on 127.0.0.1).
+ * Why a provider URL may not be called, judged without DNS, or undefined when it may: https only,
+ * no credentials or fragment, and a host the outbound guard accepts (shared/net/url-guard.ts: no
+ * loopback, private, link-local or other special address literal such as `[::7f00:1]`, no
+ * single-label or local-only name such as `localhost.` or `metadata.google.internal`). Plain http
+ * and loopback hosts are allowed only with ALLOW_LOOPBACK_TARGETS=true (local development and
+ * tests, where fake providers listen on 127.0.0.1). This is the catalog's check; every call
+ * moreover resolves the host and refuses it when any address is internal (see provider.ts).
  */
 export function checkProviderUrl(raw: string): string | undefined {
   let url: URL;
@@ -14,25 +16,13 @@ export function checkProviderUrl(raw: string): string | undefined {
   } catch {
     return 'not a URL';
   }
-  const loopbackAllowed = config().ALLOW_LOOPBACK_TARGETS;
+  const policy = configuredPolicy();
   if (url.username || url.password) return 'must not carry credentials';
   if (url.hash) return 'must not have a fragment';
-  if (url.protocol !== 'https:' && !(loopbackAllowed && url.protocol === 'http:')) {
+  if (url.protocol !== 'https:' && !(policy.allowLoopback && url.protocol === 'http:')) {
     return 'must use https (http only with ALLOW_LOOPBACK_TARGETS=true)';
   }
-  if (!loopbackAllowed && isInternalHost(url.hostname)) {
-    return 'must not point at a loopback, private or link-local address';
-  }
+  const problem = hostProblem(url, policy);
+  if (problem) return `must not point at a loopback, private or internal host: ${problem}`;
   return undefined;
-}
-
-function isInternalHost(hostname: string): boolean {
-  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  if (host === 'localhost' || host.endsWith('.localhost')) return true;
-  if (!ipaddr.isValid(host)) return false;
-  let addr = ipaddr.parse(host);
-  if (addr.kind() === 'ipv6' && (addr as ipaddr.IPv6).isIPv4MappedAddress()) {
-    addr = (addr as ipaddr.IPv6).toIPv4Address();
-  }
-  return addr.range() !== 'unicast';
 }
