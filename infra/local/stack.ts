@@ -19,8 +19,9 @@ import { type LocalSqs, startSqs } from './sqs.ts';
 export interface LocalStackOptions {
   /** HTTP port; 0 picks a free one. */
   port?: number;
-  /** Folder for keys, secrets and (unless `inMemory`) DynamoDB data. */
+  /** Folder for keys, secrets and (unless `inMemory`) DynamoDB data and the queues' messages. */
   dir: string;
+  /** Keep DynamoDB data (when started here) and the queues in memory. */
   inMemory?: boolean;
   /** Use an already running DynamoDB Local instead of starting one. */
   dynamoEndpoint?: string;
@@ -76,7 +77,8 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       cleanups.push(dynamo.stop);
       dynamoEndpoint = dynamo.endpoint;
     }
-    const sqs = await startSqs();
+    // Queues live with the data: a restart resumes delayed retries and unfinished jobs.
+    const sqs = await startSqs(opts.inMemory ? {} : { dataDir: ensureDir(join(opts.dir, 'sqs')) });
     cleanups.push(sqs.stop);
 
     let markReady: () => void = () => {};

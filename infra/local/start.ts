@@ -44,7 +44,7 @@ PronaFlow Integrations is running locally.
   Health         ${api}/health
   OpenAPI        ${api}/openapi.json
   DynamoDB Local ${stack.dynamoEndpoint} (data in ${join(LOCAL_DIR, 'dynamodb')})
-  SQS emulator   ${stack.sqs.endpoint}
+  SQS emulator   ${stack.sqs.endpoint} (messages in ${join(LOCAL_DIR, 'sqs')})
   Targets        ${
     cfg.ALLOW_LOOPBACK_TARGETS
       ? 'loopback and http allowed (ALLOW_LOOPBACK_TARGETS=false to try the SSRF guard)'
