@@ -114,6 +114,18 @@ export const workers: WorkerDef[] = [
     grants: ['table:read', 'table:write'],
   },
 
+  // ── Reconciliation (every feature's lost jobs) ──
+  {
+    id: 'reconcileJobs',
+    handler: 'workers/reconcile-jobs',
+    description:
+      'Puts back on their queues the jobs of overdue work whose message was lost (webhook deliveries: due index, DLVDUE#<hour> buckets in gsi1)',
+    trigger: { schedule: 'rate(5 minutes)' },
+    timeoutSeconds: 120,
+    // A feature plugging in a reconciler (functions/workers/reconcile-jobs.ts) adds its queue's send grant.
+    grants: ['table:read', 'table:write', 'queue:deliveries:send'],
+  },
+
   // ── OAuth ──
   {
     id: 'refreshOAuthConnections',

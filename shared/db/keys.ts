@@ -48,6 +48,24 @@ export const keys = {
     gsi1pk: `WEBHOOK#${endpointId}`,
     gsi1sk: `${createdAt}#${deliveryId}`,
   }),
+  /**
+   * The expiry marker of a PENDING delivery (W6): a small item in the hour bucket of the
+   * delivery's `expires_at`, sorted by expiry. The same item carries the due index (W7) in gsi1.
+   */
+  webhookDeliveryExpiry: (expiresAt: string, deliveryId: string) => ({
+    pk: `DLVEXP#${expiresAt.slice(0, 13)}`,
+    sk: `${expiresAt}#${deliveryId}`,
+  }),
+  webhookDeliveryExpiryPrefix: 'DLVEXP#',
+  /**
+   * gsi1 keys of an expiry marker (W7): the hour bucket of the time by which its delivery should
+   * have moved on (created, restarted, next attempt, or re-queued at), sorted by that time.
+   */
+  webhookDeliveryDue: (dueAt: string, deliveryId: string) => ({
+    gsi1pk: `DLVDUE#${dueAt.slice(0, 13)}`,
+    gsi1sk: `${dueAt}#${deliveryId}`,
+  }),
+  webhookDeliveryDuePrefix: 'DLVDUE#',
 
   // ── OAuth ──
   /** A user's OAuth connection in a workspace (the user id is encoded so `#` cannot fake a prefix). */

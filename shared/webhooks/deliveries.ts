@@ -73,14 +73,12 @@ export interface DeliveryItem {
  * The expiry marker of a PENDING delivery (pattern W6): a small item in the hour bucket of the
  * delivery's `expires_at`, written when the delivery (or a new cycle of it) starts and deleted
  * with its terminal outcome, so the expiry sweeper finds PENDING deliveries past their expiry
- * with one Query per hour bucket, no scan. Kept here rather than in shared/db/keys.ts (owned
- * elsewhere); the access pattern is documented in shared/db/README.md.
+ * with one Query per hour bucket, no scan. The same item is the delivery's entry in the due
+ * index (W7, gsi1, `due_at`): the reconciler finds PENDING deliveries that stopped moving through
+ * it, at no extra write on the delivery path (see reconcile.ts).
  */
-export const expiryMarkerKey = (expiresAt: string, deliveryId: string) => ({
-  pk: `${EXPIRY_BUCKET_PREFIX}${expiresAt.slice(0, 13)}`,
-  sk: `${expiresAt}#${deliveryId}`,
-});
-export const EXPIRY_BUCKET_PREFIX = 'DLVEXP#';
+export const expiryMarkerKey = keys.webhookDeliveryExpiry;
+export const EXPIRY_BUCKET_PREFIX = keys.webhookDeliveryExpiryPrefix;
 
 export interface ExpiryMarker {
   pk: string;
@@ -88,15 +86,24 @@ export interface ExpiryMarker {
   entity: 'WebhookDeliveryExpiry';
   delivery_id: string;
   expires_at: string;
+  /** The due index (W7): absent on markers written before it, or dropped from it by the reconciler. */
+  gsi1pk?: string;
+  gsi1sk?: string;
+  /** When the delivery should have moved on by (W7's sort time). */
+  due_at?: string;
+  /** How often the reconciler put the delivery's job back. */
+  requeues?: number;
   ttl: number;
 }
 
-function expiryMarker(deliveryId: string, expiresAt: string, ttl: number): ExpiryMarker {
+function expiryMarker(deliveryId: string, expiresAt: string, ttl: number, dueAt: string): ExpiryMarker {
   return {
     ...expiryMarkerKey(expiresAt, deliveryId),
+    ...keys.webhookDeliveryDue(dueAt, deliveryId),
     entity: 'WebhookDeliveryExpiry',
     delivery_id: deliveryId,
     expires_at: expiresAt,
+    due_at: dueAt,
     ttl,
   };
 }
@@ -159,7 +166,7 @@ export async function createDelivery(input: {
   // a repeated event, one with another expiry), which the sweeper recognises and deletes; the
   // other order could leave a PENDING delivery that nothing would ever expire.
   await db().send(
-    new PutCommand({ TableName: tableName(), Item: expiryMarker(id, item.expires_at, item.ttl) }),
+    new PutCommand({ TableName: tableName(), Item: expiryMarker(id, item.expires_at, item.ttl, at) }),
   );
   try {
     await db().send(
@@ -602,7 +609,7 @@ export async function restartDelivery(d: Pick<DeliveryItem, 'id' | 'cycle'>, now
               },
             },
           },
-          { Put: { TableName: tableName(), Item: expiryMarker(d.id, expiresAt, ttl) } },
+          { Put: { TableName: tableName(), Item: expiryMarker(d.id, expiresAt, ttl, at) } },
         ],
       }),
     );
@@ -638,6 +645,65 @@ export async function deleteExpiryMarker(m: Pick<ExpiryMarker, 'expires_at' | 'd
   await db().send(
     new DeleteCommand({ TableName: tableName(), Key: expiryMarkerKey(m.expires_at, m.delivery_id) }),
   );
+}
+
+/** One page of a due-index hour bucket (W7): markers due by `cutoff` (eventually consistent). */
+export async function dueMarkersPage(
+  bucket: string,
+  cutoff: Date,
+  cursor?: Record<string, unknown>,
+): Promise<{ items: ExpiryMarker[]; next?: Record<string, unknown> }> {
+  const out = await db().send(
+    new QueryCommand({
+      TableName: tableName(),
+      IndexName: 'gsi1',
+      KeyConditionExpression: 'gsi1pk = :b AND gsi1sk <= :due',
+      ExpressionAttributeValues: { ':b': bucket, ':due': `${cutoff.toISOString()}#~` },
+      Limit: 100,
+      ExclusiveStartKey: cursor,
+    }),
+  );
+  return { items: (out.Items ?? []) as ExpiryMarker[], next: out.LastEvaluatedKey };
+}
+
+/**
+ * Moves a marker in the due index (W7) to `dueAt` (`requeued` counts a re-queue), or takes it out
+ * of the index (`dueAt` undefined; the marker stays for the expiry sweeper). Conditional on the
+ * marker still existing where it was read: never re-creates a marker its terminal outcome deleted,
+ * and of two reconciler runs only one moves it. Returns false when it did not apply.
+ */
+export async function moveDueMarker(
+  m: Pick<ExpiryMarker, 'delivery_id' | 'expires_at' | 'gsi1sk'>,
+  dueAt: string | undefined,
+  opts: { requeued?: boolean } = {},
+): Promise<boolean> {
+  const values: Record<string, unknown> = { ':old': m.gsi1sk };
+  let update: string;
+  if (dueAt === undefined) update = 'REMOVE gsi1pk, gsi1sk, due_at';
+  else {
+    const due = keys.webhookDeliveryDue(dueAt, m.delivery_id);
+    update = 'SET gsi1pk = :pk, gsi1sk = :sk, due_at = :due';
+    Object.assign(values, { ':pk': due.gsi1pk, ':sk': due.gsi1sk, ':due': dueAt });
+    if (opts.requeued) {
+      update += ' ADD requeues :one';
+      values[':one'] = 1;
+    }
+  }
+  try {
+    await db().send(
+      new UpdateCommand({
+        TableName: tableName(),
+        Key: expiryMarkerKey(m.expires_at, m.delivery_id),
+        UpdateExpression: update,
+        ConditionExpression: 'attribute_exists(pk) AND gsi1sk = :old',
+        ExpressionAttributeValues: values,
+      }),
+    );
+    return true;
+  } catch (err) {
+    if (err instanceof ConditionalCheckFailedException) return false;
+    throw err;
+  }
 }
 
 /** Logs an endpoint disabled by a recorded outcome (the disable itself is in the record's transaction). */

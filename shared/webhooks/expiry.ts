@@ -27,12 +27,19 @@ export interface SweepStats {
   stopped: boolean;
 }
 
-/** The hour buckets from `lookbackHours` ago up to the current hour, oldest first. */
-export function bucketsUpTo(now: Date, lookbackHours = SWEEP_LOOKBACK_HOURS): string[] {
+/**
+ * The hour buckets (`<prefix><yyyy-mm-ddThh>`) from `lookbackHours` before `now` up to its hour,
+ * oldest first: the expiry markers' (W6) by default, or the due index's (W7).
+ */
+export function bucketsUpTo(
+  now: Date,
+  lookbackHours = SWEEP_LOOKBACK_HOURS,
+  prefix: string = EXPIRY_BUCKET_PREFIX,
+): string[] {
   const hour = Math.floor(now.getTime() / 3600_000) * 3600_000;
   const out: string[] = [];
   for (let h = lookbackHours; h >= 0; h--) {
-    out.push(`${EXPIRY_BUCKET_PREFIX}${new Date(hour - h * 3600_000).toISOString().slice(0, 13)}`);
+    out.push(`${prefix}${new Date(hour - h * 3600_000).toISOString().slice(0, 13)}`);
   }
   return out;
 }

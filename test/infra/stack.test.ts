@@ -399,6 +399,17 @@ describe('IntegrationStack (bundled synth)', () => {
     }
   });
 
+  it('runs the reconciler of lost jobs every 5 minutes, allowed to send to the deliveries queue', () => {
+    const fn = stack.workerFunctions.get('reconcileJobs')!;
+    const fnId = logicalId(stack, fn);
+    template.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(5 minutes)',
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [fnId, 'Arn'] } })],
+    });
+    const env = (resources[fnId]!.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+    expect(env.DELIVERY_QUEUE_URL).toEqual({ Ref: logicalId(stack, stack.queues.deliveries.queue) });
+  });
+
   it('shares execution roles per feature instead of one per function', () => {
     const roles = Object.keys(template.findResources('AWS::IAM::Role')).length;
     const groups = new Set(routeList.map((r) => `${r.tag}|${routeGrants(r).join(',')}`));
