@@ -2,9 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { PurgeQueueCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { DeleteCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { handler } from '#functions/workers/reconcile-jobs.ts';
+import { workers } from '#functions/workers.ts';
 import { db, tableName } from '#shared/db/client.ts';
 import { keys } from '#shared/db/keys.ts';
 import { sqs } from '#shared/queues.ts';
+import { runWithGrants } from '#shared/runtime-grants.ts';
 import {
   claimAttempt,
   compressPayload,
@@ -265,6 +268,18 @@ describe('webhook deliveries reconciler', () => {
     expect(expiring.expiring).toBeGreaterThanOrEqual(1);
     expect(await markerOf(old.d)).toMatchObject({ due_at: old.d.created_at });
     expect(await queuedJobs()).toEqual([]);
+  });
+
+  it('runs as the scheduled reconcileJobs worker with exactly its grants', async () => {
+    clock = new Clock(Date.now() - OVERDUE - MIN); // created 11 minutes ago, its job lost
+    const { d } = await pendingDelivery(() => ({ status: 200 }));
+    const worker = workers.find((w) => w.id === 'reconcileJobs')!;
+    const stats = (await runWithGrants(worker.grants, () => handler({}))) as Record<
+      string,
+      { requeued: number }
+    >;
+    expect(stats['webhooks.deliveries']?.requeued).toBe(1);
+    expect(await queuedJobs()).toEqual([{ kind: 'deliver', delivery_id: d.id, cycle: 0, attempt: 0 }]);
   });
 
   it('takes a marker whose delivery is gone out of the due index, leaving it for the expiry sweeper', async () => {
