@@ -231,7 +231,8 @@ export async function startDynamo(opts: { dataDir?: string; port?: number } = {}
         process.kill(-pid, 'SIGKILL');
       } catch {}
     }, 3000);
-    await exit;
+    // Never hang a shutdown on a JVM that does not report its exit.
+    await Promise.race([exit, new Promise((r) => setTimeout(r, 6000).unref())]);
     clearTimeout(timer);
   };
   const client = localDynamoClient(endpoint);
