@@ -111,6 +111,7 @@ afterAll(async () => {
     child.kill('SIGINT');
     await until(() => child.exitCode !== null, 15_000);
   }
+  rmSync(dir, { recursive: true, force: true });
 }, 30_000);
 
 describe('npm start (local runtime)', () => {
@@ -212,6 +213,7 @@ describe('npm start (local runtime)', () => {
       ).toBe(false);
     } finally {
       blocker.close();
+      rmSync(otherDir, { recursive: true, force: true });
     }
   });
 
