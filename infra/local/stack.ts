@@ -60,8 +60,12 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     writeFileSync(secretsFile, JSON.stringify(initial, null, 2), { mode: 0o600 });
   }
   const keys = await loadOrCreateDevKeys(keysFile);
-  // A bad setting fails here, before anything is started.
-  validateConfig({ ...process.env, ...opts.env });
+  // Local webhook receivers and fake OAuth providers live on 127.0.0.1, so loopback and http
+  // targets are allowed by default; ALLOW_LOOPBACK_TARGETS=false turns the SSRF guard on, as in
+  // AWS (where the stack refuses anything else).
+  const allowLoopback = process.env.ALLOW_LOOPBACK_TARGETS || 'true';
+  // A bad setting fails here, before anything is started, judged with the local defaults applied.
+  validateConfig({ ...process.env, ALLOW_LOOPBACK_TARGETS: allowLoopback, ...opts.env });
 
   // Whatever started is stopped again if a later step fails, so no JVM is left behind.
   const cleanups: (() => Promise<unknown>)[] = [];
@@ -109,10 +113,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       SECRETS_SOURCE: 'file',
       LOCAL_SECRETS_FILE: secretsFile,
       AUTH_JWT_PUBLIC_KEY: JSON.stringify(keys.publicJwk),
-      // Local webhook receivers and fake OAuth providers live on 127.0.0.1, so loopback and http
-      // targets are allowed by default; ALLOW_LOOPBACK_TARGETS=false turns the SSRF guard on, as
-      // in AWS (where the stack refuses anything else).
-      ALLOW_LOOPBACK_TARGETS: process.env.ALLOW_LOOPBACK_TARGETS || 'true',
+      ALLOW_LOOPBACK_TARGETS: allowLoopback,
       // OAuth providers send the browser back to this very server, whatever PORT it got.
       OAUTH_REDIRECT_URI_BASE: process.env.OAUTH_REDIRECT_URI_BASE ?? baseUrl,
       ...opts.env,
