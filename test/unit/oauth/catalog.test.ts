@@ -14,7 +14,7 @@ import { parseScopes } from '#shared/oauth/provider.ts';
 import { checkRedirectUri } from '#shared/oauth/service.ts';
 import { checkProviderUrl } from '#shared/oauth/urls.ts';
 import { queueWorker } from '#shared/queue-worker.ts';
-import { setEnv } from '#test/helpers/env.ts';
+import { setEnv, useTestTable } from '#test/helpers/env.ts';
 import { invoke } from '#test/helpers/http-event.ts';
 import { type TestIdentity, testIdentity } from '#test/helpers/session.ts';
 
@@ -36,6 +36,8 @@ const app = (over: Record<string, unknown> = {}) => ({
   ...over,
 });
 
+// Session requests read the user's membership record and plan.
+useTestTable();
 let id: TestIdentity;
 beforeAll(async () => {
   id = await testIdentity();
