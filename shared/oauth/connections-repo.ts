@@ -1,4 +1,3 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import {
   BatchWriteCommand,
   DeleteCommand,
@@ -10,6 +9,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { db, tableName } from '#shared/db/client.ts';
+import { isConditionFailed } from '#shared/db/conditions.ts';
 import { keys } from '#shared/db/keys.ts';
 import { listCursor, type Page } from '#shared/db/pagination.ts';
 import { ConflictError, NotFoundError } from '#shared/errors.ts';
@@ -51,8 +51,6 @@ export interface ConnectionItem {
 }
 
 export type ConnectionKey = Pick<ConnectionItem, 'pk' | 'sk'>;
-
-export const isConditionFailure = (err: unknown) => err instanceof ConditionalCheckFailedException;
 
 /** Stores a new connection (conditional create). */
 export async function insertConnection(item: ConnectionItem): Promise<void> {
@@ -158,8 +156,7 @@ export async function deleteConnection(item: ConnectionItem): Promise<number> {
       }),
     );
   } catch (err) {
-    if (isConditionFailure(err))
-      throw new NotFoundError(`There is no connection ${item.id}.`, { cause: err });
+    if (isConditionFailed(err)) throw new NotFoundError(`There is no connection ${item.id}.`, { cause: err });
     throw err;
   }
   return deleted;
@@ -189,7 +186,7 @@ export async function acquireLease(
     );
     return out.Attributes as ConnectionItem;
   } catch (err) {
-    if (isConditionFailure(err)) return undefined;
+    if (isConditionFailed(err)) return undefined;
     throw err;
   }
 }
@@ -207,7 +204,7 @@ export async function releaseLease(key: ConnectionKey, owner: string): Promise<v
       }),
     );
   } catch (err) {
-    if (!isConditionFailure(err)) throw err;
+    if (!isConditionFailed(err)) throw err;
   }
 }
 
@@ -253,7 +250,7 @@ export async function writeRefreshOutcome(
   try {
     return await attempt('lease_owner = :me', { ':me': owner });
   } catch (err) {
-    if (!isConditionFailure(err) || !usedRefreshSealed) throw mapMissing(err);
+    if (!isConditionFailed(err) || !usedRefreshSealed) throw mapMissing(err);
   }
   try {
     return await attempt('refresh_token_sealed = :used', { ':used': usedRefreshSealed });
@@ -263,7 +260,7 @@ export async function writeRefreshOutcome(
 }
 
 function mapMissing(err: unknown): unknown {
-  return isConditionFailure(err)
+  return isConditionFailed(err)
     ? new ConflictError('The connection changed while it was being refreshed; try again.', { cause: err })
     : err;
 }
@@ -332,7 +329,7 @@ export async function reseal(
     );
     return true;
   } catch (err) {
-    if (isConditionFailure(err)) return false;
+    if (isConditionFailed(err)) return false;
     throw err;
   }
 }

@@ -1,7 +1,7 @@
 import { DeleteCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { db, tableName } from '#shared/db/client.ts';
+import { isConditionFailed } from '#shared/db/conditions.ts';
 import { keys } from '#shared/db/keys.ts';
-import { isConditionFailure } from './connections-repo.ts';
 
 /** A pending authorization (authorization code + PKCE), keyed by the SHA-256 of its state. */
 export interface StateItem {
@@ -50,7 +50,7 @@ export async function consumeState(
     );
     return out.Attributes as StateItem | undefined;
   } catch (err) {
-    if (isConditionFailure(err)) return undefined;
+    if (isConditionFailed(err)) return undefined;
     throw err;
   }
 }

@@ -1,6 +1,7 @@
 import { TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
 import { db, tableName } from '#shared/db/client.ts';
+import { isConditionFailed, isTransactionCanceled } from '#shared/db/conditions.ts';
 import { keys } from '#shared/db/keys.ts';
 import { queryAll } from '#shared/db/query.ts';
 import { NotFoundError } from '#shared/errors.ts';
@@ -70,7 +71,7 @@ export async function applyMembershipChange(event: PronaFlowEvent): Promise<'app
       }),
     );
   } catch (err) {
-    if ((err as Error).name === 'ConditionalCheckFailedException') return 'stale';
+    if (isConditionFailed(err)) return 'stale';
     throw err;
   }
   for await (const token of tokensOfUser(event.workspace_id, user)) {
@@ -161,7 +162,7 @@ async function restrictToRole(workspaceId: string, user: string, id: string, rol
       return;
     } catch (err) {
       // The token moved (rotated, renamed, revoked) in between: read it again.
-      if (attempt >= 5 || (err as Error).name !== 'TransactionCanceledException') throw err;
+      if (attempt >= 5 || !isTransactionCanceled(err)) throw err;
     }
   }
 }

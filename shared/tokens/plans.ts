@@ -2,6 +2,7 @@ import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
 import { config } from '#shared/config.ts';
 import { db, tableName } from '#shared/db/client.ts';
+import { isConditionFailed } from '#shared/db/conditions.ts';
 import { keys } from '#shared/db/keys.ts';
 import { queryAll } from '#shared/db/query.ts';
 import type { PronaFlowEvent } from '#shared/events/envelope.ts';
@@ -96,7 +97,7 @@ export async function applyPlanChange(event: PronaFlowEvent): Promise<'applied' 
       }),
     );
   } catch (err) {
-    if ((err as Error).name === 'ConditionalCheckFailedException') return 'stale';
+    if (isConditionFailed(err)) return 'stale';
     throw err;
   }
   // Strongly consistent query of the base table: a token created before the plan item changed
@@ -131,6 +132,6 @@ async function setTokenPlan(hash: string, plan: Plan, at: string): Promise<void>
     );
   } catch (err) {
     // Revoked (record gone) or already on a newer plan: nothing to do.
-    if ((err as Error).name !== 'ConditionalCheckFailedException') throw err;
+    if (!isConditionFailed(err)) throw err;
   }
 }

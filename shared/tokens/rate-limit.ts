@@ -1,6 +1,7 @@
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { config } from '#shared/config.ts';
 import { db, tableName } from '#shared/db/client.ts';
+import { isConditionFailed } from '#shared/db/conditions.ts';
 import { keys } from '#shared/db/keys.ts';
 import type { Caller } from '#shared/http/caller.ts';
 import { getWorkspacePlan, type Plan, planLimit } from './plans.ts';
@@ -81,7 +82,7 @@ export async function consume(
     const used = Number(out.Attributes?.count ?? 1);
     return { ...base, used, remaining: Math.max(0, limit - used), allowed: true };
   } catch (err) {
-    if ((err as Error).name !== 'ConditionalCheckFailedException') throw err;
+    if (!isConditionFailed(err)) throw err;
     // The old item comes back in wire format ({ N: "60" }) on the exception.
     const old = (err as { Item?: { count?: { N?: string } | number } }).Item?.count;
     const used = Number((typeof old === 'object' ? old.N : old) ?? limit);

@@ -8,6 +8,12 @@ import {
 import { config } from '#shared/config.ts';
 import { sha256Hex } from '#shared/crypto.ts';
 import { db, tableName } from '#shared/db/client.ts';
+import {
+  cancellationCodes,
+  conditionFailedAt,
+  isConditionFailed,
+  isTransactionConflict,
+} from '#shared/db/conditions.ts';
 import { keys } from '#shared/db/keys.ts';
 import { listCursor, type Page } from '#shared/db/pagination.ts';
 import { ConflictError, NotFoundError } from '#shared/errors.ts';
@@ -126,13 +132,6 @@ function authRecordPut(item: TokenItem, hash: string, plan: WorkspacePlan): Tran
   };
 }
 
-function cancellationCodes(err: unknown): string[] | undefined {
-  if ((err as Error).name !== 'TransactionCanceledException') return undefined;
-  return ((err as { CancellationReasons?: { Code?: string }[] }).CancellationReasons ?? []).map(
-    (r) => r.Code ?? 'None',
-  );
-}
-
 /** Creates the quota item with an empty slot map unless it exists (slot updates need the map). */
 async function ensureQuota(workspaceId: string, userId: string): Promise<void> {
   await db().send(
@@ -194,18 +193,6 @@ const quotaFull = () =>
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** True when a transaction lost a race with another one on the same items (retrying may succeed). */
-function isTransactionConflict(err: unknown): boolean {
-  if ((err as Error).name === 'TransactionConflictException') return true;
-  const codes = cancellationCodes(err);
-  return !!codes?.includes('TransactionConflict') && !codes.includes('ConditionalCheckFailed');
-}
-
-/** True when a cancelled transaction failed on the item at `index` (and its condition). */
-function failedAt(err: unknown, index: number): boolean {
-  return cancellationCodes(err)?.[index] === 'ConditionalCheckFailed';
-}
-
 /**
  * The version of the membership record a session was held to at authentication (see
  * `membershipUnchangedCheck`): `null` when there was none; `undefined` checks nothing (internal
@@ -236,8 +223,7 @@ async function withPlan(workspaceId: string, build: (plan: WorkspacePlan) => Tra
       await db().send(new TransactWriteCommand({ TransactItems: items }));
       return;
     } catch (err) {
-      const codes = cancellationCodes(err);
-      const planMoved = codes?.[items.length - 1] === 'ConditionalCheckFailed';
+      const planMoved = conditionFailedAt(err, items.length - 1);
       if (!planMoved || attempt >= 3) throw err;
     }
   }
@@ -295,8 +281,8 @@ export async function createToken(input: {
       ]);
       return { item, value };
     } catch (err) {
-      if (input.membershipAsOf !== undefined && failedAt(err, 3)) throw membershipMoved(err);
-      if (failedAt(err, 2)) {
+      if (input.membershipAsOf !== undefined && conditionFailedAt(err, 3)) throw membershipMoved(err);
+      if (conditionFailedAt(err, 2)) {
         // The cap is reached: free the slots of expired tokens and try once more.
         if (pruned || !(await pruneExpiredSlots(input.workspaceId, input.userId))) throw quotaFull();
         pruned = true;
@@ -459,7 +445,7 @@ export async function updateToken(
   try {
     await db().send(new TransactWriteCommand({ TransactItems: items }));
   } catch (err) {
-    if (checked.length && failedAt(err, items.length - 1)) throw membershipMoved(err);
+    if (checked.length && conditionFailedAt(err, items.length - 1)) throw membershipMoved(err);
     conflictOrThrow(err, 'The token changed while you updated it; read it again and retry.');
   }
   return {
@@ -584,8 +570,8 @@ export async function rotateToken(
       ...membershipChecks(workspaceId, userId, opts.membershipAsOf),
     ]);
   } catch (err) {
-    if (opts.membershipAsOf !== undefined && failedAt(err, 4)) throw membershipMoved(err);
-    if (failedAt(err, 3)) throw quotaFull();
+    if (opts.membershipAsOf !== undefined && conditionFailedAt(err, 4)) throw membershipMoved(err);
+    if (conditionFailedAt(err, 3)) throw quotaFull();
     conflictOrThrow(err, 'The token was rotated or changed by another request at the same time.');
   }
   return { item, value };
@@ -619,6 +605,6 @@ export async function touchLastUsed(input: {
       }),
     );
   } catch (err) {
-    if ((err as Error).name !== 'ConditionalCheckFailedException') throw err;
+    if (!isConditionFailed(err)) throw err;
   }
 }

@@ -1,5 +1,4 @@
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import {
   DeleteCommand,
   GetCommand,
@@ -11,6 +10,7 @@ import {
 import { config } from '#shared/config.ts';
 import { sha256Hex } from '#shared/crypto.ts';
 import { db, tableName } from '#shared/db/client.ts';
+import { conditionFailedAt, isConditionFailed, isTransactionCanceled } from '#shared/db/conditions.ts';
 import { keys, ttlIn } from '#shared/db/keys.ts';
 import { listCursor, type Page } from '#shared/db/pagination.ts';
 import type { PronaFlowEvent } from '#shared/events/envelope.ts';
@@ -174,7 +174,7 @@ export async function createDelivery(input: {
     );
     return { created: true, item };
   } catch (err) {
-    if (!(err instanceof ConditionalCheckFailedException)) throw err;
+    if (!isConditionFailed(err)) throw err;
     const existing = await getDelivery(id);
     if (!existing) throw err;
     return { created: false, item: existing };
@@ -366,7 +366,7 @@ export async function claimAttempt(
     );
     return out.Attributes as DeliveryItem;
   } catch (err) {
-    if (err instanceof ConditionalCheckFailedException) return undefined;
+    if (isConditionFailed(err)) return undefined;
     throw err;
   }
 }
@@ -469,7 +469,7 @@ export async function recordAttempt(r: AttemptRecord): Promise<RecordedOutcome |
       await db().send(new UpdateCommand(deliveryUpdate));
       return {};
     } catch (err) {
-      if (err instanceof ConditionalCheckFailedException) return false;
+      if (isConditionFailed(err)) return false;
       throw err;
     }
   }
@@ -490,10 +490,8 @@ export async function recordAttempt(r: AttemptRecord): Promise<RecordedOutcome |
       );
       return { disabled: change.disabled };
     } catch (err) {
-      if (!(err instanceof TransactionCanceledException)) throw err;
-      const [mine, endpoint] = err.CancellationReasons ?? [];
-      if (mine?.Code === 'ConditionalCheckFailed') return false;
-      if (endpoint?.Code !== 'ConditionalCheckFailed') throw err;
+      if (conditionFailedAt(err, 0)) return false;
+      if (!conditionFailedAt(err, 1)) throw err;
     }
     // The endpoint is gone, or its failure streak is not what this try assumed: read it again.
     const ep = await db().send(
@@ -512,7 +510,7 @@ export async function recordAttempt(r: AttemptRecord): Promise<RecordedOutcome |
         );
         return {};
       } catch (inner) {
-        if (inner instanceof TransactionCanceledException) return false;
+        if (isTransactionCanceled(inner)) return false;
         throw inner;
       }
     }
@@ -615,9 +613,7 @@ export async function restartDelivery(d: Pick<DeliveryItem, 'id' | 'cycle'>, now
     );
     return true;
   } catch (err) {
-    if (err instanceof TransactionCanceledException) {
-      if (err.CancellationReasons?.[0]?.Code === 'ConditionalCheckFailed') return false;
-    }
+    if (conditionFailedAt(err, 0)) return false;
     throw err;
   }
 }
@@ -701,7 +697,7 @@ export async function moveDueMarker(
     );
     return true;
   } catch (err) {
-    if (err instanceof ConditionalCheckFailedException) return false;
+    if (isConditionFailed(err)) return false;
     throw err;
   }
 }

@@ -1,8 +1,8 @@
-import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { config } from '#shared/config.ts';
 import { decrypt, encrypt } from '#shared/crypto.ts';
 import { db, tableName } from '#shared/db/client.ts';
+import { conditionFailedAt, isConditionFailed } from '#shared/db/conditions.ts';
 import { keys } from '#shared/db/keys.ts';
 import { listCursor, type Page, type PageQuery } from '#shared/db/pagination.ts';
 import { ConflictError, NotFoundError, ValidationError } from '#shared/errors.ts';
@@ -157,10 +157,7 @@ export async function createEndpoint(
       }),
     );
   } catch (err) {
-    if (
-      err instanceof TransactionCanceledException &&
-      err.CancellationReasons?.[1]?.Code === 'ConditionalCheckFailed'
-    ) {
+    if (conditionFailedAt(err, 1)) {
       throw new ConflictError(`A workspace has at most ${MAX_ENDPOINTS_PER_WORKSPACE} webhook endpoints.`);
     }
     throw err;
@@ -317,8 +314,7 @@ export async function updateEndpoint(
     );
     return toView(out.Attributes as EndpointItem, undefined, now);
   } catch (err) {
-    if (err instanceof ConditionalCheckFailedException)
-      throw new NotFoundError(`Webhook endpoint ${id} was not found.`);
+    if (isConditionFailed(err)) throw new NotFoundError(`Webhook endpoint ${id} was not found.`);
     throw err;
   }
 }
@@ -350,10 +346,7 @@ export async function deleteEndpoint(workspaceId: string, id: string): Promise<v
       }),
     );
   } catch (err) {
-    if (
-      err instanceof TransactionCanceledException &&
-      err.CancellationReasons?.[0]?.Code === 'ConditionalCheckFailed'
-    ) {
+    if (conditionFailedAt(err, 0)) {
       throw new NotFoundError(`Webhook endpoint ${id} was not found.`);
     }
     throw err;
@@ -389,7 +382,7 @@ export async function rotateSecret(
       }),
     );
   } catch (err) {
-    if (err instanceof ConditionalCheckFailedException) {
+    if (isConditionFailed(err)) {
       throw new ConflictError('The secret was rotated or the endpoint deleted meanwhile; try again.');
     }
     throw err;
