@@ -8,8 +8,10 @@ import type { Caller, WorkspaceRole } from '#shared/http/caller.ts';
 export interface WorkspaceStanding {
   /** Removed from the workspace, or the role the latest event gave. */
   state: 'removed' | WorkspaceRole;
-  /** `occurred_at` of that event (ISO 8601): also the record's version. */
+  /** `occurred_at` of that event (ISO 8601). */
   changedAt: string;
+  /** The record's version: changes with every change applied, ties of `changedAt` included. */
+  version: string;
 }
 
 /** What authentication learns about a session user besides the JWT, in one read. */
@@ -56,7 +58,7 @@ export function issuedAfter(issuedAt: number | undefined, changedAt: string): bo
  */
 export function holdToStanding(caller: Caller, standing: WorkspaceStanding | undefined): Caller {
   if (!standing) return { ...caller, membershipAsOf: null };
-  const held = { ...caller, membershipAsOf: standing.changedAt };
+  const held = { ...caller, membershipAsOf: standing.version };
   if (issuedAfter(caller.issuedAt, standing.changedAt)) return held;
   if (standing.state === 'removed') {
     throw new ForbiddenError(

@@ -18,7 +18,7 @@ export interface Caller {
   /** Sessions: the JWT's `iat` (epoch seconds), when it has one. */
   issuedAt?: number;
   /**
-   * Sessions: the version (`changed_at`) of the service's membership record of the user in the
+   * Sessions: the version (`order`: time and tie rank) of the service's membership record of the user in the
    * workspace that authentication held the session to, `null` when there is none. Writes that
    * hand out credentials check, in their transaction, that it is still current.
    */

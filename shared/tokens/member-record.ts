@@ -19,7 +19,23 @@ export const membershipKey = (workspaceId: string, user: string) => ({
 const record = z.object({
   state: z.enum(['removed', 'member', 'admin']),
   changed_at: z.string().min(1),
+  order: z.string().min(1),
 });
+
+/**
+ * Which of two changes of the same `occurred_at` wins (SQS keeps no order): the more restrictive
+ * one, so a removal is never undone by a role change stamped the same instant.
+ */
+const TIE_RANK = { removed: '3', member: '2', admin: '1' } as const;
+
+/**
+ * The total order of membership changes, also the record's version: `occurred_at` then the
+ * tie rank (ISO 8601 strings of `toISOString()` have one length, so they compare as text). A
+ * change is applied only when its order is not below the record's.
+ */
+export function membershipOrder(changedAt: string, state: keyof typeof TIE_RANK): string {
+  return `${changedAt}#${TIE_RANK[state]}`;
+}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -52,7 +68,7 @@ export async function readSessionContext(workspaceId: string, userId: string): P
   const plan = planSchema.safeParse(planItem?.plan);
   const member = record.safeParse(memberItem);
   const standing: WorkspaceStanding | undefined = member.success
-    ? { state: member.data.state, changedAt: member.data.changed_at }
+    ? { state: member.data.state, changedAt: member.data.changed_at, version: member.data.order }
     : undefined;
   return { plan: plan.success ? plan.data : DEFAULT_PLAN, ...(standing ? { standing } : {}) };
 }
@@ -68,8 +84,15 @@ export function membershipUnchangedCheck(workspaceId: string, userId: string, as
       TableName: tableName(),
       Key: membershipKey(workspaceId, userId),
       ...(asOf
-        ? { ConditionExpression: 'changed_at = :asof', ExpressionAttributeValues: { ':asof': asOf } }
-        : { ConditionExpression: 'attribute_not_exists(changed_at)' }),
+        ? {
+            ConditionExpression: '#order = :asof',
+            ExpressionAttributeNames: { '#order': 'order' },
+            ExpressionAttributeValues: { ':asof': asOf },
+          }
+        : {
+            ConditionExpression: 'attribute_not_exists(#order)',
+            ExpressionAttributeNames: { '#order': 'order' },
+          }),
     },
   };
 }

@@ -8,7 +8,7 @@ import { NotFoundError } from '#shared/errors.ts';
 import type { PronaFlowEvent } from '#shared/events/envelope.ts';
 import type { WorkspaceRole } from '#shared/http/caller.ts';
 import { logger } from '#shared/logger.ts';
-import { membershipKey } from './member-record.ts';
+import { membershipKey, membershipOrder } from './member-record.ts';
 import { getToken, revokeToken, type TokenItem } from './repository.ts';
 import { scopesBeyondRole } from './scopes.ts';
 
@@ -51,21 +51,24 @@ export async function applyMembershipChange(event: PronaFlowEvent): Promise<'app
   }
   const { user, ...what } = change;
   const at = new Date(event.occurred_at).toISOString();
+  const state = what.kind === 'removed' ? 'removed' : what.role;
   try {
     await db().send(
       new UpdateCommand({
         TableName: tableName(),
         Key: membershipKey(event.workspace_id, user),
         UpdateExpression:
-          'SET entity = :e, workspace_id = :ws, user_id = :u, #state = :state, changed_at = :at, event_id = :id',
-        ConditionExpression: 'attribute_not_exists(changed_at) OR changed_at <= :at',
-        ExpressionAttributeNames: { '#state': 'state' },
+          'SET entity = :e, workspace_id = :ws, user_id = :u, #state = :state, changed_at = :at, #order = :order, event_id = :id',
+        // A later change wins; of two of the same instant, the more restrictive (see membershipOrder).
+        ConditionExpression: 'attribute_not_exists(#order) OR #order <= :order',
+        ExpressionAttributeNames: { '#state': 'state', '#order': 'order' },
         ExpressionAttributeValues: {
           ':e': 'ApiTokenMembership',
           ':ws': event.workspace_id,
           ':u': user,
-          ':state': what.kind === 'removed' ? 'removed' : what.role,
+          ':state': state,
           ':at': at,
+          ':order': membershipOrder(at, state),
           ':id': event.id,
         },
       }),

@@ -179,6 +179,26 @@ describe('re-adding and event order', () => {
     expect((await create(stale, ['admin:tasks'])).status).toBe(403);
     expect((await create(stale, ['read:tasks'])).status).toBe(201);
   });
+
+  it.each([
+    ['removal first', ['removed', 'role'] as const],
+    ['role change first', ['role', 'removed'] as const],
+  ])(
+    'keeps a removal and a role change of the same instant as a removal, whichever arrives last (%s)',
+    async (_name, order) => {
+      const ws = `wsTie${order[0]}`;
+      const at = ago(60);
+      for (const kind of order) {
+        if (kind === 'removed') await removed(ws, 'tie', at);
+        else await roleChanged(ws, 'tie', 'member', at);
+      }
+      const stale = await staleSession('tie', ws);
+      expect((await create(stale, ['read:tasks'])).status).toBe(403);
+      // A replay of the role change changes nothing either.
+      await roleChanged(ws, 'tie', 'member', at);
+      expect((await create(stale, ['read:tasks'])).status).toBe(403);
+    },
+  );
 });
 
 describe('other session-authorised writes', () => {

@@ -30,15 +30,15 @@ describe('holdToStanding', () => {
 
   it('takes a session issued after the recorded change at its word (a re-added or re-promoted user)', () => {
     const later = Math.floor(at) + 1;
-    expect(holdToStanding(session('admin', later), { state: 'removed', changedAt })).toMatchObject({
+    expect(holdToStanding(session('admin', later), { state: 'removed', changedAt, version: `${changedAt}#v` })).toMatchObject({
       role: 'admin',
-      membershipAsOf: changedAt,
+      membershipAsOf: `${changedAt}#v`,
     });
-    expect(holdToStanding(session('admin', later), { state: 'member', changedAt }).role).toBe('admin');
+    expect(holdToStanding(session('admin', later), { state: 'member', changedAt, version: `${changedAt}#v` }).role).toBe('admin');
   });
 
   it('refuses an older session of a removed user with 403 naming the workspace', () => {
-    expect(() => holdToStanding(session('admin', at - 3600), { state: 'removed', changedAt })).toThrow(
+    expect(() => holdToStanding(session('admin', at - 3600), { state: 'removed', changedAt, version: `${changedAt}#v` })).toThrow(
       expect.objectContaining({
         status: 403,
         message: expect.stringMatching(/no longer a member of workspace 'ws1'/),
@@ -48,8 +48,8 @@ describe('holdToStanding', () => {
   });
 
   it('gives an older session of a demoted user the recorded role, in that workspace only', () => {
-    const held = holdToStanding(session('admin', at - 3600), { state: 'member', changedAt });
-    expect(held).toMatchObject({ role: 'member', membershipAsOf: changedAt });
+    const held = holdToStanding(session('admin', at - 3600), { state: 'member', changedAt, version: `${changedAt}#v` });
+    expect(held).toMatchObject({ role: 'member', membershipAsOf: `${changedAt}#v` });
     expect(held.workspaces).toEqual([
       { id: 'ws1', role: 'member' },
       { id: 'ws2', role: 'admin' },
@@ -57,14 +57,14 @@ describe('holdToStanding', () => {
   });
 
   it('never raises an older session above its own claim', () => {
-    expect(holdToStanding(session('member', at - 3600), { state: 'admin', changedAt }).role).toBe('member');
+    expect(holdToStanding(session('member', at - 3600), { state: 'admin', changedAt, version: `${changedAt}#v` }).role).toBe('member');
   });
 
   it('treats a session without iat, or of the same second as the change, as older', () => {
     expect(issuedAfter(undefined, changedAt)).toBe(false);
     expect(issuedAfter(Math.floor(at), changedAt)).toBe(false);
     expect(issuedAfter(Math.floor(at) + 1, changedAt)).toBe(true);
-    expect(() => holdToStanding(session('admin'), { state: 'removed', changedAt })).toThrow(
+    expect(() => holdToStanding(session('admin'), { state: 'removed', changedAt, version: `${changedAt}#v` })).toThrow(
       expect.objectContaining({ status: 403 }),
     );
   });
