@@ -115,7 +115,7 @@ export async function createEndpoint(
 ): Promise<{ view: WebhookView; secret: string }> {
   await checkUrl(input.url);
   const id = newId('wh', now.getTime());
-  const secret = input.secret ?? generateSecret();
+  const secret = generateSecret();
   const at = now.toISOString();
   const item: EndpointItem = {
     ...keys.webhookEndpoint(workspaceId, id),

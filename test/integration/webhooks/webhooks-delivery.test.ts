@@ -28,7 +28,6 @@ import { delayFor, enqueueJobs, resetDlqUrl } from '#shared/webhooks/jobs.ts';
 import { redriveDeliveries } from '#shared/webhooks/redrive.ts';
 import type { RetryPolicy } from '#shared/webhooks/retry.ts';
 import { redeliver, sendPing, startRecover } from '#shared/webhooks/service.ts';
-import { generateSecret } from '#shared/webhooks/signing.ts';
 import { defaultDeps, processJob } from '#shared/webhooks/worker.ts';
 import { setEnv, useTestSqs, useTestTable } from '#test/helpers/env.ts';
 import { useMemorySecrets } from '#test/helpers/secrets.ts';
@@ -83,20 +82,18 @@ async function endpointFor(
   opts: { policy?: RetryPolicy; events?: string[]; url?: string } = {},
 ) {
   const path = `/hook-${++paths}`;
-  const secret = generateSecret();
-  receiver.on(path, behaviour, secret);
-  const { view } = await createEndpoint(
+  const { view, secret } = await createEndpoint(
     workspace,
     'u1',
     {
       name: path,
       url: opts.url ?? receiver.url(path),
-      secret,
       events: Object.fromEntries((opts.events ?? ['task.created']).map((t) => [t, true])),
       retry_policy: opts.policy ?? 'EXPONENTIAL',
     },
     new Date(clock.t),
   );
+  receiver.on(path, behaviour, secret);
   return { id: view.id, path, secret };
 }
 
@@ -552,15 +549,13 @@ describe('webhook delivery-time target checks', () => {
     dnsAnswers({ 'pinned-hook.invalid': ['127.0.0.1'] });
     const w = ws();
     const path = `/hook-${++paths}`;
-    const secret = generateSecret();
-    receiver.on(path, () => ({ status: 200 }), secret);
-    const { view } = await createEndpoint(w, 'u1', {
+    const { view, secret } = await createEndpoint(w, 'u1', {
       name: 'pinned',
       url: `http://pinned-hook.invalid:${receiver.port}${path}`,
-      secret,
       events: { 'task.created': true },
       retry_policy: 'NONE',
     });
+    receiver.on(path, () => ({ status: 200 }), secret);
 
     const eventId = await emit(w);
     await pump({ local: local.current, clock });

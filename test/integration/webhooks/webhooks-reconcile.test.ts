@@ -22,7 +22,6 @@ import {
 import { createEndpoint } from '#shared/webhooks/endpoints.ts';
 import { type DeliverJob, enqueueJobs, resetDlqUrl } from '#shared/webhooks/jobs.ts';
 import { OVERDUE_AFTER_SECONDS, requeueLostDeliveries } from '#shared/webhooks/reconcile.ts';
-import { generateSecret } from '#shared/webhooks/signing.ts';
 import { defaultDeps, processJob, type WorkerDeps } from '#shared/webhooks/worker.ts';
 import { setEnv, useTestSqs, useTestTable } from '#test/helpers/env.ts';
 import { useMemorySecrets } from '#test/helpers/secrets.ts';
@@ -78,20 +77,18 @@ const requestsTo = (path: string) => receiver.received.filter((r) => r.path === 
 async function pendingDelivery(behaviour: Behaviour) {
   const workspace = `ws-${randomBytes(4).toString('hex')}`;
   const path = `/reconcile-${++paths}`;
-  const secret = generateSecret();
-  receiver.on(path, behaviour, secret);
-  const { view } = await createEndpoint(
+  const { view, secret } = await createEndpoint(
     workspace,
     'u1',
     {
       name: path,
       url: receiver.url(path),
-      secret,
       events: { 'task.created': true },
       retry_policy: 'LINEAR',
     },
     new Date(clock.t),
   );
+  receiver.on(path, behaviour, secret);
   const event = {
     id: `evt_${randomBytes(6).toString('hex')}`,
     type: 'task.created',
