@@ -18,3 +18,21 @@ export function queueWorker(name: string, processRecord: (record: SQSRecord) => 
     return processPartialResponse(event, processRecord, processor, { context });
   };
 }
+
+/**
+ * Builds a scheduled worker handler (an EventBridge rule invokes it): settings are checked at init
+ * like every other function's, and `run` gets a `shouldStop()` that turns true `marginMs` before
+ * the Lambda timeout, so a run stops taking new work and leaves the rest to the next one.
+ */
+export function scheduledWorker<T>(
+  name: string,
+  marginMs: number,
+  run: (shouldStop: () => boolean) => Promise<T>,
+) {
+  config(); // a bad setting fails at init, naming the variable
+  return async (_event: unknown, context?: Context): Promise<T> => {
+    logger.resetKeys();
+    logger.appendKeys({ worker: name });
+    return run(() => (context?.getRemainingTimeInMillis?.() ?? Number.POSITIVE_INFINITY) < marginMs);
+  };
+}

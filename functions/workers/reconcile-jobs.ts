@@ -1,5 +1,5 @@
-import type { Context } from 'aws-lambda';
 import { logger } from '#shared/logger.ts';
+import { scheduledWorker } from '#shared/queue-worker.ts';
 import { type Reconciler, runReconcilers } from '#shared/reconcile.ts';
 import { webhookDeliveriesReconciler } from '#shared/webhooks/reconcile.ts';
 
@@ -14,12 +14,9 @@ export const reconcilers: Reconciler[] = [
 ];
 
 /** Scheduled (rate(5 minutes)): puts back on their queues the jobs of overdue work whose message was lost. */
-export const handler = async (_event: unknown, context?: Context) => {
-  logger.resetKeys();
-  logger.appendKeys({ worker: 'reconcile-jobs' });
-  // Stop with 15 s left; the rest is picked up by the next run.
-  const shouldStop = () => (context?.getRemainingTimeInMillis?.() ?? Number.POSITIVE_INFINITY) < 15_000;
+// Stop with 15 s left; the rest is picked up by the next run.
+export const handler = scheduledWorker('reconcile-jobs', 15_000, async (shouldStop) => {
   const stats = await runReconcilers(reconcilers, { shouldStop });
   logger.info('reconcile run done', { ...stats });
   return stats;
-};
+});

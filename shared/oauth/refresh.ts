@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { config } from '#shared/config.ts';
+import { ConfigError, config } from '#shared/config.ts';
 import { loadKeyring } from '#shared/crypto.ts';
 import { keys } from '#shared/db/keys.ts';
 import { AppError, ConflictError, ServiceUnavailableError } from '#shared/errors.ts';
@@ -150,6 +150,8 @@ async function prepare(conn: ConnectionItem): Promise<Prepared> {
     await loadKeyring();
     return { ok: true, app, creds };
   } catch (error) {
+    // A bad setting is the operator's to fix, not the connection's failure: nothing is recorded on it.
+    if (error instanceof ConfigError) throw error;
     return { ok: false, error };
   }
 }
@@ -421,6 +423,8 @@ export async function refreshDueConnections(
         if (outcome.kind === 'refreshed') stats.refreshed += 1;
         else stats.skipped += 1;
       } catch (err) {
+        // A bad setting stops the run (a Lambda error the operator sees), recorded on no connection.
+        if (err instanceof ConfigError) throw err;
         stats.failed += 1;
         if (!(err instanceof ProviderError)) {
           logger.error('oauth scheduled refresh failed', { connection_id: item.id, error: err as Error });

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { handler as createConnection } from '#functions/oauth/create-connection.ts';
@@ -469,6 +470,21 @@ describe('failures that are not the provider’s', () => {
       params: { id: broken.id },
     });
     expect(manual.status).toBe(503);
+  });
+
+  it('records nothing on the connections when the apps file goes bad while running (an operator error)', async () => {
+    env.provider.expiresIn = 120; // due at once
+    const conn = await connect(bob);
+    const good = readFileSync(env.appsFile, 'utf8');
+    env.writeApps([{ id: 1 }]);
+    try {
+      await expect(refreshDueConnections()).rejects.toThrow(/OAUTH_APPS_FILE/);
+      const stored = (await getConnection('ws1', 'bob', conn.id))!;
+      expect(stored).toMatchObject({ status: 'ACTIVE', refresh_attempts: 0 });
+      expect(stored.last_error).toBeUndefined();
+    } finally {
+      env.writeApps(JSON.parse(good));
+    }
   });
 
   it('keeps the provider’s 502 when recording the failure conflicts with another write', async () => {

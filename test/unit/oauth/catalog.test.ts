@@ -13,7 +13,7 @@ import { CatalogFileError, catalog, resetCatalog } from '#shared/oauth/catalog.t
 import { parseScopes } from '#shared/oauth/provider.ts';
 import { checkRedirectUri } from '#shared/oauth/service.ts';
 import { checkProviderUrl } from '#shared/oauth/urls.ts';
-import { queueWorker } from '#shared/queue-worker.ts';
+import { queueWorker, scheduledWorker } from '#shared/queue-worker.ts';
 import { setEnv, useTestTable } from '#test/helpers/env.ts';
 import { invoke } from '#test/helpers/http-event.ts';
 import { type TestIdentity, testIdentity } from '#test/helpers/session.ts';
@@ -109,6 +109,7 @@ describe('OAuth catalog', () => {
     expect(() => endpoint(routes.listOAuthApps, () => ok({}))).toThrow(ConfigError);
     expect(() => endpoint(routes.listOAuthApps, () => ok({}))).toThrow(/OAUTH_APPS_FILE .*init\.json.*\[0\]/);
     expect(() => queueWorker('test', async () => undefined)).toThrow(/OAUTH_APPS_FILE/);
+    expect(() => scheduledWorker('test', 0, async () => undefined)).toThrow(/OAUTH_APPS_FILE/);
     setEnv({ OAUTH_APPS_FILE: undefined });
     // `npm start` refuses before it starts DynamoDB Local or anything else (no endpoint is given).
     const started = startLocalStack({
