@@ -7,7 +7,7 @@ const SECRET_KEY =
 /** Identifiers are not secrets (`token_id`, `client_id`, `event_id`…): they stay readable. */
 const ID_KEY = /(^|_)ids?$|[a-z]Ids?$/;
 /** Secrets recognisable by their value wherever they appear (messages, error texts, stacks). */
-const SECRET_VALUES: [RegExp, string][] = [
+const SECRET_VALUES: [RegExp, string | ((match: string) => string)][] = [
   // PronaFlow API tokens (any length, so truncated or mistyped ones too).
   [/pfi_[0-9A-Za-z]{8,}/g, 'pfi_[redacted]'],
   // SHA-256 hex digests (token hashes, e.g. in `TOKENHASH#<hash>` keys quoted by an error).
@@ -16,10 +16,22 @@ const SECRET_VALUES: [RegExp, string][] = [
   [/(Bearer\s+)[^\s"',;]+/gi, '$1[redacted]'],
   // Standard Webhooks signing secrets.
   [/whsec_[A-Za-z0-9+/=]{8,}/g, 'whsec_[redacted]'],
-  // JWTs (JWS and JWE compact forms, unsigned ones too) wherever they stand, e.g. pasted into a path:
-  // the header is base64url JSON, so it starts `ey` (`{"`) or `ew` (`{` and a space or newline).
-  [/\be[yw][A-Za-z0-9_-]{6,}(?:\.[A-Za-z0-9_-]*){2,4}/g, '[redacted-jwt]'],
+  // JWTs (JWS and JWE compact forms, unsigned ones too) wherever they stand, e.g. pasted into a path,
+  // percent-encoded (`%2E` between the parts) or glued to other text: the header is base64url JSON,
+  // so it starts `eyJ` (`{"`) or `eyA`/`ewo`/`ew0`/`ewk` (`{` and white space), and it decodes to a
+  // JSON object (checked, so ordinary text such as a host name is left alone).
+  [/(?:eyJ|eyA|ewo|ew0|ewk)[A-Za-z0-9_-]{4,}(?:(?:\.|%2[eE])[A-Za-z0-9_-]*){2,4}/g, redactJwt],
 ];
+
+function redactJwt(candidate: string): string {
+  const header = candidate.split(/\.|%2[eE]/)[0] as string;
+  try {
+    const parsed: unknown = JSON.parse(Buffer.from(header, 'base64url').toString('utf8'));
+    return parsed && typeof parsed === 'object' ? '[redacted-jwt]' : candidate;
+  } catch {
+    return candidate;
+  }
+}
 const MAX_DEPTH = 8;
 
 /** True when a key names a secret (and is not an identifier such as `token_id`). */
@@ -29,7 +41,11 @@ export function isSecretKey(key: string): boolean {
 
 /** `text` with every recognisable secret value replaced. */
 export function scrub(text: string): string {
-  return SECRET_VALUES.reduce((out, [re, by]) => out.replace(re, by), text);
+  // (Two calls, so each picks its overload of `replace`: a replacement string or a function.)
+  return SECRET_VALUES.reduce(
+    (out, [re, by]) => (typeof by === 'string' ? out.replace(re, by) : out.replace(re, by)),
+    text,
+  );
 }
 
 /**

@@ -106,7 +106,28 @@ describe('logger', () => {
       expect(text).not.toContain(jwt.split('.')[1]);
     }
     expect(logs.entries()[0]).toMatchObject({ path: '/v1/integration/webhooks/[redacted-jwt]' });
-    expect(redact('hooks.example.com/in?a=b.c')).toBe('hooks.example.com/in?a=b.c');
+    // Percent-encoded, glued to other text, quoted in a query: scrubbed all the same.
+    const [h, p, sig] = jws.split('.');
+    for (const form of [
+      `/webhooks/${h}%2E${p}%2E${sig}`,
+      `/webhooks/${h}%2e${p}%2e${sig}`,
+      `%2Fwebhooks%2F${jws}`,
+      `q=%22${jws}%22`,
+      `x_${jws}`,
+      `token${jws}`,
+    ]) {
+      const out = redact(form) as string;
+      expect(out, form).toContain('[redacted-jwt]');
+      expect(out, form).not.toContain(p as string);
+    }
+    // Text that merely looks alike stays readable.
+    for (const plain of [
+      'hooks.example.com/in?a=b.c',
+      'monkey-business.example.com',
+      'eyJunk.not.base64json',
+    ]) {
+      expect(redact(plain)).toBe(plain);
+    }
   });
 
   it('keeps identifiers readable: *_id keys are not secrets', () => {
