@@ -618,22 +618,38 @@ export async function restartDelivery(d: Pick<DeliveryItem, 'id' | 'cycle'>, now
   }
 }
 
-/** One page of expiry markers of an hour bucket due by `now` (W6). */
-export async function expiryMarkersDue(
-  bucket: string,
-  now: Date,
-  cursor?: Record<string, unknown>,
-): Promise<{ items: ExpiryMarker[]; next?: Record<string, unknown> }> {
-  const out = await db().send(
-    new QueryCommand({
-      TableName: tableName(),
-      KeyConditionExpression: 'pk = :pk AND sk <= :due',
-      ExpressionAttributeValues: { ':pk': bucket, ':due': `${now.toISOString()}#~` },
-      Limit: 100,
-      ExclusiveStartKey: cursor,
-    }),
-  );
-  return { items: (out.Items ?? []) as ExpiryMarker[], next: out.LastEvaluatedKey };
+/**
+ * Every marker of the hour `buckets` (oldest first) whose time is at most `until`: by expiry time
+ * (W6, the table) or by due time (W7, gsi1, eventually consistent), a page of 100 at a time. Stops
+ * before the next page once `shouldStop()` says so.
+ */
+export async function* markersUpTo(
+  by: 'expiry' | 'due',
+  buckets: string[],
+  until: Date,
+  shouldStop?: () => boolean,
+): AsyncGenerator<ExpiryMarker> {
+  const index =
+    by === 'due'
+      ? { IndexName: 'gsi1', KeyConditionExpression: 'gsi1pk = :b AND gsi1sk <= :until' }
+      : { KeyConditionExpression: 'pk = :b AND sk <= :until' };
+  for (const bucket of buckets) {
+    let cursor: Record<string, unknown> | undefined;
+    do {
+      if (shouldStop?.()) return;
+      const out = await db().send(
+        new QueryCommand({
+          TableName: tableName(),
+          ...index,
+          ExpressionAttributeValues: { ':b': bucket, ':until': `${until.toISOString()}#~` },
+          Limit: 100,
+          ExclusiveStartKey: cursor,
+        }),
+      );
+      yield* (out.Items ?? []) as ExpiryMarker[];
+      cursor = out.LastEvaluatedKey;
+    } while (cursor);
+  }
 }
 
 /** Deletes an expiry marker (its delivery finished, restarted, or is gone). */
@@ -641,25 +657,6 @@ export async function deleteExpiryMarker(m: Pick<ExpiryMarker, 'expires_at' | 'd
   await db().send(
     new DeleteCommand({ TableName: tableName(), Key: expiryMarkerKey(m.expires_at, m.delivery_id) }),
   );
-}
-
-/** One page of a due-index hour bucket (W7): markers due by `cutoff` (eventually consistent). */
-export async function dueMarkersPage(
-  bucket: string,
-  cutoff: Date,
-  cursor?: Record<string, unknown>,
-): Promise<{ items: ExpiryMarker[]; next?: Record<string, unknown> }> {
-  const out = await db().send(
-    new QueryCommand({
-      TableName: tableName(),
-      IndexName: 'gsi1',
-      KeyConditionExpression: 'gsi1pk = :b AND gsi1sk <= :due',
-      ExpressionAttributeValues: { ':b': bucket, ':due': `${cutoff.toISOString()}#~` },
-      Limit: 100,
-      ExclusiveStartKey: cursor,
-    }),
-  );
-  return { items: (out.Items ?? []) as ExpiryMarker[], next: out.LastEvaluatedKey };
 }
 
 /**

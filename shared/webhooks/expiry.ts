@@ -3,9 +3,9 @@ import {
   deleteExpiryMarker,
   EXPIRY_BUCKET_PREFIX,
   type ExpiryMarker,
-  expiryMarkersDue,
   getDelivery,
   logDisabled,
+  markersUpTo,
   recordAttempt,
 } from './deliveries.ts';
 
@@ -57,23 +57,13 @@ export async function expireLostDeliveries(
 ): Promise<SweepStats> {
   const now = opts.now ?? new Date();
   const stats: SweepStats = { buckets: 0, markers: 0, expired: 0, cleaned: 0, busy: 0, stopped: false };
-  for (const bucket of bucketsUpTo(now, opts.lookbackHours)) {
-    stats.buckets++;
-    let cursor: Record<string, unknown> | undefined;
-    do {
-      if (opts.shouldStop?.()) {
-        stats.stopped = true;
-        return stats;
-      }
-      const page = await expiryMarkersDue(bucket, now, cursor);
-      for (const m of page.items) {
-        stats.markers++;
-        const outcome = await expireOne(m, now);
-        stats[outcome]++;
-      }
-      cursor = page.next;
-    } while (cursor);
+  const buckets = bucketsUpTo(now, opts.lookbackHours);
+  stats.buckets = buckets.length;
+  for await (const m of markersUpTo('expiry', buckets, now, opts.shouldStop)) {
+    stats.markers++;
+    stats[await expireOne(m, now)]++;
   }
+  stats.stopped = !!opts.shouldStop?.();
   return stats;
 }
 

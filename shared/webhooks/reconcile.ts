@@ -2,7 +2,7 @@ import { config } from '#shared/config.ts';
 import { keys } from '#shared/db/keys.ts';
 import { logger } from '#shared/logger.ts';
 import type { Reconciler, ReconcileStats } from '#shared/reconcile.ts';
-import { dueMarkersPage, type ExpiryMarker, getDelivery, moveDueMarker } from './deliveries.ts';
+import { type ExpiryMarker, getDelivery, markersUpTo, moveDueMarker } from './deliveries.ts';
 import { bucketsUpTo } from './expiry.ts';
 import { enqueueJob } from './jobs.ts';
 
@@ -12,6 +12,14 @@ import { enqueueJob } from './jobs.ts';
  * hand out again after a crashed attempt is not duplicated, and far above normal queue latency.
  */
 export const OVERDUE_AFTER_SECONDS = 10 * 60;
+
+/**
+ * Re-queues of one delivery before the reconciler gives up on it: a job that keeps failing (one
+ * that crashes the worker ends in the DLQ after `maxReceiveCount`, its delivery still PENDING) must
+ * not be fed back every period until its expiry. Past this the delivery is left to the expiry
+ * sweeper (and the DLQ's alarm), logged as an error.
+ */
+export const MAX_REQUEUES = 3;
 
 export interface DeliveryReconcileStats extends ReconcileStats {
   buckets: number;
@@ -24,6 +32,8 @@ export interface DeliveryReconcileStats extends ReconcileStats {
   busy: number;
   /** Past its expiry: the expiry sweeper's. */
   expiring: number;
+  /** Re-queued {@link MAX_REQUEUES} times already: left to the expiry sweeper. */
+  abandoned: number;
 }
 
 /**
@@ -54,24 +64,16 @@ export async function requeueLostDeliveries(
     dropped: 0,
     busy: 0,
     expiring: 0,
+    abandoned: 0,
     stopped: false,
   };
-  for (const bucket of bucketsUpTo(cutoff, lookback, keys.webhookDeliveryDuePrefix)) {
-    stats.buckets++;
-    let cursor: Record<string, unknown> | undefined;
-    do {
-      if (opts.shouldStop?.()) {
-        stats.stopped = true;
-        return stats;
-      }
-      const page = await dueMarkersPage(bucket, cutoff, cursor);
-      for (const m of page.items) {
-        stats.markers++;
-        stats[await reconcileOne(m, now, cutoff)]++;
-      }
-      cursor = page.next;
-    } while (cursor);
+  const buckets = bucketsUpTo(cutoff, lookback, keys.webhookDeliveryDuePrefix);
+  stats.buckets = buckets.length;
+  for await (const m of markersUpTo('due', buckets, cutoff, opts.shouldStop)) {
+    stats.markers++;
+    stats[await reconcileOne(m, now, cutoff)]++;
   }
+  stats.stopped = !!opts.shouldStop?.();
   return stats;
 }
 
@@ -79,7 +81,7 @@ async function reconcileOne(
   m: ExpiryMarker,
   now: Date,
   cutoff: Date,
-): Promise<'requeued' | 'caughtUp' | 'dropped' | 'busy' | 'expiring'> {
+): Promise<'requeued' | 'caughtUp' | 'dropped' | 'busy' | 'expiring' | 'abandoned'> {
   const d = await getDelivery(m.delivery_id, now);
   if (d?.status !== 'PENDING' || d.expires_at !== m.expires_at) {
     return (await moveDueMarker(m, undefined)) ? 'dropped' : 'busy';
@@ -89,6 +91,16 @@ async function reconcileOne(
   const dueAt = d.next_attempt_at ?? d.updated_at;
   if (Date.parse(dueAt) > cutoff.getTime()) {
     return (await moveDueMarker(m, dueAt)) ? 'caughtUp' : 'busy';
+  }
+  if ((m.requeues ?? 0) >= MAX_REQUEUES) {
+    if (!(await moveDueMarker(m, undefined))) return 'busy';
+    logger.error('webhook delivery left to expire: its job was re-queued and lost again too often', {
+      delivery_id: d.id,
+      endpoint_id: d.endpoint_id,
+      requeues: m.requeues,
+      expires_at: d.expires_at,
+    });
+    return 'abandoned';
   }
   // Overdue. Claim the re-queue first (only one run gets it), then send the job.
   if (!(await moveDueMarker(m, now.toISOString(), { requeued: true }))) return 'busy';

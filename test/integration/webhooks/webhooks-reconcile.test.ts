@@ -21,7 +21,7 @@ import {
 } from '#shared/webhooks/deliveries.ts';
 import { createEndpoint } from '#shared/webhooks/endpoints.ts';
 import { type DeliverJob, enqueueJobs, resetDlqUrl } from '#shared/webhooks/jobs.ts';
-import { OVERDUE_AFTER_SECONDS, requeueLostDeliveries } from '#shared/webhooks/reconcile.ts';
+import { MAX_REQUEUES, OVERDUE_AFTER_SECONDS, requeueLostDeliveries } from '#shared/webhooks/reconcile.ts';
 import { defaultDeps, processJob, type WorkerDeps } from '#shared/webhooks/worker.ts';
 import { setEnv, useTestSqs, useTestTable } from '#test/helpers/env.ts';
 import { useMemorySecrets } from '#test/helpers/secrets.ts';
@@ -224,6 +224,24 @@ describe('webhook deliveries reconciler', () => {
 
     expect(await reconcileAt(T0 + 2 * HOUR + OVERDUE + 1000)).toMatchObject({ requeued: 1 });
     expect(await queuedJobs()).toEqual([{ kind: 'deliver', delivery_id: d.id, cycle: 0, attempt: 1 }]);
+  });
+
+  it(`gives up on a delivery whose job keeps getting lost after ${MAX_REQUEUES} re-queues, leaving it to expire`, async () => {
+    const { d } = await pendingDelivery(() => ({ status: 200 }));
+    let at = T0;
+    for (let n = 1; n <= MAX_REQUEUES; n++) {
+      at += OVERDUE + 1000;
+      expect(await reconcileAt(at), `re-queue ${n}`).toMatchObject({ requeued: 1 });
+      // The job is lost again (a poison job ends in the DLQ; here it is purged).
+      await sqs().send(new PurgeQueueCommand({ QueueUrl: local.current.urls.deliveries }));
+    }
+    at += OVERDUE + 1000;
+    expect(await reconcileAt(at)).toMatchObject({ requeued: 0, abandoned: 1 });
+    expect(await queuedJobs()).toEqual([]);
+    // Out of the due index for good; the expiry marker stays for the sweeper.
+    expect(await reconcileAt(at + 2 * OVERDUE)).toMatchObject({ markers: 0, requeued: 0 });
+    expect(await markerOf(d)).toMatchObject({ delivery_id: d.id });
+    expect(await getDelivery(d.id, new Date(at))).toMatchObject({ status: 'PENDING' });
   });
 
   it('re-queues once when two runs race', async () => {
