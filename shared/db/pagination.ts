@@ -40,7 +40,16 @@ const payload = z.strictObject({
   k: z.record(z.string(), z.string()),
 });
 
+/** DynamoDB's key size limits (bytes, UTF-8): a longer value is no position of any list. */
+const MAX_KEY_BYTES = { partition: 2048, sort: 1024 } as const;
+
 function meets(value: string, rule: KeyRule): boolean {
+  if (
+    Buffer.byteLength(value, 'utf8') >
+    (typeof rule === 'string' ? MAX_KEY_BYTES.partition : MAX_KEY_BYTES.sort)
+  ) {
+    return false;
+  }
   if (typeof rule === 'string') return value === rule;
   if ('prefix' in rule) return value.startsWith(rule.prefix) && value.length > rule.prefix.length;
   return value >= rule.between[0] && value <= rule.between[1];

@@ -156,6 +156,7 @@ function forgeries(real: string, otherCallers: string, otherList: string): Recor
     edits[`${attr} as a number`] = { ...key, [attr]: 7 };
     edits[`${attr} before the range`] = { ...key, [attr]: '!' };
     edits[`${attr} after the range`] = { ...key, [attr]: '~~~~' };
+    edits[`${attr} longer than a DynamoDB key`] = { ...key, [attr]: `${key[attr]}${'z'.repeat(2100)}` };
   }
   const out: Record<string, string> = {
     'not base64url JSON': '%%%not-a-cursor',
