@@ -1,6 +1,6 @@
+import { endpoint } from '#functions/endpoint.ts';
 import { routes } from '#functions/routes.ts';
 import { NotFoundError } from '#shared/errors.ts';
-import { endpoint } from '#shared/http/endpoint.ts';
 import { ok } from '#shared/http/reply.ts';
 import { findApp } from '#shared/oauth/catalog.ts';
 

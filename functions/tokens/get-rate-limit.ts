@@ -1,11 +1,11 @@
+import { endpoint } from '#functions/endpoint.ts';
 import { routes } from '#functions/routes.ts';
 import { ServiceUnavailableError } from '#shared/errors.ts';
-import { endpoint } from '#shared/http/endpoint.ts';
-import { rateLimitOf } from '#shared/http/middleware/rate-limit.ts';
 import { ok } from '#shared/http/reply.ts';
+import { rateLimitStateOf } from '#shared/tokens/access.ts';
 
-export const handler = endpoint(routes.getRateLimit, ({ event }) => {
-  const state = rateLimitOf(event);
+export const handler = endpoint(routes.getRateLimit, ({ caller }) => {
+  const state = rateLimitStateOf(caller);
   if (!state) throw new ServiceUnavailableError('The rate limiter is unavailable right now.');
   return ok({
     subject: state.subject,

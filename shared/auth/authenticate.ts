@@ -3,23 +3,18 @@ import { AppError, ServiceUnavailableError, UnauthorizedError } from '#shared/er
 import type { Caller } from '#shared/http/caller.ts';
 import type { RouteDef } from '#shared/http/route.ts';
 import { logger } from '#shared/logger.ts';
-import { tokenCredentials } from '#shared/tokens/auth.ts';
-import { TOKEN_PREFIX } from '#shared/tokens/format.ts';
 import { authenticateSession } from './session.ts';
 import { type CredentialVerifiers, holdToStanding } from './standing.ts';
-
-/** Prefix of PronaFlow personal access tokens. */
-export const API_TOKEN_PREFIX = TOKEN_PREFIX;
 
 /** Query parameters that carry credentials in other APIs (OAuth, GitLab, Google…): always refused. */
 export const CREDENTIAL_QUERY_PARAMS = ['access_token', 'token', 'api_key', 'private_token', 'key'];
 
 /** True when the query string names a credential parameter or carries an API token in any value. */
-function credentialInQuery(qs: Record<string, string | undefined>): boolean {
+function credentialInQuery(qs: Record<string, string | undefined>, tokenPrefix: string): boolean {
   return Object.entries(qs).some(
     ([name, value]) =>
       CREDENTIAL_QUERY_PARAMS.includes(name.toLowerCase()) ||
-      (value ?? '').split(',').some((v) => v.trim().startsWith(API_TOKEN_PREFIX)),
+      (value ?? '').split(',').some((v) => v.trim().startsWith(tokenPrefix)),
   );
 }
 
@@ -27,8 +22,8 @@ function credentialInQuery(qs: Record<string, string | undefined>): boolean {
  * Extracts the bearer credential. Credentials in the query string (they end up in proxy logs,
  * browser history and Referer headers) are refused, whatever the header holds.
  */
-export function bearer(event: APIGatewayProxyEventV2): string {
-  if (credentialInQuery(event.queryStringParameters ?? {})) {
+export function bearer(event: APIGatewayProxyEventV2, tokenPrefix: string): string {
+  if (credentialInQuery(event.queryStringParameters ?? {}, tokenPrefix)) {
     throw new UnauthorizedError('Send credentials in the Authorization header, never in the query string.', {
       error: 'invalid_request',
     });
@@ -54,11 +49,11 @@ export function bearer(event: APIGatewayProxyEventV2): string {
 export async function authenticate(
   event: APIGatewayProxyEventV2,
   def: RouteDef,
-  verifiers: CredentialVerifiers = tokenCredentials,
+  verifiers: CredentialVerifiers,
 ): Promise<Caller | undefined> {
   if (def.auth === 'public') return undefined;
-  const credential = bearer(event);
-  if (credential.startsWith(API_TOKEN_PREFIX)) {
+  const credential = bearer(event, verifiers.tokenPrefix);
+  if (credential.startsWith(verifiers.tokenPrefix)) {
     if (def.auth !== 'user_or_token') {
       throw new UnauthorizedError('This endpoint needs a user session; API tokens are not accepted here.', {
         error: 'invalid_token',

@@ -29,7 +29,9 @@ export type SessionContextLoader = (workspaceId: string, userId: string) => Prom
 
 /** What authentication needs from the features: the API-token verifier and the session context. */
 export interface CredentialVerifiers {
-  /** Verifies an API token (`pfi_…`) and returns the caller it stands for, or throws 401. */
+  /** What every API token starts with (`pfi_`): a bearer value so prefixed is a token, not a JWT. */
+  tokenPrefix: string;
+  /** Verifies an API token and returns the caller it stands for, or throws 401. */
   token: (value: string) => Promise<Caller>;
   /** Absent: sessions are taken at their word (the JWT's claims). */
   sessionContext?: SessionContextLoader;

@@ -4,6 +4,7 @@ import type * as z from 'zod';
 import { config } from '#shared/config.ts';
 import { NotImplementedError } from '#shared/errors.ts';
 import { logger } from '#shared/logger.ts';
+import type { AccessControl } from './access.ts';
 import type { Caller } from './caller.ts';
 import { authentication, authorization } from './middleware/authenticate.ts';
 import { errorHandler } from './middleware/error-handler.ts';
@@ -36,20 +37,42 @@ export interface EndpointInput<P, Q, B> {
  * added and the request is logged. The caller is established and counted against its rate limit
  * before anything else (so refused and malformed requests count and carry the rate-limit
  * headers, and no body is parsed for an unauthenticated caller); role and scopes are checked
- * after counting.
+ * after counting. Public routes run none of the access middlewares.
  */
-export function standardMiddlewares(route: RouteDef): HttpMiddleware[] {
+export function standardMiddlewares(route: RouteDef, access?: AccessControl): HttpMiddleware[] {
+  if (route.auth === 'public') return [requestContext(route), responseHeaders(), errorHandler(), jsonBody()];
+  if (!access) {
+    throw new Error(`Route ${route.id} is not public: build its handler with makeEndpoint(access)`);
+  }
   return [
     requestContext(route),
     responseHeaders(),
-    usageAccounting(),
+    usageAccounting(access),
     errorHandler(),
-    authentication(),
-    rateLimit(),
-    authorization(),
+    authentication(access),
+    rateLimit(access),
+    authorization(access),
     jsonBody(),
   ];
 }
+
+/** A handler builder for routes: see {@link makeEndpoint}. */
+export type EndpointBuilder = <P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType>(
+  route: RouteDef<P, Q, B>,
+  fn: (input: EndpointInput<P, Q, B>) => Promise<Reply> | Reply,
+) => ReturnType<typeof build>;
+
+/**
+ * The handler builder of a service whose credentials `access` verifies (the tokens feature
+ * provides it; the platform knows no feature). Without `access` it builds public routes only, so
+ * a public function (health, OpenAPI) bundles no credential code.
+ */
+export function makeEndpoint(access?: AccessControl): EndpointBuilder {
+  return (route, fn) => build(route, fn, access);
+}
+
+/** Builds handlers of public routes (see {@link makeEndpoint}). */
+export const endpoint: EndpointBuilder = makeEndpoint();
 
 /**
  * Builds a Lambda handler for a route: the shared middy chain, input validation against the
@@ -58,9 +81,10 @@ export function standardMiddlewares(route: RouteDef): HttpMiddleware[] {
  * are stripped (a whitelist, so a stray internal field such as a hash never leaks), and a reply
  * that breaks its schema or has an undeclared status is a 500 (logged), never a wrong answer.
  */
-export function endpoint<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType>(
+function build<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType>(
   route: RouteDef<P, Q, B>,
   fn: (input: EndpointInput<P, Q, B>) => Promise<Reply> | Reply,
+  access: AccessControl | undefined,
 ) {
   // Settings are checked when the function starts (Lambda init), not on its first request:
   // a bad value fails the deployment's first invocation loudly, naming the variable.
@@ -83,15 +107,18 @@ export function endpoint<P extends z.ZodType, Q extends z.ZodType, B extends z.Z
     return toResult(conformReply(route as RouteDef, reply));
   };
   const chain = middy<HttpEvent, HttpResult, Error, Context>({ timeoutEarlyInMillis: 0 });
-  for (const m of standardMiddlewares(route as RouteDef)) {
+  for (const m of standardMiddlewares(route as RouteDef, access)) {
     chain.use(m as middy.MiddlewareObj<HttpEvent, HttpResult, Error, Context>);
   }
   return chain.handler(core);
 }
 
-/** A route that is registered but not built yet: always 501 problem+json naming the capability. */
-export function notImplemented(route: RouteDef) {
-  return endpoint(route, () => {
+/**
+ * A route that is registered but not built yet: always 501 problem+json naming the capability
+ * (after the same authentication, rate limit and validation as when it is built).
+ */
+export function notImplemented(route: RouteDef, builder: EndpointBuilder = endpoint) {
+  return builder(route, () => {
     throw new NotImplementedError(route.pending ?? route.summary);
   });
 }

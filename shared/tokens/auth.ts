@@ -1,7 +1,7 @@
 import type { CredentialVerifiers } from '#shared/auth/standing.ts';
 import { ForbiddenError, UnauthorizedError } from '#shared/errors.ts';
 import type { Caller } from '#shared/http/caller.ts';
-import { isWellFormedToken } from './format.ts';
+import { isWellFormedToken, TOKEN_PREFIX } from './format.ts';
 import { readSessionContext } from './member-record.ts';
 import { findAuthRecord, hashToken } from './repository.ts';
 
@@ -51,6 +51,7 @@ export function assertTokenWorkspace(caller: Caller, workspaceHeader: string | u
  * membership record its events keep (plus the workspace's plan), read in one round trip.
  */
 export const tokenCredentials: CredentialVerifiers = {
+  tokenPrefix: TOKEN_PREFIX,
   token: (value) => authenticateToken(value),
   sessionContext: readSessionContext,
 };

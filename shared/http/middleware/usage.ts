@@ -1,20 +1,19 @@
 import { logger } from '#shared/logger.ts';
-import { enqueueUsage } from '#shared/tokens/usage.ts';
+import type { AccessControl } from '../access.ts';
 import type { HttpMiddleware, HttpRequest } from '../types.ts';
 
 /**
- * Records each API-token request (token, method, route, status, latency, time, client IP) by
- * sending one message to the usage queue once the response is known; the `record-usage` worker
- * writes it to the table. No DynamoDB call on the request path, and a failure to queue never
- * fails the request.
+ * Records each API-token request (token, method, route, status, latency, time, client IP) through
+ * the access control once the response is known (the tokens feature queues it for its
+ * `record-usage` worker: no DynamoDB call on the request path). A failure never fails the request.
  */
-export function usageAccounting(): HttpMiddleware {
+export function usageAccounting(access: AccessControl): HttpMiddleware {
   const record = async (request: HttpRequest) => {
     const caller = request.state?.caller;
     if (caller?.kind !== 'token' || !caller.tokenId) return;
     const { route, requestId, startedAt } = request.state;
     try {
-      await enqueueUsage({
+      await access.recordUsage({
         id: requestId,
         token_id: caller.tokenId,
         user_id: caller.userId,

@@ -1,9 +1,9 @@
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import * as z from 'zod';
+import { endpoint } from '#functions/endpoint.ts';
 import { routes } from '#functions/routes.ts';
 import { handler as getRateLimit } from '#functions/tokens/get-rate-limit.ts';
 import { handler as listTokens } from '#functions/tokens/list-tokens.ts';
-import { endpoint } from '#shared/http/endpoint.ts';
 import { ok } from '#shared/http/reply.ts';
 import { type RouteDef, route } from '#shared/http/route.ts';
 import { generateToken } from '#shared/tokens/format.ts';

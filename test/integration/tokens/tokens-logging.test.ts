@@ -1,9 +1,9 @@
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import * as z from 'zod';
+import { endpoint } from '#functions/endpoint.ts';
 import { routes } from '#functions/routes.ts';
 import { handler as createToken } from '#functions/tokens/create-token.ts';
 import { handler as getRateLimit } from '#functions/tokens/get-rate-limit.ts';
-import { endpoint } from '#shared/http/endpoint.ts';
 import { route } from '#shared/http/route.ts';
 import { logger } from '#shared/logger.ts';
 import { hashToken } from '#shared/tokens/repository.ts';

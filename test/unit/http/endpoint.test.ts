@@ -1,9 +1,10 @@
 import { SignJWT } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as z from 'zod';
+import { endpoint } from '#functions/endpoint.ts';
 import { resetSessionKeys } from '#shared/auth/session.ts';
 import { AppError, ConflictError } from '#shared/errors.ts';
-import { endpoint, notImplemented } from '#shared/http/endpoint.ts';
+import { notImplemented } from '#shared/http/endpoint.ts';
 import { created, ok } from '#shared/http/reply.ts';
 import { type RouteDef, route } from '#shared/http/route.ts';
 import { setEnv, useTestTable } from '#test/helpers/env.ts';
@@ -256,7 +257,7 @@ describe('endpoint()', () => {
 
   it('answers 501 naming the capability for routes that are not built yet', async () => {
     const pendingRoute = { ...echoRoute, pending: 'Teleportation', responses: {} } as RouteDef;
-    const res = await invoke(notImplemented(pendingRoute), pendingRoute, good());
+    const res = await invoke(notImplemented(pendingRoute, endpoint), pendingRoute, good());
     expect(res.status).toBe(501);
     expect(res.body).toMatchObject({
       capability: 'Teleportation',

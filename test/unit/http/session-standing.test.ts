@@ -30,15 +30,21 @@ describe('holdToStanding', () => {
 
   it('takes a session issued after the recorded change at its word (a re-added or re-promoted user)', () => {
     const later = Math.floor(at) + 1;
-    expect(holdToStanding(session('admin', later), { state: 'removed', changedAt, version: `${changedAt}#v` })).toMatchObject({
+    expect(
+      holdToStanding(session('admin', later), { state: 'removed', changedAt, version: `${changedAt}#v` }),
+    ).toMatchObject({
       role: 'admin',
       membershipAsOf: `${changedAt}#v`,
     });
-    expect(holdToStanding(session('admin', later), { state: 'member', changedAt, version: `${changedAt}#v` }).role).toBe('admin');
+    expect(
+      holdToStanding(session('admin', later), { state: 'member', changedAt, version: `${changedAt}#v` }).role,
+    ).toBe('admin');
   });
 
   it('refuses an older session of a removed user with 403 naming the workspace', () => {
-    expect(() => holdToStanding(session('admin', at - 3600), { state: 'removed', changedAt, version: `${changedAt}#v` })).toThrow(
+    expect(() =>
+      holdToStanding(session('admin', at - 3600), { state: 'removed', changedAt, version: `${changedAt}#v` }),
+    ).toThrow(
       expect.objectContaining({
         status: 403,
         message: expect.stringMatching(/no longer a member of workspace 'ws1'/),
@@ -48,7 +54,11 @@ describe('holdToStanding', () => {
   });
 
   it('gives an older session of a demoted user the recorded role, in that workspace only', () => {
-    const held = holdToStanding(session('admin', at - 3600), { state: 'member', changedAt, version: `${changedAt}#v` });
+    const held = holdToStanding(session('admin', at - 3600), {
+      state: 'member',
+      changedAt,
+      version: `${changedAt}#v`,
+    });
     expect(held).toMatchObject({ role: 'member', membershipAsOf: `${changedAt}#v` });
     expect(held.workspaces).toEqual([
       { id: 'ws1', role: 'member' },
@@ -57,16 +67,19 @@ describe('holdToStanding', () => {
   });
 
   it('never raises an older session above its own claim', () => {
-    expect(holdToStanding(session('member', at - 3600), { state: 'admin', changedAt, version: `${changedAt}#v` }).role).toBe('member');
+    expect(
+      holdToStanding(session('member', at - 3600), { state: 'admin', changedAt, version: `${changedAt}#v` })
+        .role,
+    ).toBe('member');
   });
 
   it('treats a session without iat, or of the same second as the change, as older', () => {
     expect(issuedAfter(undefined, changedAt)).toBe(false);
     expect(issuedAfter(Math.floor(at), changedAt)).toBe(false);
     expect(issuedAfter(Math.floor(at) + 1, changedAt)).toBe(true);
-    expect(() => holdToStanding(session('admin'), { state: 'removed', changedAt, version: `${changedAt}#v` })).toThrow(
-      expect.objectContaining({ status: 403 }),
-    );
+    expect(() =>
+      holdToStanding(session('admin'), { state: 'removed', changedAt, version: `${changedAt}#v` }),
+    ).toThrow(expect.objectContaining({ status: 403 }));
   });
 });
 
@@ -96,7 +109,9 @@ describe('authenticate() with a session', () => {
     const sessionContext = async () => {
       throw Object.assign(new Error('throttled'), { name: 'ProvisionedThroughputExceededException' });
     };
-    await expect(authenticate(event, anyRoute, { token, sessionContext })).rejects.toMatchObject({
+    await expect(
+      authenticate(event, anyRoute, { tokenPrefix: 'pfi_', token, sessionContext }),
+    ).rejects.toMatchObject({
       status: 503,
     });
   });
@@ -104,6 +119,7 @@ describe('authenticate() with a session', () => {
   it('takes the plan from the same read, so the rate limiter need not read it again', async () => {
     const jwt = await id.jwt('u1', 'ws1');
     const caller = await authenticate(httpEvent(anyRoute, { token: jwt }), anyRoute, {
+      tokenPrefix: 'pfi_',
       token,
       sessionContext: async () => ({ plan: 'pro' }),
     });
