@@ -1,5 +1,5 @@
 import { config } from '#shared/config.ts';
-import { type EventConsumer, consumers as registered } from './consumers.ts';
+import type { EventConsumer } from './consumers.ts';
 import { eventEnvelope } from './envelope.ts';
 import { recordRejection } from './rejections.ts';
 
@@ -15,7 +15,7 @@ export type IngestOutcome =
 export async function ingestMessage(
   messageId: string,
   body: string,
-  consumers: EventConsumer[] = registered,
+  consumers: EventConsumer[],
   /** When SQS accepted the message: rejections are filed under that day, so a retry files nothing twice. */
   sentAt?: Date,
 ): Promise<IngestOutcome> {

@@ -4,6 +4,7 @@ import { handler as createToken } from '#functions/tokens/create-token.ts';
 import { handler as getRateLimit } from '#functions/tokens/get-rate-limit.ts';
 import { handler as getToken } from '#functions/tokens/get-token.ts';
 import { handler as updateToken } from '#functions/tokens/update-token.ts';
+import { consumers } from '#functions/workers/ingest-events.ts';
 import { ingestMessage } from '#shared/events/ingest.ts';
 import { findAuthRecord, hashToken, MAX_ACTIVE_TOKENS } from '#shared/tokens/repository.ts';
 import { useTestTable } from '#test/helpers/env.ts';
@@ -28,6 +29,7 @@ const emit = (type: string, workspaceId: string, data: unknown, occurredAt: stri
       occurred_at: occurredAt,
       data,
     }),
+    consumers,
   );
 const removed = (ws: string, user: string, at: string, eventId?: string) =>
   emit('workspace.member_removed', ws, { user_id: user }, at, eventId);

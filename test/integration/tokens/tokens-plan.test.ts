@@ -2,6 +2,7 @@ import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { routes } from '#functions/routes.ts';
 import { handler as getRateLimit } from '#functions/tokens/get-rate-limit.ts';
+import { consumers } from '#functions/workers/ingest-events.ts';
 import { db, tableName } from '#shared/db/client.ts';
 import { keys } from '#shared/db/keys.ts';
 import { ingestMessage } from '#shared/events/ingest.ts';
@@ -29,6 +30,7 @@ const planEvent = (workspaceId: string, plan: unknown, occurredAt: string) =>
       occurred_at: occurredAt,
       data: { plan },
     }),
+    consumers,
   );
 
 describe('workspace.plan_changed', () => {

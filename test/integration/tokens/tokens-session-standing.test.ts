@@ -8,6 +8,7 @@ import { handler as listTokens } from '#functions/tokens/list-tokens.ts';
 import { handler as rotateToken } from '#functions/tokens/rotate-token.ts';
 import { handler as updateToken } from '#functions/tokens/update-token.ts';
 import { handler as createWebhook } from '#functions/webhooks/create-webhook.ts';
+import { consumers } from '#functions/workers/ingest-events.ts';
 import { ingestMessage } from '#shared/events/ingest.ts';
 import type { RouteDef } from '#shared/http/route.ts';
 import * as service from '#shared/tokens/service.ts';
@@ -39,6 +40,7 @@ const emit = (type: string, ws: string, data: unknown, occurredAt: string) =>
   ingestMessage(
     `sm${++n}`,
     JSON.stringify({ id: `evt_s${n}`, type, workspace_id: ws, occurred_at: occurredAt, data }),
+    consumers,
   );
 const removed = (ws: string, user: string, at: string) =>
   emit('workspace.member_removed', ws, { user_id: user }, at);
