@@ -3,11 +3,9 @@ import {
   deleteExpiryMarker,
   EXPIRY_BUCKET_PREFIX,
   type ExpiryMarker,
-  getDelivery,
-  logDisabled,
   markersUpTo,
-  recordAttempt,
-} from './deliveries.ts';
+} from './delivery-markers.ts';
+import { getDelivery, logDisabled, recordAttempt } from './delivery-store.ts';
 
 /**
  * Hour buckets the sweeper looks back through. A marker is deleted when its delivery finishes,

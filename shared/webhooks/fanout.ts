@@ -2,7 +2,8 @@ import type { EventConsumer } from '#shared/events/consumers.ts';
 import type { PronaFlowEvent } from '#shared/events/envelope.ts';
 import { recordRejection } from '#shared/events/rejections.ts';
 import { isKnownEventType, PING_EVENT } from './catalog.ts';
-import { compressPayload, createDelivery, MAX_STORED_PAYLOAD_BYTES, payloadOf } from './deliveries.ts';
+import { compressPayload, MAX_STORED_PAYLOAD_BYTES, payloadOf } from './delivery-payload.ts';
+import { createDelivery } from './delivery-store.ts';
 import { subscribedEndpoints } from './endpoints.ts';
 import { type DeliverJob, enqueueJobs } from './jobs.ts';
 

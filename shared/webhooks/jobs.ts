@@ -2,7 +2,7 @@ import { GetQueueAttributesCommand, GetQueueUrlCommand, SendMessageCommand } fro
 import * as z from 'zod';
 import { config } from '#shared/config.ts';
 import { MAX_DELAY_SECONDS, queueUrl, sendJson, sendJsonBatch, sqs } from '#shared/queues.ts';
-import { type DeliveryItem, restartDelivery } from './deliveries.ts';
+import { type DeliveryItem, restartDelivery } from './delivery-store.ts';
 
 /** One delivery attempt to make (attempt = attempts already made in the cycle). */
 export const deliverJob = z.object({

@@ -2,7 +2,8 @@ import { config } from '#shared/config.ts';
 import { keys } from '#shared/db/keys.ts';
 import { logger } from '#shared/logger.ts';
 import type { Reconciler, ReconcileStats } from '#shared/reconcile.ts';
-import { type ExpiryMarker, getDelivery, markersUpTo, moveDueMarker } from './deliveries.ts';
+import { type ExpiryMarker, markersUpTo, moveDueMarker } from './delivery-markers.ts';
+import { getDelivery } from './delivery-store.ts';
 import { bucketsUpTo } from './expiry.ts';
 import { enqueueJob } from './jobs.ts';
 

@@ -1,16 +1,9 @@
 import { ConflictError, NotFoundError } from '#shared/errors.ts';
 import { newId } from '#shared/ids.ts';
 import { PING_EVENT } from './catalog.ts';
-import {
-  compressPayload,
-  createDelivery,
-  type DeliveryItem,
-  getDelivery,
-  payloadOf,
-  payloadText,
-  toAttemptView,
-  toSummary,
-} from './deliveries.ts';
+import { compressPayload, payloadOf, payloadText } from './delivery-payload.ts';
+import { createDelivery, type DeliveryItem, getDelivery } from './delivery-store.ts';
+import { toAttemptView, toSummary } from './delivery-views.ts';
 import { getEndpoint } from './endpoints.ts';
 import { enqueueJobs, restartAndSchedule } from './jobs.ts';
 import type { DeliverySummary } from './schemas.ts';

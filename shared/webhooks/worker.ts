@@ -4,16 +4,16 @@ import { logger } from '#shared/logger.ts';
 import { type PinnedRequester, requestPinned } from '#shared/net/pinned-http.ts';
 import { resolveTarget, UnsafeTargetError } from '#shared/net/url-guard.ts';
 import { PING_EVENT } from './catalog.ts';
+import { payloadText } from './delivery-payload.ts';
+import { failedDeliveriesPage } from './delivery-queries.ts';
 import {
   claimAttempt,
   type DeliveryItem,
-  failedDeliveriesPage,
   getDelivery,
   logDisabled,
-  payloadText,
   recordAttempt,
   type StoredAttempt,
-} from './deliveries.ts';
+} from './delivery-store.ts';
 import { findEndpoint, signingSecrets } from './endpoints.ts';
 import {
   type DeadJob,

@@ -98,7 +98,7 @@ export async function benchWebhooks(): Promise<void> {
 
     // Map deliveries back to events through the delivery records' payload is costly; the
     // delivery id is deterministic from event + endpoint, so compute it the same way.
-    const { deliveryId } = await import('#shared/webhooks/deliveries.ts');
+    const { deliveryId } = await import('#shared/webhooks/delivery-store.ts');
     const endpointId = ((await created.json()) as { id: string }).id;
     const latencies = [...sentAt.entries()]
       .map(([evt, t]) => (arrivals.get(deliveryId(evt, endpointId)) ?? Number.NaN) - t)

@@ -17,7 +17,7 @@ import { handler as updateH } from '#functions/webhooks/update-webhook.ts';
 import { MAX_PROBLEM_ERRORS } from '#shared/http/problem.ts';
 import { setResolver } from '#shared/net/url-guard.ts';
 import { sqs } from '#shared/queues.ts';
-import { type DeliveryItem, getDelivery, recordAttempt } from '#shared/webhooks/deliveries.ts';
+import { type DeliveryItem, getDelivery, recordAttempt } from '#shared/webhooks/delivery-store.ts';
 import { findEndpoint, signingSecrets } from '#shared/webhooks/endpoints.ts';
 import { setEnv, useTestSqs, useTestTable } from '#test/helpers/env.ts';
 import { invoke } from '#test/helpers/http-event.ts';

@@ -11,17 +11,16 @@ import { db, tableName } from '#shared/db/client.ts';
 import type { PinnedRequester } from '#shared/net/pinned-http.ts';
 import { type ResolvedAddress, setResolver } from '#shared/net/url-guard.ts';
 import { sqs } from '#shared/queues.ts';
+import { expiryMarkerKey } from '#shared/webhooks/delivery-markers.ts';
+import { compressPayload, payloadOf } from '#shared/webhooks/delivery-payload.ts';
+import { listDeliveries } from '#shared/webhooks/delivery-queries.ts';
 import {
   claimAttempt,
-  compressPayload,
   createDelivery,
   type DeliveryItem,
   deliveryId,
-  expiryMarkerKey,
   getDelivery,
-  listDeliveries,
-  payloadOf,
-} from '#shared/webhooks/deliveries.ts';
+} from '#shared/webhooks/delivery-store.ts';
 import { createEndpoint, getEndpoint, updateEndpoint } from '#shared/webhooks/endpoints.ts';
 import { expireLostDeliveries } from '#shared/webhooks/expiry.ts';
 import { delayFor, enqueueJobs, resetDlqUrl } from '#shared/webhooks/jobs.ts';

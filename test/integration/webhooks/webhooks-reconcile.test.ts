@@ -8,17 +8,15 @@ import { db, tableName } from '#shared/db/client.ts';
 import { keys } from '#shared/db/keys.ts';
 import { sqs } from '#shared/queues.ts';
 import { runWithGrants } from '#shared/runtime-grants.ts';
+import { type ExpiryMarker, expiryMarkerKey } from '#shared/webhooks/delivery-markers.ts';
+import { compressPayload, payloadOf } from '#shared/webhooks/delivery-payload.ts';
 import {
   claimAttempt,
-  compressPayload,
   createDelivery,
   type DeliveryItem,
-  type ExpiryMarker,
-  expiryMarkerKey,
   getDelivery,
-  payloadOf,
   recordAttempt,
-} from '#shared/webhooks/deliveries.ts';
+} from '#shared/webhooks/delivery-store.ts';
 import { createEndpoint } from '#shared/webhooks/endpoints.ts';
 import { type DeliverJob, enqueueJobs, resetDlqUrl } from '#shared/webhooks/jobs.ts';
 import { MAX_REQUEUES, OVERDUE_AFTER_SECONDS, requeueLostDeliveries } from '#shared/webhooks/reconcile.ts';

@@ -1,27 +1,23 @@
-import { gunzipSync, gzipSync } from 'node:zlib';
-import {
-  DeleteCommand,
-  GetCommand,
-  PutCommand,
-  QueryCommand,
-  TransactWriteCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
+/**
+ * The WebhookDelivery item (W5) and its state machine: created once per event and endpoint,
+ * claimed by one attempt at a time, each attempt and the terminal outcome recorded conditionally
+ * (the outcome, the endpoint's stats or disable, and the expiry marker's delete in one transaction),
+ * restarted as a new cycle. Its writers are the fan-out, the delivery worker, the expiry sweeper and
+ * redeliver/recover/redrive; API views, list queries and marker queries live beside it.
+ */
+import { GetCommand, PutCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { config } from '#shared/config.ts';
 import { sha256Hex } from '#shared/crypto.ts';
 import { db, tableName } from '#shared/db/client.ts';
 import { conditionFailedAt, isConditionFailed, isTransactionCanceled } from '#shared/db/conditions.ts';
 import { keys, ttlIn } from '#shared/db/keys.ts';
-import { listCursor, type Page } from '#shared/db/pagination.ts';
 import type { PronaFlowEvent } from '#shared/events/envelope.ts';
 import { logger } from '#shared/logger.ts';
+import { expiryMarker, expiryMarkerKey } from './delivery-markers.ts';
 import type { DeliveryStatus, EndpointItem } from './endpoints.ts';
-import type { AttemptView, DeliverySummary } from './schemas.ts';
 
 /** Attempts kept on a delivery record (the oldest are dropped): keeps items far below 400 KB. */
 export const MAX_ATTEMPTS_KEPT = 20;
-/** Largest compressed payload stored on a delivery. */
-export const MAX_STORED_PAYLOAD_BYTES = 300 * 1024;
 
 /** One attempt as stored (request body is the delivery's payload, stored once). */
 export interface StoredAttempt {
@@ -69,61 +65,9 @@ export interface DeliveryItem {
   ttl: number;
 }
 
-/**
- * The expiry marker of a PENDING delivery (pattern W6): a small item in the hour bucket of the
- * delivery's `expires_at`, written when the delivery (or a new cycle of it) starts and deleted
- * with its terminal outcome, so the expiry sweeper finds PENDING deliveries past their expiry
- * with one Query per hour bucket, no scan. The same item is the delivery's entry in the due
- * index (W7, gsi1, `due_at`): the reconciler finds PENDING deliveries that stopped moving through
- * it, at no extra write on the delivery path (see reconcile.ts).
- */
-export const expiryMarkerKey = keys.webhookDeliveryExpiry;
-export const EXPIRY_BUCKET_PREFIX = keys.webhookDeliveryExpiryPrefix;
-
-export interface ExpiryMarker {
-  pk: string;
-  sk: string;
-  entity: 'WebhookDeliveryExpiry';
-  delivery_id: string;
-  expires_at: string;
-  /** The due index (W7): absent on markers written before it, or dropped from it by the reconciler. */
-  gsi1pk?: string;
-  gsi1sk?: string;
-  /** When the delivery should have moved on by (W7's sort time). */
-  due_at?: string;
-  /** How often the reconciler put the delivery's job back. */
-  requeues?: number;
-  ttl: number;
-}
-
-function expiryMarker(deliveryId: string, expiresAt: string, ttl: number, dueAt: string): ExpiryMarker {
-  return {
-    ...expiryMarkerKey(expiresAt, deliveryId),
-    ...keys.webhookDeliveryDue(dueAt, deliveryId),
-    entity: 'WebhookDeliveryExpiry',
-    delivery_id: deliveryId,
-    expires_at: expiresAt,
-    due_at: dueAt,
-    ttl,
-  };
-}
-
 /** The delivery id for an event and an endpoint: deterministic, so a repeated event creates nothing twice. */
 export function deliveryId(eventId: string, endpointId: string): string {
   return `dlv_${sha256Hex(`${eventId}\n${endpointId}`).slice(0, 32)}`;
-}
-
-/** The JSON body POSTed to endpoints (Standard Webhooks payload shape). */
-export function payloadOf(event: Pick<PronaFlowEvent, 'type' | 'occurred_at' | 'data'>): string {
-  return JSON.stringify({ type: event.type, timestamp: event.occurred_at, data: event.data });
-}
-
-export function compressPayload(body: string): Uint8Array {
-  return gzipSync(Buffer.from(body, 'utf8'));
-}
-
-export function payloadText(item: Pick<DeliveryItem, 'payload_gz'>): string {
-  return gunzipSync(Buffer.from(item.payload_gz)).toString('utf8');
 }
 
 const retentionSeconds = () => config().WEBHOOK_HISTORY_RETENTION_DAYS * 86400;
@@ -189,146 +133,6 @@ export async function getDelivery(id: string, now = new Date()): Promise<Deliver
   const item = out.Item as DeliveryItem | undefined;
   if (!item || item.ttl * 1000 <= now.getTime()) return undefined;
   return item;
-}
-
-export function toSummary(item: DeliveryItem): DeliverySummary {
-  return {
-    id: item.id,
-    endpoint_id: item.endpoint_id,
-    event_id: item.event_id,
-    event_type: item.event_type,
-    status: item.status,
-    attempt_count: item.attempt_count,
-    cycle: item.cycle,
-    created_at: item.created_at,
-    updated_at: item.updated_at,
-    next_attempt_at: item.status === 'PENDING' ? (item.next_attempt_at ?? null) : null,
-    finished_at: item.finished_at ?? null,
-    expires_at: item.expires_at,
-    last_response_status: item.last_response_status ?? null,
-    last_error: item.last_error ?? null,
-  };
-}
-
-export function toAttemptView(a: StoredAttempt, body: string): AttemptView {
-  return {
-    cycle: a.cycle,
-    attempt: a.attempt,
-    started_at: a.started_at,
-    duration_ms: a.duration_ms,
-    request: { url: a.url, headers: a.request_headers, body },
-    response:
-      a.status === undefined
-        ? null
-        : {
-            status: a.status,
-            headers: a.response_headers ?? {},
-            body: a.response_body ?? '',
-            body_truncated: a.response_truncated ?? false,
-          },
-    error: a.error ?? null,
-  };
-}
-
-/**
- * Index reads one deliveries page may make when status/type filters skip items: a page holds
- * fewer than `limit` items (possibly none) with a `next_cursor` only when more than
- * LIST_MAX_QUERIES × `limit` deliveries in a row did not match.
- */
-export const LIST_MAX_QUERIES = 5;
-
-/** A page of an endpoint's deliveries, newest first, filtered by status, type and time. */
-export async function listDeliveries(
-  endpointId: string,
-  q: {
-    limit: number;
-    cursor?: string;
-    status?: DeliveryStatus;
-    event_type?: string;
-    since?: string;
-    until?: string;
-  },
-  now = new Date(),
-): Promise<Page<DeliverySummary>> {
-  const gsi1pk = `WEBHOOK#${endpointId}`;
-  const filters = ['#ttl > :now'];
-  const names: Record<string, string> = { '#ttl': 'ttl' };
-  const values: Record<string, unknown> = {
-    ':pk': gsi1pk,
-    ':from': q.since ? new Date(q.since).toISOString() : '0',
-    ':to': q.until ? new Date(q.until).toISOString() : '~',
-    ':now': Math.floor(now.getTime() / 1000),
-  };
-  if (q.status) {
-    filters.push('#s = :s');
-    names['#s'] = 'status';
-    values[':s'] = q.status;
-  }
-  if (q.event_type) {
-    filters.push('event_type = :t');
-    values[':t'] = q.event_type;
-  }
-  // Status and type are filters (applied after `Limit` items are read): keep reading until the
-  // page is full, the index range ends, or LIST_MAX_QUERIES reads were made. Each read asks for
-  // what is still missing, so the cursor is exactly after the last item evaluated.
-  const cursor = listCursor({
-    list: 'deliveries',
-    key: {
-      gsi1pk,
-      gsi1sk: { between: [values[':from'] as string, values[':to'] as string] },
-      pk: { prefix: keys.webhookDeliveryPrefix },
-      sk: 'DELIVERY',
-    },
-  });
-  const found: DeliveryItem[] = [];
-  let start = cursor.decode(q.cursor);
-  for (let i = 0; i < LIST_MAX_QUERIES; i++) {
-    const out = await db().send(
-      new QueryCommand({
-        TableName: tableName(),
-        IndexName: 'gsi1',
-        KeyConditionExpression: 'gsi1pk = :pk AND gsi1sk BETWEEN :from AND :to',
-        FilterExpression: filters.join(' AND '),
-        ExpressionAttributeNames: names,
-        ExpressionAttributeValues: values,
-        ScanIndexForward: false,
-        Limit: q.limit - found.length,
-        ExclusiveStartKey: start,
-      }),
-    );
-    found.push(...((out.Items ?? []) as DeliveryItem[]));
-    start = out.LastEvaluatedKey;
-    if (!start || found.length >= q.limit) break;
-  }
-  return { data: found.map(toSummary), next_cursor: cursor.encode(start) };
-}
-
-/** One page of an endpoint's FAILED/EXPIRED deliveries created in [since, until) (recover). */
-export async function failedDeliveriesPage(
-  endpointId: string,
-  since: string,
-  until: string,
-  cursor?: Record<string, unknown>,
-): Promise<{ items: DeliveryItem[]; next?: Record<string, unknown> }> {
-  const out = await db().send(
-    new QueryCommand({
-      TableName: tableName(),
-      IndexName: 'gsi1',
-      KeyConditionExpression: 'gsi1pk = :pk AND gsi1sk BETWEEN :from AND :to',
-      FilterExpression: '#s IN (:f, :e)',
-      ExpressionAttributeNames: { '#s': 'status' },
-      ExpressionAttributeValues: {
-        ':pk': `WEBHOOK#${endpointId}`,
-        ':from': since,
-        ':to': until,
-        ':f': 'FAILED',
-        ':e': 'EXPIRED',
-      },
-      Limit: 100,
-      ExclusiveStartKey: cursor,
-    }),
-  );
-  return { items: (out.Items ?? []) as DeliveryItem[], next: out.LastEvaluatedKey };
 }
 
 /**
@@ -614,87 +418,6 @@ export async function restartDelivery(d: Pick<DeliveryItem, 'id' | 'cycle'>, now
     return true;
   } catch (err) {
     if (conditionFailedAt(err, 0)) return false;
-    throw err;
-  }
-}
-
-/**
- * Every marker of the hour `buckets` (oldest first) whose time is at most `until`: by expiry time
- * (W6, the table) or by due time (W7, gsi1, eventually consistent), a page of 100 at a time. Stops
- * before the next page once `shouldStop()` says so.
- */
-export async function* markersUpTo(
-  by: 'expiry' | 'due',
-  buckets: string[],
-  until: Date,
-  shouldStop?: () => boolean,
-): AsyncGenerator<ExpiryMarker> {
-  const index =
-    by === 'due'
-      ? { IndexName: 'gsi1', KeyConditionExpression: 'gsi1pk = :b AND gsi1sk <= :until' }
-      : { KeyConditionExpression: 'pk = :b AND sk <= :until' };
-  for (const bucket of buckets) {
-    let cursor: Record<string, unknown> | undefined;
-    do {
-      if (shouldStop?.()) return;
-      const out = await db().send(
-        new QueryCommand({
-          TableName: tableName(),
-          ...index,
-          ExpressionAttributeValues: { ':b': bucket, ':until': `${until.toISOString()}#~` },
-          Limit: 100,
-          ExclusiveStartKey: cursor,
-        }),
-      );
-      yield* (out.Items ?? []) as ExpiryMarker[];
-      cursor = out.LastEvaluatedKey;
-    } while (cursor);
-  }
-}
-
-/** Deletes an expiry marker (its delivery finished, restarted, or is gone). */
-export async function deleteExpiryMarker(m: Pick<ExpiryMarker, 'expires_at' | 'delivery_id'>): Promise<void> {
-  await db().send(
-    new DeleteCommand({ TableName: tableName(), Key: expiryMarkerKey(m.expires_at, m.delivery_id) }),
-  );
-}
-
-/**
- * Moves a marker in the due index (W7) to `dueAt` (`requeued` counts a re-queue), or takes it out
- * of the index (`dueAt` undefined; the marker stays for the expiry sweeper). Conditional on the
- * marker still existing where it was read: never re-creates a marker its terminal outcome deleted,
- * and of two reconciler runs only one moves it. Returns false when it did not apply.
- */
-export async function moveDueMarker(
-  m: Pick<ExpiryMarker, 'delivery_id' | 'expires_at' | 'gsi1sk'>,
-  dueAt: string | undefined,
-  opts: { requeued?: boolean } = {},
-): Promise<boolean> {
-  const values: Record<string, unknown> = { ':old': m.gsi1sk };
-  let update: string;
-  if (dueAt === undefined) update = 'REMOVE gsi1pk, gsi1sk, due_at';
-  else {
-    const due = keys.webhookDeliveryDue(dueAt, m.delivery_id);
-    update = 'SET gsi1pk = :pk, gsi1sk = :sk, due_at = :due';
-    Object.assign(values, { ':pk': due.gsi1pk, ':sk': due.gsi1sk, ':due': dueAt });
-    if (opts.requeued) {
-      update += ' ADD requeues :one';
-      values[':one'] = 1;
-    }
-  }
-  try {
-    await db().send(
-      new UpdateCommand({
-        TableName: tableName(),
-        Key: expiryMarkerKey(m.expires_at, m.delivery_id),
-        UpdateExpression: update,
-        ConditionExpression: 'attribute_exists(pk) AND gsi1sk = :old',
-        ExpressionAttributeValues: values,
-      }),
-    );
-    return true;
-  } catch (err) {
-    if (isConditionFailed(err)) return false;
     throw err;
   }
 }
