@@ -5,51 +5,9 @@
  */
 import type { Grant } from '#shared/http/route.ts';
 
-export interface QueueDef {
-  id: QueueId;
-  /** Environment variable through which functions learn the queue URL. */
-  urlEnv: 'INGEST_QUEUE_URL' | 'DELIVERY_QUEUE_URL' | 'SYNC_QUEUE_URL' | 'USAGE_QUEUE_URL';
-  description: string;
-  /** Receives before a message moves to the DLQ. */
-  maxReceiveCount: number;
-  /** DLQ retention; 14 days, the SQS maximum, so operators have time to redrive. */
-  dlqRetentionDays: number;
-}
+export { type QueueDef, type QueueId, queues } from '#shared/queue-catalog.ts';
 
-export type QueueId = 'ingest' | 'deliveries' | 'sync' | 'usage';
-
-export const queues: Record<QueueId, QueueDef> = {
-  ingest: {
-    id: 'ingest',
-    urlEnv: 'INGEST_QUEUE_URL',
-    description: 'Events from PronaFlow (task.created, workspace.plan_changed, …)',
-    maxReceiveCount: 5,
-    dlqRetentionDays: 14,
-  },
-  deliveries: {
-    id: 'deliveries',
-    urlEnv: 'DELIVERY_QUEUE_URL',
-    description: 'One message per webhook delivery attempt',
-    // Retries are scheduled by the worker itself (re-enqueue with delay); the redrive only
-    // catches crashes, so a handful of receives is enough.
-    maxReceiveCount: 5,
-    dlqRetentionDays: 14,
-  },
-  sync: {
-    id: 'sync',
-    urlEnv: 'SYNC_QUEUE_URL',
-    description: 'Background sync jobs of data sync bindings',
-    maxReceiveCount: 3,
-    dlqRetentionDays: 14,
-  },
-  usage: {
-    id: 'usage',
-    urlEnv: 'USAGE_QUEUE_URL',
-    description: 'API usage records, written to the table in batches',
-    maxReceiveCount: 5,
-    dlqRetentionDays: 14,
-  },
-};
+import type { QueueId } from '#shared/queue-catalog.ts';
 
 export interface WorkerDef {
   id: string;

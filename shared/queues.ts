@@ -1,7 +1,7 @@
 import { SendMessageBatchCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { type QueueDef, queues } from '#functions/workers.ts';
 import { config } from '#shared/config.ts';
 import type { Grant } from '#shared/http/route.ts';
+import { type QueueDef, queues } from '#shared/queue-catalog.ts';
 import { assertGranted } from '#shared/runtime-grants.ts';
 
 let client: SQSClient | undefined;

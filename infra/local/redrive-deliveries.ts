@@ -1,15 +1,15 @@
 /**
  * `npm run redrive:deliveries` moves the deliveries DLQ back to the delivery queue (see
- * redrive.ts for why this never duplicates a delivery). Against `npm start` it finds the queues
+ * shared/webhooks/redrive.ts for why this never duplicates a delivery). Against `npm start` it finds the queues
  * by itself; in AWS set DELIVERY_QUEUE_URL (and DELIVERY_DLQ_URL, or let it be found from the
  * queue's redrive policy) with credentials allowed to receive from the DLQ and send to the queue.
  */
 import { existsSync } from 'node:fs';
-import { readState, STATE_FILE } from '#infra/local/state.ts';
 import { resetConfig } from '#shared/config.ts';
 import { queueUrl, resetSqs, sqs } from '#shared/queues.ts';
-import { deliveryDlqUrl } from './jobs.ts';
-import { redriveDeliveries } from './redrive.ts';
+import { deliveryDlqUrl } from '#shared/webhooks/jobs.ts';
+import { redriveDeliveries } from '#shared/webhooks/redrive.ts';
+import { readState, STATE_FILE } from './state.ts';
 
 try {
   if (!process.env.DELIVERY_QUEUE_URL && existsSync(STATE_FILE)) {
