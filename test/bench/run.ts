@@ -1,18 +1,32 @@
 /**
- * `npm run bench [-- name…]`: runs the benchmarks and prints their figures. They assert nothing:
- * this machine is shared and noisy, so speed and memory are measured here, never in tests.
+ * `npm run bench [-- name… [--runs N] [--json FILE]]`: runs the benchmarks and prints their
+ * figures. They assert nothing: this machine is shared and noisy, so speed and memory are measured
+ * here, never in tests. `--runs` and `--json` are read by the bundles bench (fresh processes per
+ * bundle; a JSON file with every figure).
  */
+import { parseArgs } from 'node:util';
+
 process.env.LOG_LEVEL ??= 'SILENT';
+
+const { values: flags, positionals: wanted } = parseArgs({
+  args: process.argv.slice(2),
+  allowPositionals: true,
+  options: { runs: { type: 'string' }, json: { type: 'string' } },
+});
+const runs = flags.runs === undefined ? undefined : Number(flags.runs);
+if (runs !== undefined && !(Number.isInteger(runs) && runs > 0)) {
+  console.error(`--runs takes a positive integer, not ${flags.runs}`);
+  process.exit(2);
+}
 
 // Imported lazily, after LOG_LEVEL is set, so the service's logger stays quiet.
 const benches: Record<string, () => Promise<void>> = {
-  bundles: async () => (await import('./bundles.ts')).benchBundles(),
+  bundles: async () => (await import('./bundles.ts')).benchBundles({ runs, json: flags.json }),
   tokens: async () => (await import('./tokens.ts')).benchTokens(),
   webhooks: async () => (await import('./webhooks.ts')).benchWebhooks(),
   oauth: async () => (await import('./oauth.ts')).benchOAuth(),
 };
 
-const wanted = process.argv.slice(2);
 const unknown = wanted.filter((n) => !(n in benches));
 if (unknown.length) {
   console.error(`unknown bench: ${unknown.join(', ')}; choose from ${Object.keys(benches).join(', ')}`);
