@@ -1,5 +1,5 @@
+import { routes } from '#functions/consents/routes.ts';
 import { endpoint } from '#functions/endpoint.ts';
-import { routes } from '#functions/routes.ts';
 import { notImplemented } from '#shared/http/endpoint.ts';
 
 export const handler = notImplemented(routes.grantConsent, endpoint);

@@ -1,4 +1,4 @@
-import { routes } from '#functions/routes.ts';
+import { routes } from '#functions/oauth/routes.ts';
 import { endpoint } from '#shared/http/endpoint.ts';
 import { callbackLanding } from '#shared/oauth/callback-page.ts';
 

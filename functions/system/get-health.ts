@@ -1,4 +1,4 @@
-import { routes } from '#functions/routes.ts';
+import { routes } from '#functions/system/routes.ts';
 import { endpoint } from '#shared/http/endpoint.ts';
 import { checkHealth } from '#shared/system/health.ts';
 

@@ -1,4 +1,5 @@
-import { routeList, routes } from '#functions/routes.ts';
+import { routeList } from '#functions/routes.ts';
+import { routes } from '#functions/system/routes.ts';
 import { endpoint } from '#shared/http/endpoint.ts';
 import { buildOpenApi } from '#shared/http/openapi.ts';
 import { ok } from '#shared/http/reply.ts';

@@ -1,5 +1,5 @@
 import { endpoint } from '#functions/endpoint.ts';
-import { routes } from '#functions/routes.ts';
+import { routes } from '#functions/tokens/routes.ts';
 import { ok } from '#shared/http/reply.ts';
 import { listUsageLogs } from '#shared/tokens/usage.ts';
 

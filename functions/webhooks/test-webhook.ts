@@ -1,5 +1,5 @@
 import { endpoint } from '#functions/endpoint.ts';
-import { routes } from '#functions/routes.ts';
+import { routes } from '#functions/webhooks/routes.ts';
 import { accepted } from '#shared/http/reply.ts';
 import { sendPing } from '#shared/webhooks/service.ts';
 

@@ -115,3 +115,44 @@ export function routeGrants(def: Pick<RouteDef, 'auth' | 'grants'>): Grant[] {
         : ['table:read', 'table:write', 'queue:usage:send'];
   return [...new Set([...implied, ...(def.grants ?? [])])].sort();
 }
+
+/** What a feature states once for all its route rows (`functions/<feature>/routes.ts`). */
+export interface RouteDefaults {
+  /** OpenAPI tag (and the capability's name in `GET /status`). */
+  tag: string;
+  auth?: CallerKind;
+  scopes?: string[];
+  grants?: Grant[];
+  rateLimit?: RateLimitClass;
+}
+
+/** A feature's route row: what the feature's {@link RouteDefaults} state may be left out (or overridden). */
+export type RouteRow<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType> = Omit<
+  RouteDef<P, Q, B>,
+  'tag' | 'auth' | 'scopes'
+> &
+  Partial<Pick<RouteDef<P, Q, B>, 'tag' | 'auth' | 'scopes'>>;
+
+/**
+ * {@link route} with a feature's defaults: `const route = featureRoute({ tag: 'API tokens', auth: 'user' })`.
+ * A row's own value wins over the default; a row's `grants` replace the default grants (they are not
+ * merged: what a row lists is all it gets beyond {@link routeGrants}' implied ones).
+ */
+export function featureRoute(defaults: RouteDefaults) {
+  return <P extends z.ZodType = z.ZodType, Q extends z.ZodType = z.ZodType, B extends z.ZodType = z.ZodType>(
+    row: RouteRow<P, Q, B>,
+  ): RouteDef<P, Q, B> => {
+    const auth = row.auth ?? defaults.auth;
+    if (!auth) throw new Error(`Route ${row.id}: no auth, and the feature ${defaults.tag} sets no default`);
+    const grants = row.grants ?? defaults.grants;
+    const rateLimit = row.rateLimit ?? defaults.rateLimit;
+    return {
+      ...row,
+      tag: row.tag ?? defaults.tag,
+      auth,
+      scopes: row.scopes ?? defaults.scopes ?? [],
+      ...(grants ? { grants } : {}),
+      ...(rateLimit ? { rateLimit } : {}),
+    };
+  };
+}

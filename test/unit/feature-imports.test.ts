@@ -1,0 +1,91 @@
+/**
+ * Asset isolation rests on imports: a handler that imports the whole surface (functions/routes.ts,
+ * features.ts) or another feature's rows bundles them, and then any edit there changes its Lambda
+ * asset. So every module of a feature's folder imports, inside functions/, only modules of its own
+ * folder (never a `feature.ts`, which is for the registry) and the handler builder all features
+ * share. Worker modules import no feature at all. The infra test checks the same on the bundles.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const FUNCTIONS = fileURLToPath(new URL('../../functions/', import.meta.url));
+/** Modules at the top of functions/ that every feature's handlers may use: they hold no route rows. */
+const SHARED_BUILDERS = new Set(['endpoint.ts']);
+/**
+ * The surface-wide modules of `system`, which describe the whole API (the `$default` fallback, the
+ * status, the OpenAPI document); they read the registry, never bundled whole (see their comments).
+ */
+const SURFACE_WIDE = new Set(['system/get-openapi.ts', 'system/get-status.ts', 'system/not-found.ts']);
+
+/** Import specifiers of a module: static, side-effect and dynamic imports, and re-exports. */
+function importsOf(source: string): string[] {
+  return [
+    ...source.matchAll(/(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s+'([^']+)'/g),
+    ...source.matchAll(/(?:^|\n)\s*import\s+'([^']+)'/g),
+    ...source.matchAll(/import\(\s*'([^']+)'\s*\)/g),
+  ].map((m) => m[1]!);
+}
+
+/** The module an import names, relative to functions/ (`tokens/routes.ts`), or undefined outside it. */
+function insideFunctions(fromFile: string, spec: string): string | undefined {
+  const abs = spec.startsWith('#functions/')
+    ? join(FUNCTIONS, spec.slice('#functions/'.length))
+    : spec.startsWith('.')
+      ? resolve(dirname(fromFile), spec)
+      : undefined;
+  if (!abs) return undefined;
+  const rel = relative(FUNCTIONS, abs).replaceAll('\\', '/');
+  return rel.startsWith('..') ? undefined : rel;
+}
+
+const folders = readdirSync(FUNCTIONS, { withFileTypes: true })
+  .filter((e) => e.isDirectory())
+  .map((e) => e.name);
+
+describe('feature module imports', () => {
+  it('finds the feature folders and their modules', () => {
+    expect(folders).toEqual(expect.arrayContaining(['system', 'tokens', 'webhooks', 'workers']));
+  });
+
+  for (const folder of folders) {
+    it(`keeps functions/${folder} on its own modules`, () => {
+      for (const name of readdirSync(join(FUNCTIONS, folder)).filter((n) => n.endsWith('.ts'))) {
+        const rel = `${folder}/${name}`;
+        if (name === 'feature.ts' || SURFACE_WIDE.has(rel)) continue;
+        const file = join(FUNCTIONS, rel);
+        for (const spec of importsOf(readFileSync(file, 'utf8'))) {
+          const target = insideFunctions(file, spec);
+          if (target === undefined || SHARED_BUILDERS.has(target)) continue;
+          // Workers belong to no folder of rows: they import no feature module.
+          expect(folder === 'workers' ? undefined : target, `${rel} imports ${spec}`).toMatch(
+            new RegExp(`^${folder}/(?!feature\\.ts$)[^/]+$`),
+          );
+        }
+      }
+    });
+  }
+
+  it('recognises every import form (the guard cannot be dodged by syntax)', () => {
+    const src = [
+      "import { a } from '#functions/routes.ts';",
+      "import type { B } from '../webhooks/routes.ts';",
+      "import '#functions/features.ts';",
+      "export { c } from './feature.ts';",
+      "const d = await import('#functions/oauth/routes.ts');",
+    ].join('\n');
+    expect(importsOf(src)).toEqual(
+      expect.arrayContaining([
+        '#functions/routes.ts',
+        '../webhooks/routes.ts',
+        '#functions/features.ts',
+        './feature.ts',
+        '#functions/oauth/routes.ts',
+      ]),
+    );
+    const from = join(FUNCTIONS, 'tokens', 'x.ts');
+    expect(insideFunctions(from, '../webhooks/routes.ts')).toBe('webhooks/routes.ts');
+    expect(insideFunctions(from, '#shared/http/route.ts')).toBeUndefined();
+  });
+});
