@@ -7,14 +7,16 @@ import { PING_EVENT } from './catalog.ts';
 import { payloadText } from './delivery-payload.ts';
 import { failedDeliveriesPage } from './delivery-queries.ts';
 import {
+  type AttemptRecord,
   claimAttempt,
   type DeliveryItem,
   getDelivery,
   logDisabled,
+  type RecordedOutcome,
   recordAttempt,
   type StoredAttempt,
 } from './delivery-store.ts';
-import { findEndpoint, signingSecrets } from './endpoints.ts';
+import { type EndpointItem, findEndpoint, signingSecrets } from './endpoints.ts';
 import {
   type DeadJob,
   type DeliverJob,
@@ -81,102 +83,213 @@ export async function processJob(
   return recoverPage(job, deps);
 }
 
-/** Puts a job back to be looked at again in `seconds` (its `not_before` moves there). */
-async function defer(job: DeliverJob, seconds: number, now: Date, deps: WorkerDeps): Promise<JobOutcome> {
-  const defers = (job.defers ?? 0) + 1;
-  if (defers > MAX_DEFERS) {
-    logger.warn('dropping a delivery job its delivery never caught up with', {
-      delivery_id: job.delivery_id,
-    });
-    return 'stale';
+/**
+ * One delivery attempt, idempotent under duplicate and repeated messages, in five stages:
+ * {@link prepareAttempt} (claim the attempt, load the endpoint and its secrets, decide whether to
+ * send) → {@link sendAttempt} (the signed POST) → {@link assessAttempt} (what the answer means) →
+ * {@link recordOutcome} (the attempt and the delivery's new state, conditionally) →
+ * {@link followUp} (the next job, the DLQ, the job put back). Each stage takes and returns plain
+ * data, so a test can run one alone: prepare reads and claims, send alone talks to the endpoint,
+ * record alone writes the outcome, follow-up alone sends messages.
+ */
+async function deliver(job: DeliverJob, receiveCount: number, deps: WorkerDeps): Promise<JobOutcome> {
+  const prepared = await prepareAttempt(job, receiveCount, deps);
+  if (prepared.kind === 'skip') return prepared.outcome;
+  if (prepared.kind === 'put-back' || prepared.kind === 'resume') return followUp(prepared, deps);
+
+  const { claim } = prepared;
+  let attempt: StoredAttempt | undefined;
+  let outcome: AttemptOutcome;
+  let now = claim.now;
+  let knownStreak: number | undefined;
+  if (prepared.kind === 'send') {
+    const sent = await sendAttempt(prepared, deps);
+    if (sent.posted) deps.afterPost?.(claim.d.id);
+    now = deps.now();
+    attempt = sent.attempt;
+    outcome = assessAttempt({ d: claim.d, endpoint: prepared.endpoint, sent, now, random: deps.random });
+    knownStreak = prepared.endpoint.consecutive_failures;
+  } else {
+    outcome = prepared.outcome;
+    knownStreak = prepared.knownStreak;
   }
-  const notBefore = new Date(now.getTime() + seconds * 1000).toISOString();
-  await enqueueJob(
-    { ...job, defers, not_before: notBefore },
-    delayFor(notBefore, now, deps.maxSqsDelaySeconds),
-  );
-  return 'deferred';
+
+  const recorded = await recordOutcome({ claim, attempt, outcome, now, knownStreak });
+  if (!recorded) return 'stale';
+  if (attempt) deps.afterRecord?.(claim.d.id);
+  return followUp({ kind: 'recorded', d: claim.d, outcome, recorded, now }, deps);
 }
 
+// ── Stage 1: prepare ─────────────────────────────────────────────────────────────────────────
+
+/** An attempt this worker holds the lease of. */
+export interface Claim {
+  /** The delivery as the claim returned it (before this attempt). */
+  d: DeliveryItem;
+  leaseId: string;
+  /** When the claim was made: the attempt's start and its signature's timestamp. */
+  now: Date;
+}
+
+/** What an attempt (or a claim that sends nothing) comes to: record writes it, follow-up acts on it. */
+export type AttemptOutcome =
+  | { kind: 'delivered' }
+  /** PENDING, the next attempt at `nextAttemptAt`. */
+  | { kind: 'retry'; nextAttemptAt: string }
+  /** EXPIRED: past `expires_at` at the claim, or the next retry would fall after it. */
+  | { kind: 'expired'; error: string }
+  /** FAILED by the endpoint's answer or a refused target; `deadLetter`: parked in the DLQ. */
+  | { kind: 'failed'; error: string; deadLetter: boolean; disableEndpoint?: string }
+  /** FAILED without a request: the endpoint is disabled or was deleted. */
+  | { kind: 'endpoint-unavailable'; error: string };
+
+/** What {@link prepareAttempt} decided. */
+export type Prepared =
+  /** Nothing to do: a stale copy (its attempt was made, or another copy won) or a vanished delivery. */
+  | { kind: 'skip'; outcome: 'stale' | 'missing' }
+  /** The job is early (its `not_before`, a restart not recorded yet, another copy's lease): put it back as `job`. */
+  | { kind: 'put-back'; job: DeliverJob; now: Date }
+  /** SQS handed out again the job of the latest recorded attempt: its follow-up may have been lost. */
+  | { kind: 'resume'; d: DeliveryItem }
+  /** Claimed, and settled without a request (expired, endpoint unavailable). */
+  | { kind: 'record'; claim: Claim; outcome: AttemptOutcome; knownStreak?: number }
+  /** Claimed, with everything the POST needs. */
+  | { kind: 'send'; claim: Claim; endpoint: EndpointItem; secrets: string[] };
+
 /**
- * One delivery attempt, idempotent under duplicate and repeated messages:
- * - a job that arrives before its `not_before` is put back with a delay (SQS caps delays at 15 min);
+ * Stage 1: decides what a deliver job comes to, writing nothing but the claim.
+ * - a job that arrives before its `not_before` is put back (SQS caps delays at 15 min);
  * - the attempt runs under a lease, taken first (the claim returns the delivery, so the common
  *   case reads nothing before it): two copies of a job never POST twice;
  * - a job whose claim fails is looked at: stale for an attempt already made, except when SQS
- *   retries it after a crash between recording and scheduling, when the follow-up (next job or
- *   DLQ message) is re-sent; put back when its restart is not recorded yet or another copy
- *   holds the lease.
+ *   retries it after a crash between recording and scheduling, when its follow-up is resumed;
+ *   put back when its restart is not recorded yet or another copy holds the lease;
+ * - a claimed delivery past its expiry, or whose endpoint is disabled (but for a ping) or
+ *   deleted, is settled without a request; otherwise the endpoint's signing secrets are loaded.
  */
-async function deliver(job: DeliverJob, receiveCount: number, deps: WorkerDeps): Promise<JobOutcome> {
-  let now = deps.now();
-  if (job.not_before && Date.parse(job.not_before) > now.getTime()) {
-    await enqueueJob(job, delayFor(job.not_before, now, deps.maxSqsDelaySeconds));
-    return 'deferred';
-  }
-  const cfg = config();
+export async function prepareAttempt(
+  job: DeliverJob,
+  receiveCount: number,
+  deps: Pick<WorkerDeps, 'now'>,
+): Promise<Prepared> {
+  const now = deps.now();
+  if (job.not_before && Date.parse(job.not_before) > now.getTime()) return { kind: 'put-back', job, now };
   const leaseId = randomUUID();
   const d = await claimAttempt(
     { id: job.delivery_id, cycle: job.cycle, attempt: job.attempt },
     leaseId,
     now,
-    cfg.WEBHOOK_TIMEOUT_SECONDS + LEASE_MARGIN_SECONDS,
+    config().WEBHOOK_TIMEOUT_SECONDS + LEASE_MARGIN_SECONDS,
   );
-  if (!d) return notClaimed(job, receiveCount, now, deps);
+  if (!d) return notClaimed(job, receiveCount, now);
+  const claim: Claim = { d, leaseId, now };
 
   if (Date.parse(d.expires_at) <= now.getTime()) {
-    const done = await recordAttempt({
-      d,
-      leaseId,
-      status: 'EXPIRED',
-      now,
-      error: 'Not delivered within WEBHOOK_DELIVERY_TTL_HOURS',
-    });
-    if (done) logDisabled(d, done);
-    return done ? 'expired' : 'stale';
+    return {
+      kind: 'record',
+      claim,
+      outcome: { kind: 'expired', error: 'Not delivered within WEBHOOK_DELIVERY_TTL_HOURS' },
+    };
   }
   const endpoint = await findEndpoint(d.workspace_id, d.endpoint_id);
   if (!endpoint || (!endpoint.active && d.event_type !== PING_EVENT)) {
     const error = endpoint
       ? `The endpoint is disabled: ${endpoint.disabled_reason ?? ''}`.trim()
       : 'The endpoint was deleted';
-    const done = await recordAttempt({
-      d,
-      leaseId,
-      status: 'FAILED',
-      now,
-      error,
+    return {
+      kind: 'record',
+      claim,
+      outcome: { kind: 'endpoint-unavailable', error },
       knownStreak: endpoint?.consecutive_failures,
-    });
-    return done ? 'failed' : 'stale';
+    };
   }
+  return { kind: 'send', claim, endpoint, secrets: await signingSecrets(endpoint, now) };
+}
 
-  // One deadline for the whole attempt: DNS resolution, connection, request and response.
+/** Why a job's claim failed, from the delivery as it is now, and what to do with the job. */
+async function notClaimed(job: DeliverJob, receiveCount: number, now: Date): Promise<Prepared> {
+  const d = await getDelivery(job.delivery_id, now);
+  if (!d) return { kind: 'skip', outcome: 'missing' };
+  if (job.cycle > d.cycle) return putBack(job, 2, now); // a restart not recorded yet
+  if (job.cycle < d.cycle || job.attempt < d.attempt_count - 1) return { kind: 'skip', outcome: 'stale' };
+  if (job.attempt === d.attempt_count - 1) {
+    return receiveCount > 1 ? { kind: 'resume', d } : { kind: 'skip', outcome: 'stale' };
+  }
+  if (job.attempt > d.attempt_count || d.status !== 'PENDING') return { kind: 'skip', outcome: 'stale' };
+  // Another copy is attempting now (or its lease just ended): check back when its lease ends.
+  const wait = Math.max(1, (d.lease_until ?? 0) - Math.floor(now.getTime() / 1000));
+  return putBack(job, wait, now);
+}
+
+/** The job to look at again in `seconds` (its `not_before` moves there), or dropped after MAX_DEFERS. */
+function putBack(job: DeliverJob, seconds: number, now: Date): Prepared {
+  const defers = (job.defers ?? 0) + 1;
+  if (defers > MAX_DEFERS) {
+    logger.warn('dropping a delivery job its delivery never caught up with', {
+      delivery_id: job.delivery_id,
+    });
+    return { kind: 'skip', outcome: 'stale' };
+  }
+  const notBefore = new Date(now.getTime() + seconds * 1000).toISOString();
+  return { kind: 'put-back', job: { ...job, defers, not_before: notBefore }, now };
+}
+
+// ── Stage 2: send ────────────────────────────────────────────────────────────────────────────
+
+/** What {@link sendAttempt} needs: the claim, where to send, and the secrets that sign. */
+export interface AttemptToSend {
+  claim: Claim;
+  endpoint: Pick<EndpointItem, 'url'>;
+  secrets: string[];
+}
+
+/** What {@link sendAttempt} saw. */
+export interface SentAttempt {
+  /** The attempt as it is stored: request headers, the bounded response or the error, duration. */
+  attempt: StoredAttempt;
+  /** A request went out (false: the target was refused or did not resolve, nothing was sent). */
+  posted: boolean;
+  /** The answer's `Retry-After`. */
+  retryAfter?: string;
+  /** Why the target was refused at delivery time (URL shape or address range): final, no retry. */
+  refused?: string;
+}
+
+/**
+ * Stage 2: the signed POST of the delivery's payload through the pinned client, after the URL
+ * guard has checked the host's addresses (the client connects to the checked one). One deadline,
+ * WEBHOOK_TIMEOUT_SECONDS, bounds DNS resolution, connection, request and response. Resolves for
+ * every outcome of the exchange (an answer, a timeout, a refused or unresolved target, a
+ * connection error): each is in the returned attempt. Only a requester that breaks its contract
+ * (rejects) makes it reject.
+ */
+export async function sendAttempt(
+  input: AttemptToSend,
+  deps: Pick<WorkerDeps, 'post'>,
+): Promise<SentAttempt> {
+  const cfg = config();
+  const { d, now } = input.claim;
   const deadline = performance.now() + cfg.WEBHOOK_TIMEOUT_SECONDS * 1000;
   const remainingMs = () => Math.max(1, Math.round(deadline - performance.now()));
   const body = payloadText(d);
-  const startedAt = now;
   const attempt: StoredAttempt = {
     cycle: d.cycle,
     attempt: d.attempt_count + 1,
-    started_at: startedAt.toISOString(),
+    started_at: now.toISOString(),
     duration_ms: 0,
-    url: endpoint.url,
+    url: input.endpoint.url,
     request_headers: {},
   };
-  let status: number | undefined;
-  let retryAfter: string | undefined;
-  let refused: string | undefined;
   try {
     const target = await resolveTarget(
-      endpoint.url,
+      input.endpoint.url,
       { allowLoopback: cfg.ALLOW_LOOPBACK_TARGETS },
       { timeoutMs: remainingMs() },
     );
     const headers = {
       'content-type': 'application/json',
       'user-agent': 'PronaFlow-Webhooks/1.0',
-      ...signedHeaders(await signingSecrets(endpoint, now), d.id, Math.floor(now.getTime() / 1000), body),
+      ...signedHeaders(input.secrets, d.id, Math.floor(now.getTime() / 1000), body),
     };
     attempt.request_headers = headers;
     const res = await deps.post({
@@ -186,9 +299,6 @@ async function deliver(job: DeliverJob, receiveCount: number, deps: WorkerDeps):
       body,
       timeoutMs: remainingMs(),
     });
-    deps.afterPost?.(d.id);
-    status = res.status;
-    retryAfter = res.headers['retry-after'];
     Object.assign(attempt, {
       duration_ms: res.durationMs,
       status: res.status,
@@ -197,112 +307,170 @@ async function deliver(job: DeliverJob, receiveCount: number, deps: WorkerDeps):
       response_truncated: res.status === undefined ? undefined : res.bodyTruncated,
       error: res.error,
     });
+    return { attempt, posted: true, retryAfter: res.headers['retry-after'] };
   } catch (err) {
     if (!(err instanceof UnsafeTargetError)) throw err;
     // A refused target fails the delivery at once; a resolution failure is retried like any
     // transport error (DNS may come back).
-    if (err.kind === 'refused') refused = `Refused target: ${err.message}`;
+    const refused = err.kind === 'refused' ? `Refused target: ${err.message}` : undefined;
     attempt.error = refused ?? err.message;
+    return { attempt, posted: false, refused };
   }
+}
 
-  now = deps.now();
+// ── Stage 3: assess ──────────────────────────────────────────────────────────────────────────
+
+/**
+ * Stage 3 (pure): what an attempt comes to under the endpoint's retry policy and the settings
+ * (see `decide`): delivered; a retry, unless it would fall after the delivery's expiry (then
+ * EXPIRED); or FAILED, parked in the DLQ when the retries are used up, disabling the endpoint on 410.
+ */
+export function assessAttempt(input: {
+  d: Pick<DeliveryItem, 'attempt_count' | 'expires_at'>;
+  endpoint: Pick<EndpointItem, 'retry_policy'>;
+  sent: Pick<SentAttempt, 'attempt' | 'retryAfter' | 'refused'>;
+  /** When the answer came. */
+  now: Date;
+  random: () => number;
+}): AttemptOutcome {
+  const cfg = config();
+  const { d, sent, now } = input;
+  const { status, error } = sent.attempt;
   const decision = decide({
     status,
-    retryAfter,
-    error: attempt.error,
-    refused,
-    policy: endpoint.retry_policy,
+    retryAfter: sent.retryAfter,
+    error,
+    refused: sent.refused,
+    policy: input.endpoint.retry_policy,
     attemptsMade: d.attempt_count + 1,
     settings: { maxRetries: cfg.WEBHOOK_MAX_RETRIES, baseSeconds: cfg.WEBHOOK_RETRY_BACKOFF_SECONDS },
     now,
-    random: deps.random,
+    random: input.random,
   });
-
-  if (decision.kind === 'delivered') {
-    const done = await recordAttempt({ d, leaseId, attempt, status: 'DELIVERED', now });
-    if (done) deps.afterRecord?.(d.id);
-    return done ? 'delivered' : 'stale';
-  }
+  if (decision.kind === 'delivered') return { kind: 'delivered' };
   if (decision.kind === 'retry') {
     const next = new Date(now.getTime() + decision.delaySeconds * 1000);
     if (next.getTime() >= Date.parse(d.expires_at)) {
-      const done = await recordAttempt({
-        d,
-        leaseId,
-        attempt,
-        status: 'EXPIRED',
-        now,
-        error: `${attempt.error ?? `HTTP ${status}`}; the next retry would fall after the delivery's expiry`,
-        knownStreak: endpoint.consecutive_failures,
-      });
-      if (done) {
-        deps.afterRecord?.(d.id);
-        logDisabled(d, done);
-      }
-      return done ? 'expired' : 'stale';
+      return {
+        kind: 'expired',
+        error: `${error ?? `HTTP ${status}`}; the next retry would fall after the delivery's expiry`,
+      };
     }
-    const nextAttemptAt = next.toISOString();
-    const done = await recordAttempt({ d, leaseId, attempt, status: 'PENDING', now, nextAttemptAt });
-    if (!done) return 'stale';
-    deps.afterRecord?.(d.id);
-    await scheduleNext(d.id, d.cycle, d.attempt_count + 1, nextAttemptAt, now, deps);
-    return 'retry-scheduled';
+    return { kind: 'retry', nextAttemptAt: next.toISOString() };
   }
-  // The endpoint's disable (410, or the failure streak reaching its limit) is part of the record's
-  // transaction: a crash after it loses nothing; the DLQ message is re-sent by the resume path.
-  const done = await recordAttempt({
-    d,
-    leaseId,
-    attempt,
-    status: 'FAILED',
-    now,
+  return {
+    kind: 'failed',
     error: decision.reason,
     deadLetter: decision.deadLetter,
     disableEndpoint: decision.disableEndpoint,
-    knownStreak: endpoint.consecutive_failures,
-  });
-  if (!done) return 'stale';
-  deps.afterRecord?.(d.id);
-  logDisabled(d, done);
-  if (decision.deadLetter) {
-    await sendToDlq({ kind: 'dead', delivery_id: d.id, cycle: d.cycle, reason: decision.reason });
-  }
-  return 'failed';
+  };
 }
 
-/** Why a job's claim failed, from the delivery as it is now, and what to do with the job. */
-async function notClaimed(
-  job: DeliverJob,
-  receiveCount: number,
-  now: Date,
-  deps: WorkerDeps,
+// ── Stage 4: record ──────────────────────────────────────────────────────────────────────────
+
+/** What {@link recordOutcome} writes. */
+export interface OutcomeToRecord {
+  claim: Claim;
+  /** The attempt made (absent when the claim was settled without a request). */
+  attempt?: StoredAttempt;
+  outcome: AttemptOutcome;
+  /** When the outcome was decided. */
+  now: Date;
+  /** The endpoint's `consecutive_failures` as prepare read it, if it did (saves a retry of the transaction). */
+  knownStreak?: number;
+}
+
+/** The delivery store's record of an outcome (pure): the status and fields each outcome sets. */
+export function attemptRecordOf(input: OutcomeToRecord): AttemptRecord {
+  const { claim, outcome, knownStreak } = input;
+  const base = { d: claim.d, leaseId: claim.leaseId, attempt: input.attempt, now: input.now };
+  switch (outcome.kind) {
+    case 'delivered':
+      return { ...base, status: 'DELIVERED' };
+    case 'retry':
+      return { ...base, status: 'PENDING', nextAttemptAt: outcome.nextAttemptAt };
+    // A failure counts toward the endpoint's streak: the streak prepare read saves a retry.
+    case 'expired':
+      return { ...base, status: 'EXPIRED', error: outcome.error, knownStreak };
+    case 'endpoint-unavailable':
+      return { ...base, status: 'FAILED', error: outcome.error, knownStreak };
+    case 'failed':
+      return {
+        ...base,
+        status: 'FAILED',
+        error: outcome.error,
+        deadLetter: outcome.deadLetter,
+        disableEndpoint: outcome.disableEndpoint,
+        knownStreak,
+      };
+  }
+}
+
+/**
+ * Stage 4: records the attempt and the delivery's new state under our lease (see `recordAttempt`):
+ * a terminal outcome updates the endpoint's stats, disables it when due (410, or the failure
+ * streak reaching its limit) and deletes the expiry marker, in one transaction, so a crash after
+ * it loses nothing. Returns what happened to the endpoint, or false when the delivery moved on
+ * meanwhile (this copy is stale).
+ */
+export function recordOutcome(input: OutcomeToRecord): Promise<RecordedOutcome | false> {
+  return recordAttempt(attemptRecordOf(input));
+}
+
+// ── Stage 5: follow up ───────────────────────────────────────────────────────────────────────
+
+/** What {@link followUp} acts on: a job prepare put back or resumes, or a recorded outcome. */
+export type FollowUp =
+  | Extract<Prepared, { kind: 'put-back' | 'resume' }>
+  | { kind: 'recorded'; d: DeliveryItem; outcome: AttemptOutcome; recorded: RecordedOutcome; now: Date };
+
+/**
+ * Stage 5: the messages that follow, and the job's outcome. A retry sends the next attempt's job
+ * (delayed up to the SQS cap; the worker re-delays it until `not_before`); a FAILED delivery whose
+ * retries are used up goes to the DLQ; an endpoint the record disabled is logged (the disable
+ * itself is in the record's transaction). A job put back is sent again; a resumed one re-sends the
+ * follow-up of the latest recorded attempt.
+ */
+export async function followUp(
+  input: FollowUp,
+  deps: Pick<WorkerDeps, 'maxSqsDelaySeconds'>,
 ): Promise<JobOutcome> {
-  const d = await getDelivery(job.delivery_id, now);
-  if (!d) return 'missing';
-  if (job.cycle > d.cycle) return defer(job, 2, now, deps); // a restart not recorded yet
-  if (job.cycle < d.cycle || job.attempt < d.attempt_count - 1) return 'stale';
-  if (job.attempt === d.attempt_count - 1) {
-    if (receiveCount > 1) await resumeFollowUp(d);
-    return receiveCount > 1 ? 'resumed' : 'stale';
+  if (input.kind === 'put-back') {
+    await enqueueJob(input.job, delayFor(input.job.not_before, input.now, deps.maxSqsDelaySeconds));
+    return 'deferred';
   }
-  if (job.attempt > d.attempt_count || d.status !== 'PENDING') return 'stale';
-  // Another copy is attempting now (or its lease just ended): check back when its lease ends.
-  const wait = Math.max(1, (d.lease_until ?? 0) - Math.floor(now.getTime() / 1000));
-  return defer(job, wait, now, deps);
-}
-
-async function scheduleNext(
-  id: string,
-  cycle: number,
-  attempt: number,
-  notBefore: string,
-  now: Date,
-  deps: WorkerDeps,
-) {
-  await enqueueJob(
-    { kind: 'deliver', delivery_id: id, cycle, attempt, not_before: notBefore },
-    delayFor(notBefore, now, deps.maxSqsDelaySeconds),
-  );
+  if (input.kind === 'resume') {
+    await resumeFollowUp(input.d);
+    return 'resumed';
+  }
+  const { d, outcome, recorded, now } = input;
+  switch (outcome.kind) {
+    case 'delivered':
+      return 'delivered';
+    case 'retry':
+      await enqueueJob(
+        {
+          kind: 'deliver',
+          delivery_id: d.id,
+          cycle: d.cycle,
+          attempt: d.attempt_count + 1,
+          not_before: outcome.nextAttemptAt,
+        },
+        delayFor(outcome.nextAttemptAt, now, deps.maxSqsDelaySeconds),
+      );
+      return 'retry-scheduled';
+    case 'expired':
+      logDisabled(d, recorded);
+      return 'expired';
+    case 'endpoint-unavailable':
+      return 'failed';
+    case 'failed':
+      logDisabled(d, recorded);
+      if (outcome.deadLetter) {
+        await sendToDlq({ kind: 'dead', delivery_id: d.id, cycle: d.cycle, reason: outcome.error });
+      }
+      return 'failed';
+  }
 }
 
 /** Re-sends what should follow the latest recorded attempt (after a crash between record and send). */
@@ -319,6 +487,8 @@ async function resumeFollowUp(d: DeliveryItem): Promise<void> {
     await sendToDlq({ kind: 'dead', delivery_id: d.id, cycle: d.cycle, reason: d.last_error ?? 'FAILED' });
   }
 }
+
+// ── The other jobs of the deliveries queue ───────────────────────────────────────────────────
 
 /** A FAILED delivery redriven from the DLQ: restarted once, whatever the number of copies. */
 async function redriveDead(job: DeadJob, deps: WorkerDeps): Promise<JobOutcome> {
