@@ -1,13 +1,14 @@
 /**
- * Queues and background workers: the CDK stack creates each queue with its dead-letter queue and
- * an event source per worker; the local runtime creates the same queues in the SQS emulator and
- * polls them into the same handlers.
+ * Background workers: what a worker row of a feature (`functions/<feature>/feature.ts`) says. The
+ * CDK app gives each worker an event source on its queue or a schedule, in its feature's nested
+ * stack; the local runtime polls the same queues into the same handlers and runs the schedules.
+ * Deployed code never imports this module (it re-exports the registry's workers).
  */
 import type { Grant } from '#shared/http/route.ts';
+import type { QueueId } from '#shared/queue-catalog.ts';
+import { workers } from './features.ts';
 
 export { type QueueDef, type QueueId, queues } from '#shared/queue-catalog.ts';
-
-import type { QueueId } from '#shared/queue-catalog.ts';
 
 export interface WorkerDef {
   id: string;
@@ -21,92 +22,11 @@ export interface WorkerDef {
   grants: Grant[];
 }
 
-export const workers: WorkerDef[] = [
-  {
-    id: 'ingestEvents',
-    handler: 'workers/ingest-events',
-    description: 'Validates PronaFlow events and hands each to the features that consume it',
-    trigger: { queue: 'ingest', batchSize: 10, maxBatchingWindowSeconds: 1 },
-    timeoutSeconds: 30,
-    grants: ['table:read', 'table:write', 'queue:deliveries:send'],
-  },
-
-  // ── API tokens ──
-  {
-    id: 'recordUsage',
-    handler: 'workers/record-usage',
-    description: "Writes API-token usage logs (BatchWriteItem, TTL) and each token's last use",
-    // SQS hands at most 10 messages per receive; the local poller does the same.
-    trigger: { queue: 'usage', batchSize: 10, maxBatchingWindowSeconds: 5 },
-    timeoutSeconds: 30,
-    grants: ['table:write'],
-  },
-
-  // ── Webhooks ──
-  {
-    id: 'deliverWebhooks',
-    handler: 'workers/deliver-webhooks',
-    description:
-      'Signed webhook deliveries with retries (re-enqueued with delay), recover pages and DLQ redrives of FAILED deliveries',
-    trigger: { queue: 'deliveries', batchSize: 10, maxBatchingWindowSeconds: 1 },
-    // One attempt (DNS included) is bounded by WEBHOOK_TIMEOUT_SECONDS, at most 30 s (checked by
-    // the settings), plus a 15 s lease margin for signing and recording: within these 60 s.
-    // Records of a batch run in parallel.
-    timeoutSeconds: 60,
-    // A finally FAILED delivery is parked in the deliveries DLQ (alarm + documented redrive).
-    grants: [
-      'table:read',
-      'table:write',
-      'queue:deliveries:send',
-      'queue:deliveries-dlq:send',
-      'secrets:keys:read',
-    ],
-  },
-  {
-    id: 'expireWebhookDeliveries',
-    handler: 'workers/expire-webhook-deliveries',
-    description:
-      'Marks EXPIRED the PENDING webhook deliveries past their expiry whose job was lost (expiry markers, DLVEXP#<hour> buckets)',
-    trigger: { schedule: 'rate(15 minutes)' },
-    timeoutSeconds: 120,
-    grants: ['table:read', 'table:write'],
-  },
-
-  // ── Reconciliation (every feature's lost jobs) ──
-  {
-    id: 'reconcileJobs',
-    handler: 'workers/reconcile-jobs',
-    description:
-      'Puts back on their queues the jobs of overdue work whose message was lost (webhook deliveries: due index, DLVDUE#<hour> buckets in gsi1)',
-    trigger: { schedule: 'rate(5 minutes)' },
-    timeoutSeconds: 120,
-    // A feature plugging in a reconciler (functions/workers/reconcile-jobs.ts) adds its queue's send grant.
-    grants: ['table:read', 'table:write', 'queue:deliveries:send'],
-  },
-
-  // ── OAuth ──
-  {
-    id: 'refreshOAuthConnections',
-    handler: 'workers/refresh-oauth-connections',
-    description:
-      'Refreshes OAuth access tokens expiring soon (gsi1 OAUTHEXP#<hour> buckets), one lease per connection',
-    trigger: { schedule: 'rate(5 minutes)' },
-    timeoutSeconds: 120,
-    grants: ['table:read', 'table:write', 'secrets:oauth:read', 'secrets:keys:read'],
-  },
-  {
-    id: 'reencryptOAuthTokens',
-    handler: 'workers/reencrypt-oauth-tokens',
-    description:
-      'After a data-key rotation, re-seals OAuth tokens under the current key (resumable, no-op when done)',
-    trigger: { schedule: 'rate(1 hour)' },
-    timeoutSeconds: 300,
-    // A resumable scan of the connections: a maintenance job, run only after a key rotation.
-    grants: ['table:read', 'table:write', 'table:scan', 'secrets:keys:read'],
-  },
-
-  // ── Other features ──
-];
+/**
+ * Every worker, in registry order: for tests and tools (the rows live in each feature's
+ * `feature.ts`; the registry is functions/features.ts).
+ */
+export { workers };
 
 /** A queue's consumer timeout when it has none yet (seconds). */
 export const DEFAULT_WORKER_TIMEOUT_SECONDS = 30;

@@ -18,14 +18,8 @@ import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
-import { routeList } from '#functions/routes.ts';
-import {
-  type QueueId,
-  queues,
-  visibilityTimeoutSeconds,
-  type WorkerDef,
-  workers,
-} from '#functions/workers.ts';
+import { routeList, workers } from '#functions/features.ts';
+import { type QueueId, queues, visibilityTimeoutSeconds, type WorkerDef } from '#functions/workers.ts';
 import { TABLE } from '#shared/db/table-definition.ts';
 import { CORS } from '#shared/http/cors.ts';
 import { API_PREFIX, fullPath, type Grant, type RouteDef, routeGrants } from '#shared/http/route.ts';

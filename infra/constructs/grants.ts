@@ -10,8 +10,8 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import type { QueueDef, QueueId } from '#functions/workers.ts';
 import type { Grant } from '#shared/http/route.ts';
+import type { QueueDef, QueueId } from '#shared/queue-catalog.ts';
 
 /** The resources grants point at. */
 export interface GrantTargets {

@@ -2,10 +2,10 @@ import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import type { QueueDef } from '#functions/workers.ts';
+import type { QueueDef } from '#shared/queue-catalog.ts';
 
 export interface QueueWithDlqProps {
-  /** The queue's row in `functions/workers.ts`. */
+  /** The queue's row in `shared/queue-catalog.ts`. */
   def: QueueDef;
   /**
    * At least six times the consumer's timeout (plus its batching window), as AWS recommends for

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { routeList } from '#functions/routes.ts';
+import { routeList } from '#functions/features.ts';
 import { config } from '#shared/config.ts';
 import { allowedOrigin, CORS } from '#shared/http/cors.ts';
 import { fallbackResponse } from '#shared/http/fallback.ts';

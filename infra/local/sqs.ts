@@ -5,7 +5,9 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { type FauxqsServer, startFauxqs } from 'fauxqs';
-import { type QueueDef, type QueueId, queues, visibilityTimeoutSeconds } from '#functions/workers.ts';
+import { workers } from '#functions/features.ts';
+import { visibilityTimeoutSeconds } from '#functions/workers.ts';
+import { type QueueDef, type QueueId, queues } from '#shared/queue-catalog.ts';
 
 export interface LocalSqs {
   endpoint: string;
@@ -18,7 +20,7 @@ export interface LocalSqs {
 }
 
 /**
- * Starts the in-process SQS emulator and creates every queue of `functions/workers.ts` with its
+ * Starts the in-process SQS emulator and creates every queue of `shared/queue-catalog.ts` with its
  * DLQ and the same redrive policy as in AWS. `prefix` keeps parallel test runs apart. With
  * `dataDir` the queues and their messages (ready, delayed and in flight, with their timers) are
  * kept in SQLite there, written through on every change, so a restart — even after a SIGKILL —
@@ -43,7 +45,7 @@ export async function startSqs(opts: { prefix?: string; dataDir?: string } = {})
         MessageRetentionPeriod: String(q.dlqRetentionDays * 86400),
       });
       const main = await ensureQueue(server, client, `${prefix}-${q.id}`, {
-        VisibilityTimeout: String(visibilityTimeoutSeconds(q.id)),
+        VisibilityTimeout: String(visibilityTimeoutSeconds(q.id, workers)),
         RedrivePolicy: JSON.stringify({
           deadLetterTargetArn: dlq.queueArn,
           maxReceiveCount: q.maxReceiveCount,

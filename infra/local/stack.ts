@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { workers } from '#functions/workers.ts';
+import { workers } from '#functions/features.ts';
 import { config, resetConfig, validateConfig } from '#shared/config.ts';
 // Registers the OAUTH_APPS_FILE settings check, so a bad apps file stops `npm start` before anything starts.
 import '#shared/oauth/catalog.ts';

@@ -3,11 +3,13 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import SwaggerParser from '@apidevtools/swagger-parser';
 import { describe, expect, it } from 'vitest';
+import { features, workers } from '#functions/features.ts';
 import { routeList, routes } from '#functions/routes.ts';
-import { workers } from '#functions/workers.ts';
+import { configSchema } from '#shared/config.ts';
 import { buildOpenApi } from '#shared/http/openapi.ts';
 import { fullPath, routeGrants } from '#shared/http/route.ts';
 import { compileRoutes, matchRoute } from '#shared/http/router.ts';
+import { queues } from '#shared/queue-catalog.ts';
 
 const importHandler = (handler: string) =>
   import(/* @vite-ignore */ pathToFileURL(resolve('functions', `${handler}.ts`)).href);
@@ -52,10 +54,75 @@ const PRODUCT_ENDPOINTS = [
   'GET /health',
 ];
 
+/** Settings of the platform (HTTP chain, auth, table, queues, secrets), claimed by no feature. */
+const PLATFORM_SETTINGS = [
+  'MAX_BODY_SIZE_KB',
+  'CORS_ALLOWED_ORIGINS',
+  'AUTH_JWT_ISSUER',
+  'AUTH_JWT_AUDIENCE',
+  'AUTH_JWT_ALGORITHMS',
+  'AUTH_JWKS_URL',
+  'AUTH_JWT_PUBLIC_KEY',
+  'TABLE_NAME',
+  'DYNAMODB_ENDPOINT',
+  'SQS_ENDPOINT',
+  'SECRETS_SOURCE',
+  'LOCAL_SECRETS_FILE',
+  'SECRETS_PREFIX',
+  'INGEST_QUEUE_URL',
+  'DELIVERY_QUEUE_URL',
+  'SYNC_QUEUE_URL',
+  'USAGE_QUEUE_URL',
+  'DELIVERY_DLQ_URL',
+];
+
+describe('feature registry', () => {
+  it('lists each feature once, with its folder, feature.ts and routes.ts', () => {
+    expect(new Set(features.map((f) => f.id)).size).toBe(features.length);
+    for (const f of features) {
+      expect(existsSync(`functions/${f.id}/feature.ts`), f.id).toBe(true);
+      expect(existsSync(`functions/${f.id}/routes.ts`), f.id).toBe(true);
+    }
+  });
+
+  it("keeps each route in its feature: handler in the feature's folder, tagged with the feature's name", () => {
+    for (const f of features) {
+      for (const [key, r] of Object.entries(f.routes)) {
+        expect(r.id, f.id).toBe(key);
+        expect(r.handler, r.id).toMatch(new RegExp(`^${f.id}/[a-z0-9-]+$`));
+        expect(r.tag, r.id).toBe(f.name);
+      }
+    }
+  });
+
+  it('gives every queue one owning feature, whose workers alone consume it', () => {
+    const owners = features.flatMap((f) => (f.queues ?? []).map((q) => [q, f.id] as const));
+    expect(owners.map(([q]) => q).sort()).toEqual(Object.keys(queues).sort());
+    const ownerOf = new Map(owners);
+    for (const f of features) {
+      for (const w of f.workers ?? []) {
+        if ('queue' in w.trigger) expect(ownerOf.get(w.trigger.queue), w.id).toBe(f.id);
+      }
+    }
+  });
+
+  it('names only real settings, and every setting belongs to a feature or the platform', () => {
+    const known = Object.keys(configSchema.shape);
+    const claimed = features.flatMap((f) => f.settings ?? []);
+    for (const s of claimed) expect(known, s).toContain(s);
+    expect(known.filter((k) => !claimed.includes(k) && !PLATFORM_SETTINGS.includes(k))).toEqual([]);
+  });
+});
+
 describe('route table', () => {
   it('registers every product endpoint', () => {
     const registered = new Set(routeList.map((r) => `${r.method} ${r.path}`));
     expect(PRODUCT_ENDPOINTS.filter((e) => !registered.has(e))).toEqual([]);
+  });
+
+  it("is the registry: every feature's rows, in registry order", () => {
+    expect(routeList).toEqual(features.flatMap((f) => Object.values(f.routes)));
+    expect(Object.keys(routes)).toEqual(routeList.map((r) => r.id));
   });
 
   it('has unique ids and unique method + path pairs', () => {

@@ -1,0 +1,50 @@
+import type { FeatureModule } from '#functions/feature-module.ts';
+import { routes } from './routes.ts';
+
+/** Webhook endpoints, signed deliveries with retries, recovery and redelivery. */
+export const webhooks = {
+  id: 'webhooks',
+  name: 'Webhooks',
+  routes,
+  queues: ['deliveries'],
+  settings: [
+    'WEBHOOK_MAX_RETRIES',
+    'WEBHOOK_RETRY_BACKOFF_SECONDS',
+    'WEBHOOK_TIMEOUT_SECONDS',
+    'WEBHOOK_MAX_PAYLOAD_SIZE_KB',
+    'WEBHOOK_DELIVERY_TTL_HOURS',
+    'WEBHOOK_HISTORY_RETENTION_DAYS',
+    'WEBHOOK_DISABLE_AFTER_CONSECUTIVE_FAILURES',
+    'ALLOW_LOOPBACK_TARGETS',
+  ],
+  workers: [
+    {
+      id: 'deliverWebhooks',
+      handler: 'workers/deliver-webhooks',
+      description:
+        'Signed webhook deliveries with retries (re-enqueued with delay), recover pages and DLQ redrives of FAILED deliveries',
+      trigger: { queue: 'deliveries', batchSize: 10, maxBatchingWindowSeconds: 1 },
+      // One attempt (DNS included) is bounded by WEBHOOK_TIMEOUT_SECONDS, at most 30 s (checked by
+      // the settings), plus a 15 s lease margin for signing and recording: within these 60 s.
+      // Records of a batch run in parallel.
+      timeoutSeconds: 60,
+      // A finally FAILED delivery is parked in the deliveries DLQ (alarm + documented redrive).
+      grants: [
+        'table:read',
+        'table:write',
+        'queue:deliveries:send',
+        'queue:deliveries-dlq:send',
+        'secrets:keys:read',
+      ],
+    },
+    {
+      id: 'expireWebhookDeliveries',
+      handler: 'workers/expire-webhook-deliveries',
+      description:
+        'Marks EXPIRED the PENDING webhook deliveries past their expiry whose job was lost (expiry markers, DLVEXP#<hour> buckets)',
+      trigger: { schedule: 'rate(15 minutes)' },
+      timeoutSeconds: 120,
+      grants: ['table:read', 'table:write'],
+    },
+  ],
+} satisfies FeatureModule;
