@@ -3,7 +3,7 @@ import { ForbiddenError, UnauthorizedError } from '#shared/errors.ts';
 import type { Caller } from '#shared/http/caller.ts';
 import { isWellFormedToken, TOKEN_PREFIX } from './format.ts';
 import { readSessionContext } from './member-record.ts';
-import { findAuthRecord, hashToken } from './repository.ts';
+import { findAuthRecord, hashToken } from './token-store.ts';
 
 const invalid = () =>
   new UnauthorizedError('The API token is not valid: unknown, revoked, inactive or expired.', {

@@ -9,8 +9,9 @@ import type { PronaFlowEvent } from '#shared/events/envelope.ts';
 import type { WorkspaceRole } from '#shared/http/caller.ts';
 import { logger } from '#shared/logger.ts';
 import { membershipKey, membershipOrder } from './member-record.ts';
-import { getToken, revokeToken, type TokenItem } from './repository.ts';
 import { scopesBeyondRole } from './scopes.ts';
+import { getToken, type TokenItem } from './token-store.ts';
+import { revokeToken } from './token-writes.ts';
 
 export { membershipKey } from './member-record.ts';
 

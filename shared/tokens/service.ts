@@ -1,9 +1,11 @@
 import { config } from '#shared/config.ts';
 import { ForbiddenError, ValidationError } from '#shared/errors.ts';
 import type { Caller } from '#shared/http/caller.ts';
-import * as repo from './repository.ts';
 import type { CreateTokenInput, TokenView, UpdateTokenInput } from './schemas.ts';
 import { SCOPES, scopesBeyondRole } from './scopes.ts';
+import { getToken as getTokenItem } from './token-store.ts';
+import { toView } from './token-views.ts';
+import * as writes from './token-writes.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -44,7 +46,7 @@ function assertWithinRole(role: Caller['role'], scopes: string[], what: string):
  * caller's current role: a user demoted since creating it cannot revive its admin scopes.
  */
 const withinCallerRole =
-  (caller: Caller): repo.TokenGuard =>
+  (caller: Caller): writes.TokenGuard =>
   (current) =>
     assertWithinRole(caller.role, current.scopes, 'hold the scopes of this token');
 
@@ -55,7 +57,7 @@ const withinCallerRole =
  */
 export async function createToken(caller: Caller, input: CreateTokenInput): Promise<TokenWithValue> {
   assertWithinRole(caller.role, input.scopes, 'grant');
-  const { item, value } = await repo.createToken({
+  const { item, value } = await writes.createToken({
     userId: caller.userId,
     workspaceId: caller.workspaceId,
     role: caller.role,
@@ -64,11 +66,11 @@ export async function createToken(caller: Caller, input: CreateTokenInput): Prom
     expiresAt: resolveExpiry(input.expires_at),
     membershipAsOf: caller.membershipAsOf,
   });
-  return { ...repo.toView(item), token: value };
+  return { ...toView(item), token: value };
 }
 
 export async function getToken(caller: Caller, id: string): Promise<TokenView> {
-  return repo.toView(await repo.getToken(caller.workspaceId, caller.userId, id));
+  return toView(await getTokenItem(caller.workspaceId, caller.userId, id));
 }
 
 /**
@@ -76,8 +78,8 @@ export async function getToken(caller: Caller, id: string): Promise<TokenView> {
  * and, like creation, that the membership record did not move since authentication.
  */
 export async function updateToken(caller: Caller, id: string, patch: UpdateTokenInput): Promise<TokenView> {
-  return repo.toView(
-    await repo.updateToken(caller.workspaceId, caller.userId, id, patch, {
+  return toView(
+    await writes.updateToken(caller.workspaceId, caller.userId, id, patch, {
       role: caller.role,
       guard: withinCallerRole(caller),
       membershipAsOf: caller.membershipAsOf,
@@ -86,7 +88,7 @@ export async function updateToken(caller: Caller, id: string, patch: UpdateToken
 }
 
 export async function revokeToken(caller: Caller, id: string): Promise<void> {
-  await repo.revokeToken(caller.workspaceId, caller.userId, id);
+  await writes.revokeToken(caller.workspaceId, caller.userId, id);
 }
 
 /**
@@ -94,19 +96,19 @@ export async function revokeToken(caller: Caller, id: string): Promise<void> {
  * carries, under the membership record authentication read (409 if it moved).
  */
 export async function rotateToken(caller: Caller, id: string, expiresAt?: string): Promise<TokenWithValue> {
-  const { item, value } = await repo.rotateToken(
+  const { item, value } = await writes.rotateToken(
     caller.workspaceId,
     caller.userId,
     id,
     resolveExpiry(expiresAt),
     { role: caller.role, guard: withinCallerRole(caller), membershipAsOf: caller.membershipAsOf },
   );
-  return { ...repo.toView(item), token: value };
+  return { ...toView(item), token: value };
 }
 
 export async function tokenScopes(caller: Caller, id: string) {
-  const token = await repo.getToken(caller.workspaceId, caller.userId, id);
+  const token = await getTokenItem(caller.workspaceId, caller.userId, id);
   return { token_id: token.id, scopes: SCOPES.filter((s) => token.scopes.includes(s.name)) };
 }
 
-export { listTokens } from './repository.ts';
+export { listTokens } from './token-queries.ts';

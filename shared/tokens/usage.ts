@@ -7,8 +7,8 @@ import { listCursor } from '#shared/db/pagination.ts';
 import { ValidationError } from '#shared/errors.ts';
 import { logger } from '#shared/logger.ts';
 import { sendJson } from '#shared/queues.ts';
-import { getToken, touchLastUsed } from './repository.ts';
 import type { UsageLogsQuery, usageAggregatesSchema, usageLogPageSchema } from './schemas.ts';
+import { getToken, touchLastUsed } from './token-store.ts';
 
 /** One API call made with a token, as the HTTP layer puts it on the usage queue. */
 export const usageRecord = z.object({

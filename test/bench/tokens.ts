@@ -11,7 +11,7 @@ import { loadOrCreateDevKeys, signSessionJwt } from '#infra/local/dev-keys.ts';
 import { lambdaContext } from '#infra/local/lambda-event.ts';
 import { startLocalStack } from '#infra/local/stack.ts';
 import { logger } from '#shared/logger.ts';
-import { createToken } from '#shared/tokens/repository.ts';
+import { createToken } from '#shared/tokens/token-writes.ts';
 import { httpEvent } from '#test/helpers/http-event.ts';
 import { countDynamoCalls } from '#test/helpers/tokens.ts';
 

@@ -1,6 +1,6 @@
 import { db } from '#shared/db/client.ts';
 import type { WorkspaceRole } from '#shared/http/caller.ts';
-import { createToken } from '#shared/tokens/repository.ts';
+import { createToken } from '#shared/tokens/token-writes.ts';
 
 /**
  * Counts the DynamoDB commands the process-wide client sends (one per round trip; SDK retries

@@ -6,7 +6,7 @@ import { handler as createToken } from '#functions/tokens/create-token.ts';
 import { handler as getRateLimit } from '#functions/tokens/get-rate-limit.ts';
 import { route } from '#shared/http/route.ts';
 import { logger } from '#shared/logger.ts';
-import { hashToken } from '#shared/tokens/repository.ts';
+import { hashToken } from '#shared/tokens/token-store.ts';
 import { useTestTable } from '#test/helpers/env.ts';
 import { invoke } from '#test/helpers/http-event.ts';
 import { type TestIdentity, testIdentity } from '#test/helpers/session.ts';

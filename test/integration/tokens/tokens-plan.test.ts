@@ -7,7 +7,7 @@ import { db, tableName } from '#shared/db/client.ts';
 import { keys } from '#shared/db/keys.ts';
 import { ingestMessage } from '#shared/events/ingest.ts';
 import { getWorkspacePlan } from '#shared/tokens/plans.ts';
-import { findAuthRecord, hashToken } from '#shared/tokens/repository.ts';
+import { findAuthRecord, hashToken } from '#shared/tokens/token-store.ts';
 import { useTestTable } from '#test/helpers/env.ts';
 import { invoke } from '#test/helpers/http-event.ts';
 import { type TestIdentity, testIdentity } from '#test/helpers/session.ts';

@@ -1,114 +1,30 @@
-import {
-  GetCommand,
-  QueryCommand,
-  TransactWriteCommand,
-  type TransactWriteCommandInput,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
+/**
+ * The token writes of the API and the membership consumer: create, update, revoke and rotate,
+ * each one transaction over the metadata, the authentication record and the quota slot, checked
+ * against the workspace plan and, for a session, the membership record it was held to.
+ */
+import { TransactWriteCommand, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
 import { config } from '#shared/config.ts';
-import { sha256Hex } from '#shared/crypto.ts';
 import { db, tableName } from '#shared/db/client.ts';
-import {
-  cancellationCodes,
-  conditionFailedAt,
-  isConditionFailed,
-  isTransactionConflict,
-} from '#shared/db/conditions.ts';
+import { cancellationCodes, conditionFailedAt, isTransactionConflict } from '#shared/db/conditions.ts';
 import { keys } from '#shared/db/keys.ts';
-import { listCursor, type Page } from '#shared/db/pagination.ts';
-import { ConflictError, NotFoundError } from '#shared/errors.ts';
+import { ConflictError } from '#shared/errors.ts';
 import type { WorkspaceRole } from '#shared/http/caller.ts';
 import { newId } from '#shared/ids.ts';
 import { generateToken } from './format.ts';
 import { membershipUnchangedCheck } from './member-record.ts';
-import { getWorkspacePlan, type Plan, planUnchangedCheck, type WorkspacePlan } from './plans.ts';
-import type { TokenView } from './schemas.ts';
+import { getWorkspacePlan, planUnchangedCheck, type WorkspacePlan } from './plans.ts';
+import { ensureQuota, pruneExpiredSlots, quotaFull, quotaKey, takeSlot } from './token-quota.ts';
+import { getToken, hashToken, type TokenAuthRecord, type TokenItem } from './token-store.ts';
 
 type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
-
-/** The metadata item of a token (`WS#<ws>` / `APITOKEN#<user>#<id>`). */
-export interface TokenItem {
-  id: string;
-  name: string;
-  user_id: string;
-  workspace_id: string;
-  /** Role of the user when the token was made (routes that need the admin role check it). */
-  role: WorkspaceRole;
-  scopes: string[];
-  is_active: boolean;
-  created_at: string;
-  updated_at: string;
-  expires_at: string;
-  last_used_at?: string;
-  last_used_ip?: string;
-  rotated_at?: string;
-  revoked_at?: string;
-  token_hash: string;
-  version: number;
-  ttl: number;
-}
-
-/** The authentication record (`TOKENHASH#<sha256>`): all the hot path needs, in one item. */
-export interface TokenAuthRecord {
-  token_id: string;
-  user_id: string;
-  workspace_id: string;
-  role: WorkspaceRole;
-  scopes: string[];
-  is_active: boolean;
-  expires_at: string;
-  plan: Plan;
-  plan_changed_at?: string;
-  ttl: number;
-}
 
 const DAY = 86_400;
 const epoch = (iso: string) => Math.floor(Date.parse(iso) / 1000);
 
-/** At most this many tokens per user and workspace hold a slot: those neither revoked nor expired. */
-export const MAX_ACTIVE_TOKENS = 50;
-
-/**
- * The token quota of a user in a workspace (`WS#<ws>` / `TOKENQUOTA#<user>`): a map `slots` of
- * token id → expiry (epoch seconds). Creating a token adds its slot under `size(slots) < max` in
- * the create transaction; revoking removes it; expired slots are pruned when the cap is reached.
- * (The sort key does not start with `APITOKEN#`, so token queries never see it.)
- */
-export const quotaKey = (workspaceId: string, userId: string) => ({
-  pk: keys.workspace(workspaceId),
-  sk: `TOKENQUOTA#${encodeURIComponent(userId)}`,
-});
-/** Token hash under API_TOKEN_HASH_ALGORITHM (only sha256 today). */
-export const hashToken = (value: string): string => sha256Hex(value);
-
 /** Metadata outlives expiry and revocation by the usage-log retention, so logs keep a name to show. */
 function metaTtl(expiresAt: string): number {
   return epoch(expiresAt) + config().API_USAGE_LOG_RETENTION_DAYS * DAY;
-}
-
-export function tokenStatus(item: TokenItem, now = new Date()): TokenView['status'] {
-  if (item.revoked_at) return 'revoked';
-  if (item.expires_at <= now.toISOString()) return 'expired';
-  return item.is_active ? 'active' : 'inactive';
-}
-
-export function toView(item: TokenItem, now = new Date()): TokenView {
-  return {
-    id: item.id,
-    name: item.name,
-    user_id: item.user_id,
-    workspace_id: item.workspace_id,
-    scopes: item.scopes,
-    status: tokenStatus(item, now),
-    is_active: item.is_active,
-    created_at: item.created_at,
-    updated_at: item.updated_at,
-    expires_at: item.expires_at,
-    last_used_at: item.last_used_at ?? null,
-    last_used_ip: item.last_used_ip ?? null,
-    rotated_at: item.rotated_at ?? null,
-    revoked_at: item.revoked_at ?? null,
-  };
 }
 
 function authRecordPut(item: TokenItem, hash: string, plan: WorkspacePlan): TransactItem {
@@ -131,65 +47,6 @@ function authRecordPut(item: TokenItem, hash: string, plan: WorkspacePlan): Tran
     Put: { TableName: tableName(), Item: record, ConditionExpression: 'attribute_not_exists(pk)' },
   };
 }
-
-/** Creates the quota item with an empty slot map unless it exists (slot updates need the map). */
-async function ensureQuota(workspaceId: string, userId: string): Promise<void> {
-  await db().send(
-    new UpdateCommand({
-      TableName: tableName(),
-      Key: quotaKey(workspaceId, userId),
-      UpdateExpression:
-        'SET entity = if_not_exists(entity, :e), workspace_id = :ws, user_id = :u, slots = if_not_exists(slots, :empty)',
-      ExpressionAttributeValues: { ':e': 'ApiTokenQuota', ':ws': workspaceId, ':u': userId, ':empty': {} },
-    }),
-  );
-}
-
-/**
- * Takes (or keeps) the slot of token `id` with its expiry, under the cap: a token that already
- * holds a slot keeps it; a new one needs `size(slots) < MAX_ACTIVE_TOKENS`.
- */
-function takeSlot(workspaceId: string, userId: string, id: string, expiresAt: string): TransactItem {
-  return {
-    Update: {
-      TableName: tableName(),
-      Key: quotaKey(workspaceId, userId),
-      UpdateExpression: 'SET slots.#id = :exp',
-      ConditionExpression: 'attribute_exists(slots.#id) OR size(slots) < :max',
-      ExpressionAttributeNames: { '#id': id },
-      ExpressionAttributeValues: { ':exp': epoch(expiresAt), ':max': MAX_ACTIVE_TOKENS },
-    },
-  };
-}
-
-/**
- * Frees the slots of expired tokens; true when at least one was freed. Called when the cap is
- * reached, so expired tokens never hold slots for long.
- */
-async function pruneExpiredSlots(workspaceId: string, userId: string, now = new Date()): Promise<boolean> {
-  const { Item } = await db().send(
-    new GetCommand({ TableName: tableName(), Key: quotaKey(workspaceId, userId), ConsistentRead: true }),
-  );
-  const slots = (Item?.slots ?? {}) as Record<string, number>;
-  const nowSec = Math.floor(now.getTime() / 1000);
-  const expired = Object.keys(slots).filter((id) => Number(slots[id]) <= nowSec);
-  if (!expired.length) return false;
-  await db().send(
-    new UpdateCommand({
-      TableName: tableName(),
-      Key: quotaKey(workspaceId, userId),
-      UpdateExpression: `REMOVE ${expired.map((_, i) => `slots.#s${i}`).join(', ')}`,
-      ExpressionAttributeNames: Object.fromEntries(expired.map((id, i) => [`#s${i}`, id])),
-    }),
-  );
-  return true;
-}
-
-const quotaFull = () =>
-  new ConflictError(
-    `You have ${MAX_ACTIVE_TOKENS} tokens in this workspace, the most one user may hold; revoke one you no longer need first.`,
-    { extra: { max_active_tokens: MAX_ACTIVE_TOKENS } },
-  );
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -294,72 +151,6 @@ export async function createToken(input: {
       }
     }
   }
-}
-
-const notFound = (id: string) => new NotFoundError(`No token '${id}' of yours in this workspace.`);
-
-/** A token of this user in this workspace (404 for anyone else's, expired-by-TTL included). */
-export async function getToken(workspaceId: string, userId: string, id: string): Promise<TokenItem> {
-  const { Item } = await db().send(
-    new GetCommand({
-      TableName: tableName(),
-      Key: keys.apiToken(workspaceId, userId, id),
-      ConsistentRead: true,
-    }),
-  );
-  if (!Item || Item.user_id !== userId || (Item.ttl && Item.ttl <= Date.now() / 1000)) throw notFound(id);
-  return Item as TokenItem;
-}
-
-const STATUS_FILTERS: Record<TokenView['status'], string> = {
-  active: 'attribute_not_exists(revoked_at) AND is_active = :t AND expires_at > :now',
-  inactive: 'attribute_not_exists(revoked_at) AND is_active = :f AND expires_at > :now',
-  expired: 'attribute_not_exists(revoked_at) AND expires_at <= :now',
-  revoked: 'attribute_exists(revoked_at)',
-};
-
-/** The user's tokens in the workspace, newest first, optionally by status. */
-export async function listTokens(
-  workspaceId: string,
-  userId: string,
-  opts: { limit: number; cursor?: string; status?: TokenView['status']; now?: Date },
-): Promise<Page<TokenView>> {
-  const now = opts.now ?? new Date();
-  const pk = keys.workspace(workspaceId);
-  const cursor = listCursor({ list: 'tokens', key: { pk, sk: { prefix: keys.apiTokensOfUser(userId) } } });
-  let start = cursor.decode(opts.cursor);
-  const values: Record<string, unknown> = {
-    ':pk': pk,
-    ':sk': keys.apiTokensOfUser(userId),
-    ':nowe': Math.floor(now.getTime() / 1000),
-  };
-  let filter = '#ttl > :nowe';
-  if (opts.status) {
-    filter += ` AND ${STATUS_FILTERS[opts.status]}`;
-    if (opts.status !== 'revoked') values[':now'] = now.toISOString();
-    if (opts.status === 'active') values[':t'] = true;
-    if (opts.status === 'inactive') values[':f'] = false;
-  }
-  const data: TokenView[] = [];
-  // Filters can thin a page: read on (bounded) until the page is full, never past it.
-  for (let round = 0; round < 10 && data.length < opts.limit; round++) {
-    const page = await db().send(
-      new QueryCommand({
-        TableName: tableName(),
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :sk)',
-        FilterExpression: filter,
-        ExpressionAttributeNames: { '#ttl': 'ttl' },
-        ExpressionAttributeValues: values,
-        ScanIndexForward: false,
-        Limit: opts.limit - data.length,
-        ExclusiveStartKey: start,
-      }),
-    );
-    for (const item of page.Items ?? []) data.push(toView(item as TokenItem, now));
-    start = page.LastEvaluatedKey as typeof start;
-    if (!start) break;
-  }
-  return { data, next_cursor: cursor.encode(start) };
 }
 
 function conflictOrThrow(err: unknown, message: string): never {
@@ -575,36 +366,4 @@ export async function rotateToken(
     conflictOrThrow(err, 'The token was rotated or changed by another request at the same time.');
   }
   return { item, value };
-}
-
-/** The authentication record for a token hash: one strongly consistent GetItem. */
-export async function findAuthRecord(hash: string): Promise<TokenAuthRecord | undefined> {
-  const { Item } = await db().send(
-    new GetCommand({ TableName: tableName(), Key: keys.apiTokenHash(hash), ConsistentRead: true }),
-  );
-  return Item as TokenAuthRecord | undefined;
-}
-
-/** Records the latest use of a token; an older use never overwrites a newer one. */
-export async function touchLastUsed(input: {
-  workspaceId: string;
-  userId: string;
-  tokenId: string;
-  at: string;
-  ip?: string;
-}): Promise<void> {
-  try {
-    await db().send(
-      new UpdateCommand({
-        TableName: tableName(),
-        Key: keys.apiToken(input.workspaceId, input.userId, input.tokenId),
-        UpdateExpression: 'SET last_used_at = :at, last_used_ip = :ip',
-        ConditionExpression:
-          'attribute_exists(pk) AND (attribute_not_exists(last_used_at) OR last_used_at < :at)',
-        ExpressionAttributeValues: { ':at': input.at, ':ip': input.ip ?? null },
-      }),
-    );
-  } catch (err) {
-    if (!isConditionFailed(err)) throw err;
-  }
 }
