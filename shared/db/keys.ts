@@ -19,6 +19,14 @@ export const keys = {
   apiTokensOfUser: (userId: string) => `APITOKEN#${encodeURIComponent(userId)}#`,
   /** Prefix of every token of a workspace (plan changes fan out to them). */
   apiTokensOfWorkspace: () => 'APITOKEN#',
+  /**
+   * A user's token quota in a workspace (T8), beside the tokens but outside their `APITOKEN#`
+   * prefix, so token queries never see it.
+   */
+  apiTokenQuota: (workspaceId: string, userId: string) => ({
+    pk: `WS#${workspaceId}`,
+    sk: `TOKENQUOTA#${encodeURIComponent(userId)}`,
+  }),
   /** The authentication record of a token, found by the SHA-256 of its value. */
   apiTokenHash: (hash: string) => ({ pk: `TOKENHASH#${hash}`, sk: 'TOKENHASH' }),
   /** A fixed rate-limit window's counter for a subject (`USER#<ws>#<user>`: one budget per user and workspace). */

@@ -20,10 +20,7 @@ export const MAX_ACTIVE_TOKENS = 50;
  * the create transaction; revoking removes it; expired slots are pruned when the cap is reached.
  * (The sort key does not start with `APITOKEN#`, so token queries never see it.)
  */
-export const quotaKey = (workspaceId: string, userId: string) => ({
-  pk: keys.workspace(workspaceId),
-  sk: `TOKENQUOTA#${encodeURIComponent(userId)}`,
-});
+export const quotaKey = keys.apiTokenQuota;
 
 /** Creates the quota item with an empty slot map unless it exists (slot updates need the map). */
 export async function ensureQuota(workspaceId: string, userId: string): Promise<void> {
