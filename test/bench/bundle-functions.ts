@@ -1,11 +1,10 @@
 /**
  * Which Lambda functions the bundle benchmark measures: every function the CDK stack builds from
  * `functions/` (one per route, the `$default` route's, one per worker). Kept apart from the
- * benchmark so that one small function knows where the tables live, and so a unit test can check
- * it without bundling anything.
+ * benchmark so that one small function knows where the tables live (the feature registry, which
+ * the stack reads too), and so a unit test can check it without bundling anything.
  */
-import { routeList } from '#functions/routes.ts';
-import { workers } from '#functions/workers.ts';
+import { routeList, workers } from '#functions/features.ts';
 import { FALLBACK_HANDLER } from '#infra/integration-stack.ts';
 import { type Grant, routeGrants } from '#shared/http/route.ts';
 
@@ -19,8 +18,8 @@ export interface BenchedFunction {
 
 /**
  * The functions to bundle, one per handler module (two rows sharing a handler would share one
- * bundle), in table order. The only code of the benchmark that reads the route and worker tables:
- * adapt it when they move (e.g. to per-feature modules listed in `functions/features.ts`).
+ * bundle), in registry order. The only code of the benchmark that reads the route and worker
+ * tables: adapt it when they move.
  */
 export function benchedFunctions(): BenchedFunction[] {
   const all: BenchedFunction[] = [

@@ -6,8 +6,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { routeList } from '#functions/routes.ts';
-import { workers } from '#functions/workers.ts';
+import { routeList, workers } from '#functions/features.ts';
 import { handlerEntry, PROJECT_ROOT } from '#infra/constructs/bundling.ts';
 import { FALLBACK_HANDLER } from '#infra/integration-stack.ts';
 import { benchedFunctions } from '#test/bench/bundle-functions.ts';
