@@ -1,5 +1,6 @@
 /**
- * The CDK app: one env-agnostic stack, checked by cdk-nag (AwsSolutions) during synth. `cdk.json`
+ * The CDK app: one env-agnostic root stack holding a nested stack per feature of the registry
+ * (functions/features.ts), checked by cdk-nag (AwsSolutions) during synth. `cdk.json`
  * runs this file (`npx tsx infra/app.ts`); tests call {@link buildApp} and synthesize themselves.
  *
  * Context (`npx cdk synth -c key=value`):
@@ -15,7 +16,7 @@ import { pathToFileURL } from 'node:url';
 import { App, type AppProps, Tags, Validations } from 'aws-cdk-lib';
 import { ArnPrincipal } from 'aws-cdk-lib/aws-iam';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { IntegrationStack, type IntegrationStackProps, STACK_NAME } from './integration-stack.ts';
+import { RootStack, type RootStackProps, STACK_NAME } from './root-stack.ts';
 
 export interface BuildAppOptions {
   /** Cloud assembly directory. @default CDK_OUTDIR (set by the CLI) or a temporary directory */
@@ -26,7 +27,7 @@ export interface BuildAppOptions {
    */
   context?: Record<string, unknown>;
   /** Stack props overriding those read from context. */
-  stackProps?: Partial<IntegrationStackProps>;
+  stackProps?: Partial<RootStackProps>;
 }
 
 /** The feature flags of cdk.json, so tests synthesize with exactly the CLI's flags. */
@@ -42,7 +43,7 @@ function stringContext(app: App, key: string): string | undefined {
   return typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined;
 }
 
-function propsFromContext(app: App): IntegrationStackProps {
+function propsFromContext(app: App): RootStackProps {
   const arns = stringContext(app, 'eventSourcePrincipalArns');
   const loopback: unknown = app.node.tryGetContext('allowLoopbackTargets');
   return {
@@ -61,15 +62,15 @@ function propsFromContext(app: App): IntegrationStackProps {
   };
 }
 
-/** Builds the app with its one stack and the cdk-nag AwsSolutions checks (they run at synth). */
-export function buildApp(options: BuildAppOptions = {}): { app: App; stack: IntegrationStack } {
+/** Builds the app with its root stack and the cdk-nag AwsSolutions checks (they run at synth). */
+export function buildApp(options: BuildAppOptions = {}): { app: App; stack: RootStack } {
   const appProps: AppProps = {
     context: { ...cdkJsonContext(), ...options.context },
     ...(options.outdir ? { outdir: options.outdir } : {}),
   };
   const app = new App(appProps);
   const fromContext = propsFromContext(app);
-  const stack = new IntegrationStack(app, STACK_NAME, {
+  const stack = new RootStack(app, STACK_NAME, {
     description:
       'PronaFlow Integration Ecosystem: API tokens, webhooks, OAuth connections, sync bindings, plugins, consents',
     ...Object.fromEntries(Object.entries(fromContext).filter(([, v]) => v !== undefined)),

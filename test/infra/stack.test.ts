@@ -1,30 +1,38 @@
 /**
- * Synthesizes the real stack once (esbuild bundling of every function, cdk-nag AwsSolutions) and
- * checks the template against the route and worker tables. Variants that only need the template
+ * Synthesizes the real app once (esbuild bundling of every function, cdk-nag AwsSolutions) and
+ * checks the root template and every feature's nested template against the feature registry.
+ * Functions live in nested stacks: a construct's logical id is looked up in its own stack, and a
+ * nested template's `{ Ref: <parameter> }` is resolved to what the root passes for it, so the
+ * assertions compare against the root's resources. Variants that only need the templates
  * synthesize with bundling skipped (`aws:cdk:bundling-stacks: []`), which takes a few seconds.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type App, type CfnElement, Validations } from 'aws-cdk-lib';
+import { type App, CfnElement, type CfnResource, NestedStack, Stack, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AccountPrincipal, ArnPrincipal } from 'aws-cdk-lib/aws-iam';
 import type { CloudAssembly } from 'aws-cdk-lib/cx-api';
-import type { Construct } from 'constructs';
+import type { Construct, IConstruct } from 'constructs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { routeList } from '#functions/routes.ts';
-import { queues, type WorkerDef, workers } from '#functions/workers.ts';
+import type { FeatureModule } from '#functions/feature-module.ts';
+import { features, routeList, workers } from '#functions/features.ts';
+import type { WorkerDef } from '#functions/workers.ts';
 import { buildApp } from '#infra/app.ts';
 import { BUNDLE } from '#infra/constructs/bundling.ts';
 import { grantQueue } from '#infra/constructs/grants.ts';
-import type { IntegrationStack } from '#infra/integration-stack.ts';
+import type { RootStack } from '#infra/root-stack.ts';
 import { TABLE } from '#shared/db/table-definition.ts';
 import { CORS } from '#shared/http/cors.ts';
 import { fullPath, routeGrants } from '#shared/http/route.ts';
+import { queues } from '#shared/queue-catalog.ts';
 
 /** Bundling ~50 functions with esbuild takes ~25 s on two cores; allow for a slow machine. */
 const SYNTH_TIMEOUT_MS = 180_000;
-const MAX_RESOURCES = 450;
+/** Per template (CloudFormation's limit is 500 per stack). */
+const MAX_RESOURCES = 400;
+/** Routes of the HTTP API, over all templates (API Gateway's default quota is 300). */
+const MAX_ROUTES = 240;
 /** Acknowledged cdk-nag findings must be one of these (each carries its reason where it is made). */
 const ALLOWED_ACKNOWLEDGMENTS = [
   /^AwsSolutions-APIG4$/,
@@ -46,8 +54,8 @@ afterAll(() => {
   for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
 });
 
-/** Synthesizes; returns the template, or the validation error (cdk-nag findings fail synth). */
-function synth(app: App, stack: IntegrationStack) {
+/** Synthesizes; returns the root template, or the validation error (cdk-nag findings fail synth). */
+function synth(app: App, stack: RootStack) {
   let assembly: CloudAssembly | undefined;
   let error: Error | undefined;
   try {
@@ -61,21 +69,63 @@ function synth(app: App, stack: IntegrationStack) {
   return { assembly, template, error };
 }
 
-function logicalId(stack: IntegrationStack, construct: { node: { defaultChild?: unknown } }): string {
-  return stack.getLogicalId(construct.node.defaultChild as CfnElement);
+/** The template of every stack of the app: the root and each feature's nested stack. */
+function templatesOf(assembly: CloudAssembly, root: RootStack): Map<Stack, Template> {
+  const out = new Map<Stack, Template>([
+    [root, Template.fromJSON(assembly.getStackByName(root.stackName).template as Record<string, unknown>)],
+  ]);
+  for (const nested of root.featureStacks.values()) {
+    const json = JSON.parse(readFileSync(join(assembly.directory, nested.templateFile), 'utf8'));
+    out.set(nested, Template.fromJSON(json as Record<string, unknown>));
+  }
+  return out;
+}
+
+/** Logical id of a construct's resource in its own stack (root or nested). */
+function logicalId(construct: IConstruct): string {
+  const cfn = (CfnElement.isCfnElement(construct) ? construct : construct.node.defaultChild) as CfnElement;
+  return Stack.of(cfn).getLogicalId(cfn);
+}
+
+/**
+ * A value of a nested template as the root sees it: a `{ Ref }` to a parameter of the nested stack
+ * becomes the expression the root passes for it (`{ Ref: rootId }`, `{ 'Fn::GetAtt': … }`).
+ */
+function fromRoot(root: Template, stack: Stack, value: unknown): unknown {
+  if (!NestedStack.isNestedStack(stack)) return value;
+  const ref = (value as { Ref?: string } | undefined)?.Ref;
+  if (typeof ref !== 'string') return value;
+  const resource = stack.nestedStackResource as CfnResource;
+  const id = Stack.of(resource).getLogicalId(resource);
+  const params = (root.toJSON().Resources[id].Properties.Parameters ?? {}) as Record<string, unknown>;
+  return ref in params ? params[ref] : value;
 }
 
 function actionsOf(s: Statement): string[] {
   return Array.isArray(s.Action) ? s.Action : [s.Action];
 }
 
-describe('IntegrationStack (bundled synth)', () => {
+describe('RootStack and feature stacks (bundled synth)', () => {
   let app: App;
-  let stack: IntegrationStack;
+  let stack: RootStack;
   let assembly: CloudAssembly | undefined;
   let template: Template;
   let synthError: Error | undefined;
   let resources: Record<string, Resource>;
+  /** Root and nested templates. */
+  let templates: Map<Stack, Template>;
+  /** The resource of a construct, from its own stack's template. */
+  const res = (c: { node: { defaultChild?: unknown } }): Resource => {
+    const cfn = c.node.defaultChild as CfnElement;
+    return templates.get(Stack.of(cfn))!.toJSON().Resources[Stack.of(cfn).getLogicalId(cfn)] as Resource;
+  };
+  /** Every resource of every template, keyed `<stack path>/<logical id>`. */
+  const allResources = (type?: string): [Stack, string, Resource][] =>
+    [...templates].flatMap(([st, t]) =>
+      (Object.entries(t.toJSON().Resources) as [string, Resource][])
+        .filter(([, r]) => !type || r.Type === type)
+        .map(([id, r]) => [st, id, r] as [Stack, string, Resource]),
+    );
 
   beforeAll(() => {
     const started = performance.now();
@@ -85,8 +135,9 @@ describe('IntegrationStack (bundled synth)', () => {
     assembly = out.assembly;
     if (out.template) template = out.template;
     resources = (out.template?.toJSON().Resources ?? {}) as Record<string, Resource>;
+    templates = assembly ? templatesOf(assembly, stack) : new Map();
     console.log(
-      `synth with esbuild bundling of ${Object.keys(out.template?.findResources('AWS::Lambda::Function') ?? {}).length} functions and cdk-nag: ${Math.round(performance.now() - started)} ms`,
+      `synth with esbuild bundling of ${allResources('AWS::Lambda::Function').length} functions in ${templates.size} templates and cdk-nag: ${Math.round(performance.now() - started)} ms`,
     );
   }, SYNTH_TIMEOUT_MS);
 
@@ -114,9 +165,17 @@ describe('IntegrationStack (bundled synth)', () => {
         }
       }
     }
+    // One line per finding and reason (every route of every feature carries APIG4): where, how often.
+    const byFinding = new Map<string, string[]>();
+    for (const a of acknowledged) {
+      const key = `${a.id}\n    ${a.reason}`;
+      byFinding.set(key, [...(byFinding.get(key) ?? []), a.path]);
+    }
     console.log(
       'acknowledged cdk-nag findings:\n' +
-        acknowledged.map((a) => `  ${a.path}: ${a.id}\n    ${a.reason}`).join('\n'),
+        [...byFinding]
+          .map(([key, paths]) => `  ${key}\n    ${paths.length}x, e.g. ${paths.slice(0, 2).join(', ')}`)
+          .join('\n'),
     );
     expect(acknowledged.length).toBeGreaterThan(0);
     for (const a of acknowledged) {
@@ -128,37 +187,86 @@ describe('IntegrationStack (bundled synth)', () => {
     }
   });
 
-  it('stays well under the CloudFormation resource limit', () => {
-    const count = Object.keys(resources).length;
-    const byType: Record<string, number> = {};
-    for (const r of Object.values(resources)) byType[r.Type] = (byType[r.Type] ?? 0) + 1;
-    console.log(`resources: ${count} (limit 500, bound ${MAX_RESOURCES})`, byType);
-    expect(count).toBeLessThan(MAX_RESOURCES);
+  it('keeps every template under the resource bound and the API under the route bound', () => {
+    const lines: string[] = [];
+    for (const [st, t] of templates) {
+      const rs = Object.values(t.toJSON().Resources) as Resource[];
+      const routes = rs.filter((r) => r.Type === 'AWS::ApiGatewayV2::Route').length;
+      const fns = rs.filter((r) => r.Type === 'AWS::Lambda::Function').length;
+      lines.push(
+        `  ${st.node.path.padEnd(40)} ${String(rs.length).padStart(4)} resources, ${fns} functions, ${routes} routes`,
+      );
+      expect(rs.length, st.node.path).toBeLessThanOrEqual(MAX_RESOURCES);
+    }
+    const routes = allResources('AWS::ApiGatewayV2::Route').length;
+    console.log(
+      `resources per template (bound ${MAX_RESOURCES}, CloudFormation limit 500):\n${lines.join('\n')}\n` +
+        `  HTTP API routes: ${routes} (bound ${MAX_ROUTES})`,
+    );
+    expect(routes).toBeLessThanOrEqual(MAX_ROUTES);
+  });
+
+  it('has one nested stack per feature, fed by parameters: no exports, no Fn::ImportValue', () => {
+    expect([...stack.featureStacks.keys()]).toEqual(features.map((f) => f.id));
+    template.resourceCountIs('AWS::CloudFormation::Stack', features.length);
+    for (const [st, t] of templates) {
+      const json = t.toJSON() as { Outputs?: Record<string, { Export?: unknown }> };
+      expect(
+        Object.values(json.Outputs ?? {}).filter((o) => o.Export),
+        st.node.path,
+      ).toEqual([]);
+      expect(JSON.stringify(json), st.node.path).not.toContain('Fn::ImportValue');
+    }
+    // The stateful and shared parts stay in the root.
+    for (const type of [
+      'AWS::DynamoDB::Table',
+      'AWS::SecretsManager::Secret',
+      'AWS::SQS::Queue',
+      'AWS::CloudWatch::Alarm',
+      'AWS::ApiGatewayV2::Api',
+      'AWS::ApiGatewayV2::Stage',
+    ]) {
+      expect(
+        allResources(type).every(([st]) => st === stack),
+        type,
+      ).toBe(true);
+    }
   });
 
   it('has exactly one Lambda function per route plus one per worker (and $default, keyring init)', () => {
     expect([...stack.routeFunctions.keys()].sort()).toEqual(routeList.map((r) => r.id).sort());
     expect([...stack.workerFunctions.keys()].sort()).toEqual(workers.map((w) => w.id).sort());
+    const key = (fn: Construct) => `${Stack.of(fn).node.path}/${logicalId(fn)}`;
     const expected = [
-      ...[...stack.routeFunctions.values()].map((fn) => logicalId(stack, fn)),
-      ...[...stack.workerFunctions.values()].map((fn) => logicalId(stack, fn)),
-      logicalId(stack, stack.fallbackFunction),
-      logicalId(stack, stack.keyringInitializer.function),
+      ...[...stack.routeFunctions.values()].map(key),
+      ...[...stack.workerFunctions.values()].map(key),
+      key(stack.fallbackFunction),
+      key(stack.keyringInitializer.function),
     ];
     expect(new Set(expected).size).toBe(routeList.length + workers.length + 2);
-    expect(Object.keys(template.findResources('AWS::Lambda::Function')).sort()).toEqual(expected.sort());
+    expect(
+      allResources('AWS::Lambda::Function')
+        .map(([st, id]) => `${st.node.path}/${id}`)
+        .sort(),
+    ).toEqual(expected.sort());
+    // Each feature's functions are in the feature's own nested stack.
+    for (const f of features) {
+      const own = stack.featureStacks.get(f.id)!;
+      for (const r of Object.values(f.routes)) expect(Stack.of(stack.routeFunctions.get(r.id)!)).toBe(own);
+      for (const w of f.workers ?? []) expect(Stack.of(stack.workerFunctions.get(w.id)!)).toBe(own);
+    }
   });
 
   it('runs every function on nodejs24.x, arm64, traced, with its own log group', () => {
     const serviceFunctions = new Set(
       [...stack.routeFunctions.values(), ...stack.workerFunctions.values(), stack.fallbackFunction].map(
-        (fn) => logicalId(stack, fn),
+        (fn) => `${Stack.of(fn).node.path}/${logicalId(fn)}`,
       ),
     );
-    for (const [id, fn] of Object.entries(template.findResources('AWS::Lambda::Function')) as [
-      string,
-      Resource,
-    ][]) {
+    const fnStacks = allResources('AWS::Lambda::Function');
+    expect(fnStacks.length).toBe(routeList.length + workers.length + 2);
+    for (const [st, id, fn] of fnStacks) {
+      const resources = templates.get(st)!.toJSON().Resources as Record<string, Resource>;
       const p = fn.Properties;
       expect(p.Runtime).toBe('nodejs24.x');
       expect(p.Architectures).toEqual(['arm64']);
@@ -171,11 +279,12 @@ describe('IntegrationStack (bundled synth)', () => {
       expect(logGroup.Properties.RetentionInDays).toBe(30);
       const roleId = (p.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
       expect(resources[roleId]?.Type).toBe('AWS::IAM::Role');
-      if (!serviceFunctions.has(id)) continue; // the keyring initializer needs no service settings
-      const env = (p.Environment as { Variables: Record<string, unknown> }).Variables;
+      if (!serviceFunctions.has(`${st.node.path}/${id}`)) continue; // the keyring initializer needs no service settings
+      const vars = (p.Environment as { Variables: Record<string, unknown> }).Variables;
+      const env = Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, fromRoot(template, st, v)]));
       expect(env).toMatchObject({
         NODE_ENV: 'production',
-        TABLE_NAME: { Ref: logicalId(stack, stack.table) },
+        TABLE_NAME: { Ref: logicalId(stack.table) },
         SECRETS_PREFIX: 'pronaflow-integrations/',
         AUTH_JWKS_URL: expect.stringMatching(/^https:\/\//),
         AUTH_JWT_ISSUER: expect.any(String),
@@ -183,16 +292,16 @@ describe('IntegrationStack (bundled synth)', () => {
         POWERTOOLS_SERVICE_NAME: 'pronaflow-integrations',
         LOG_LEVEL: 'INFO',
         ALLOW_LOOPBACK_TARGETS: 'false',
-        OAUTH_REDIRECT_URI_BASE: { 'Fn::GetAtt': [logicalId(stack, stack.api), 'ApiEndpoint'] },
+        OAUTH_REDIRECT_URI_BASE: { 'Fn::GetAtt': [logicalId(stack.api), 'ApiEndpoint'] },
       });
     }
   });
 
   it('bundles each handler as one minified ESM file with the createRequire banner', () => {
     const fn = stack.routeFunctions.get('health')!;
-    const res = resources[logicalId(stack, fn)]!;
+    const resource = res(fn);
     // The code asset `<hash>.zip` is staged as the directory `asset.<hash>` of the cloud assembly.
-    const s3Key = String((res.Properties.Code as { S3Key: string }).S3Key);
+    const s3Key = String((resource.Properties.Code as { S3Key: string }).S3Key);
     const assetDir = join(assembly!.directory, `asset.${s3Key.replace(/\.zip$/, '')}`);
     const code = readFileSync(join(assetDir, 'index.mjs'), 'utf8');
     expect(code.startsWith(BUNDLE.banner)).toBe(true);
@@ -203,20 +312,36 @@ describe('IntegrationStack (bundled synth)', () => {
   });
 
   it('routes every row of the route table to its own function', () => {
-    const apiRoutes = template.findResources('AWS::ApiGatewayV2::Route');
+    const apiRoutes = allResources('AWS::ApiGatewayV2::Route');
     // One per row, plus `$default` for everything else.
-    expect(Object.keys(apiRoutes)).toHaveLength(routeList.length + 1);
-    const integrations = template.findResources('AWS::ApiGatewayV2::Integration');
-    const expectRoute = (key: string, fn: { node: { defaultChild?: unknown } }) => {
-      const entry = Object.values(apiRoutes).find((r) => r.Properties.RouteKey === key);
+    expect(apiRoutes).toHaveLength(routeList.length + 1);
+    const apiId = { Ref: logicalId(stack.api) };
+    const expectRoute = (key: string, fn: Construct) => {
+      const st = Stack.of(fn);
+      const t = templates.get(st)!;
+      const entry = apiRoutes.find(([, , r]) => r.Properties.RouteKey === key);
       expect(entry, key).toBeDefined();
-      const target = entry!.Properties.Target as { 'Fn::Join': [string, unknown[]] };
+      // The route, its integration and the invoke permission are in the function's stack.
+      expect(entry![0], key).toBe(st);
+      expect(fromRoot(template, st, entry![2].Properties.ApiId), key).toEqual(apiId);
+      const target = entry![2].Properties.Target as { 'Fn::Join': [string, unknown[]] };
       const integrationRef = (target['Fn::Join'][1][1] as { Ref: string }).Ref;
-      expect(integrations[integrationRef]!.Properties, key).toMatchObject({
+      const integration = t.toJSON().Resources[integrationRef] as Resource;
+      expect(integration.Properties, key).toMatchObject({
         IntegrationType: 'AWS_PROXY',
         PayloadFormatVersion: '2.0',
-        IntegrationUri: { 'Fn::GetAtt': [logicalId(stack, fn), 'Arn'] },
+        IntegrationUri: { 'Fn::GetAtt': [logicalId(fn), 'Arn'] },
       });
+      expect(fromRoot(template, st, integration.Properties.ApiId), key).toEqual(apiId);
+      const permissions = Object.values(t.findResources('AWS::Lambda::Permission')).filter(
+        (p) =>
+          JSON.stringify(p.Properties.FunctionName) ===
+          JSON.stringify({ 'Fn::GetAtt': [logicalId(fn), 'Arn'] }),
+      );
+      expect(
+        permissions.map((p) => p.Properties.Principal),
+        key,
+      ).toEqual(['apigateway.amazonaws.com']);
     };
     for (const route of routeList) {
       expectRoute(`${route.method} ${fullPath(route)}`, stack.routeFunctions.get(route.id)!);
@@ -252,16 +377,16 @@ describe('IntegrationStack (bundled synth)', () => {
   it('gives every queue a DLQ with the table maxReceiveCount, SSE, TLS-only policy and an alarm', () => {
     for (const def of Object.values(queues)) {
       const { queue, dlq } = stack.queues[def.id];
-      const q = resources[logicalId(stack, queue)]!;
-      const d = resources[logicalId(stack, dlq)]!;
+      const q = resources[logicalId(queue)]!;
+      const d = resources[logicalId(dlq)]!;
       expect(q.Properties.RedrivePolicy).toEqual({
-        deadLetterTargetArn: { 'Fn::GetAtt': [logicalId(stack, dlq), 'Arn'] },
+        deadLetterTargetArn: { 'Fn::GetAtt': [logicalId(dlq), 'Arn'] },
         maxReceiveCount: def.maxReceiveCount,
       });
       expect(q.Properties.SqsManagedSseEnabled).toBe(true);
       expect(d.Properties.SqsManagedSseEnabled).toBe(true);
       expect(d.Properties.MessageRetentionPeriod).toBe(def.dlqRetentionDays * 86_400);
-      for (const id of [logicalId(stack, queue), logicalId(stack, dlq)]) {
+      for (const id of [logicalId(queue), logicalId(dlq)]) {
         template.hasResourceProperties('AWS::SQS::QueuePolicy', {
           Queues: [{ Ref: id }],
           PolicyDocument: {
@@ -274,7 +399,7 @@ describe('IntegrationStack (bundled synth)', () => {
       template.hasResourceProperties('AWS::CloudWatch::Alarm', {
         MetricName: 'ApproximateNumberOfMessagesVisible',
         Namespace: 'AWS/SQS',
-        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [logicalId(stack, dlq), 'QueueName'] } }],
+        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [logicalId(dlq), 'QueueName'] } }],
         Threshold: 0,
         ComparisonOperator: 'GreaterThanThreshold',
       });
@@ -285,23 +410,28 @@ describe('IntegrationStack (bundled synth)', () => {
   });
 
   it('consumes each worker queue with partial batch failures and a long enough visibility timeout', () => {
-    const mappings = Object.values(template.findResources('AWS::Lambda::EventSourceMapping')) as Resource[];
+    const mappings = allResources('AWS::Lambda::EventSourceMapping');
     const queueWorkers = workers.filter((w) => 'queue' in w.trigger);
     expect(mappings).toHaveLength(queueWorkers.length);
     for (const worker of queueWorkers) {
       const trigger = worker.trigger as Extract<WorkerDef['trigger'], { queue: string }>;
-      const fnId = logicalId(stack, stack.workerFunctions.get(worker.id)!);
-      const queueId = logicalId(stack, stack.queues[trigger.queue].queue);
-      const mapping = mappings.find((m) => (m.Properties.FunctionName as { Ref: string }).Ref === fnId);
-      expect(mapping?.Properties).toMatchObject({
-        EventSourceArn: { 'Fn::GetAtt': [queueId, 'Arn'] },
+      const fn = stack.workerFunctions.get(worker.id)!;
+      const fnId = logicalId(fn);
+      const queueId = logicalId(stack.queues[trigger.queue].queue);
+      const mapping = mappings.find(
+        ([st, , m]) => st === Stack.of(fn) && (m.Properties.FunctionName as { Ref: string }).Ref === fnId,
+      );
+      expect(mapping, worker.id).toBeDefined();
+      const [st, , m] = mapping!;
+      expect(m.Properties).toMatchObject({
         FunctionResponseTypes: ['ReportBatchItemFailures'],
         BatchSize: trigger.batchSize,
         ...(trigger.maxBatchingWindowSeconds === undefined
           ? {}
           : { MaximumBatchingWindowInSeconds: trigger.maxBatchingWindowSeconds }),
       });
-      const fnTimeout = resources[fnId]!.Properties.Timeout as number;
+      expect(fromRoot(template, st, m.Properties.EventSourceArn)).toEqual({ 'Fn::GetAtt': [queueId, 'Arn'] });
+      const fnTimeout = res(fn).Properties.Timeout as number;
       expect(fnTimeout).toBe(worker.timeoutSeconds);
       expect(resources[queueId]!.Properties.VisibilityTimeout).toBeGreaterThanOrEqual(6 * fnTimeout);
     }
@@ -336,12 +466,12 @@ describe('IntegrationStack (bundled synth)', () => {
   });
 
   it('creates the keys secret under SECRETS_PREFIX and fills it with a keyring at deploy time', () => {
-    const secretId = logicalId(stack, stack.keysSecret);
+    const secretId = logicalId(stack.keysSecret);
     template.hasResource('AWS::SecretsManager::Secret', {
       DeletionPolicy: 'Retain',
       Properties: Match.objectLike({ Name: 'pronaflow-integrations/keys' }),
     });
-    const initializerId = logicalId(stack, stack.keyringInitializer.function);
+    const initializerId = logicalId(stack.keyringInitializer.function);
     template.hasResourceProperties('Custom::DataKeyring', {
       ServiceToken: { 'Fn::GetAtt': [initializerId, 'Arn'] },
       SecretId: { Ref: secretId },
@@ -364,10 +494,11 @@ describe('IntegrationStack (bundled synth)', () => {
   });
 
   it('grants least privilege: no managed policies, no wildcard actions, `*` only for X-Ray', () => {
-    for (const role of Object.values(template.findResources('AWS::IAM::Role')) as Resource[]) {
+    expect(allResources('AWS::IAM::Role').length).toBeGreaterThan(features.length);
+    for (const [, , role] of allResources('AWS::IAM::Role')) {
       expect(role.Properties.ManagedPolicyArns).toBeUndefined();
     }
-    for (const policy of Object.values(template.findResources('AWS::IAM::Policy')) as Resource[]) {
+    for (const [, , policy] of allResources('AWS::IAM::Policy')) {
       const statements = (policy.Properties.PolicyDocument as { Statement: Statement[] }).Statement;
       for (const s of statements) {
         expect(actionsOf(s).filter((a) => a.includes('*'))).toEqual([]);
@@ -383,43 +514,62 @@ describe('IntegrationStack (bundled synth)', () => {
       ...workers.map((w) => ({ fn: stack.workerFunctions.get(w.id)!, grants: w.grants })),
     ];
     for (const { fn, grants } of rows) {
-      const env = (
-        resources[logicalId(stack, fn)]!.Properties.Environment as { Variables: Record<string, unknown> }
-      ).Variables;
+      const vars = (res(fn).Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+      const env = Object.fromEntries(
+        Object.entries(vars).map(([k, v]) => [k, fromRoot(template, Stack.of(fn), v)]),
+      );
       for (const def of Object.values(queues)) {
         const granted = grants.some((g) => grantQueue(g) === def.id);
         expect(env[def.urlEnv], `${fn.node.path} ${def.urlEnv}`).toEqual(
-          granted ? { Ref: logicalId(stack, stack.queues[def.id].queue) } : undefined,
+          granted ? { Ref: logicalId(stack.queues[def.id].queue) } : undefined,
         );
       }
       const parks = grants.includes('queue:deliveries-dlq:send');
       expect(env.DELIVERY_DLQ_URL, `${fn.node.path} DELIVERY_DLQ_URL`).toEqual(
-        parks ? { Ref: logicalId(stack, stack.queues.deliveries.dlq) } : undefined,
+        parks ? { Ref: logicalId(stack.queues.deliveries.dlq) } : undefined,
       );
     }
   });
 
   it('runs the reconciler of lost jobs every 5 minutes, allowed to send to the deliveries queue', () => {
     const fn = stack.workerFunctions.get('reconcileJobs')!;
-    const fnId = logicalId(stack, fn);
-    template.hasResourceProperties('AWS::Events::Rule', {
+    const fnId = logicalId(fn);
+    templates.get(Stack.of(fn))!.hasResourceProperties('AWS::Events::Rule', {
       ScheduleExpression: 'rate(5 minutes)',
       Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [fnId, 'Arn'] } })],
     });
-    const env = (resources[fnId]!.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
-    expect(env.DELIVERY_QUEUE_URL).toEqual({ Ref: logicalId(stack, stack.queues.deliveries.queue) });
+    const env = (res(fn).Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+    expect(fromRoot(template, Stack.of(fn), env.DELIVERY_QUEUE_URL)).toEqual({
+      Ref: logicalId(stack.queues.deliveries.queue),
+    });
+  });
+
+  it('feeds every parameter of a feature stack from a root resource', () => {
+    const rootIds = new Set(Object.keys(resources));
+    for (const nested of stack.featureStacks.values()) {
+      const declared = Object.keys(templates.get(nested)!.toJSON().Parameters ?? {});
+      const resource = nested.nestedStackResource as CfnResource;
+      const passed = (resources[logicalId(resource)]!.Properties.Parameters ?? {}) as Record<string, unknown>;
+      expect(Object.keys(passed).sort(), nested.node.path).toEqual(declared.sort());
+      for (const [name, value] of Object.entries(passed)) {
+        // `{ Ref: id }` or `{ 'Fn::GetAtt': [id, attr] }` of a root resource: a plain identifier.
+        const v = value as { Ref?: string; 'Fn::GetAtt'?: [string, string] };
+        const target = v.Ref ?? v['Fn::GetAtt']?.[0];
+        expect(rootIds.has(target ?? ''), `${nested.node.path} ${name}: ${JSON.stringify(value)}`).toBe(true);
+      }
+    }
   });
 
   it('shares execution roles per feature instead of one per function', () => {
-    const roles = Object.keys(template.findResources('AWS::IAM::Role')).length;
+    const roles = allResources('AWS::IAM::Role').length;
+    // Roles are per stack: one per (tag, grant set) in each feature stack, one per worker.
     const groups = new Set(routeList.map((r) => `${r.tag}|${routeGrants(r).join(',')}`));
-    groups.add('System|'); // the `$default` route's function
-    // + one role for the keyring initializer
-    expect(roles).toBe(groups.size + workers.length + 1);
+    // + the root's two: the `$default` route's function and the keyring initializer
+    expect(roles).toBe(groups.size + workers.length + 2);
   });
 });
 
-describe('IntegrationStack (template-only variants)', () => {
+describe('RootStack and feature stacks (template-only variants)', () => {
   const noBundling = { 'aws:cdk:bundling-stacks': [] };
 
   it('refuses allowLoopbackTargets', () => {
@@ -464,10 +614,11 @@ describe('IntegrationStack (template-only variants)', () => {
       context: noBundling,
       stackProps: { oauthAppsFile: good, oauthCompleteUrl: 'https://app.pronaflow.com/connections/complete' },
     });
-    const { template } = synth(app, stack);
+    const { assembly } = synth(app, stack);
+    const templates = templatesOf(assembly!, stack);
     const envOf = (fn: Construct) =>
       (
-        template!.toJSON().Resources[logicalId(stack, fn)].Properties.Environment as {
+        templates.get(Stack.of(fn))!.toJSON().Resources[logicalId(fn)].Properties.Environment as {
           Variables: Record<string, unknown>;
         }
       ).Variables;
@@ -510,7 +661,7 @@ describe('IntegrationStack (template-only variants)', () => {
     const { template, error } = synth(app, stack);
     expect(error?.message).toBeUndefined();
     template!.hasResourceProperties('AWS::SQS::QueuePolicy', {
-      Queues: [{ Ref: logicalId(stack, stack.queues.ingest.queue) }],
+      Queues: [{ Ref: logicalId(stack.queues.ingest.queue) }],
       PolicyDocument: {
         Statement: Match.arrayWith([
           Match.objectLike({
@@ -542,14 +693,21 @@ describe('IntegrationStack (template-only variants)', () => {
       timeoutSeconds: 60,
       grants: ['table:read', 'secrets:oauth:read', 'secrets:keys:read'],
     };
+    // A feature with the extra worker (features are the unit the stacks are built from).
+    const withScheduled: FeatureModule[] = features.map((f) =>
+      f.id === 'oauth' ? { ...f, workers: [...(f.workers ?? []), scheduled] } : f,
+    );
     const { app, stack } = buildApp({
       outdir: outdir(),
       context: noBundling,
-      stackProps: { workers: [...workers, scheduled] },
+      stackProps: { features: withScheduled },
     });
-    const { template, error } = synth(app, stack);
+    const { assembly, template: root, error } = synth(app, stack);
     expect(error?.message).toBeUndefined();
-    const fnId = logicalId(stack, stack.workerFunctions.get('purgeExpired')!);
+    const fn = stack.workerFunctions.get('purgeExpired')!;
+    expect(Stack.of(fn)).toBe(stack.featureStacks.get('oauth'));
+    const template = templatesOf(assembly!, stack).get(Stack.of(fn));
+    const fnId = logicalId(fn);
     template!.hasResourceProperties('AWS::Events::Rule', {
       ScheduleExpression: 'rate(5 minutes)',
       Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [fnId, 'Arn'] } })],
@@ -565,7 +723,7 @@ describe('IntegrationStack (template-only variants)', () => {
         Statement: Match.arrayWith([
           Match.objectLike({
             Action: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'],
-            Resource: { Ref: logicalId(stack, stack.keysSecret) },
+            Resource: { Ref: Match.stringLikeRegexp('^referencetoPronaFlowIntegrationsKeysSecret') },
           }),
           Match.objectLike({
             Action: 'secretsmanager:GetSecretValue',
@@ -575,6 +733,16 @@ describe('IntegrationStack (template-only variants)', () => {
           }),
         ]),
       },
+    });
+    // …and that parameter is the root's keys secret.
+    const policy = Object.values(template!.findResources('AWS::IAM::Policy')).find((p) =>
+      JSON.stringify(p).includes('DescribeSecret'),
+    )!;
+    const statement = (policy.Properties.PolicyDocument as { Statement: Statement[] }).Statement.find((st) =>
+      JSON.stringify(st.Action).includes('DescribeSecret'),
+    )!;
+    expect(fromRoot(root!, Stack.of(fn), statement.Resource)).toEqual({
+      Ref: logicalId(stack.keysSecret),
     });
   });
 });

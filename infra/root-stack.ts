@@ -1,0 +1,412 @@
+/**
+ * The root stack of the PronaFlow Integration Ecosystem: what is stateful or shared by every
+ * feature — the DynamoDB table, the keys secret and its initializer, the work queues with their
+ * DLQs and alarms, the HTTP API with its `$default` stage and `$default` route — and one nested
+ * {@link FeatureStack} per entry of the registry (`functions/features.ts`), which holds that
+ * feature's functions, log groups, roles, routes and event sources. A feature stack is handed plain
+ * identifiers (nested-stack parameters), never exports. The table's shape comes from
+ * `shared/db/table-definition.ts`, the queues from `shared/queue-catalog.ts`.
+ */
+import { resolve } from 'node:path';
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Token, Validations } from 'aws-cdk-lib';
+import { AccessLogField, AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
+import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type { Construct } from 'constructs';
+import type { FeatureModule } from '#functions/feature-module.ts';
+import { features as registry } from '#functions/features.ts';
+import { visibilityTimeoutSeconds, type WorkerDef } from '#functions/workers.ts';
+import { TABLE } from '#shared/db/table-definition.ts';
+import { CORS } from '#shared/http/cors.ts';
+import { API_PREFIX, fullPath, type Grant, type RouteDef } from '#shared/http/route.ts';
+import { readAppsFile } from '#shared/oauth/catalog.ts';
+import { type QueueId, queues } from '#shared/queue-catalog.ts';
+import { ApiFunction, FUNCTION_DEFAULTS } from './constructs/api-function.ts';
+import { ExecutionRoles, type GrantTargets, grantEnvironment, pascal } from './constructs/grants.ts';
+import { KeyringInitializer } from './constructs/keyring/keyring-initializer.ts';
+import { QueueWithDlq } from './constructs/queue-with-dlq.ts';
+import {
+  APIG4_ACKNOWLEDGMENT,
+  FeatureStack,
+  type OAuthCatalogBundle,
+  type SharedResourceIds,
+} from './feature-stack.ts';
+
+/** Name of the stack (and of the CloudFormation stack deployed from it). */
+export const STACK_NAME = 'PronaFlowIntegrations';
+/** Name of the OAuth apps file inside a function's bundle. */
+const OAUTH_APPS_BUNDLED_NAME = 'oauth-apps.json';
+
+const SERVICE_NAME = 'pronaflow-integrations';
+const DEFAULT_ISSUER = 'https://identity.pronaflow.local';
+/** Handler of the API's `$default` route, under `functions/`. */
+export const FALLBACK_HANDLER = 'system/not-found';
+
+export interface RootStackProps extends StackProps {
+  /**
+   * Principals allowed to send PronaFlow events to the ingest queue: each is granted
+   * `sqs:SendMessage` (with GetQueueAttributes/GetQueueUrl) through the queue's resource policy,
+   * e.g. `new iam.ArnPrincipal('arn:aws:iam::123456789012:role/pronaflow-core-events')` or
+   * `new iam.AccountPrincipal('123456789012')`. The queue uses SQS-managed encryption, so senders
+   * need no KMS permission. Senders must use TLS (the queue policy denies plain HTTP).
+   *
+   * @default - no external sender; only functions of this stack holding `queue:ingest:send`
+   */
+  eventSourcePrincipals?: iam.IPrincipal[];
+  /**
+   * JWKS endpoint that signs PronaFlow session JWTs (AUTH_JWKS_URL). Must be https.
+   * @default `${authJwtIssuer}/.well-known/jwks.json`
+   */
+  authJwksUrl?: string;
+  /** Expected `iss` of session JWTs (AUTH_JWT_ISSUER). @default 'https://identity.pronaflow.local' */
+  authJwtIssuer?: string;
+  /** Expected `aud` of session JWTs (AUTH_JWT_AUDIENCE). @default 'pronaflow-integrations' */
+  authJwtAudience?: string;
+  /**
+   * Prefix of every secret name (SECRETS_PREFIX): the keys secret is `<prefix>keys`, OAuth app
+   * client secrets are `<prefix>oauth/<provider>`.
+   * @default 'pronaflow-integrations/'
+   */
+  secretsPrefix?: string;
+  /**
+   * Public base URL of the API (OAUTH_REDIRECT_URI_BASE): OAuth redirect URIs must live under it.
+   * Set it when a custom domain fronts the API. Must be https.
+   * @default the HTTP API's execute-api endpoint
+   */
+  publicBaseUrl?: string;
+  /**
+   * A JSON file of OAuth apps (OAUTH_APPS_FILE: same fields as `GET /oauth/apps/{id}`) that add to
+   * or replace the built-in catalog. Validated at synth and shipped inside the OAuth functions.
+   */
+  oauthAppsFile?: string;
+  /**
+   * The PronaFlow page that finishes OAuth connections (OAUTH_COMPLETE_URL): the provider's
+   * browser redirect is forwarded there with `code` and `state`. Must be https.
+   */
+  oauthCompleteUrl?: string;
+  /** LOG_LEVEL of every function. @default 'INFO' */
+  logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+  /** Origins allowed by CORS (preflight answered by API Gateway; CORS_ALLOWED_ORIGINS). @default ['*'] */
+  corsAllowedOrigins?: string[];
+  /** Default throttling of the `$default` stage. @default { rateLimit: 1000, burstLimit: 2000 } */
+  throttle?: { rateLimit: number; burstLimit: number };
+  /** Actions of the DLQ alarms (e.g. an SNS topic of the on-call). @default - none */
+  alarmActions?: cloudwatch.IAlarmAction[];
+  /**
+   * ALLOW_LOOPBACK_TARGETS lets webhooks and OAuth calls reach loopback/private addresses. It
+   * exists for the local runtime only: `true` is REFUSED here (the constructor throws), so a
+   * deployed stack can never be turned into an SSRF gateway.
+   * @default false
+   */
+  allowLoopbackTargets?: boolean;
+  /** The feature registry. @default features of functions/features.ts (tests may pass others) */
+  features?: readonly FeatureModule[];
+}
+
+export class RootStack extends Stack {
+  readonly table: dynamodb.Table;
+  readonly queues: Record<QueueId, QueueWithDlq>;
+  readonly keysSecret: secretsmanager.Secret;
+  /** Deploy-time function that writes the first keyring into {@link keysSecret}. */
+  readonly keyringInitializer: KeyringInitializer;
+  readonly api: apigwv2.HttpApi;
+  readonly stage: apigwv2.HttpStage;
+  /** Feature id → its nested stack. */
+  readonly featureStacks = new Map<string, FeatureStack>();
+  /** Route id → its function (in its feature's nested stack). */
+  readonly routeFunctions = new Map<string, ApiFunction>();
+  /** Worker id → its function (in its feature's nested stack). */
+  readonly workerFunctions = new Map<string, ApiFunction>();
+  /** The `$default` route's function (404/405 for requests no route matches). */
+  readonly fallbackFunction: ApiFunction;
+
+  constructor(scope: Construct, id: string, props: RootStackProps = {}) {
+    super(scope, id, props);
+    if (props.allowLoopbackTargets) {
+      throw new Error(
+        'allowLoopbackTargets is refused: ALLOW_LOOPBACK_TARGETS is for the local runtime only; a deployed ' +
+          'stack must never let webhook deliveries or OAuth calls reach loopback or private addresses.',
+      );
+    }
+    const features = props.features ?? registry;
+    const routeTable = features.flatMap((f) => Object.values(f.routes));
+    const workerTable = features.flatMap((f) => f.workers ?? []);
+    const secretsPrefix = props.secretsPrefix ?? `${SERVICE_NAME}/`;
+    const issuer = props.authJwtIssuer ?? DEFAULT_ISSUER;
+    const jwksUrl = props.authJwksUrl ?? `${issuer.replace(/\/$/, '')}/.well-known/jwks.json`;
+    if (!Token.isUnresolved(jwksUrl) && !jwksUrl.startsWith('https://')) {
+      throw new Error(`authJwksUrl must be an https URL, got ${jwksUrl}`);
+    }
+    if (props.publicBaseUrl !== undefined && !props.publicBaseUrl.startsWith('https://')) {
+      throw new Error(`publicBaseUrl must be an https URL, got ${props.publicBaseUrl}`);
+    }
+    checkRegistry(features, routeTable, workerTable);
+
+    // ── Table ───────────────────────────────────────────────────────────────
+    this.table = new dynamodb.Table(this, 'Table', {
+      partitionKey: { name: TABLE.partitionKey, type: dynamodb.AttributeType.STRING },
+      sortKey: { name: TABLE.sortKey, type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      deletionProtection: true,
+      timeToLiveAttribute: TABLE.ttlAttribute,
+      // AWS-managed KMS key (aws/dynamodb): encrypted at rest with KMS, usable by the functions
+      // without key-policy grants.
+      encryption: dynamodb.TableEncryption.AWS_MANAGED,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    for (const index of TABLE.indexes) {
+      this.table.addGlobalSecondaryIndex({
+        indexName: index.name,
+        partitionKey: { name: index.partitionKey, type: dynamodb.AttributeType.STRING },
+        sortKey: { name: index.sortKey, type: dynamodb.AttributeType.STRING },
+        projectionType: dynamodb.ProjectionType.ALL,
+      });
+    }
+
+    // ── Queues ──────────────────────────────────────────────────────────────
+    this.queues = Object.fromEntries(
+      Object.values(queues).map((def) => [
+        def.id,
+        new QueueWithDlq(this, `${pascal(def.id)}Queue`, {
+          def,
+          visibilityTimeout: visibilityTimeoutFor(def.id, workerTable),
+          alarmActions: props.alarmActions,
+        }),
+      ]),
+    ) as Record<QueueId, QueueWithDlq>;
+    for (const principal of props.eventSourcePrincipals ?? []) {
+      this.queues.ingest.queue.grantSendMessages(principal);
+    }
+
+    // ── Secrets ─────────────────────────────────────────────────────────────
+    // The generated placeholder is replaced on the first deploy by a keyring in the format of
+    // shared/crypto.ts (see KeyringInitializer below); Secrets Manager cannot generate that JSON.
+    this.keysSecret = new secretsmanager.Secret(this, 'KeysSecret', {
+      secretName: `${secretsPrefix}keys`,
+      description:
+        'Data-key keyring for encryption at rest: {"current": kid, "keys": {kid: base64 of 32 bytes}}',
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    Validations.of(this.keysSecret).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason:
+        'Data keys are rotated inside the keyring (add a key, make it current) while older keys stay to ' +
+        'decrypt existing data (shared/crypto.ts); a Secrets Manager rotation would replace the value and ' +
+        'make stored ciphertext unreadable.',
+    });
+
+    const grantQueues = {} as GrantTargets['queues'];
+    for (const qid of Object.keys(queues) as QueueId[]) {
+      grantQueues[qid] = { queue: this.queues[qid].queue, dlq: this.queues[qid].dlq, def: queues[qid] };
+    }
+    const grantTargets: GrantTargets = {
+      table: this.table,
+      indexNames: TABLE.indexes.map((i) => i.name),
+      queues: grantQueues,
+      keysSecret: this.keysSecret,
+      oauthSecretPrefix: `${secretsPrefix}oauth/`,
+    };
+    const roles = new ExecutionRoles(this, 'Roles', grantTargets);
+    this.keyringInitializer = new KeyringInitializer(this, 'KeyringInit', {
+      secret: this.keysSecret,
+      role: roles.roleFor('keyring init', []),
+    });
+
+    const corsOrigins = props.corsAllowedOrigins ?? ['*'];
+
+    // ── HTTP API ────────────────────────────────────────────────────────────
+    this.api = new apigwv2.HttpApi(this, 'Api', {
+      apiName: SERVICE_NAME,
+      description: 'PronaFlow Integration Ecosystem API',
+      createDefaultStage: false,
+      corsPreflight: {
+        allowOrigins: corsOrigins,
+        allowMethods: CORS.allowMethods.map((m) => apigwv2.CorsHttpMethod[m]),
+        allowHeaders: [...CORS.allowHeaders],
+        exposeHeaders: [...CORS.exposeHeaders],
+        maxAge: Duration.seconds(CORS.maxAgeSeconds),
+      },
+    });
+    // Authentication runs in every handler (the shared middy chain), see the acknowledgment.
+    // (The routes of the feature stacks carry the same acknowledgment: they are not the API's children.)
+    Validations.of(this.api).acknowledge(APIG4_ACKNOWLEDGMENT);
+    const accessLogs = new logs.LogGroup(this, 'ApiAccessLogs', {
+      retention: FUNCTION_DEFAULTS.logRetention,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    this.stage = new apigwv2.HttpStage(this, 'DefaultStage', {
+      httpApi: this.api,
+      stageName: '$default',
+      autoDeploy: true,
+      throttle: props.throttle ?? { rateLimit: 1000, burstLimit: 2000 },
+      accessLogSettings: {
+        destination: new apigwv2.LogGroupLogDestination(accessLogs),
+        // No headers, query strings or bodies: they may carry tokens.
+        format: AccessLogFormat.custom(
+          JSON.stringify({
+            requestId: AccessLogField.contextRequestId(),
+            requestTime: AccessLogField.contextRequestTime(),
+            ip: AccessLogField.contextIdentitySourceIp(),
+            routeKey: '$context.routeKey',
+            status: AccessLogField.contextStatus(),
+            protocol: AccessLogField.contextProtocol(),
+            responseLength: AccessLogField.contextResponseLength(),
+            latency: '$context.responseLatency',
+            integrationLatency: '$context.integration.latency',
+            integrationError: '$context.integrationErrorMessage',
+          }),
+        ),
+      },
+    });
+
+    const publicBaseUrl = props.publicBaseUrl ?? this.api.apiEndpoint;
+    if (props.oauthCompleteUrl !== undefined && !props.oauthCompleteUrl.startsWith('https://')) {
+      throw new Error(`oauthCompleteUrl must be an https URL, got ${props.oauthCompleteUrl}`);
+    }
+    // The OAuth apps file is checked now (a bad file fails the synth, not the first request) and
+    // shipped next to the bundle of each function that reads the catalog.
+    const appsFile = props.oauthAppsFile ? resolve(props.oauthAppsFile) : undefined;
+    if (appsFile) readAppsFile(appsFile);
+    const oauthCatalog: OAuthCatalogBundle | undefined = appsFile
+      ? {
+          extraFiles: { [OAUTH_APPS_BUNDLED_NAME]: appsFile },
+          environment: { OAUTH_APPS_FILE: `/var/task/${OAUTH_APPS_BUNDLED_NAME}` },
+        }
+      : undefined;
+    /** Settings every function gets; grant-bound settings (queue URLs) are added per function. */
+    const baseEnvironment: Record<string, string> = {
+      NODE_ENV: 'production',
+      TABLE_NAME: this.table.tableName,
+      SECRETS_PREFIX: secretsPrefix,
+      AUTH_JWKS_URL: jwksUrl,
+      AUTH_JWT_ISSUER: issuer,
+      AUTH_JWT_AUDIENCE: props.authJwtAudience ?? SERVICE_NAME,
+      CORS_ALLOWED_ORIGINS: corsOrigins.join(','),
+      // OAuth redirect URIs live under the API's public base URL.
+      OAUTH_REDIRECT_URI_BASE: publicBaseUrl,
+      ...(props.oauthCompleteUrl ? { OAUTH_COMPLETE_URL: props.oauthCompleteUrl } : {}),
+      ALLOW_LOOPBACK_TARGETS: 'false',
+      POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
+      LOG_LEVEL: props.logLevel ?? 'INFO',
+    };
+    const environmentFor = (grants: readonly Grant[]) =>
+      Object.assign({}, baseEnvironment, ...grants.map((g) => grantEnvironment(g, grantTargets)));
+
+    // `$default`: requests no route matches get problem+json 404, or 405 with Allow (the same
+    // answer the local server gives).
+    this.fallbackFunction = new ApiFunction(this, 'NotFound', {
+      handler: FALLBACK_HANDLER,
+      role: roles.roleFor('System', []),
+      description: '$default route: problem+json 404 for unknown paths, 405 for known paths',
+      environment: environmentFor([]),
+    });
+    new apigwv2.HttpRoute(this.api, 'DefaultRoute', {
+      httpApi: this.api,
+      routeKey: apigwv2.HttpRouteKey.DEFAULT,
+      integration: new HttpLambdaIntegration('NotFoundIntegration', this.fallbackFunction, {
+        payloadFormatVersion: apigwv2.PayloadFormatVersion.VERSION_2_0,
+      }),
+    });
+
+    // ── Features: one nested stack each, handed identifiers only ─────────────
+    const shared: SharedResourceIds = {
+      apiId: this.api.apiId,
+      tableArn: this.table.tableArn,
+      indexNames: TABLE.indexes.map((i) => i.name),
+      keysSecretArn: this.keysSecret.secretArn,
+      oauthSecretPrefix: `${secretsPrefix}oauth/`,
+      queues: Object.fromEntries(
+        (Object.keys(queues) as QueueId[]).map((qid) => {
+          const { queue, dlq } = this.queues[qid];
+          const ids = {
+            queueArn: queue.queueArn,
+            queueUrl: queue.queueUrl,
+            dlqArn: dlq.queueArn,
+            dlqUrl: dlq.queueUrl,
+          };
+          return [qid, ids];
+        }),
+      ) as SharedResourceIds['queues'],
+    };
+    for (const feature of features) {
+      const stack = new FeatureStack(this, `${pascal(feature.id)}Feature`, {
+        feature,
+        shared,
+        environment: baseEnvironment,
+        oauthCatalog,
+      });
+      this.featureStacks.set(feature.id, stack);
+      for (const [k, v] of stack.routeFunctions) this.routeFunctions.set(k, v);
+      for (const [k, v] of stack.workerFunctions) this.workerFunctions.set(k, v);
+    }
+
+    // ── Outputs ─────────────────────────────────────────────────────────────
+    new CfnOutput(this, 'ApiUrl', {
+      description: 'Base URL of the integration API',
+      value: `${this.stage.url}${API_PREFIX.slice(1)}`,
+    });
+    new CfnOutput(this, 'IngestQueueUrl', {
+      description: 'URL of the queue PronaFlow sends events to',
+      value: this.queues.ingest.queue.queueUrl,
+    });
+    new CfnOutput(this, 'IngestQueueArn', {
+      description: 'ARN of the queue PronaFlow sends events to',
+      value: this.queues.ingest.queue.queueArn,
+    });
+    new CfnOutput(this, 'TableName', { description: 'The DynamoDB table', value: this.table.tableName });
+  }
+}
+
+/** Visibility timeout of a queue, from the worker table (see {@link visibilityTimeoutSeconds}). */
+export function visibilityTimeoutFor(queueId: QueueId, workerTable: readonly WorkerDef[]): Duration {
+  return Duration.seconds(visibilityTimeoutSeconds(queueId, workerTable));
+}
+
+/**
+ * Fails synth on registry entries the stacks cannot build: duplicate feature ids, function ids or
+ * method + path pairs; a queue owned by two features; a worker consuming a queue its feature does
+ * not own.
+ */
+function checkRegistry(
+  features: readonly FeatureModule[],
+  routeTable: readonly RouteDef[],
+  workerTable: readonly WorkerDef[],
+): void {
+  const featureIds = new Set<string>();
+  const owners = new Map<QueueId, string>();
+  for (const f of features) {
+    if (featureIds.has(f.id)) throw new Error(`Duplicate feature id: ${f.id}`);
+    featureIds.add(f.id);
+    for (const q of f.queues ?? []) {
+      if (owners.has(q)) throw new Error(`Queue ${q} is owned by ${owners.get(q)} and ${f.id}`);
+      owners.set(q, f.id);
+    }
+    for (const w of f.workers ?? []) {
+      if ('queue' in w.trigger && !(f.queues ?? []).includes(w.trigger.queue)) {
+        throw new Error(
+          `Worker ${w.id} of ${f.id} consumes ${w.trigger.queue}, a queue ${f.id} does not own`,
+        );
+      }
+    }
+  }
+  const seen = new Set<string>();
+  for (const id of [
+    ...routeTable.map((r) => pascal(r.id)),
+    ...workerTable.map((w) => `${pascal(w.id)}Worker`),
+  ]) {
+    if (seen.has(id)) throw new Error(`Duplicate function id in the route/worker tables: ${id}`);
+    seen.add(id);
+  }
+  const keys = new Set<string>();
+  for (const r of routeTable) {
+    const key = `${r.method} ${fullPath(r)}`;
+    if (keys.has(key)) throw new Error(`Duplicate route: ${key}`);
+    keys.add(key);
+  }
+}
