@@ -1,5 +1,7 @@
+import { QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
 import { ValidationError } from '#shared/errors.ts';
+import { db, tableName } from './client.ts';
 
 /** Query-string schema shared by every list endpoint. */
 export const pageQuery = z.object({
@@ -97,4 +99,34 @@ export function listCursor(scope: CursorScope) {
       return key;
     },
   };
+}
+
+/**
+ * One page of a list, the one paging loop of every API list. A Query with a `FilterExpression`
+ * may return fewer items than it read (DynamoDB filters after `Limit`), so this reads on — each
+ * read asking only for what is still missing, at most `maxReads` reads — until the page holds
+ * `limit` items or the range ends; the cursor is then exactly after the last item evaluated, so
+ * the next page neither skips nor repeats one. The cursor is checked and issued by `scope`.
+ */
+export async function queryPage(
+  input: Omit<QueryCommandInput, 'TableName' | 'Limit' | 'ExclusiveStartKey'>,
+  opts: { scope: CursorScope; limit: number; cursor?: string; maxReads?: number },
+): Promise<{ items: Record<string, unknown>[]; next_cursor: string | null }> {
+  const codec = listCursor(opts.scope);
+  let start: Record<string, unknown> | undefined = codec.decode(opts.cursor);
+  const items: Record<string, unknown>[] = [];
+  for (let read = 0; read < (opts.maxReads ?? 10) && items.length < opts.limit; read++) {
+    const out = await db().send(
+      new QueryCommand({
+        ...input,
+        TableName: tableName(),
+        Limit: opts.limit - items.length,
+        ExclusiveStartKey: start,
+      }),
+    );
+    items.push(...(out.Items ?? []));
+    start = out.LastEvaluatedKey;
+    if (!start) break;
+  }
+  return { items, next_cursor: codec.encode(start) };
 }

@@ -4,14 +4,13 @@ import {
   GetCommand,
   PutCommand,
   QueryCommand,
-  type QueryCommandInput,
   ScanCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { db, tableName } from '#shared/db/client.ts';
 import { isConditionFailed } from '#shared/db/conditions.ts';
 import { keys } from '#shared/db/keys.ts';
-import { listCursor, type Page } from '#shared/db/pagination.ts';
+import { type Page, queryPage } from '#shared/db/pagination.ts';
 import { ConflictError, NotFoundError } from '#shared/errors.ts';
 
 export type ConnectionStatus = 'ACTIVE' | 'ERROR' | 'EXPIRED';
@@ -98,19 +97,20 @@ export async function listConnections(
     values[':app'] = opts.appId;
   }
   // Users share the workspace partition: the cursor must also point into the caller's own range.
-  const cursor = listCursor({ list: 'oauth-connections', key: { pk, sk: { prefix: skPrefix } } });
-  const start = cursor.decode(opts.cursor);
-  const input: QueryCommandInput = {
-    TableName: tableName(),
-    KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-    ExpressionAttributeValues: values,
-    ScanIndexForward: false,
-    Limit: opts.limit,
-    ExclusiveStartKey: start,
-    ...(filters.length ? { FilterExpression: filters.join(' AND ') } : {}),
-  };
-  const out = await db().send(new QueryCommand(input));
-  return { data: (out.Items ?? []) as ConnectionItem[], next_cursor: cursor.encode(out.LastEvaluatedKey) };
+  const page = await queryPage(
+    {
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+      ExpressionAttributeValues: values,
+      ScanIndexForward: false,
+      ...(filters.length ? { FilterExpression: filters.join(' AND ') } : {}),
+    },
+    {
+      scope: { list: 'oauth-connections', key: { pk, sk: { prefix: skPrefix } } },
+      limit: opts.limit,
+      cursor: opts.cursor,
+    },
+  );
+  return { data: page.items as unknown as ConnectionItem[], next_cursor: page.next_cursor };
 }
 
 /**

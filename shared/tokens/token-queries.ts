@@ -1,8 +1,6 @@
 /** The token list of the API (T3): a user's tokens in a workspace, newest first, by status. */
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { db, tableName } from '#shared/db/client.ts';
 import { keys } from '#shared/db/keys.ts';
-import { listCursor, type Page } from '#shared/db/pagination.ts';
+import { type Page, queryPage } from '#shared/db/pagination.ts';
 import type { TokenView } from './schemas.ts';
 import type { TokenItem } from './token-store.ts';
 import { toView } from './token-views.ts';
@@ -22,8 +20,6 @@ export async function listTokens(
 ): Promise<Page<TokenView>> {
   const now = opts.now ?? new Date();
   const pk = keys.workspace(workspaceId);
-  const cursor = listCursor({ list: 'tokens', key: { pk, sk: { prefix: keys.apiTokensOfUser(userId) } } });
-  let start = cursor.decode(opts.cursor);
   const values: Record<string, unknown> = {
     ':pk': pk,
     ':sk': keys.apiTokensOfUser(userId),
@@ -36,24 +32,22 @@ export async function listTokens(
     if (opts.status === 'active') values[':t'] = true;
     if (opts.status === 'inactive') values[':f'] = false;
   }
-  const data: TokenView[] = [];
-  // Filters can thin a page: read on (bounded) until the page is full, never past it.
-  for (let round = 0; round < 10 && data.length < opts.limit; round++) {
-    const page = await db().send(
-      new QueryCommand({
-        TableName: tableName(),
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :sk)',
-        FilterExpression: filter,
-        ExpressionAttributeNames: { '#ttl': 'ttl' },
-        ExpressionAttributeValues: values,
-        ScanIndexForward: false,
-        Limit: opts.limit - data.length,
-        ExclusiveStartKey: start,
-      }),
-    );
-    for (const item of page.Items ?? []) data.push(toView(item as TokenItem, now));
-    start = page.LastEvaluatedKey as typeof start;
-    if (!start) break;
-  }
-  return { data, next_cursor: cursor.encode(start) };
+  const page = await queryPage(
+    {
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :sk)',
+      FilterExpression: filter,
+      ExpressionAttributeNames: { '#ttl': 'ttl' },
+      ExpressionAttributeValues: values,
+      ScanIndexForward: false,
+    },
+    {
+      scope: { list: 'tokens', key: { pk, sk: { prefix: keys.apiTokensOfUser(userId) } } },
+      limit: opts.limit,
+      cursor: opts.cursor,
+    },
+  );
+  return {
+    data: page.items.map((item) => toView(item as unknown as TokenItem, now)),
+    next_cursor: page.next_cursor,
+  };
 }

@@ -3,7 +3,7 @@ import * as z from 'zod';
 import { config } from '#shared/config.ts';
 import { db, tableName } from '#shared/db/client.ts';
 import { keys } from '#shared/db/keys.ts';
-import { listCursor } from '#shared/db/pagination.ts';
+import { queryPage } from '#shared/db/pagination.ts';
 import { ValidationError } from '#shared/errors.ts';
 import { logger } from '#shared/logger.ts';
 import { sendJson } from '#shared/queues.ts';
@@ -175,40 +175,32 @@ export async function listUsageLogs(
   }
 
   const range = { between: [from.toISOString(), to.toISOString()] } as const;
-  const cursor = listCursor({
-    list: byToken ? 'usage-logs:token' : 'usage-logs',
-    key: byToken
-      ? { gsi1pk: pkValue, gsi1sk: range, pk: keys.usageOfUser(workspaceId, userId), sk: range }
-      : { pk: pkValue, sk: range },
-  });
-  const data: z.infer<typeof usageLogPageSchema>['data'] = [];
-  let start = cursor.decode(q.cursor);
-  for (let round = 0; round < 10 && data.length < q.limit; round++) {
-    const page = await db().send(
-      new QueryCommand({
-        ...base,
-        FilterExpression: filter,
-        Limit: q.limit - data.length,
-        ExclusiveStartKey: start,
-      }),
-    );
-    for (const it of page.Items ?? []) {
-      data.push({
-        id: it.id,
-        token_id: it.token_id,
-        method: it.method,
-        route: it.route,
-        status: it.status,
-        latency_ms: it.latency_ms,
-        at: it.at,
-        client_ip: it.client_ip ?? null,
-      });
-    }
-    start = page.LastEvaluatedKey as typeof start;
-    if (!start) break;
-  }
+  const { TableName: _table, ...query } = base;
+  const page = await queryPage(
+    { ...query, FilterExpression: filter },
+    {
+      scope: {
+        list: byToken ? 'usage-logs:token' : 'usage-logs',
+        key: byToken
+          ? { gsi1pk: pkValue, gsi1sk: range, pk: keys.usageOfUser(workspaceId, userId), sk: range }
+          : { pk: pkValue, sk: range },
+      },
+      limit: q.limit,
+      cursor: q.cursor,
+    },
+  );
+  const data: z.infer<typeof usageLogPageSchema>['data'] = page.items.map((it) => ({
+    id: it.id as string,
+    token_id: it.token_id as string,
+    method: it.method as string,
+    route: it.route as string,
+    status: it.status as number,
+    latency_ms: it.latency_ms as number,
+    at: it.at as string,
+    client_ip: (it.client_ip as string | undefined) ?? null,
+  }));
   const aggregates = await aggregate(base, filter, from, to);
-  return { data, next_cursor: cursor.encode(start), aggregates };
+  return { data, next_cursor: page.next_cursor, aggregates };
 }
 
 async function aggregate(base: QueryBase, filter: string, from: Date, to: Date): Promise<Aggregates> {

@@ -5,7 +5,7 @@
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { db, tableName } from '#shared/db/client.ts';
 import { keys } from '#shared/db/keys.ts';
-import { listCursor, type Page } from '#shared/db/pagination.ts';
+import { type Page, queryPage } from '#shared/db/pagination.ts';
 import type { DeliveryItem } from './delivery-store.ts';
 import { toSummary } from './delivery-views.ts';
 import type { DeliveryStatus } from './endpoints.ts';
@@ -49,39 +49,32 @@ export async function listDeliveries(
     filters.push('event_type = :t');
     values[':t'] = q.event_type;
   }
-  // Status and type are filters (applied after `Limit` items are read): keep reading until the
-  // page is full, the index range ends, or LIST_MAX_QUERIES reads were made. Each read asks for
-  // what is still missing, so the cursor is exactly after the last item evaluated.
-  const cursor = listCursor({
-    list: 'deliveries',
-    key: {
-      gsi1pk,
-      gsi1sk: { between: [values[':from'] as string, values[':to'] as string] },
-      pk: { prefix: keys.webhookDeliveryPrefix },
-      sk: 'DELIVERY',
+  // Status and type are filters: queryPage reads on until the page is full (LIST_MAX_QUERIES reads at most).
+  const page = await queryPage(
+    {
+      IndexName: 'gsi1',
+      KeyConditionExpression: 'gsi1pk = :pk AND gsi1sk BETWEEN :from AND :to',
+      FilterExpression: filters.join(' AND '),
+      ExpressionAttributeNames: names,
+      ExpressionAttributeValues: values,
+      ScanIndexForward: false,
     },
-  });
-  const found: DeliveryItem[] = [];
-  let start = cursor.decode(q.cursor);
-  for (let i = 0; i < LIST_MAX_QUERIES; i++) {
-    const out = await db().send(
-      new QueryCommand({
-        TableName: tableName(),
-        IndexName: 'gsi1',
-        KeyConditionExpression: 'gsi1pk = :pk AND gsi1sk BETWEEN :from AND :to',
-        FilterExpression: filters.join(' AND '),
-        ExpressionAttributeNames: names,
-        ExpressionAttributeValues: values,
-        ScanIndexForward: false,
-        Limit: q.limit - found.length,
-        ExclusiveStartKey: start,
-      }),
-    );
-    found.push(...((out.Items ?? []) as DeliveryItem[]));
-    start = out.LastEvaluatedKey;
-    if (!start || found.length >= q.limit) break;
-  }
-  return { data: found.map(toSummary), next_cursor: cursor.encode(start) };
+    {
+      scope: {
+        list: 'deliveries',
+        key: {
+          gsi1pk,
+          gsi1sk: { between: [values[':from'] as string, values[':to'] as string] },
+          pk: { prefix: keys.webhookDeliveryPrefix },
+          sk: 'DELIVERY',
+        },
+      },
+      limit: q.limit,
+      cursor: q.cursor,
+      maxReads: LIST_MAX_QUERIES,
+    },
+  );
+  return { data: (page.items as unknown as DeliveryItem[]).map(toSummary), next_cursor: page.next_cursor };
 }
 
 /** One page of an endpoint's FAILED/EXPIRED deliveries created in [since, until) (recover). */

@@ -4,7 +4,7 @@ import { decrypt, encrypt } from '#shared/crypto.ts';
 import { db, tableName } from '#shared/db/client.ts';
 import { conditionFailedAt, isConditionFailed } from '#shared/db/conditions.ts';
 import { keys } from '#shared/db/keys.ts';
-import { listCursor, type Page, type PageQuery } from '#shared/db/pagination.ts';
+import { type Page, type PageQuery, queryPage } from '#shared/db/pagination.ts';
 import { ConflictError, NotFoundError, ValidationError } from '#shared/errors.ts';
 import { newId } from '#shared/ids.ts';
 import { resolveTarget, UnsafeTargetError } from '#shared/net/url-guard.ts';
@@ -218,20 +218,18 @@ export async function getEndpointView(
 /** A page of the workspace's endpoints, in creation order. */
 export async function listEndpoints(workspaceId: string, page: PageQuery): Promise<Page<WebhookView>> {
   const pk = keys.workspace(workspaceId);
-  const cursor = listCursor({ list: 'webhooks', key: { pk, sk: { prefix: keys.webhookEndpointPrefix } } });
-  const out = await db().send(
-    new QueryCommand({
-      TableName: tableName(),
+  const { items, next_cursor } = await queryPage(
+    {
       KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
       ExpressionAttributeValues: { ':pk': pk, ':p': keys.webhookEndpointPrefix },
-      Limit: page.limit,
-      ExclusiveStartKey: cursor.decode(page.cursor),
-    }),
+    },
+    {
+      scope: { list: 'webhooks', key: { pk, sk: { prefix: keys.webhookEndpointPrefix } } },
+      limit: page.limit,
+      cursor: page.cursor,
+    },
   );
-  return {
-    data: (out.Items as EndpointItem[]).map((i) => toView(i)),
-    next_cursor: cursor.encode(out.LastEvaluatedKey),
-  };
+  return { data: (items as unknown as EndpointItem[]).map((i) => toView(i)), next_cursor };
 }
 
 /**

@@ -45,7 +45,7 @@ const importing = (spec: string) => `import { x } from '${spec}';\nexport const 
 describe('layering lint rule', () => {
   it.each([
     ['shared/http/probe.ts', '#shared/tokens/access.ts'],
-    ['shared/db/probe.ts', '#shared/webhooks/deliveries.ts'],
+    ['shared/db/probe.ts', '#shared/webhooks/delivery-store.ts'],
     ['shared/auth/probe.ts', '../tokens/auth.ts'],
     ['shared/events/probe.ts', '#shared/webhooks/fanout.ts'],
     ['shared/net/probe.ts', '#shared/oauth/provider.ts'],
