@@ -10,6 +10,7 @@ import {
 import { db, tableName } from '#shared/db/client.ts';
 import { isConditionFailed } from '#shared/db/conditions.ts';
 import { keys } from '#shared/db/keys.ts';
+import { LEASE_FREE, leaseValues } from '#shared/db/lease.ts';
 import { type Page, queryPage } from '#shared/db/pagination.ts';
 import { ConflictError, NotFoundError } from '#shared/errors.ts';
 
@@ -177,10 +178,9 @@ export async function acquireLease(
       new UpdateCommand({
         TableName: tableName(),
         Key: { pk: key.pk, sk: key.sk },
-        UpdateExpression: 'SET lease_owner = :me, lease_until = :until',
-        ConditionExpression:
-          'attribute_exists(pk) AND (attribute_not_exists(lease_until) OR lease_until < :now)',
-        ExpressionAttributeValues: { ':me': owner, ':until': nowMs + leaseMs, ':now': nowMs },
+        UpdateExpression: 'SET lease_owner = :me, lease_until = :leaseUntil',
+        ConditionExpression: `attribute_exists(pk) AND ${LEASE_FREE}`,
+        ExpressionAttributeValues: { ':me': owner, ...leaseValues(nowMs, leaseMs) },
         ReturnValues: 'ALL_NEW',
       }),
     );

@@ -11,6 +11,7 @@ import { sha256Hex } from '#shared/crypto.ts';
 import { db, tableName } from '#shared/db/client.ts';
 import { conditionFailedAt, isConditionFailed, isTransactionCanceled } from '#shared/db/conditions.ts';
 import { keys, ttlIn } from '#shared/db/keys.ts';
+import { LEASE_FREE, leaseValues } from '#shared/db/lease.ts';
 import type { PronaFlowEvent } from '#shared/events/envelope.ts';
 import { logger } from '#shared/logger.ts';
 import { expiryMarker, expiryMarkerKey } from './delivery-markers.ts';
@@ -61,6 +62,7 @@ export interface DeliveryItem {
   /** Set when a FAILED delivery's job was parked in the DLQ. */
   dead_letter?: boolean;
   lease_id?: string;
+  /** Epoch ms until which `lease_id` alone may attempt (see shared/db/lease.ts). */
   lease_until?: number;
   ttl: number;
 }
@@ -147,23 +149,21 @@ export async function claimAttempt(
   now: Date,
   leaseSeconds: number,
 ): Promise<DeliveryItem | undefined> {
-  const nowSeconds = Math.floor(now.getTime() / 1000);
   try {
     const out = await db().send(
       new UpdateCommand({
         TableName: tableName(),
         Key: keys.webhookDelivery(target.id),
-        UpdateExpression: 'SET lease_id = :l, lease_until = :until',
-        ConditionExpression:
-          '#s = :pending AND #c = :c AND attempt_count = :n AND #ttl > :now AND (attribute_not_exists(lease_until) OR lease_until < :now)',
+        UpdateExpression: 'SET lease_id = :l, lease_until = :leaseUntil',
+        ConditionExpression: `#s = :pending AND #c = :c AND attempt_count = :n AND #ttl > :now AND ${LEASE_FREE}`,
         ExpressionAttributeNames: { '#s': 'status', '#c': 'cycle', '#ttl': 'ttl' },
         ExpressionAttributeValues: {
           ':l': leaseId,
-          ':until': nowSeconds + leaseSeconds,
+          ...leaseValues(now, leaseSeconds * 1000),
           ':pending': 'PENDING',
           ':c': target.cycle,
           ':n': target.attempt,
-          ':now': nowSeconds,
+          ':now': Math.floor(now.getTime() / 1000),
         },
         ReturnValues: 'ALL_NEW',
       }),
@@ -257,8 +257,8 @@ export async function recordAttempt(r: AttemptRecord): Promise<RecordedOutcome |
     condition += ' AND lease_id = :lease';
     values[':lease'] = r.leaseId;
   } else if (r.requireFreeLease) {
-    condition += ' AND (attribute_not_exists(lease_until) OR lease_until < :nowSec)';
-    values[':nowSec'] = Math.floor(now.getTime() / 1000);
+    condition += ` AND ${LEASE_FREE}`;
+    Object.assign(values, leaseValues(now));
   }
   const deliveryUpdate = {
     TableName: tableName(),

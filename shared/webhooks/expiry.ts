@@ -1,3 +1,4 @@
+import { leaseHeld } from '#shared/db/lease.ts';
 import { logger } from '#shared/logger.ts';
 import {
   deleteExpiryMarker,
@@ -71,7 +72,7 @@ async function expireOne(m: ExpiryMarker, now: Date): Promise<'expired' | 'clean
     await deleteExpiryMarker(m);
     return 'cleaned';
   }
-  if ((d.lease_until ?? 0) >= Math.floor(now.getTime() / 1000)) return 'busy';
+  if (leaseHeld(d.lease_until, now)) return 'busy';
   const done = await recordAttempt({
     d,
     requireFreeLease: true,

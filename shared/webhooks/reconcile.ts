@@ -1,5 +1,6 @@
 import { config } from '#shared/config.ts';
 import { keys } from '#shared/db/keys.ts';
+import { leaseHeld } from '#shared/db/lease.ts';
 import { logger } from '#shared/logger.ts';
 import type { Reconciler, ReconcileStats } from '#shared/reconcile.ts';
 import { type ExpiryMarker, markersUpTo, moveDueMarker } from './delivery-markers.ts';
@@ -88,7 +89,7 @@ async function reconcileOne(
     return (await moveDueMarker(m, undefined)) ? 'dropped' : 'busy';
   }
   if (Date.parse(d.expires_at) <= now.getTime()) return 'expiring';
-  if ((d.lease_until ?? 0) >= Math.floor(now.getTime() / 1000)) return 'busy';
+  if (leaseHeld(d.lease_until, now)) return 'busy';
   const dueAt = d.next_attempt_at ?? d.updated_at;
   if (Date.parse(dueAt) > cutoff.getTime()) {
     return (await moveDueMarker(m, dueAt)) ? 'caughtUp' : 'busy';

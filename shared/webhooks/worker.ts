@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { config } from '#shared/config.ts';
+import { secondsLeft } from '#shared/db/lease.ts';
 import { logger } from '#shared/logger.ts';
 import { type PinnedRequester, requestPinned } from '#shared/net/pinned-http.ts';
 import { resolveTarget, UnsafeTargetError } from '#shared/net/url-guard.ts';
@@ -217,7 +218,7 @@ async function notClaimed(job: DeliverJob, receiveCount: number, now: Date): Pro
   }
   if (job.attempt > d.attempt_count || d.status !== 'PENDING') return { kind: 'skip', outcome: 'stale' };
   // Another copy is attempting now (or its lease just ended): check back when its lease ends.
-  const wait = Math.max(1, (d.lease_until ?? 0) - Math.floor(now.getTime() / 1000));
+  const wait = secondsLeft(d.lease_until, now);
   return putBack(job, wait, now);
 }
 
