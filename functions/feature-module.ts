@@ -38,4 +38,15 @@ export interface FeatureModule {
    * file is shipped in their bundles. (Workers get it when they hold `secrets:oauth:read`.)
    */
   bundlesOAuthCatalog?: boolean;
+  /**
+   * Handlers of this feature that describe the whole API. They must not bundle the registry (their
+   * asset would then change with any row of any feature), so the stack gives them, at build time:
+   * - `routeManifest`: method, path, tag and pending of every route, inlined into the bundle
+   *   (functions/system/route-manifest.ts); it changes when a route is added, removed, moved or
+   *   (un)pended;
+   * - `openApiDocument`: the OpenAPI document, as a file in a Lambda layer of the feature's stack
+   *   (functions/system/openapi-document.ts); the function's own asset never changes.
+   * @default none
+   */
+  surfaceViews?: { routeManifest?: string[]; openApiDocument?: string[] };
 }

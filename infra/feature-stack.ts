@@ -13,20 +13,24 @@
  * no cycle. Every grant is a statement on a role of this stack (an identity policy), never a
  * resource policy on a root resource.
  */
-import { Duration, NestedStack, type NestedStackProps, Validations } from 'aws-cdk-lib';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Duration, NestedStack, type NestedStackProps, Stage, Validations } from 'aws-cdk-lib';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import type { FeatureModule } from '#functions/feature-module.ts';
+import { OPENAPI_DOCUMENT_FILE, openApiDefine } from '#functions/system/openapi-document.ts';
 import { fullPath, type Grant, routeGrants } from '#shared/http/route.ts';
 import { type QueueId, queues } from '#shared/queue-catalog.ts';
-import { ApiFunction } from './constructs/api-function.ts';
+import { ApiFunction, FUNCTION_DEFAULTS } from './constructs/api-function.ts';
 import { ExecutionRoles, type GrantTargets, grantEnvironment, pascal } from './constructs/grants.ts';
 
 /** cdk-nag AwsSolutions-APIG4 (no API Gateway authorizer): acknowledged on the API and on every route. */
@@ -57,6 +61,31 @@ export interface OAuthCatalogBundle {
   environment: Record<string, string>;
 }
 
+/** What the surface-wide handlers of a feature are built with (see `FeatureModule.surfaceViews`). */
+export interface SurfaceInputs {
+  /** esbuild `define` inlining the route manifest of the whole registry. */
+  routeManifestDefine: Record<string, string>;
+  /** The OpenAPI document of the whole registry, as JSON (built on first use). */
+  openApiDocument: () => string;
+}
+
+/**
+ * The esbuild `define` a handler of `feature` is bundled with, or undefined for none (most): only
+ * the handlers its `surfaceViews` name get one (a define changes the whole bundle's minified names).
+ */
+export function defineFor(
+  feature: FeatureModule,
+  handler: string,
+  surface: Pick<SurfaceInputs, 'routeManifestDefine'>,
+): Record<string, string> | undefined {
+  const views = feature.surfaceViews ?? {};
+  const define = {
+    ...(views.routeManifest?.includes(handler) ? surface.routeManifestDefine : {}),
+    ...(views.openApiDocument?.includes(handler) ? openApiDefine : {}),
+  };
+  return Object.keys(define).length ? define : undefined;
+}
+
 export interface FeatureStackProps extends NestedStackProps {
   feature: FeatureModule;
   shared: SharedResourceIds;
@@ -64,6 +93,8 @@ export interface FeatureStackProps extends NestedStackProps {
   environment: Record<string, string>;
   /** For the functions that read the OAuth app catalog. @default none shipped */
   oauthCatalog?: OAuthCatalogBundle;
+  /** Build-time views of the registry, for the handlers the feature's `surfaceViews` name. */
+  surface: SurfaceInputs;
 }
 
 export class FeatureStack extends NestedStack {
@@ -74,6 +105,8 @@ export class FeatureStack extends NestedStack {
   readonly workerFunctions = new Map<string, ApiFunction>();
   /** Execution roles of this stack, shared per (feature, grant set) among its route functions. */
   readonly roles: ExecutionRoles;
+  /** The layer holding the OpenAPI document, when a handler of the feature serves it. */
+  readonly openApiLayer?: lambda.LayerVersion;
 
   constructor(scope: Construct, id: string, props: FeatureStackProps) {
     super(scope, id, {
@@ -116,6 +149,37 @@ export class FeatureStack extends NestedStack {
     const catalog = (uses: boolean): OAuthCatalogBundle =>
       uses && props.oauthCatalog ? props.oauthCatalog : { environment: {} };
 
+    // ── Surface-wide handlers: build-time views of the registry ─────────────
+    const views = feature.surfaceViews ?? {};
+    const handlers = new Set([
+      ...Object.values(feature.routes).map((r) => r.handler),
+      ...(feature.workers ?? []).map((w) => w.handler),
+    ]);
+    for (const h of [...(views.routeManifest ?? []), ...(views.openApiDocument ?? [])]) {
+      if (!handlers.has(h)) throw new Error(`${feature.id}: surfaceViews names ${h}, none of its handlers`);
+    }
+    if (views.openApiDocument?.length) {
+      // Written into the cloud assembly at synth, then staged as the layer's asset: the document
+      // changes the layer (one resource), never a function's code. (No dot in the folder's name:
+      // the staged asset's name would take it as an extension.)
+      const dir = join(Stage.of(this)!.outdir, `openapi-document-${feature.id}`);
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(
+        join(dir, OPENAPI_DOCUMENT_FILE.replace(/^\/opt\//, '')),
+        props.surface.openApiDocument(),
+      );
+      this.openApiLayer = new lambda.LayerVersion(this, 'OpenApiDocument', {
+        code: lambda.Code.fromAsset(dir),
+        description: `The OpenAPI document of the API (${OPENAPI_DOCUMENT_FILE}), generated at synth from the registry`,
+        compatibleRuntimes: [FUNCTION_DEFAULTS.runtime],
+        compatibleArchitectures: [FUNCTION_DEFAULTS.architecture],
+      });
+    }
+    const buildInputs = (handler: string) => ({
+      define: defineFor(feature, handler, props.surface),
+      layers: views.openApiDocument?.includes(handler) && this.openApiLayer ? [this.openApiLayer] : undefined,
+    });
+
     // ── Routes: function + log group + integration + route + invoke permission ─
     for (const route of Object.values(feature.routes)) {
       const grants = routeGrants(route);
@@ -127,6 +191,7 @@ export class FeatureStack extends NestedStack {
         description: `${route.method} ${fullPath(route)}: ${route.summary}`,
         environment: { ...environmentFor(grants), ...apps.environment },
         extraFiles: apps.extraFiles,
+        ...buildInputs(route.handler),
         ...(route.timeoutSeconds ? { timeout: Duration.seconds(route.timeoutSeconds) } : {}),
       });
       // An HttpRoute in THIS scope (`api.addRoutes` would create it under the API, in the root).
@@ -154,6 +219,7 @@ export class FeatureStack extends NestedStack {
         description: worker.description,
         environment: { ...environmentFor(worker.grants), ...apps.environment },
         extraFiles: apps.extraFiles,
+        ...buildInputs(worker.handler),
         timeout: Duration.seconds(worker.timeoutSeconds),
         memorySize: worker.memoryMb,
       });

@@ -20,9 +20,11 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import type { FeatureModule } from '#functions/feature-module.ts';
 import { features as registry } from '#functions/features.ts';
+import { manifestDefine } from '#functions/system/route-manifest.ts';
 import { visibilityTimeoutSeconds, type WorkerDef } from '#functions/workers.ts';
 import { TABLE } from '#shared/db/table-definition.ts';
 import { CORS } from '#shared/http/cors.ts';
+import { buildOpenApi } from '#shared/http/openapi.ts';
 import { API_PREFIX, fullPath, type Grant, type RouteDef } from '#shared/http/route.ts';
 import { readAppsFile } from '#shared/oauth/catalog.ts';
 import { type QueueId, queues } from '#shared/queue-catalog.ts';
@@ -35,6 +37,7 @@ import {
   FeatureStack,
   type OAuthCatalogBundle,
   type SharedResourceIds,
+  type SurfaceInputs,
 } from './feature-stack.ts';
 
 /** Name of the stack (and of the CloudFormation stack deployed from it). */
@@ -298,13 +301,22 @@ export class RootStack extends Stack {
     const environmentFor = (grants: readonly Grant[]) =>
       Object.assign({}, baseEnvironment, ...grants.map((g) => grantEnvironment(g, grantTargets)));
 
+    // The registry as the surface-wide functions get it at build time (they bundle no route row).
+    let openApiJson: string | undefined;
+    const surface: SurfaceInputs = {
+      routeManifestDefine: manifestDefine(routeTable),
+      // The version is set per request from the function's SERVICE_VERSION (no settings read here).
+      openApiDocument: () => (openApiJson ??= JSON.stringify(buildOpenApi(routeTable, undefined, '0.0.0'))),
+    };
+
     // `$default`: requests no route matches get problem+json 404, or 405 with Allow (the same
-    // answer the local server gives).
+    // answer the local server gives), from the route manifest.
     this.fallbackFunction = new ApiFunction(this, 'NotFound', {
       handler: FALLBACK_HANDLER,
       role: roles.roleFor('System', []),
       description: '$default route: problem+json 404 for unknown paths, 405 for known paths',
       environment: environmentFor([]),
+      define: surface.routeManifestDefine,
     });
     new apigwv2.HttpRoute(this.api, 'DefaultRoute', {
       httpApi: this.api,
@@ -340,6 +352,7 @@ export class RootStack extends Stack {
         shared,
         environment: baseEnvironment,
         oauthCatalog,
+        surface,
       });
       this.featureStacks.set(feature.id, stack);
       for (const [k, v] of stack.routeFunctions) this.routeFunctions.set(k, v);

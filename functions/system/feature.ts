@@ -11,6 +11,7 @@ export const system = {
   routes,
   queues: ['ingest'],
   settings: ['SERVICE_VERSION'],
+  surfaceViews: { routeManifest: ['system/get-status'], openApiDocument: ['system/get-openapi'] },
   workers: [
     {
       id: 'ingestEvents',

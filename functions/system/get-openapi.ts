@@ -1,16 +1,20 @@
-import { routeList } from '#functions/routes.ts';
+import { loadOpenApiDocument, type OpenApiDocument } from '#functions/system/openapi-document.ts';
 import { routes } from '#functions/system/routes.ts';
+import { config } from '#shared/config.ts';
 import { endpoint } from '#shared/http/endpoint.ts';
-import { buildOpenApi } from '#shared/http/openapi.ts';
 import { ok } from '#shared/http/reply.ts';
 
-let doc: ReturnType<typeof buildOpenApi> | undefined;
+let doc: OpenApiDocument | undefined;
 
-// The document is built once per container; the server URL is the one this request came to.
-export const handler = endpoint(routes.openapi, (input) => {
-  doc ??= buildOpenApi(routeList);
+// The document is read once per container; the version is this function's SERVICE_VERSION and
+// the server URL the one this request came to.
+export const handler = endpoint(routes.openapi, async (input) => {
+  doc ??= await loadOpenApiDocument();
   const url = serverUrl(input.event.headers?.host);
-  return ok({ ...doc, servers: url ? [{ url }] : [] }, { 'Cache-Control': 'public, max-age=300' });
+  return ok(
+    { ...doc, info: { ...doc.info, version: config().SERVICE_VERSION }, servers: url ? [{ url }] : [] },
+    { 'Cache-Control': 'public, max-age=300' },
+  );
 });
 
 function serverUrl(host: string | undefined): string | undefined {

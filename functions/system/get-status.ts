@@ -1,4 +1,4 @@
-import { routeList } from '#functions/routes.ts';
+import { routeManifest } from '#functions/system/route-manifest.ts';
 import { routes } from '#functions/system/routes.ts';
 import { config } from '#shared/config.ts';
 import { endpoint } from '#shared/http/endpoint.ts';
@@ -10,6 +10,6 @@ export const handler = endpoint(routes.status, () =>
     service: 'pronaflow-integrations',
     version: config().SERVICE_VERSION,
     time: new Date().toISOString(),
-    capabilities: capabilities(routeList),
+    capabilities: capabilities(routeManifest),
   }),
 );

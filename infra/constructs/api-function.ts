@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import type * as iam from 'aws-cdk-lib/aws-iam';
-import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
+import { Architecture, type ILayerVersion, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
@@ -39,6 +39,13 @@ export interface ApiFunctionProps {
   memorySize?: number;
   /** Files copied next to the bundle (name → absolute source path), read at `/var/task/<name>`. */
   extraFiles?: Record<string, string>;
+  /**
+   * Build-time constants (esbuild `define`). Give them only to functions that read them: a define
+   * changes the minifier's naming of the whole bundle, so even an unused one changes the asset.
+   */
+  define?: Record<string, string>;
+  /** Lambda layers (e.g. a data file read under `/opt`). */
+  layers?: ILayerVersion[];
 }
 
 /**
@@ -73,7 +80,8 @@ export class ApiFunction extends NodejsFunction {
         NODE_OPTIONS: '--enable-source-maps',
         ...props.environment,
       },
-      bundling: cdkBundling(props.extraFiles),
+      bundling: cdkBundling(props.extraFiles, props.define),
+      ...(props.layers?.length ? { layers: props.layers } : {}),
     });
     // Instead of the AWSLambdaBasicExecutionRole managed policy (logs:CreateLogGroup and
     // PutLogEvents on every log group): create streams and put events in this log group only.

@@ -50,9 +50,13 @@ export const BUNDLE = {
 
 /**
  * The settings as `NodejsFunction` bundling options (used by `ApiFunction`). `extraFiles` (name in
- * the bundle → absolute source path) are copied next to the bundle, e.g. an OAuth apps file.
+ * the bundle → absolute source path) are copied next to the bundle, e.g. an OAuth apps file;
+ * `define` are build-time constants (esbuild `--define`), e.g. the route manifest.
  */
-export function cdkBundling(extraFiles: Record<string, string> = {}): BundlingOptions {
+export function cdkBundling(
+  extraFiles: Record<string, string> = {},
+  define?: Record<string, string>,
+): BundlingOptions {
   const copies = Object.entries(extraFiles);
   return {
     ...(copies.length
@@ -75,15 +79,21 @@ export function cdkBundling(extraFiles: Record<string, string> = {}): BundlingOp
     bundleAwsSDK: true,
     externalModules: [...BUNDLE.external],
     logLevel: LogLevel.WARNING,
+    ...(define && Object.keys(define).length ? { define } : {}),
   };
 }
 
 /**
  * The same settings for the esbuild JS API (used by the bundle benchmark). Mirrors the CLI
  * arguments `NodejsFunction` derives from {@link cdkBundling}: `--bundle --platform=node
- * --target=… --format=esm --minify --sourcemap --sources-content=false --main-fields=… --banner:js=…`.
+ * --target=… --format=esm --minify --sourcemap --sources-content=false --main-fields=… --banner:js=…`
+ * (and `--define:…` for the few functions given build-time constants: pass the same `define`).
  */
-export function esbuildOptions(entry: string, outfile: string): BuildOptions {
+export function esbuildOptions(
+  entry: string,
+  outfile: string,
+  define?: Record<string, string>,
+): BuildOptions {
   return {
     entryPoints: [entry],
     outfile,
@@ -99,5 +109,6 @@ export function esbuildOptions(entry: string, outfile: string): BuildOptions {
     external: [...BUNDLE.external],
     absWorkingDir: PROJECT_ROOT,
     logLevel: 'warning',
+    ...(define && Object.keys(define).length ? { define } : {}),
   };
 }

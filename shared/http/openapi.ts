@@ -88,8 +88,11 @@ function operation(r: RouteDef): Json {
   };
 }
 
-/** The OpenAPI 3.1 document of the service, generated from the route table's zod schemas. */
-export function buildOpenApi(routes: RouteDef[], serverUrl?: string): Json {
+/**
+ * The OpenAPI 3.1 document of the service, generated from the route table's zod schemas.
+ * `version` defaults to SERVICE_VERSION (the stacks pass one at synth, where no settings are read).
+ */
+export function buildOpenApi(routes: RouteDef[], serverUrl?: string, version?: string): Json {
   const paths: Record<string, Json> = {};
   for (const r of routes) {
     const path = fullPath(r);
@@ -100,7 +103,7 @@ export function buildOpenApi(routes: RouteDef[], serverUrl?: string): Json {
     openapi: '3.1.0',
     info: {
       title: 'PronaFlow Integrations API',
-      version: config().SERVICE_VERSION,
+      version: version ?? config().SERVICE_VERSION,
       description:
         'API tokens, webhooks, OAuth connections, sync bindings, plugins and consents. Errors are RFC 9457 problem+json.',
     },

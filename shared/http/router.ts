@@ -1,7 +1,10 @@
 import { fullPath, type RouteDef } from '#shared/http/route.ts';
 
-export interface CompiledRoute {
-  def: RouteDef;
+/** What matching needs of a route: a full route row, or a manifest entry (method and path). */
+export type RouteKey = Pick<RouteDef, 'method' | 'path'>;
+
+export interface CompiledRoute<R extends RouteKey = RouteDef> {
+  def: R;
   regex: RegExp;
   names: string[];
   /** Lower sorts first: static segments win over `{param}` ones at the same position. */
@@ -9,7 +12,7 @@ export interface CompiledRoute {
 }
 
 /** Compiles the route table into matchers, most specific first (as API Gateway matches). */
-export function compileRoutes(list: RouteDef[]): CompiledRoute[] {
+export function compileRoutes<R extends RouteKey = RouteDef>(list: R[]): CompiledRoute<R>[] {
   return list
     .map((def) => {
       const segments = fullPath(def).split('/').filter(Boolean);
@@ -28,13 +31,17 @@ export function compileRoutes(list: RouteDef[]): CompiledRoute[] {
     .sort((a, b) => (a.rank < b.rank ? -1 : a.rank > b.rank ? 1 : 0));
 }
 
-export type Match =
-  | { kind: 'found'; route: CompiledRoute; params: Record<string, string> }
+export type Match<R extends RouteKey = RouteDef> =
+  | { kind: 'found'; route: CompiledRoute<R>; params: Record<string, string> }
   | { kind: 'method-not-allowed'; allow: string[] }
   | { kind: 'not-found' };
 
 /** Finds the route for a method and path; 405 when the path exists with other methods. */
-export function matchRoute(compiled: CompiledRoute[], method: string, path: string): Match {
+export function matchRoute<R extends RouteKey = RouteDef>(
+  compiled: CompiledRoute<R>[],
+  method: string,
+  path: string,
+): Match<R> {
   const allow = new Set<string>();
   for (const route of compiled) {
     const m = route.regex.exec(path);

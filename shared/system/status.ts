@@ -1,7 +1,7 @@
 import type { RouteDef } from '#shared/http/route.ts';
 
 /** Capabilities as the route table tells them: available, partial, or not implemented yet. */
-export function capabilities(list: RouteDef[]) {
+export function capabilities(list: Pick<RouteDef, 'tag' | 'pending'>[]) {
   const byTag = new Map<string, { endpoints: number; pending: number }>();
   for (const r of list) {
     const entry = byTag.get(r.tag) ?? { endpoints: 0, pending: 0 };

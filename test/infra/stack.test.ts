@@ -8,7 +8,7 @@
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { type App, CfnElement, type CfnResource, NestedStack, Stack, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AccountPrincipal, ArnPrincipal } from 'aws-cdk-lib/aws-iam';
@@ -19,7 +19,7 @@ import type { FeatureModule } from '#functions/feature-module.ts';
 import { features, routeList, workers } from '#functions/features.ts';
 import type { WorkerDef } from '#functions/workers.ts';
 import { buildApp } from '#infra/app.ts';
-import { BUNDLE } from '#infra/constructs/bundling.ts';
+import { BUNDLE, PROJECT_ROOT } from '#infra/constructs/bundling.ts';
 import { grantQueue } from '#infra/constructs/grants.ts';
 import type { RootStack } from '#infra/root-stack.ts';
 import { TABLE } from '#shared/db/table-definition.ts';
@@ -118,6 +118,17 @@ describe('RootStack and feature stacks (bundled synth)', () => {
   const res = (c: { node: { defaultChild?: unknown } }): Resource => {
     const cfn = c.node.defaultChild as CfnElement;
     return templates.get(Stack.of(cfn))!.toJSON().Resources[Stack.of(cfn).getLogicalId(cfn)] as Resource;
+  };
+  /** The staged code asset of a function: `<hash>.zip` is the directory `asset.<hash>` of the assembly. */
+  const assetDirOf = (fn: IConstruct): string => {
+    const s3Key = String((res(fn).Properties.Code as { S3Key: string }).S3Key);
+    return join(assembly!.directory, `asset.${s3Key.replace(/\.zip$/, '')}`);
+  };
+  /** The project files a function's bundle holds (its source map's `sources`), e.g. `functions/tokens/routes.ts`. */
+  const bundleSources = (fn: IConstruct): string[] => {
+    const dir = assetDirOf(fn);
+    const map = JSON.parse(readFileSync(join(dir, 'index.mjs.map'), 'utf8')) as { sources: string[] };
+    return map.sources.map((s) => relative(PROJECT_ROOT, resolve(dir, s)).replaceAll('\\', '/'));
   };
   /** Every resource of every template, keyed `<stack path>/<logical id>`. */
   const allResources = (type?: string): [Stack, string, Resource][] =>
@@ -298,17 +309,72 @@ describe('RootStack and feature stacks (bundled synth)', () => {
   });
 
   it('bundles each handler as one minified ESM file with the createRequire banner', () => {
-    const fn = stack.routeFunctions.get('health')!;
-    const resource = res(fn);
-    // The code asset `<hash>.zip` is staged as the directory `asset.<hash>` of the cloud assembly.
-    const s3Key = String((resource.Properties.Code as { S3Key: string }).S3Key);
-    const assetDir = join(assembly!.directory, `asset.${s3Key.replace(/\.zip$/, '')}`);
+    const assetDir = assetDirOf(stack.routeFunctions.get('health')!);
     const code = readFileSync(join(assetDir, 'index.mjs'), 'utf8');
     expect(code.startsWith(BUNDLE.banner)).toBe(true);
     expect(existsSync(join(assetDir, 'index.mjs.map'))).toBe(true);
     // #shared/* aliases were resolved and nothing is left to load from node_modules at run time.
     expect(code).not.toMatch(/from\s*["']#shared\//);
     expect(code).not.toMatch(/from\s*["']@aws-sdk\//);
+  });
+
+  it("bundles into each function its own feature's rows only, never the registry", () => {
+    const registryModules = /^functions\/(features|routes|workers)\.ts$|^functions\/[^/]+\/feature\.ts$/;
+    const rowModules = (sources: string[]) =>
+      sources.filter((s) => /^functions\/[^/]+\/routes\.ts$/.test(s)).map((s) => s.split('/')[1]);
+    const checked: string[] = [];
+    for (const f of features) {
+      for (const r of Object.values(f.routes)) {
+        const sources = bundleSources(stack.routeFunctions.get(r.id)!);
+        expect(
+          sources.filter((s) => registryModules.test(s)),
+          r.id,
+        ).toEqual([]);
+        expect(rowModules(sources), r.id).toEqual([f.id]);
+        checked.push(r.id);
+      }
+      for (const w of f.workers ?? []) {
+        const sources = bundleSources(stack.workerFunctions.get(w.id)!);
+        expect(
+          sources.filter((s) => registryModules.test(s)),
+          w.id,
+        ).toEqual([]);
+        expect(rowModules(sources), w.id).toEqual([]);
+        checked.push(w.id);
+      }
+    }
+    // The `$default` fallback reads the inlined manifest: no rows at all.
+    expect(rowModules(bundleSources(stack.fallbackFunction))).toEqual([]);
+    expect(checked).toHaveLength(routeList.length + workers.length);
+  });
+
+  it('hands the surface-wide functions the registry at build time: inlined manifest, OpenAPI layer', () => {
+    const system = stack.featureStacks.get('system')!;
+    const codeOf = (fn: Construct) => readFileSync(join(assetDirOf(fn), 'index.mjs'), 'utf8');
+    // Status and fallback carry every route's path (the manifest), not a row module.
+    const plugin = routeList.find((r) => r.id === 'uninstallPlugin')!;
+    for (const fn of [stack.routeFunctions.get('status')!, stack.fallbackFunction]) {
+      expect(codeOf(fn)).toContain(JSON.stringify(plugin.path));
+      expect(bundleSources(fn)).toContain('functions/system/route-manifest.ts');
+    }
+    // The OpenAPI function reads /opt/openapi.json from the System stack's layer, alone.
+    const layers = allResources('AWS::Lambda::LayerVersion');
+    expect(layers.map(([st]) => st)).toEqual([system]);
+    const layerId = layers[0]![1];
+    const withLayer = allResources('AWS::Lambda::Function').filter(([, , r]) => r.Properties.Layers);
+    expect(withLayer.map(([, id]) => id)).toEqual([logicalId(stack.routeFunctions.get('openapi')!)]);
+    expect(withLayer[0]![2].Properties.Layers).toEqual([{ Ref: layerId }]);
+    const layerKey = (layers[0]![2].Properties.Content as { S3Key: string }).S3Key;
+    const shipped = JSON.parse(
+      readFileSync(
+        join(assembly!.directory, `asset.${layerKey.replace(/\.zip$/, '')}`, 'openapi.json'),
+        'utf8',
+      ),
+    ) as { paths: Record<string, Record<string, { operationId: string }>> };
+    for (const r of routeList) {
+      expect(shipped.paths[fullPath(r)]?.[r.method.toLowerCase()]?.operationId, r.id).toBe(r.id);
+    }
+    expect(codeOf(stack.routeFunctions.get('openapi')!)).toContain('/opt/openapi.json');
   });
 
   it('routes every row of the route table to its own function', () => {

@@ -15,10 +15,11 @@ const FUNCTIONS = fileURLToPath(new URL('../../functions/', import.meta.url));
 /** Modules at the top of functions/ that every feature's handlers may use: they hold no route rows. */
 const SHARED_BUILDERS = new Set(['endpoint.ts']);
 /**
- * The surface-wide modules of `system`, which describe the whole API (the `$default` fallback, the
- * status, the OpenAPI document); they read the registry, never bundled whole (see their comments).
+ * The modules through which the surface-wide handlers of `system` (the `$default` fallback, the
+ * status, the OpenAPI document) read the registry: lazily, in a branch that a deployed bundle
+ * drops (the stacks hand those functions the registry at build time, see their comments).
  */
-const SURFACE_WIDE = new Set(['system/get-openapi.ts', 'system/get-status.ts', 'system/not-found.ts']);
+const SURFACE_WIDE = new Set(['system/route-manifest.ts', 'system/openapi-document.ts']);
 
 /** Import specifiers of a module: static, side-effect and dynamic imports, and re-exports. */
 function importsOf(source: string): string[] {
