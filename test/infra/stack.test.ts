@@ -17,15 +17,18 @@ import type { Construct, IConstruct } from 'constructs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FeatureModule } from '#functions/feature-module.ts';
 import { features, routeList, workers } from '#functions/features.ts';
+import { manifestDefine } from '#functions/system/route-manifest.ts';
 import type { WorkerDef } from '#functions/workers.ts';
 import { buildApp } from '#infra/app.ts';
-import { BUNDLE, PROJECT_ROOT } from '#infra/constructs/bundling.ts';
+import { BUNDLE, handlerEntry, PROJECT_ROOT } from '#infra/constructs/bundling.ts';
 import { grantQueue } from '#infra/constructs/grants.ts';
-import type { RootStack } from '#infra/root-stack.ts';
+import { defineFor } from '#infra/feature-stack.ts';
+import { FALLBACK_HANDLER, type RootStack } from '#infra/root-stack.ts';
 import { TABLE } from '#shared/db/table-definition.ts';
 import { CORS } from '#shared/http/cors.ts';
 import { fullPath, routeGrants } from '#shared/http/route.ts';
 import { queues } from '#shared/queue-catalog.ts';
+import { bundleAll } from './rebundle.ts';
 
 /** Bundling ~50 functions with esbuild takes ~25 s on two cores; allow for a slow machine. */
 const SYNTH_TIMEOUT_MS = 180_000;
@@ -632,6 +635,124 @@ describe('RootStack and feature stacks (bundled synth)', () => {
     const groups = new Set(routeList.map((r) => `${r.tag}|${routeGrants(r).join(',')}`));
     // + the root's two: the `$default` route's function and the keyring initializer
     expect(roles).toBe(groups.size + workers.length + 2);
+  });
+
+  /**
+   * Asset isolation, measured: one summary of one API-token route is edited (in memory, never in
+   * the tree), every function is bundled again with the stack's own esbuild settings, and each
+   * bundle is compared byte for byte with the asset this synth staged (the asset hash is the hash
+   * of exactly these files). Then two template-only synths, with and without the edit, show which
+   * templates change.
+   */
+  describe('a one-row edit in one feature', () => {
+    const EDITED_ROW = 'listScopes';
+    const OLD = 'The scope catalog';
+    const NEW = 'The scope catalog, edited';
+    const ROUTES_FILE = join(PROJECT_ROOT, 'functions/tokens/routes.ts');
+
+    it("changes the assets of that feature's route functions only", async () => {
+      const started = performance.now();
+      const source = readFileSync(ROUTES_FILE, 'utf8');
+      expect(source.split(`summary: '${OLD}',`)).toHaveLength(2); // the row's summary, once
+      const manifest = { routeManifestDefine: manifestDefine(routeList) };
+      const jobs = [
+        ...features.flatMap((f) => [
+          ...Object.values(f.routes).map((r) => ({
+            fn: stack.routeFunctions.get(r.id)!,
+            feature: f,
+            handler: r.handler,
+          })),
+          ...(f.workers ?? []).map((w) => ({
+            fn: stack.workerFunctions.get(w.id)!,
+            feature: f,
+            handler: w.handler,
+          })),
+        ]),
+      ].map(({ fn, feature, handler }) => ({
+        key: logicalId(fn),
+        entry: handlerEntry(handler),
+        define: defineFor(feature, handler, manifest),
+        fn,
+      }));
+      jobs.push({
+        key: logicalId(stack.fallbackFunction),
+        entry: handlerEntry(FALLBACK_HANDLER),
+        define: manifest.routeManifestDefine,
+        fn: stack.fallbackFunction,
+      });
+      const rebuilt = await bundleAll(jobs, assembly!.directory, {
+        file: ROUTES_FILE,
+        contents: source.replace(`summary: '${OLD}',`, `summary: '${NEW}',`),
+      });
+      const changed: string[] = [];
+      for (const job of jobs) {
+        const dir = assetDirOf(job.fn);
+        const staged = {
+          code: readFileSync(join(dir, 'index.mjs'), 'utf8'),
+          map: readFileSync(join(dir, 'index.mjs.map'), 'utf8'),
+        };
+        const after = rebuilt.get(job.key)!;
+        if (after.code === staged.code && after.map === staged.map) continue;
+        changed.push(job.fn.node.path);
+        // What changed is the edit and nothing else (the map shifts with the longer string).
+        expect(after.code.replaceAll(NEW, OLD), job.key).toBe(staged.code);
+      }
+      const tokensRoutes = Object.values(features.find((f) => f.id === 'tokens')!.routes).map(
+        (r) => stack.routeFunctions.get(r.id)!.node.path,
+      );
+      console.log(
+        `one-row edit (${EDITED_ROW}.summary): ${changed.length} of ${jobs.length} function assets change ` +
+          `(${Math.round(performance.now() - started)} ms):\n  ${changed.join('\n  ')}`,
+      );
+      expect(changed.sort()).toEqual(tokensRoutes.sort());
+    }, 120_000);
+
+    it('changes the templates of that feature (its function) and of System (the OpenAPI layer) only', () => {
+      const edited: FeatureModule[] = features.map((f) =>
+        f.id !== 'tokens'
+          ? f
+          : { ...f, routes: { ...f.routes, [EDITED_ROW]: { ...f.routes[EDITED_ROW]!, summary: NEW } } },
+      );
+      const templatesFor = (registry: readonly FeatureModule[]) => {
+        const built = buildApp({
+          outdir: outdir(),
+          context: { 'aws:cdk:bundling-stacks': [] },
+          stackProps: { features: registry },
+        });
+        const { assembly: asm } = synth(built.app, built.stack);
+        return new Map(
+          [...templatesOf(asm!, built.stack)].map(([st, t]) => [st.node.path, t.toJSON()] as const),
+        );
+      };
+      const before = templatesFor(features);
+      const after = templatesFor(edited);
+      const changedResources = (a: unknown, b: unknown) => {
+        const ra = (a as { Resources: Record<string, unknown> }).Resources;
+        const rb = (b as { Resources: Record<string, unknown> }).Resources;
+        return Object.keys({ ...ra, ...rb }).filter(
+          (id) => JSON.stringify(ra[id]) !== JSON.stringify(rb[id]),
+        );
+      };
+      const diff: Record<string, string[]> = {};
+      for (const [path, t] of before) {
+        const ids = changedResources(t, after.get(path));
+        if (ids.length) diff[path] = ids;
+      }
+      console.log('one-row edit, changed resources per template:', diff);
+      const tokensStack = stack.featureStacks.get('tokens')!;
+      const systemStack = stack.featureStacks.get('system')!;
+      expect(diff).toEqual({
+        // The root only points the two nested stacks at their new templates.
+        [stack.node.path]: [
+          logicalId(systemStack.nestedStackResource!),
+          logicalId(tokensStack.nestedStackResource!),
+        ].sort(),
+        // The row's function (its description carries the summary)…
+        [tokensStack.node.path]: [logicalId(stack.routeFunctions.get(EDITED_ROW)!)],
+        // …and the document's layer; the OpenAPI function itself is unchanged.
+        [systemStack.node.path]: [logicalId(systemStack.openApiLayer!)],
+      });
+    });
   });
 });
 
