@@ -10,6 +10,7 @@ import { buildOpenApi } from '#shared/http/openapi.ts';
 import { fullPath, routeGrants } from '#shared/http/route.ts';
 import { compileRoutes, matchRoute } from '#shared/http/router.ts';
 import { queues } from '#shared/queue-catalog.ts';
+import { isKnownScope } from '#shared/tokens/scopes.ts';
 
 const importHandler = (handler: string) =>
   import(/* @vite-ignore */ pathToFileURL(resolve('functions', `${handler}.ts`)).href);
@@ -155,6 +156,10 @@ describe('route table', () => {
       const declared = r.params ? Object.keys((r.params as unknown as { shape: object }).shape).sort() : [];
       expect(declared, r.id).toEqual(inPath);
     }
+  });
+
+  it('requires only scopes of the catalog', () => {
+    for (const r of routeList) for (const s of r.scopes) expect(isKnownScope(s), `${r.id} ${s}`).toBe(true);
   });
 
   it("gives token-accepting routes a required scope (except the caller's own rate limit)", () => {
