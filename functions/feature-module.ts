@@ -31,6 +31,12 @@ export interface FeatureModule {
    * @default none
    */
   queues?: QueueId[];
+  /**
+   * PronaFlow event types its consumers of the ingest queue apply (the consumers themselves are
+   * code, listed by the ingest worker, functions/workers/ingest-events.ts; a unit test checks the
+   * two agree, consumers named `<id>` or `<id>.<what>`). @default none
+   */
+  consumes?: string[];
   /** Environment settings its code reads (keys of shared/config.ts, checked by a unit test). @default none */
   settings?: string[];
   /**

@@ -7,6 +7,15 @@ export const tokens = {
   name: 'API tokens',
   routes,
   queues: ['usage'],
+  // Plans set the rate limits; membership changes deactivate or revoke tokens, and hold sessions.
+  consumes: [
+    'workspace.plan_changed',
+    'workspace.member_removed',
+    'member.removed',
+    'workspace.member_role_changed',
+    'workspace.member_added',
+    'member.added',
+  ],
   settings: [
     'API_TOKEN_EXPIRY_DAYS',
     'API_TOKEN_MAX_EXPIRY_DAYS',

@@ -7,6 +7,19 @@ export const webhooks = {
   name: 'Webhooks',
   routes,
   queues: ['deliveries'],
+  // Fanned out to the subscribed endpoints: the event catalog (shared/webhooks/catalog.ts) but `ping`.
+  consumes: [
+    'task.created',
+    'task.updated',
+    'task.completed',
+    'task.deleted',
+    'project.created',
+    'project.updated',
+    'project.archived',
+    'comment.created',
+    'member.added',
+    'member.removed',
+  ],
   settings: [
     'WEBHOOK_MAX_RETRIES',
     'WEBHOOK_RETRY_BACKOFF_SECONDS',

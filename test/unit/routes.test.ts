@@ -5,12 +5,14 @@ import SwaggerParser from '@apidevtools/swagger-parser';
 import { describe, expect, it } from 'vitest';
 import { features, workers } from '#functions/features.ts';
 import { routeList, routes } from '#functions/routes.ts';
+import { consumers } from '#functions/workers/ingest-events.ts';
 import { configSchema } from '#shared/config.ts';
 import { buildOpenApi } from '#shared/http/openapi.ts';
 import { fullPath, routeGrants } from '#shared/http/route.ts';
 import { compileRoutes, matchRoute } from '#shared/http/router.ts';
 import { queues } from '#shared/queue-catalog.ts';
 import { isKnownScope } from '#shared/tokens/scopes.ts';
+import { eventCatalog } from '#shared/webhooks/catalog.ts';
 
 const importHandler = (handler: string) =>
   import(/* @vite-ignore */ pathToFileURL(resolve('functions', `${handler}.ts`)).href);
@@ -104,6 +106,20 @@ describe('feature registry', () => {
       for (const w of f.workers ?? []) {
         if ('queue' in w.trigger) expect(ownerOf.get(w.trigger.queue), w.id).toBe(f.id);
       }
+    }
+  });
+
+  it("declares the event types each feature's ingest consumers apply, exactly", () => {
+    const declared = features.flatMap((f) => f.consumes ?? []);
+    const universe = new Set([...declared, ...eventCatalog.map((e) => e.name), 'workspace.unknown']);
+    for (const c of consumers) {
+      const owner = features.find((f) => c.name === f.id || c.name.startsWith(`${f.id}.`));
+      expect(owner, c.name).toBeDefined();
+    }
+    for (const f of features) {
+      const own = consumers.filter((c) => c.name === f.id || c.name.startsWith(`${f.id}.`));
+      const applied = [...universe].filter((t) => own.some((c) => c.accepts(t))).sort();
+      expect(applied, f.id).toEqual([...(f.consumes ?? [])].sort());
     }
   });
 
