@@ -1,6 +1,6 @@
 /**
  * The one CORS policy of the API. In AWS the HTTP API answers preflights and sets CORS headers
- * from it (infra/integration-stack.ts); the local runtime and the handlers use the same lists, so
+ * from it (infra/root-stack.ts); the local runtime and the handlers use the same lists, so
  * what works locally works deployed.
  */
 export const CORS = {

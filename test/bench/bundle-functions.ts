@@ -5,7 +5,7 @@
  * the stack reads too), and so a unit test can check it without bundling anything.
  */
 import { routeList, workers } from '#functions/features.ts';
-import { FALLBACK_HANDLER } from '#infra/integration-stack.ts';
+import { FALLBACK_HANDLER } from '#infra/root-stack.ts';
 import { type Grant, routeGrants } from '#shared/http/route.ts';
 
 export interface BenchedFunction {

@@ -8,7 +8,7 @@ import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { routeList, workers } from '#functions/features.ts';
 import { handlerEntry, PROJECT_ROOT } from '#infra/constructs/bundling.ts';
-import { FALLBACK_HANDLER } from '#infra/integration-stack.ts';
+import { FALLBACK_HANDLER } from '#infra/root-stack.ts';
 import { benchedFunctions } from '#test/bench/bundle-functions.ts';
 import { baselineSource, grantedClientPackages, inputGroup, sdkClientsIn } from '#test/bench/bundles.ts';
 
