@@ -3,8 +3,7 @@
  * Handlers of this feature import this module, never the whole surface (functions/features.ts).
  */
 import { createBindingBody, updateBindingBody } from '#shared/bindings/schemas.ts';
-import { pageQuery } from '#shared/db/pagination.ts';
-import { idParams, pending } from '#shared/http/common-params.ts';
+import { idParams, pageQuery, pending } from '#shared/http/common-params.ts';
 import { featureRoute, type RouteDef } from '#shared/http/route.ts';
 
 const route = featureRoute({ tag: 'Sync bindings', auth: 'user_or_token' });

@@ -3,8 +3,7 @@
  * Handlers of this feature import this module, never the whole surface (functions/features.ts).
  */
 import { grantConsentBody, listConsentsQuery } from '#shared/consents/schemas.ts';
-import { pageQuery } from '#shared/db/pagination.ts';
-import { idParams, pending } from '#shared/http/common-params.ts';
+import { idParams, pageQuery, pending } from '#shared/http/common-params.ts';
 import { featureRoute, type RouteDef } from '#shared/http/route.ts';
 
 const route = featureRoute({ tag: 'Consents' });

@@ -2,8 +2,7 @@
  * The Plugins routes: one row per endpoint; the feature's defaults are stated once in `route`.
  * Handlers of this feature import this module, never the whole surface (functions/features.ts).
  */
-import { pageQuery } from '#shared/db/pagination.ts';
-import { idParams, pending } from '#shared/http/common-params.ts';
+import { idParams, pageQuery, pending } from '#shared/http/common-params.ts';
 import { featureRoute, type RouteDef } from '#shared/http/route.ts';
 import { installPluginBody, updatePluginConfigBody } from '#shared/plugins/schemas.ts';
 

@@ -3,17 +3,7 @@ import * as z from 'zod';
 import { ValidationError } from '#shared/errors.ts';
 import { db, tableName } from './client.ts';
 
-/** Query-string schema shared by every list endpoint. */
-export const pageQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(100).default(20),
-  cursor: z.string().min(1).max(2048).optional(),
-});
-export type PageQuery = z.infer<typeof pageQuery>;
-
-export interface Page<T> {
-  data: T[];
-  next_cursor: string | null;
-}
+export type { Page, PageQuery } from '#shared/http/common-params.ts';
 
 /** A DynamoDB key as the lists use it: every key attribute of the table is a string. */
 export type Key = Record<string, string>;

@@ -17,3 +17,15 @@ export const deliveryParams = z.object({
 export const pending = {
   501: { description: 'Not implemented yet', schema: problemSchema },
 } satisfies Record<number, ResponseDef>;
+
+/** Query-string schema shared by every list endpoint. */
+export const pageQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: z.string().min(1).max(2048).optional(),
+});
+export type PageQuery = z.infer<typeof pageQuery>;
+
+export interface Page<T> {
+  data: T[];
+  next_cursor: string | null;
+}

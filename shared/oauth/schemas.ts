@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { pageQuery } from '#shared/db/pagination.ts';
+import { pageQuery } from '#shared/http/common-params.ts';
 
 const scope = z.string().min(1).max(200);
 const isoTime = z.string().describe('ISO 8601 UTC');

@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { pageQuery } from '#shared/db/pagination.ts';
+import { pageQuery } from '#shared/http/common-params.ts';
 import { isKnownScope, SCOPES } from './scopes.ts';
 
 /** `expires_at`: an ISO 8601 date-time with offset, or a date (the token then lasts through that UTC day). */

@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { pageQuery } from '#shared/db/pagination.ts';
+import { pageQuery } from '#shared/http/common-params.ts';
 import { unknownEventTypes } from './catalog.ts';
 
 /**

@@ -4,7 +4,9 @@
  * benchmark so that one small function knows where the tables live (the feature registry, which
  * the stack reads too), and so a unit test can check it without bundling anything.
  */
-import { routeList, workers } from '#functions/features.ts';
+import { features, routeList, workers } from '#functions/features.ts';
+import { manifestDefine } from '#functions/system/route-manifest.ts';
+import { defineFor } from '#infra/feature-stack.ts';
 import { FALLBACK_HANDLER } from '#infra/root-stack.ts';
 import { type Grant, routeGrants } from '#shared/http/route.ts';
 
@@ -14,6 +16,8 @@ export interface BenchedFunction {
   kind: 'route' | 'fallback' | 'worker';
   /** What the stack grants the function (for a route: {@link routeGrants}, middleware included). */
   grants: Grant[];
+  /** The build-time constants the stack bundles it with (the surface-wide views only), as deployed. */
+  define?: Record<string, string>;
 }
 
 /**
@@ -22,10 +26,30 @@ export interface BenchedFunction {
  * tables: adapt it when they move.
  */
 export function benchedFunctions(): BenchedFunction[] {
+  const surface = { routeManifestDefine: manifestDefine(routeList) };
+  const defineOf = (handler: string) => {
+    const feature = features.find(
+      (f) =>
+        Object.values(f.routes).some((r) => r.handler === handler) ||
+        f.workers?.some((w) => w.handler === handler),
+    );
+    return feature ? defineFor(feature, handler, surface) : undefined;
+  };
   const all: BenchedFunction[] = [
-    ...routeList.map((r) => ({ handler: r.handler, kind: 'route' as const, grants: routeGrants(r) })),
-    { handler: FALLBACK_HANDLER, kind: 'fallback', grants: [] },
-    ...workers.map((w) => ({ handler: w.handler, kind: 'worker' as const, grants: [...w.grants] })),
+    ...routeList.map((r) => ({
+      handler: r.handler,
+      kind: 'route' as const,
+      grants: routeGrants(r),
+      define: defineOf(r.handler),
+    })),
+    // The $default function is built with the route manifest, as the root stack builds it.
+    { handler: FALLBACK_HANDLER, kind: 'fallback', grants: [], define: surface.routeManifestDefine },
+    ...workers.map((w) => ({
+      handler: w.handler,
+      kind: 'worker' as const,
+      grants: [...w.grants],
+      define: defineOf(w.handler),
+    })),
   ];
   const byHandler = new Map<string, BenchedFunction>();
   for (const fn of all) {

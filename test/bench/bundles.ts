@@ -182,9 +182,13 @@ interface Bundle {
 }
 
 /** Builds with the deployed options into `dir/index.mjs` (+ `.map`). `stdin` replaces the entry file. */
-async function bundle(dir: string, entry: string | { contents: string; name: string }): Promise<Bundle> {
+async function bundle(
+  dir: string,
+  entry: string | { contents: string; name: string },
+  define?: Record<string, string>,
+): Promise<Bundle> {
   const file = join(dir, 'index.mjs');
-  let options: BuildOptions = esbuildOptions(typeof entry === 'string' ? entry : PROJECT_ROOT, file);
+  let options: BuildOptions = esbuildOptions(typeof entry === 'string' ? entry : PROJECT_ROOT, file, define);
   if (typeof entry !== 'string') {
     const { entryPoints: _, ...rest } = options;
     options = {
@@ -305,6 +309,7 @@ export async function benchBundles(options: BundleBenchOptions = {}): Promise<vo
         row.bundle = await bundle(
           join(outRoot, row.fn.handler.replaceAll('/', '__')),
           handlerEntry(row.fn.handler),
+          row.fn.define,
         );
         row.clients = sdkClientsIn(row.bundle.inputs);
       } catch (err) {

@@ -96,3 +96,14 @@ describe('bundle bench baselines', () => {
     expect(grantedClientPackages([])).toEqual([]);
   });
 });
+
+describe('bench build-time constants', () => {
+  it('builds the surface-wide functions with the defines the stacks give them, and no other', async () => {
+    const { benchedFunctions } = await import('#test/bench/bundle-functions.ts');
+    const withDefine = benchedFunctions()
+      .filter((f) => f.define)
+      .map((f) => f.handler)
+      .sort();
+    expect(withDefine).toEqual(['system/get-openapi', 'system/get-status', 'system/not-found']);
+  });
+});

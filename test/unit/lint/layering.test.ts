@@ -52,6 +52,8 @@ describe('layering lint rule', () => {
     ['shared/net/probe.ts', '#shared/oauth/provider.ts'],
     ['shared/probe.ts', '#shared/plugins/schemas.ts'],
     ['shared/http/probe2.ts', '#shared/a-feature-added-later/service.ts'],
+    ['shared/probe2.ts', './tokens/auth.ts'],
+    ['shared/http/middleware/probe.ts', '../../webhooks/fanout.ts'],
   ])('refuses a feature import in platform code (%s imports %s)', (path, spec) => {
     expect(restrictedImports(path, importing(spec))).toEqual([path]);
   });
@@ -68,6 +70,8 @@ describe('layering lint rule', () => {
     expect(restrictedImports('shared/webhooks/ok.ts', importing('#shared/http/access.ts'))).toEqual([]);
     expect(restrictedImports('shared/http/ok.ts', importing('#shared/db/client.ts'))).toEqual([]);
     expect(restrictedImports('shared/auth/ok.ts', importing('../http/caller.ts'))).toEqual([]);
+    expect(restrictedImports('shared/http/middleware/ok.ts', importing('../../db/client.ts'))).toEqual([]);
+    expect(restrictedImports('shared/ok.ts', importing('./db/client.ts'))).toEqual([]);
     expect(restrictedImports('shared/webhooks/ok2.ts', importing('#shared/tokens/scopes.ts'))).toEqual([]);
     expect(restrictedImports('functions/tokens/ok.ts', importing('#shared/tokens/access.ts'))).toEqual([]);
   });
