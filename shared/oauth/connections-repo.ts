@@ -12,6 +12,7 @@ import { isConditionFailed } from '#shared/db/conditions.ts';
 import { keys } from '#shared/db/keys.ts';
 import { LEASE_FREE, leaseValues } from '#shared/db/lease.ts';
 import { type Page, queryPage } from '#shared/db/pagination.ts';
+import { updateExpression } from '#shared/db/update.ts';
 import { ConflictError, NotFoundError } from '#shared/errors.ts';
 
 export type ConnectionStatus = 'ACTIVE' | 'ERROR' | 'EXPIRED';
@@ -221,27 +222,19 @@ export async function writeRefreshOutcome(
   set: Record<string, unknown>,
   remove: string[],
 ): Promise<ConnectionItem> {
-  const names: Record<string, string> = {};
-  const values: Record<string, unknown> = { ':one': 1 };
-  const sets = Object.entries(set).map(([k, v], i) => {
-    names[`#s${i}`] = k;
-    values[`:s${i}`] = v;
-    return `#s${i} = :s${i}`;
+  const update = updateExpression({
+    set,
+    remove: [...remove, 'lease_owner', 'lease_until'],
+    clauses: ['version = version + :one'],
   });
-  const removes = [...new Set([...remove, 'lease_owner', 'lease_until'])].map((k, i) => {
-    names[`#r${i}`] = k;
-    return `#r${i}`;
-  });
-  const update = `SET ${[...sets, 'version = version + :one'].join(', ')} REMOVE ${removes.join(', ')}`;
   const attempt = async (condition: string, extra: Record<string, unknown>) => {
     const out = await db().send(
       new UpdateCommand({
         TableName: tableName(),
         Key: { pk: key.pk, sk: key.sk },
-        UpdateExpression: update,
+        ...update,
         ConditionExpression: condition,
-        ExpressionAttributeNames: names,
-        ExpressionAttributeValues: { ...values, ...extra },
+        ExpressionAttributeValues: { ...update.ExpressionAttributeValues, ':one': 1, ...extra },
         ReturnValues: 'ALL_NEW',
       }),
     );

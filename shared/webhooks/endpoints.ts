@@ -5,6 +5,7 @@ import { db, tableName } from '#shared/db/client.ts';
 import { conditionFailedAt, isConditionFailed } from '#shared/db/conditions.ts';
 import { keys } from '#shared/db/keys.ts';
 import { type Page, type PageQuery, queryPage } from '#shared/db/pagination.ts';
+import { updateExpression } from '#shared/db/update.ts';
 import { ConflictError, NotFoundError, ValidationError } from '#shared/errors.ts';
 import { newId } from '#shared/ids.ts';
 import { resolveTarget, UnsafeTargetError } from '#shared/net/url-guard.ts';
@@ -287,26 +288,13 @@ export async function updateEndpoint(
     set.disabled_reason = 'Disabled through the API';
     set.disabled_at = now.toISOString();
   }
-  const names: Record<string, string> = {};
-  const values: Record<string, unknown> = {};
-  const sets = Object.entries(set).map(([k, v], i) => {
-    names[`#s${i}`] = k;
-    values[`:s${i}`] = v;
-    return `#s${i} = :s${i}`;
-  });
-  const removes = remove.map((k, i) => {
-    names[`#r${i}`] = k;
-    return `#r${i}`;
-  });
   try {
     const out = await db().send(
       new UpdateCommand({
         TableName: tableName(),
         Key: keys.webhookEndpoint(workspaceId, id),
-        UpdateExpression: `SET ${sets.join(', ')}${removes.length ? ` REMOVE ${removes.join(', ')}` : ''}`,
+        ...updateExpression({ set, remove }),
         ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeNames: names,
-        ExpressionAttributeValues: values,
         ReturnValues: 'ALL_NEW',
       }),
     );
