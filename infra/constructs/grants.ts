@@ -42,10 +42,14 @@ const TABLE_WRITE_ACTIONS = [
   'dynamodb:ConditionCheckItem',
 ];
 
+/** True for a `queue:<id>:send` grant of a catalogued queue. */
+function isQueueSend(g: Grant): g is `queue:${QueueId}:send` {
+  return /^queue:[a-z]+:send$/.test(g);
+}
+
 /** The queue a `queue:<id>:send` grant names, or undefined for other grants. */
 export function grantQueue(g: Grant): QueueId | undefined {
-  const m = /^queue:([a-z]+):send$/.exec(g);
-  return m ? (m[1] as QueueId) : undefined;
+  return isQueueSend(g) ? (g.split(':')[1] as QueueId) : undefined;
 }
 
 /** ARN pattern of every OAuth app client secret (Secrets Manager appends a random suffix to names). */
@@ -60,15 +64,13 @@ export function oauthSecretsArnPattern(scope: Construct, oauthSecretPrefix: stri
 
 /** Adds the least-privilege policy for one grant to `role`. */
 export function grant(role: iam.Role, g: Grant, t: GrantTargets): void {
+  if (isQueueSend(g)) {
+    // SendMessage (+ batch), GetQueueAttributes, GetQueueUrl on this queue only. The queue uses
+    // SQS-managed SSE, so no KMS permission is needed.
+    t.queues[grantQueue(g)!].queue.grantSendMessages(role);
+    return;
+  }
   switch (g) {
-    case 'queue:ingest:send':
-    case 'queue:deliveries:send':
-    case 'queue:sync:send':
-    case 'queue:usage:send':
-      // SendMessage (+ batch), GetQueueAttributes, GetQueueUrl on this queue only. The queue uses
-      // SQS-managed SSE, so no KMS permission is needed.
-      t.queues[grantQueue(g)!].queue.grantSendMessages(role);
-      return;
     case 'queue:deliveries-dlq:send':
       t.queues.deliveries.dlq.grantSendMessages(role);
       return;

@@ -1,5 +1,6 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import type * as z from 'zod';
+import type { QueueId } from '#shared/queue-catalog.ts';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -75,12 +76,10 @@ export type Grant =
   | 'table:write'
   /** Full-table scans: maintenance jobs only (re-encryption after a key rotation). */
   | 'table:scan'
-  | 'queue:ingest:send'
-  | 'queue:deliveries:send'
+  /** Sends to one queue of the catalog (`shared/queue-catalog.ts`): a new queue brings its grant. */
+  | `queue:${QueueId}:send`
   /** Parks a finally failed delivery in the deliveries DLQ. */
   | 'queue:deliveries-dlq:send'
-  | 'queue:sync:send'
-  | 'queue:usage:send'
   | 'secrets:oauth:read'
   | 'secrets:keys:read';
 
