@@ -1,4 +1,5 @@
 import type { FeatureModule } from '#functions/feature-module.ts';
+import { eventCatalog, PING_EVENT } from '#shared/webhooks/catalog.ts';
 import { routes } from './routes.ts';
 
 /** Webhook endpoints, signed deliveries with retries, recovery and redelivery. */
@@ -7,19 +8,8 @@ export const webhooks = {
   name: 'Webhooks',
   routes,
   queues: ['deliveries'],
-  // Fanned out to the subscribed endpoints: the event catalog (shared/webhooks/catalog.ts) but `ping`.
-  consumes: [
-    'task.created',
-    'task.updated',
-    'task.completed',
-    'task.deleted',
-    'project.created',
-    'project.updated',
-    'project.archived',
-    'comment.created',
-    'member.added',
-    'member.removed',
-  ],
+  // Fanned out to the subscribed endpoints: the event catalog but `ping` (only the test endpoint sends it).
+  consumes: eventCatalog.map((e) => e.name).filter((name) => name !== PING_EVENT),
   settings: [
     'WEBHOOK_MAX_RETRIES',
     'WEBHOOK_RETRY_BACKOFF_SECONDS',
