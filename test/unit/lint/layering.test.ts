@@ -66,6 +66,22 @@ describe('layering lint rule', () => {
     expect(restrictedImports(path, importing(spec))).toEqual([path]);
   });
 
+  it('holds in the source tree (npm test, and so CI, fails on a violation, not only npm run lint)', () => {
+    let out: string;
+    try {
+      out = execFileSync(
+        biome,
+        ['lint', '--only=style/noRestrictedImports', '--reporter=json', 'shared', 'functions', 'infra'],
+        { encoding: 'utf8', stdio: 'pipe' },
+      );
+    } catch (err) {
+      out = (err as { stdout: string }).stdout;
+    }
+    const line = out.split('\n').find((l) => l.startsWith('{')) ?? '';
+    const report = JSON.parse(line) as { diagnostics: { location: { path: string } }[] };
+    expect(report.diagnostics.map((d) => d.location.path)).toEqual([]);
+  });
+
   it('lets features use the platform and each other, and handlers use features', () => {
     expect(restrictedImports('shared/webhooks/ok.ts', importing('#shared/http/access.ts'))).toEqual([]);
     expect(restrictedImports('shared/http/ok.ts', importing('#shared/db/client.ts'))).toEqual([]);
