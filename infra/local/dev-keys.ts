@@ -25,12 +25,14 @@ export async function signSessionJwt(input: {
   keys: DevKeys;
   userId: string;
   workspaces: { id: string; role: 'member' | 'admin' }[];
+  /** Adds the `operator: true` claim of PronaFlow operators (plugin publishing). */
+  operator?: boolean;
   issuer: string;
   audience: string;
   expiresIn?: string | number;
 }): Promise<string> {
   const key = await importJWK(input.keys.privateJwk, 'ES256');
-  return new SignJWT({ workspaces: input.workspaces })
+  return new SignJWT({ workspaces: input.workspaces, ...(input.operator ? { operator: true } : {}) })
     .setProtectedHeader({ alg: 'ES256', typ: 'JWT' })
     .setSubject(input.userId)
     .setIssuer(input.issuer)

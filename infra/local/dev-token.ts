@@ -1,5 +1,5 @@
 /**
- * `npm run -s dev:token -- --user <id> --workspace <id> [--workspace <id2>] [--role admin|member]`
+ * `npm run -s dev:token -- --user <id> --workspace <id> [--workspace <id2>] [--role admin|member] [--operator]`
  * prints a session JWT signed with the running local stack's key: one line, nothing else.
  */
 
@@ -8,13 +8,14 @@ import { loadOrCreateDevKeys, signSessionJwt } from './dev-keys.ts';
 import { readState } from './state.ts';
 
 const usage =
-  'usage: npm run -s dev:token -- --user <id> --workspace <id> [--workspace <id>…] [--role admin|member] [--expires 12h]';
+  'usage: npm run -s dev:token -- --user <id> --workspace <id> [--workspace <id>…] [--role admin|member] [--operator] [--expires 12h]';
 const { values } = cliArgs(
   {
     user: { type: 'string' },
     workspace: { type: 'string', multiple: true },
     role: { type: 'string', default: 'admin' },
     expires: { type: 'string', default: '12h' },
+    operator: { type: 'boolean', default: false },
   },
   usage,
 );
@@ -29,6 +30,7 @@ try {
     keys,
     userId: values.user as string,
     workspaces: (values.workspace as string[]).map((id) => ({ id, role })),
+    operator: values.operator === true,
     issuer: state.issuer,
     audience: state.audience,
     expiresIn: values.expires as string,

@@ -20,6 +20,8 @@ export const sessionClaims = z.object({
     .array(z.object({ id: z.string().min(1).max(128), role: z.enum(['member', 'admin']) }))
     .max(500)
     .default([]),
+  /** A PronaFlow operator (publishes to the plugin marketplace); absent or false for everyone else. */
+  operator: z.boolean().optional(),
 });
 
 type Verifier = { key: CryptoKey | KeyObject | Uint8Array | JWTVerifyGetKey };
@@ -97,7 +99,7 @@ export async function authenticateSession(jwt: string, workspaceHeader: string |
   if (!claims.success) {
     throw new UnauthorizedError('The session token lacks the required claims.', { error: 'invalid_token' });
   }
-  const { sub, iat, workspaces } = claims.data;
+  const { sub, iat, workspaces, operator } = claims.data;
   const chosen = pickWorkspace(workspaces, workspaceHeader);
   return {
     kind: 'session',
@@ -105,6 +107,7 @@ export async function authenticateSession(jwt: string, workspaceHeader: string |
     workspaceId: chosen.id,
     role: chosen.role,
     workspaces,
+    ...(operator === true ? { operator: true } : {}),
     ...(iat === undefined ? {} : { issuedAt: iat }),
   };
 }

@@ -15,6 +15,11 @@ export interface Caller {
   scopes?: string[];
   /** The workspace's plan tier, when authentication learnt it (the token's record, the session's read). */
   plan?: 'free' | 'pro' | 'enterprise';
+  /**
+   * A PronaFlow operator (staff who publish to the plugin marketplace): the session JWT's
+   * `operator: true` claim, or an API token created in such a session.
+   */
+  operator?: boolean;
   /** Sessions: the JWT's `iat` (epoch seconds), when it has one. */
   issuedAt?: number;
   /**

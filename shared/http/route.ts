@@ -47,8 +47,12 @@ export interface RouteDef<
   auth: CallerKind;
   /** Scopes an API token must carry (any one of them is enough when `anyScope`). */
   scopes: string[];
-  /** Workspace role a session user must hold (default: any member). */
-  role?: 'admin';
+  /**
+   * What the caller must be beyond a member (default: any member): `admin`, the workspace admin
+   * role; `operator`, a PronaFlow operator (the session's `operator` claim, or an API token its
+   * operator created), whatever their workspace role.
+   */
+  role?: 'admin' | 'operator';
   /** The rate-limit budget the route spends (default `api`); see {@link RateLimitClass}. */
   rateLimit?: RateLimitClass;
   /**

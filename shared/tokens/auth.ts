@@ -32,6 +32,7 @@ export async function authenticateToken(value: string, now = new Date()): Promis
     workspaces: [{ id: record.workspace_id, role: record.role }],
     tokenId: record.token_id,
     scopes: record.scopes,
+    ...(record.operator === true ? { operator: true } : {}),
     plan: record.plan,
   };
 }

@@ -63,6 +63,7 @@ export async function createToken(caller: Caller, input: CreateTokenInput): Prom
     role: caller.role,
     name: input.name,
     scopes: input.scopes,
+    operator: caller.operator === true,
     expiresAt: resolveExpiry(input.expires_at),
     membershipAsOf: caller.membershipAsOf,
   });

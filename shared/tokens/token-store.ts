@@ -21,6 +21,8 @@ export interface TokenItem {
   /** Role of the user when the token was made (routes that need the admin role check it). */
   role: WorkspaceRole;
   scopes: string[];
+  /** Created in a PronaFlow operator's session: the token acts as an operator (plugin publishing). */
+  operator?: boolean;
   is_active: boolean;
   created_at: string;
   updated_at: string;
@@ -41,6 +43,7 @@ export interface TokenAuthRecord {
   workspace_id: string;
   role: WorkspaceRole;
   scopes: string[];
+  operator?: boolean;
   is_active: boolean;
   expires_at: string;
   plan: Plan;

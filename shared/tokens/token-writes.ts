@@ -36,6 +36,7 @@ function authRecordPut(item: TokenItem, hash: string, plan: WorkspacePlan): Tran
     workspace_id: item.workspace_id,
     role: item.role,
     scopes: item.scopes,
+    ...(item.operator ? { operator: true } : {}),
     is_active: item.is_active,
     expires_at: item.expires_at,
     plan: plan.plan,
@@ -96,6 +97,8 @@ export async function createToken(input: {
   role: WorkspaceRole;
   name: string;
   scopes: string[];
+  /** The creating session is a PronaFlow operator's: the token acts as one. */
+  operator?: boolean;
   expiresAt: string;
   /** The membership record version the session was held to; the transaction checks it is still current. */
   membershipAsOf?: MembershipAsOf;
@@ -112,6 +115,7 @@ export async function createToken(input: {
     workspace_id: input.workspaceId,
     role: input.role,
     scopes: input.scopes,
+    ...(input.operator ? { operator: true } : {}),
     is_active: true,
     created_at: now,
     updated_at: now,

@@ -15,6 +15,8 @@ export interface TestIdentity {
       audience?: string;
       /** `iat` in epoch seconds (default: now); `null` leaves the claim out. */
       issuedAt?: number | null;
+      /** Adds the `operator: true` claim (PronaFlow operators: plugin publishing). */
+      operator?: boolean;
     },
   ) => Promise<string>;
   publicJwk: JWK;
@@ -33,7 +35,7 @@ export async function testIdentity(): Promise<TestIdentity> {
     publicJwk,
     jwt: (userId, workspaces, opts = {}) => {
       const list = typeof workspaces === 'string' ? [{ id: workspaces, role: 'admin' as const }] : workspaces;
-      const jwt = new SignJWT({ workspaces: list })
+      const jwt = new SignJWT({ workspaces: list, ...(opts.operator ? { operator: true } : {}) })
         .setProtectedHeader({ alg: 'ES256' })
         .setSubject(userId)
         .setIssuer(opts.issuer ?? 'https://identity.pronaflow.local')

@@ -31,6 +31,11 @@ export function authorization(access: AccessControl): HttpMiddleware {
           extra: { required_role: 'admin' },
         });
       }
+      if (route.role === 'operator' && caller.operator !== true) {
+        throw new ForbiddenError('This action is for PronaFlow operators.', {
+          extra: { required_role: 'operator' },
+        });
+      }
       if (!access.satisfiesScopes(caller, route.scopes)) {
         const who = caller.kind === 'token' ? 'This token lacks' : 'Your role lacks';
         throw new ForbiddenError(`${who} the scope this endpoint needs: ${route.scopes.join(' or ')}.`, {
