@@ -30,7 +30,14 @@ import { redeliver, sendPing, startRecover } from '#shared/webhooks/service.ts';
 import { defaultDeps, processJob } from '#shared/webhooks/worker.ts';
 import { setEnv, useTestSqs, useTestTable } from '#test/helpers/env.ts';
 import { useMemorySecrets } from '#test/helpers/secrets.ts';
-import { type Behaviour, Clock, pump, type Receiver, startReceiver } from './webhooks-harness.ts';
+import {
+  type Behaviour,
+  Clock,
+  pump,
+  pumpInBackground,
+  type Receiver,
+  startReceiver,
+} from './webhooks-harness.ts';
 
 useTestTable();
 const local = useTestSqs();
@@ -334,17 +341,74 @@ describe('webhook delivery pipeline', () => {
     }
     healthy = true;
 
-    const { moved } = await redriveDeliveries({
+    const redriven = await redriveDeliveries({
       client: sqs(),
       dlqUrl: local.current.dlqUrls.deliveries,
       queueUrl: local.current.urls.deliveries,
     });
     await pump({ local: local.current, clock });
 
-    expect(moved).toBe(2);
+    // The exact copy is deleted rather than moved: one job per delivery per run.
+    expect(redriven).toEqual({ moved: 1, duplicates: 1, deferred: 0 });
     const d = await delivery(eventId, ep.id);
     expect(d).toMatchObject({ status: 'DELIVERED', cycle: 1 });
     expect(requestsTo(ep.path).map((r) => r.headers['webhook-id'])).toEqual([d.id, d.id]);
+    expect(await drainDlq()).toEqual([]);
+  });
+
+  it('restarts each FAILED delivery once per redrive run while the worker parks its new failure in the DLQ', async () => {
+    const w = ws();
+    // Always fails (the 40th request on succeeds only so that a runaway redrive loop ends).
+    const ep = await endpointFor(w, (n) => ({ status: n < 40 ? 500 : 200 }), { policy: 'NONE' });
+    const eventId = await emit(w);
+    await pump({ local: local.current, clock });
+    expect(requestsTo(ep.path)).toHaveLength(1);
+
+    for (let run = 1; run <= 3; run++) {
+      // The worker runs alongside, as the Lambda event source does in AWS and `npm start` locally.
+      const worker = pumpInBackground({ local: local.current, clock });
+      let redriven: Awaited<ReturnType<typeof redriveDeliveries>>;
+      try {
+        redriven = await redriveDeliveries({
+          client: sqs(),
+          dlqUrl: local.current.dlqUrls.deliveries,
+          queueUrl: local.current.urls.deliveries,
+        });
+      } finally {
+        await worker.stop();
+      }
+      await pump({ local: local.current, clock });
+      expect(redriven.moved).toBe(1);
+      // The first attempt and one per run.
+      expect(requestsTo(ep.path)).toHaveLength(1 + run);
+      expect(await delivery(eventId, ep.id)).toMatchObject({ status: 'FAILED', cycle: run });
+    }
+    // The failure of the last run waits, visible, for the next one.
+    const left = (await drainDlq()).map((b) => JSON.parse(b) as { kind: string; cycle: number });
+    expect(left).toEqual([expect.objectContaining({ kind: 'dead', cycle: 3 })]);
+  });
+
+  it('leaves a second job of a delivery it already moved for the next run', async () => {
+    const w = ws();
+    const ep = await endpointFor(w, () => ({ status: 500 }), { policy: 'NONE' });
+    const eventId = await emit(w);
+    await pump({ local: local.current, clock });
+    const [dead] = await drainDlq();
+    const id = deliveryId(eventId, ep.id);
+    const other = JSON.stringify({ kind: 'deliver', delivery_id: id, cycle: 0, attempt: 0 });
+    for (const body of [dead as string, other]) {
+      await sqs().send(
+        new SendMessageCommand({ QueueUrl: local.current.dlqUrls.deliveries, MessageBody: body }),
+      );
+    }
+    const redriven = await redriveDeliveries({
+      client: sqs(),
+      dlqUrl: local.current.dlqUrls.deliveries,
+      queueUrl: local.current.urls.deliveries,
+    });
+    expect(redriven).toEqual({ moved: 1, duplicates: 0, deferred: 1 });
+    // The one left is visible again at once, for the alarm and the next run.
+    expect(await drainDlq()).toHaveLength(1);
   });
 
   it('redelivers and recovers finished deliveries with the same webhook-id', async () => {

@@ -204,6 +204,53 @@ async function outstanding(queueUrl: string): Promise<number> {
  * queues are not drained after `maxRounds` rounds rather than leaving work behind unnoticed.
  */
 export async function pump(opts: PumpOptions): Promise<{ outcomes: string[]; crashes: number }> {
+  const { deliverOnTime, outcomes } = deliveryHandler(opts);
+  const { ingest: ingestUrl, deliveries: deliveriesUrl } = opts.local.urls;
+  let crashes = 0;
+  let batchNo = 0;
+  const maxRounds = opts.maxRounds ?? 500;
+  for (let round = 0; round < maxRounds; round++) {
+    const ingest = await runBatch(ingestUrl, ingestHandler as unknown as Handler, false);
+    const crash = opts.crashBatch?.(batchNo) ?? false;
+    const delivery = await runBatch(deliveriesUrl, deliverOnTime, crash);
+    if (delivery.messages.length) {
+      batchNo++;
+      if (crash) crashes++;
+    }
+    if (ingest.messages.length + delivery.messages.length > 0) continue;
+    const left = (await outstanding(ingestUrl)) + (await outstanding(deliveriesUrl));
+    if (left === 0) return { outcomes, crashes };
+    // Something is held back (delayed, or in flight for another consumer): look again shortly.
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`pump: the queues were not drained after ${maxRounds} rounds`);
+}
+
+/**
+ * Runs the ingest and delivery workers in the background, as Lambda's event sources do while an
+ * operator works on the queues, until `stop()` (which resolves once the current round is done).
+ */
+export function pumpInBackground(opts: PumpOptions): { stop: () => Promise<{ outcomes: string[] }> } {
+  const { deliverOnTime, outcomes } = deliveryHandler(opts);
+  const { ingest: ingestUrl, deliveries: deliveriesUrl } = opts.local.urls;
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      const ingest = await runBatch(ingestUrl, ingestHandler as unknown as Handler, false);
+      const delivery = await runBatch(deliveriesUrl, deliverOnTime, false);
+      if (!ingest.messages.length && !delivery.messages.length) await new Promise((r) => setTimeout(r, 10));
+    }
+  })();
+  return {
+    stop: async () => {
+      stopped = true;
+      await loop;
+      return { outcomes };
+    },
+  };
+}
+
+function deliveryHandler(opts: PumpOptions): { deliverOnTime: Handler; outcomes: string[] } {
   const deps: WorkerDeps = {
     ...defaultDeps(),
     now: opts.clock.now,
@@ -228,23 +275,5 @@ export async function pump(opts: PumpOptions): Promise<{ outcomes: string[]; cra
     if (due.length) opts.clock.advanceTo(Math.min(...due));
     return deliver(event, ctx);
   };
-  const { ingest: ingestUrl, deliveries: deliveriesUrl } = opts.local.urls;
-  let crashes = 0;
-  let batchNo = 0;
-  const maxRounds = opts.maxRounds ?? 500;
-  for (let round = 0; round < maxRounds; round++) {
-    const ingest = await runBatch(ingestUrl, ingestHandler as unknown as Handler, false);
-    const crash = opts.crashBatch?.(batchNo) ?? false;
-    const delivery = await runBatch(deliveriesUrl, deliverOnTime, crash);
-    if (delivery.messages.length) {
-      batchNo++;
-      if (crash) crashes++;
-    }
-    if (ingest.messages.length + delivery.messages.length > 0) continue;
-    const left = (await outstanding(ingestUrl)) + (await outstanding(deliveriesUrl));
-    if (left === 0) return { outcomes, crashes };
-    // Something is held back (delayed, or in flight for another consumer): look again shortly.
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`pump: the queues were not drained after ${maxRounds} rounds`);
+  return { deliverOnTime, outcomes };
 }
