@@ -17,8 +17,27 @@ import { logger } from '#shared/logger.ts';
 import { expiryMarker, expiryMarkerKey } from './delivery-markers.ts';
 import type { DeliveryStatus, EndpointItem } from './endpoints.ts';
 
-/** Attempts kept on a delivery record (the oldest are dropped): keeps items far below 400 KB. */
+/** Attempts kept on a delivery record (the oldest are dropped); see also {@link keptAttempts}. */
 export const MAX_ATTEMPTS_KEPT = 20;
+/** DynamoDB's item size limit. */
+const ITEM_LIMIT_BYTES = 400 * 1024;
+/** Room left on a delivery item for everything but the payload and the attempts (keys, ids, times, errors). */
+const ITEM_RESERVED_BYTES = 16 * 1024;
+
+const attemptBytes = (a: StoredAttempt) => Buffer.byteLength(JSON.stringify(a), 'utf8');
+
+/**
+ * The attempts a delivery keeps: the latest {@link MAX_ATTEMPTS_KEPT}, and fewer when their size
+ * next to the stored payload would take the item past DynamoDB's 400 KB (large answers: up to
+ * 30 headers of 512 B and 4 KB of body each). The newest attempt is always kept.
+ */
+export function keptAttempts(attempts: StoredAttempt[], payloadBytes: number): StoredAttempt[] {
+  const kept = attempts.slice(-MAX_ATTEMPTS_KEPT);
+  const budget = ITEM_LIMIT_BYTES - ITEM_RESERVED_BYTES - payloadBytes;
+  let size = kept.reduce((n, a) => n + attemptBytes(a), 0);
+  while (kept.length > 1 && size > budget) size -= attemptBytes(kept.shift() as StoredAttempt);
+  return kept;
+}
 
 /** One attempt as stored (request body is the delivery's payload, stored once). */
 export interface StoredAttempt {
@@ -214,7 +233,7 @@ export async function recordAttempt(r: AttemptRecord): Promise<RecordedOutcome |
   const { d, now } = r;
   const at = now.toISOString();
   const attempts = r.attempt
-    ? [...(d.attempts ?? []), r.attempt].slice(-MAX_ATTEMPTS_KEPT)
+    ? keptAttempts([...(d.attempts ?? []), r.attempt], d.payload_gz?.length ?? 0)
     : (d.attempts ?? []);
   const terminal = r.status !== 'PENDING';
   const values: Record<string, unknown> = {

@@ -152,12 +152,14 @@ export const attemptSchema = z.object({
   attempt: z.number().int(),
   started_at: z.string(),
   duration_ms: z.number(),
-  request: z.object({ url: z.string(), headers: z.record(z.string(), z.string()), body: z.string() }),
+  request: z
+    .object({ url: z.string(), headers: z.record(z.string(), z.string()) })
+    .describe("What was sent; the body is the delivery's `payload`, the same for every attempt"),
   response: z
     .object({
       status: z.number().int(),
-      headers: z.record(z.string(), z.string()),
-      body: z.string(),
+      headers: z.record(z.string(), z.string()).describe('At most 30, each value at most 512 characters'),
+      body: z.string().max(4096).describe('The start of the answer, at most 4 KB'),
       body_truncated: z.boolean(),
     })
     .nullable(),
@@ -166,8 +168,17 @@ export const attemptSchema = z.object({
 export type AttemptView = z.infer<typeof attemptSchema>;
 
 export const deliveryDetailSchema = deliverySummarySchema.extend({
-  payload: z.string().describe('The JSON body POSTed: { type, timestamp, data }'),
-  attempts: z.array(attemptSchema).describe('The latest attempts, oldest first (bounded)'),
+  payload: z
+    .string()
+    .describe(
+      'The JSON body POSTed by every attempt: { type, timestamp, data } (appears once in this answer)',
+    ),
+  attempts: z
+    .array(attemptSchema)
+    .max(20)
+    .describe(
+      'The latest attempts, oldest first: at most 20, fewer when large answers next to a large payload would not fit the record',
+    ),
 });
 
 export const deliveryPageSchema = z.object({

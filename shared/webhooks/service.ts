@@ -3,7 +3,7 @@ import { newId } from '#shared/ids.ts';
 import { PING_EVENT } from './catalog.ts';
 import { compressPayload, payloadOf, payloadText } from './delivery-payload.ts';
 import { createDelivery, type DeliveryItem, getDelivery } from './delivery-store.ts';
-import { toAttemptView, toSummary } from './delivery-views.ts';
+import { attemptViews, toSummary } from './delivery-views.ts';
 import { getEndpoint } from './endpoints.ts';
 import { enqueueJobs, restartAndSchedule } from './jobs.ts';
 import type { DeliverySummary } from './schemas.ts';
@@ -17,11 +17,14 @@ export async function deliveryOf(workspaceId: string, endpointId: string, id: st
   return d;
 }
 
-/** A delivery with its attempts (request headers and body, bounded response, duration, error). */
+/**
+ * A delivery with its payload (once: every attempt POSTs it) and its latest attempts (request
+ * headers, bounded response, duration, error). Bounded whatever the history: the payload is at
+ * most an ingest message, the attempts at most MAX_ATTEMPTS_SHOWN (20) with bounded answers.
+ */
 export async function deliveryDetail(workspaceId: string, endpointId: string, id: string) {
   const d = await deliveryOf(workspaceId, endpointId, id);
-  const body = payloadText(d);
-  return { ...toSummary(d), payload: body, attempts: (d.attempts ?? []).map((a) => toAttemptView(a, body)) };
+  return { ...toSummary(d), payload: payloadText(d), attempts: attemptViews(d) };
 }
 
 /** Sends a `ping` event to the endpoint (even a disabled one, to check it before re-enabling). */
