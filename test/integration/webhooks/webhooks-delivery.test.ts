@@ -538,6 +538,74 @@ async function lostDelivery(workspace: string, endpointId: string, at: number) {
   return item;
 }
 
+describe('webhook fan-out of deeply nested events', () => {
+  /** Sends an event whose `data.nested` is `levels` arrays deep; returns its message and event ids. */
+  async function emitNested(workspace: string, levels: number) {
+    const id = `evt_${randomBytes(6).toString('hex')}`;
+    const head = JSON.stringify({
+      id,
+      type: 'task.created',
+      workspace_id: workspace,
+      occurred_at: new Date(clock.t).toISOString(),
+    }).slice(0, -1);
+    const body = `${head},"data":{"nested":${'['.repeat(levels)}${']'.repeat(levels)}}}`;
+    const out = await sqs().send(
+      new SendMessageCommand({ QueueUrl: local.current.urls.ingest, MessageBody: body }),
+    );
+    return { messageId: out.MessageId as string, eventId: id, bytes: body.length };
+  }
+  const rejection = async (messageId: string) =>
+    (
+      await db().send(
+        new GetCommand({
+          TableName: tableName(),
+          Key: { pk: `REJECTED#${new Date().toISOString().slice(0, 10)}`, sk: `MSG#${messageId}` },
+        }),
+      )
+    ).Item;
+
+  it('records an event 20 000 levels deep as an ingest rejection instead of retrying it into the DLQ', async () => {
+    const w = ws();
+    const ep = await endpointFor(w, () => ({ status: 200 }));
+    const { messageId, eventId, bytes } = await emitNested(w, 20_000);
+    expect(bytes).toBeGreaterThan(40_000);
+    await pump({ local: local.current, clock });
+
+    expect(await rejection(messageId)).toMatchObject({
+      entity: 'EventRejection',
+      event_id: eventId,
+      workspace_id: w,
+      reason: expect.stringMatching(/nests deeper than 32 levels/),
+    });
+    expect(requestsTo(ep.path)).toEqual([]);
+    expect(await getDelivery(deliveryId(eventId, ep.id))).toBeUndefined();
+    const dlq = await sqs().send(
+      new ReceiveMessageCommand({ QueueUrl: local.current.dlqUrls.ingest, WaitTimeSeconds: 0 }),
+    );
+    expect(dlq.Messages ?? []).toEqual([]);
+  });
+
+  it('delivers an event whose data nests exactly to the limit', async () => {
+    const w = ws();
+    const ep = await endpointFor(w, () => ({ status: 200 }));
+    // data (1) > nested's arrays (31): 32 levels.
+    const { messageId, eventId } = await emitNested(w, 31);
+    await pump({ local: local.current, clock });
+    expect(await rejection(messageId)).toBeUndefined();
+    expect(await delivery(eventId, ep.id)).toMatchObject({ status: 'DELIVERED' });
+    expect(requestsTo(ep.path)).toHaveLength(1);
+  });
+
+  it('rejects one level beyond the limit', async () => {
+    const w = ws();
+    const ep = await endpointFor(w, () => ({ status: 200 }));
+    const { messageId } = await emitNested(w, 32);
+    await pump({ local: local.current, clock });
+    expect(await rejection(messageId)).toMatchObject({ reason: expect.stringMatching(/32 levels/) });
+    expect(requestsTo(ep.path)).toEqual([]);
+  });
+});
+
 describe('webhook delivery-time target checks', () => {
   it.each([['10.0.0.1'], ['169.254.169.254']])(
     'refuses a host that resolved publicly at registration and to %s at delivery: no POST, FAILED at once',
