@@ -2,12 +2,12 @@
  * One nested stack per feature of the registry (`functions/features.ts`): the feature's functions
  * with their log groups and execution roles, its HTTP API routes with their integrations and
  * invoke permissions, its queue event sources and schedules. Everything stateful or shared (table,
- * keys secret, queues + DLQs + alarms, the HTTP API with its `$default` stage and route) lives in
+ * keys secret, queues + DLQs + alarms, buckets, the HTTP API with its `$default` stage and route) lives in
  * the root stack.
  *
  * The nested stack is handed PLAIN IDENTIFIERS ({@link SharedResourceIds}: strings that are tokens
  * of root resources) and re-imports them here (`fromHttpApiAttributes`, `fromTableAttributes`,
- * `fromQueueAttributes`, `fromSecretCompleteArn`). CDK turns each root token used here into one
+ * `fromQueueAttributes`, `fromBucketAttributes`, `fromSecretCompleteArn`). CDK turns each root token used here into one
  * parameter of the nested stack (the `AWS::CloudFormation::Stack`'s Parameters): no Outputs or
  * Exports, no `Fn::ImportValue`, and nothing in the root depends on anything in here, so there is
  * no cycle. Every grant is a statement on a role of this stack (an identity policy), never a
@@ -23,11 +23,13 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import type { FeatureModule } from '#functions/feature-module.ts';
 import { OPENAPI_DOCUMENT_FILE, openApiDefine } from '#functions/system/openapi-document.ts';
+import { type BucketId, buckets } from '#shared/bucket-catalog.ts';
 import { fullPath, type Grant, routeGrants } from '#shared/http/route.ts';
 import { type QueueId, queues } from '#shared/queue-catalog.ts';
 import { ApiFunction, FUNCTION_DEFAULTS } from './constructs/api-function.ts';
@@ -52,6 +54,7 @@ export interface SharedResourceIds {
   /** Name prefix of the OAuth app client secrets (a literal). */
   oauthSecretPrefix: string;
   queues: Record<QueueId, { queueArn: string; queueUrl: string; dlqArn: string; dlqUrl: string }>;
+  buckets: Record<BucketId, { bucketName: string; bucketArn: string }>;
 }
 
 /** Files shipped in the bundles of the functions that read the OAuth app catalog, and their settings. */
@@ -136,10 +139,22 @@ export class FeatureStack extends NestedStack {
         def: queues[qid],
       };
     }
+    const grantBuckets = {} as GrantTargets['buckets'];
+    for (const bid of Object.keys(buckets) as BucketId[]) {
+      const b = shared.buckets[bid];
+      grantBuckets[bid] = {
+        bucket: s3.Bucket.fromBucketAttributes(this, `${pascal(bid)}Bucket`, {
+          bucketArn: b.bucketArn,
+          bucketName: b.bucketName,
+        }),
+        def: buckets[bid],
+      };
+    }
     const grantTargets: GrantTargets = {
       table,
       indexNames: shared.indexNames,
       queues: grantQueues,
+      buckets: grantBuckets,
       keysSecret,
       oauthSecretPrefix: shared.oauthSecretPrefix,
     };

@@ -1,11 +1,12 @@
 /**
  * The root stack of the PronaFlow Integration Ecosystem: what is stateful or shared by every
  * feature — the DynamoDB table, the keys secret and its initializer, the work queues with their
- * DLQs and alarms, the HTTP API with its `$default` stage and `$default` route — and one nested
+ * DLQs and alarms, the S3 buckets (and the bucket of their access logs), the HTTP API with its `$default` stage and `$default` route — and one nested
  * {@link FeatureStack} per entry of the registry (`functions/features.ts`), which holds that
  * feature's functions, log groups, roles, routes and event sources. A feature stack is handed plain
  * identifiers (nested-stack parameters), never exports. The table's shape comes from
- * `shared/db/table-definition.ts`, the queues from `shared/queue-catalog.ts`.
+ * `shared/db/table-definition.ts`, the queues from `shared/queue-catalog.ts`, the buckets from
+ * `shared/bucket-catalog.ts`.
  */
 import { resolve } from 'node:path';
 import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Token, Validations } from 'aws-cdk-lib';
@@ -16,12 +17,14 @@ import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import type { FeatureModule } from '#functions/feature-module.ts';
 import { features as registry } from '#functions/features.ts';
 import { manifestDefine } from '#functions/system/route-manifest.ts';
 import { visibilityTimeoutSeconds, type WorkerDef } from '#functions/workers.ts';
+import { type BucketDef, type BucketId, buckets } from '#shared/bucket-catalog.ts';
 import { TABLE } from '#shared/db/table-definition.ts';
 import { CORS } from '#shared/http/cors.ts';
 import { buildOpenApi } from '#shared/http/openapi.ts';
@@ -47,6 +50,8 @@ const OAUTH_APPS_BUNDLED_NAME = 'oauth-apps.json';
 
 const SERVICE_NAME = 'pronaflow-integrations';
 const DEFAULT_ISSUER = 'https://identity.pronaflow.local';
+/** Days the server access logs of the buckets are kept. */
+const ACCESS_LOG_RETENTION_DAYS = 90;
 /** Handler of the API's `$default` route, under `functions/`. */
 export const FALLBACK_HANDLER = 'system/not-found';
 
@@ -114,6 +119,10 @@ export interface RootStackProps extends StackProps {
 export class RootStack extends Stack {
   readonly table: dynamodb.Table;
   readonly queues: Record<QueueId, QueueWithDlq>;
+  /** The buckets of `shared/bucket-catalog.ts`, by id. */
+  readonly buckets: Record<BucketId, s3.Bucket>;
+  /** Receives the server access logs of {@link buckets}. */
+  readonly accessLogsBucket: s3.Bucket;
   readonly keysSecret: secretsmanager.Secret;
   /** Deploy-time function that writes the first keyring into {@link keysSecret}. */
   readonly keyringInitializer: KeyringInitializer;
@@ -187,6 +196,28 @@ export class RootStack extends Stack {
       this.queues.ingest.queue.grantSendMessages(principal);
     }
 
+    // ── Buckets ─────────────────────────────────────────────────────────────
+    const corsOrigins = props.corsAllowedOrigins ?? ['*'];
+    this.accessLogsBucket = new s3.Bucket(this, 'AccessLogsBucket', {
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      // Server access logging delivers to SSE-S3 buckets only (not SSE-KMS).
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      lifecycleRules: [{ id: 'ExpireAccessLogs', expiration: Duration.days(ACCESS_LOG_RETENTION_DAYS) }],
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    Validations.of(this.accessLogsBucket).acknowledge({
+      id: 'AwsSolutions-S1',
+      reason:
+        'This bucket is the destination of the server access logs of the other buckets; logging it to ' +
+        'itself would log every log delivery, and logging it to yet another bucket would only move the ' +
+        'question. It is private, TLS-only, and its objects expire after 90 days.',
+    });
+    this.buckets = Object.fromEntries(
+      Object.values(buckets).map((def) => [def.id, this.bucket(def, corsOrigins)]),
+    ) as Record<BucketId, s3.Bucket>;
+
     // ── Secrets ─────────────────────────────────────────────────────────────
     // The generated placeholder is replaced on the first deploy by a keyring in the format of
     // shared/crypto.ts (see KeyringInitializer below); Secrets Manager cannot generate that JSON.
@@ -208,10 +239,15 @@ export class RootStack extends Stack {
     for (const qid of Object.keys(queues) as QueueId[]) {
       grantQueues[qid] = { queue: this.queues[qid].queue, dlq: this.queues[qid].dlq, def: queues[qid] };
     }
+    const grantBuckets = {} as GrantTargets['buckets'];
+    for (const bid of Object.keys(buckets) as BucketId[]) {
+      grantBuckets[bid] = { bucket: this.buckets[bid], def: buckets[bid] };
+    }
     const grantTargets: GrantTargets = {
       table: this.table,
       indexNames: TABLE.indexes.map((i) => i.name),
       queues: grantQueues,
+      buckets: grantBuckets,
       keysSecret: this.keysSecret,
       oauthSecretPrefix: `${secretsPrefix}oauth/`,
     };
@@ -220,8 +256,6 @@ export class RootStack extends Stack {
       secret: this.keysSecret,
       role: roles.roleFor('keyring init', []),
     });
-
-    const corsOrigins = props.corsAllowedOrigins ?? ['*'];
 
     // ── HTTP API ────────────────────────────────────────────────────────────
     this.api = new apigwv2.HttpApi(this, 'Api', {
@@ -345,6 +379,12 @@ export class RootStack extends Stack {
           return [qid, ids];
         }),
       ) as SharedResourceIds['queues'],
+      buckets: Object.fromEntries(
+        (Object.keys(buckets) as BucketId[]).map((bid) => [
+          bid,
+          { bucketName: this.buckets[bid].bucketName, bucketArn: this.buckets[bid].bucketArn },
+        ]),
+      ) as SharedResourceIds['buckets'],
     };
     for (const feature of features) {
       const stack = new FeatureStack(this, `${pascal(feature.id)}Feature`, {
@@ -373,6 +413,54 @@ export class RootStack extends Stack {
       value: this.queues.ingest.queue.queueArn,
     });
     new CfnOutput(this, 'TableName', { description: 'The DynamoDB table', value: this.table.tableName });
+    new CfnOutput(this, 'PackagesBucketName', {
+      description: buckets.packages.description,
+      value: this.buckets.packages.bucketName,
+    });
+  }
+
+  /**
+   * A bucket of the catalog: private (all public access blocked, ACLs disabled), SSE-S3 encrypted
+   * (functions need no KMS permission, and a presigned POST needs no encryption field), TLS only,
+   * versioned, access-logged, retained with the stack's data. Lifecycle: unfinished multipart
+   * uploads are aborted, staged uploads expire (with their old versions: an abandoned upload is gone
+   * after `stagingExpiryDays`), replaced or deleted versions elsewhere after
+   * `noncurrentVersionExpiryDays`, and delete markers left alone are removed. CORS lets browsers
+   * POST uploads from the API's allowed origins (the signed policy, not the origin, authorizes them).
+   */
+  private bucket(def: BucketDef, corsOrigins: string[]): s3.Bucket {
+    return new s3.Bucket(this, `${pascal(def.id)}Bucket`, {
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      versioned: true,
+      serverAccessLogsBucket: this.accessLogsBucket,
+      serverAccessLogsPrefix: `${def.id}/`,
+      lifecycleRules: [
+        {
+          id: 'AbortUploadsExpireOldVersions',
+          abortIncompleteMultipartUploadAfter: Duration.days(def.abortIncompleteMultipartUploadDays),
+          noncurrentVersionExpiration: Duration.days(def.noncurrentVersionExpiryDays),
+          expiredObjectDeleteMarker: true,
+        },
+        {
+          id: 'ExpireStaging',
+          prefix: def.stagingPrefix,
+          expiration: Duration.days(def.stagingExpiryDays),
+          noncurrentVersionExpiration: Duration.days(def.stagingExpiryDays),
+        },
+      ],
+      cors: [
+        {
+          allowedMethods: [s3.HttpMethods.POST],
+          allowedOrigins: corsOrigins,
+          exposedHeaders: ['ETag'],
+          maxAge: 3600,
+        },
+      ],
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
   }
 }
 

@@ -72,6 +72,8 @@ export const configSchema = z.object({
   TABLE_NAME: z.string().min(3).default('pronaflow-integrations'),
   DYNAMODB_ENDPOINT: z.url().optional(),
   SQS_ENDPOINT: z.url().optional(),
+  /** S3 API endpoint override (the local emulator); when set, requests use path-style URLs. */
+  S3_ENDPOINT: z.url().optional(),
   SECRETS_SOURCE: z.enum(['aws', 'file']).default('aws'),
   LOCAL_SECRETS_FILE: z.string().optional(),
   SECRETS_PREFIX: z.string().default('pronaflow-integrations/'),
@@ -79,6 +81,8 @@ export const configSchema = z.object({
   DELIVERY_QUEUE_URL: z.string().default(''),
   SYNC_QUEUE_URL: z.string().default(''),
   USAGE_QUEUE_URL: z.string().default(''),
+  // Buckets (shared/bucket-catalog.ts): set, with its grant, on the functions holding bucket:<id>:read|write
+  PACKAGES_BUCKET_NAME: z.string().default(''),
   // Webhooks: the deliveries DLQ (found from the delivery queue's redrive policy when unset)
   DELIVERY_DLQ_URL: z.string().optional(),
   SERVICE_VERSION: z.string().default('0.1.0'),

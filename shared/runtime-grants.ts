@@ -46,3 +46,30 @@ const DYNAMO_GRANTS: Record<string, Grant> = {
 export function dynamoGrant(commandName: string): Grant {
   return DYNAMO_GRANTS[commandName] ?? 'table:write';
 }
+
+/** What an S3 command does to objects: reads need `bucket:<id>:read`, writes `bucket:<id>:write`. */
+export type ObjectAccess = 'read' | 'write';
+
+const S3_ACCESS: Record<string, readonly ObjectAccess[]> = {
+  GetObjectCommand: ['read'],
+  HeadObjectCommand: ['read'],
+  GetObjectAttributesCommand: ['read'],
+  ListObjectsV2Command: ['read'],
+  PutObjectCommand: ['write'],
+  DeleteObjectCommand: ['write'],
+  DeleteObjectsCommand: ['write'],
+  CreateMultipartUploadCommand: ['write'],
+  UploadPartCommand: ['write'],
+  CompleteMultipartUploadCommand: ['write'],
+  AbortMultipartUploadCommand: ['write'],
+  // Reads the source and writes the target (both in the same bucket here).
+  CopyObjectCommand: ['read', 'write'],
+};
+
+/**
+ * The accesses an S3 command needs, each of which must be granted (unknown commands, e.g. bucket
+ * configuration, need both, the broadest there is).
+ */
+export function s3Accesses(commandName: string): readonly ObjectAccess[] {
+  return S3_ACCESS[commandName] ?? ['read', 'write'];
+}

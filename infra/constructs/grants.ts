@@ -4,12 +4,14 @@
  * among functions whose grants are equal (a role per function would cost two resources each and
  * push the stack toward CloudFormation's 500-resource limit).
  */
-import { ArnFormat, Stack, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Names, Reference, Stack, Tokenization, Validations } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import type { BucketDef, BucketId } from '#shared/bucket-catalog.ts';
 import type { Grant } from '#shared/http/route.ts';
 import type { QueueDef, QueueId } from '#shared/queue-catalog.ts';
 
@@ -19,6 +21,7 @@ export interface GrantTargets {
   /** Names of the table's global secondary indexes (queried, never scanned). */
   indexNames: readonly string[];
   queues: Record<QueueId, { queue: IQueue; dlq: IQueue; def: QueueDef }>;
+  buckets: Record<BucketId, { bucket: IBucket; def: BucketDef }>;
   /** `<SECRETS_PREFIX>keys`: the data-encryption keys. */
   keysSecret: ISecret;
   /** Name prefix of the OAuth app client secrets, e.g. `pronaflow-integrations/oauth/`. */
@@ -52,6 +55,34 @@ export function grantQueue(g: Grant): QueueId | undefined {
   return isQueueSend(g) ? (g.split(':')[1] as QueueId) : undefined;
 }
 
+/**
+ * Object reads: GetObject also authorizes HeadObject; GetObjectVersion reads (and copies from) a
+ * pinned version, so what was verified is what gets published.
+ */
+const OBJECT_READ_ACTIONS = ['s3:GetObject', 's3:GetObjectVersion'];
+/**
+ * Object writes: PutObject also authorizes CopyObject's target and the uploads of a POST signed by
+ * the function. DeleteObject on the versioned bucket only adds a delete marker: no grant includes
+ * DeleteObjectVersion, so no function can erase history (the lifecycle rules expire old versions).
+ */
+const OBJECT_WRITE_ACTIONS = ['s3:PutObject', 's3:DeleteObject'];
+
+/** True for a `bucket:<id>:read|write` grant of a catalogued bucket. */
+function isBucketGrant(g: Grant): g is `bucket:${BucketId}:${'read' | 'write'}` {
+  return /^bucket:[a-z]+:(read|write)$/.test(g);
+}
+
+/** The bucket a `bucket:<id>:read|write` grant names, or undefined for other grants. */
+export function grantBucket(g: Grant): BucketId | undefined {
+  return isBucketGrant(g) ? (g.split(':')[1] as BucketId) : undefined;
+}
+
+/** The cdk-nag AwsSolutions-IAM5 acknowledgment of object-level grants (`<bucket ARN>/*`). */
+export const OBJECT_KEYS_REASON =
+  'S3 object permissions can only be granted on object ARNs, so reads and writes of a bucket of the ' +
+  'catalog are granted on `<bucket ARN>/*` of that one bucket (never another bucket, never `*`), ' +
+  'with the object actions named one by one.';
+
 /** ARN pattern of every OAuth app client secret (Secrets Manager appends a random suffix to names). */
 export function oauthSecretsArnPattern(scope: Construct, oauthSecretPrefix: string): string {
   return Stack.of(scope).formatArn({
@@ -68,6 +99,26 @@ export function grant(role: iam.Role, g: Grant, t: GrantTargets): void {
     // SendMessage (+ batch), GetQueueAttributes, GetQueueUrl on this queue only. The queue uses
     // SQS-managed SSE, so no KMS permission is needed.
     t.queues[grantQueue(g)!].queue.grantSendMessages(role);
+    return;
+  }
+  if (isBucketGrant(g)) {
+    const { bucket } = t.buckets[grantBucket(g)!];
+    const reads = g.endsWith(':read');
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: reads ? OBJECT_READ_ACTIONS : OBJECT_WRITE_ACTIONS,
+        resources: [bucket.arnForObjects('*')],
+      }),
+    );
+    // Without ListBucket, S3 answers a HeadObject or GetObject of a missing key with 403 instead of
+    // 404, and a missing upload could not be told from a denied one. Bucket ARN only, no action on
+    // the bucket's configuration or policy.
+    if (reads) {
+      role.addToPrincipalPolicy(
+        new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [bucket.bucketArn] }),
+      );
+    }
+    acknowledgeObjectKeys(role, bucket);
     return;
   }
   switch (g) {
@@ -117,6 +168,11 @@ export function grant(role: iam.Role, g: Grant, t: GrantTargets): void {
 /** Environment variables that come with a grant (bound together so neither exists without the other). */
 export function grantEnvironment(g: Grant, t: GrantTargets): Record<string, string> {
   if (g === 'queue:deliveries-dlq:send') return { DELIVERY_DLQ_URL: t.queues.deliveries.dlq.queueUrl };
+  const bucketId = grantBucket(g);
+  if (bucketId) {
+    const { bucket, def } = t.buckets[bucketId];
+    return { [def.nameEnv]: bucket.bucketName };
+  }
   const queueId = grantQueue(g);
   if (!queueId) return {};
   const { queue, def } = t.queues[queueId];
@@ -176,4 +232,39 @@ export class ExecutionRoles extends Construct {
   all(): iam.Role[] {
     return [...this.roles.values()];
   }
+}
+
+/**
+ * Acknowledges AwsSolutions-IAM5 for `<bucket ARN>/*` of this one bucket on `role`. cdk-nag names
+ * a granular finding after the resource as the final template spells it, so the id is built the
+ * same way (see {@link nagName}).
+ */
+function acknowledgeObjectKeys(role: iam.Role, bucket: IBucket): void {
+  Validations.of(role).acknowledge({
+    id: `AwsSolutions-IAM5[Resource::${nagName(role, bucket.bucketArn)}/*]`,
+    reason: OBJECT_KEYS_REASON,
+  });
+}
+
+/**
+ * How cdk-nag spells `value` in a finding id of `scope`'s stack: a root attribute seen from a
+ * nested stack is the parameter CDK creates for it at synth (`referenceto<unique id><attribute>`),
+ * anything else its resolved form (`<LogicalId.Arn>`, `<Ref>`, joins flattened).
+ */
+function nagName(scope: Construct, value: string): string {
+  const token = Tokenization.reverseString(value).firstToken;
+  if (token instanceof Reference && Stack.of(token.target) !== Stack.of(scope)) {
+    return `<referenceto${Names.nodeUniqueId(token.target.node)}${token.displayName}>`;
+  }
+  return flatten(Stack.of(scope).resolve(value));
+}
+
+/** A resolved CloudFormation value as cdk-nag spells it in finding ids (Ref, GetAtt, Join). */
+function flatten(node: unknown): string {
+  if (typeof node === 'string') return node;
+  const o = node as { Ref?: unknown; 'Fn::GetAtt'?: [unknown, unknown]; 'Fn::Join'?: [string, unknown[]] };
+  if (o['Fn::Join']) return o['Fn::Join'][1].map(flatten).join(o['Fn::Join'][0]);
+  if (o['Fn::GetAtt']) return `<${flatten(o['Fn::GetAtt'][0])}.${flatten(o['Fn::GetAtt'][1])}>`;
+  if (o.Ref !== undefined) return `<${flatten(o.Ref)}>`;
+  return JSON.stringify(node);
 }

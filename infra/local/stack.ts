@@ -8,20 +8,22 @@ import { config, resetConfig, validateConfig } from '#shared/config.ts';
 import '#shared/oauth/catalog.ts';
 import { KEYRING_SECRET, newKeyring } from '#shared/crypto.ts';
 import { resetDb } from '#shared/db/client.ts';
+import { resetObjects } from '#shared/objects.ts';
 import { resetSqs } from '#shared/queues.ts';
 import { setSecretSource } from '#shared/secrets.ts';
 import { loadOrCreateDevKeys } from './dev-keys.ts';
 import { ensureTable, startDynamo } from './dynamo.ts';
 import { createHttpApi } from './http-server.ts';
 import { pollQueue, runSchedule } from './poller.ts';
+import { ensureBuckets, type LocalBuckets } from './s3.ts';
 import { type LocalSqs, startSqs } from './sqs.ts';
 
 export interface LocalStackOptions {
   /** HTTP port; 0 picks a free one. */
   port?: number;
-  /** Folder for keys, secrets and (unless `inMemory`) DynamoDB data and the queues' messages. */
+  /** Folder for keys, secrets and (unless `inMemory`) DynamoDB data, the queues' messages and the buckets' objects. */
   dir: string;
-  /** Keep DynamoDB data (when started here) and the queues in memory. */
+  /** Keep DynamoDB data (when started here), the queues and the buckets in memory. */
   inMemory?: boolean;
   /** Use an already running DynamoDB Local instead of starting one. */
   dynamoEndpoint?: string;
@@ -39,6 +41,8 @@ export interface LocalStack {
   baseUrl: string;
   port: number;
   sqs: LocalSqs;
+  /** The buckets, in the S3 API of the same emulator (`sqs.endpoint`). */
+  buckets: LocalBuckets;
   dynamoEndpoint: string;
   env: Record<string, string>;
   stop: () => Promise<void>;
@@ -46,8 +50,8 @@ export interface LocalStack {
 
 /**
  * Starts the whole service on this machine: DynamoDB Local, the SQS emulator with the stack's
- * queues and DLQs, the local secret source, the HTTP API over the route table's handlers and a
- * poller per queue worker. Handlers run in this process with the environment they get in AWS.
+ * queues and DLQs (and, in its S3 API, the stack's buckets), the local secret source, the HTTP
+ * API over the route table's handlers and a poller per queue worker. Handlers run in this process with the environment they get in AWS.
  */
 export async function startLocalStack(opts: LocalStackOptions): Promise<LocalStack> {
   mkdirSync(opts.dir, { recursive: true });
@@ -84,6 +88,8 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     // Queues live with the data: a restart resumes delayed retries and unfinished jobs.
     const sqs = await startSqs(opts.inMemory ? {} : { dataDir: ensureDir(join(opts.dir, 'sqs')) });
     cleanups.push(sqs.stop);
+    // The same emulator serves S3 and keeps objects in the same data folder: uploads survive a restart.
+    const buckets = await ensureBuckets(sqs.endpoint);
 
     let markReady: () => void = () => {};
     const ready = new Promise<void>((resolve) => {
@@ -110,6 +116,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       DYNAMODB_ENDPOINT: dynamoEndpoint,
       SQS_ENDPOINT: sqs.endpoint,
       ...sqs.env,
+      ...buckets.env,
       SECRETS_SOURCE: 'file',
       LOCAL_SECRETS_FILE: secretsFile,
       AUTH_JWT_PUBLIC_KEY: JSON.stringify(keys.publicJwk),
@@ -122,6 +129,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     resetConfig();
     resetDb();
     resetSqs();
+    resetObjects();
     setSecretSource(undefined);
     config();
     await ensureTable(dynamoEndpoint, env.TABLE_NAME as string);
@@ -161,7 +169,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     }
 
     markReady();
-    return { baseUrl, port, sqs, dynamoEndpoint, env, stop: stopAll };
+    return { baseUrl, port, sqs, buckets, dynamoEndpoint, env, stop: stopAll };
   } catch (err) {
     await stopAll();
     throw err;

@@ -1,5 +1,6 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import type * as z from 'zod';
+import type { BucketId } from '#shared/bucket-catalog.ts';
 import type { QueueId } from '#shared/queue-catalog.ts';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -84,6 +85,10 @@ export type Grant =
   | `queue:${QueueId}:send`
   /** Parks a finally failed delivery in the deliveries DLQ. */
   | 'queue:deliveries-dlq:send'
+  /** Reads objects (GetObject, HeadObject, by version too) of one bucket of the catalog (`shared/bucket-catalog.ts`). */
+  | `bucket:${BucketId}:read`
+  /** Writes and deletes objects of one bucket, and signs presigned uploads to it (a POST is authorized as the signer). */
+  | `bucket:${BucketId}:write`
   | 'secrets:oauth:read'
   | 'secrets:keys:read';
 

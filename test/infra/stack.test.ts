@@ -21,9 +21,10 @@ import { manifestDefine } from '#functions/system/route-manifest.ts';
 import type { WorkerDef } from '#functions/workers.ts';
 import { buildApp } from '#infra/app.ts';
 import { BUNDLE, handlerEntry, PROJECT_ROOT } from '#infra/constructs/bundling.ts';
-import { grantQueue } from '#infra/constructs/grants.ts';
+import { grantBucket, grantQueue } from '#infra/constructs/grants.ts';
 import { defineFor } from '#infra/feature-stack.ts';
 import { FALLBACK_HANDLER, type RootStack } from '#infra/root-stack.ts';
+import { buckets } from '#shared/bucket-catalog.ts';
 import { TABLE } from '#shared/db/table-definition.ts';
 import { CORS } from '#shared/http/cors.ts';
 import { fullPath, routeGrants } from '#shared/http/route.ts';
@@ -41,6 +42,10 @@ const ALLOWED_ACKNOWLEDGMENTS = [
   /^AwsSolutions-APIG4$/,
   /^AwsSolutions-SMG4$/,
   /^AwsSolutions-IAM5\[Resource::\*\]$/,
+  // Object-level grants of a bucket of the catalog: its ARN (root logical id or the nested parameter) + `/*`.
+  /^AwsSolutions-IAM5\[Resource::<(PronaFlowIntegrations|referencetoPronaFlowIntegrations)?[A-Za-z]+Bucket[0-9A-F]{8}(\.Arn|Arn)>\/\*\]$/,
+  // The access-log bucket itself is not logged.
+  /^AwsSolutions-S1$/,
   /^AwsSolutions-IAM5\[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:pronaflow-integrations\/oauth\/\*\]$/,
 ];
 
@@ -239,6 +244,8 @@ describe('RootStack and feature stacks (bundled synth)', () => {
       'AWS::CloudWatch::Alarm',
       'AWS::ApiGatewayV2::Api',
       'AWS::ApiGatewayV2::Stage',
+      'AWS::S3::Bucket',
+      'AWS::S3::BucketPolicy',
     ]) {
       expect(
         allResources(type).every(([st]) => st === stack),
@@ -534,6 +541,75 @@ describe('RootStack and feature stacks (bundled synth)', () => {
     });
   });
 
+  it('creates each bucket private, SSE-S3 encrypted, TLS-only, versioned, logged, with its lifecycle rules', () => {
+    // The catalog's buckets and the bucket of their access logs.
+    template.resourceCountIs('AWS::S3::Bucket', Object.keys(buckets).length + 1);
+    const logsId = logicalId(stack.accessLogsBucket);
+    const privateAndEncrypted = {
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      },
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+      },
+      OwnershipControls: { Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] },
+    };
+    for (const id of [...Object.values(stack.buckets).map(logicalId), logsId]) {
+      expect(resources[id], id).toMatchObject({
+        DeletionPolicy: 'Retain',
+        Properties: privateAndEncrypted,
+      });
+      template.hasResourceProperties('AWS::S3::BucketPolicy', {
+        Bucket: { Ref: id },
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({
+              Effect: 'Deny',
+              Action: 's3:*',
+              Principal: { AWS: '*' },
+              Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+            }),
+          ]),
+        },
+      });
+    }
+    for (const def of Object.values(buckets)) {
+      const b = resources[logicalId(stack.buckets[def.id])]!.Properties;
+      expect(b.VersioningConfiguration).toEqual({ Status: 'Enabled' });
+      expect(b.LoggingConfiguration).toEqual({
+        DestinationBucketName: { Ref: logsId },
+        LogFilePrefix: `${def.id}/`,
+      });
+      expect((b.LifecycleConfiguration as { Rules: unknown[] }).Rules).toEqual([
+        {
+          Id: 'AbortUploadsExpireOldVersions',
+          Status: 'Enabled',
+          AbortIncompleteMultipartUpload: { DaysAfterInitiation: def.abortIncompleteMultipartUploadDays },
+          NoncurrentVersionExpiration: { NoncurrentDays: def.noncurrentVersionExpiryDays },
+          ExpiredObjectDeleteMarker: true,
+        },
+        {
+          Id: 'ExpireStaging',
+          Status: 'Enabled',
+          Prefix: def.stagingPrefix,
+          ExpirationInDays: def.stagingExpiryDays,
+          NoncurrentVersionExpiration: { NoncurrentDays: def.stagingExpiryDays },
+        },
+      ]);
+      // Browsers POST presigned uploads straight to the bucket, from the API's CORS origins.
+      expect(b.CorsConfiguration).toEqual({
+        CorsRules: [
+          { AllowedMethods: ['POST'], AllowedOrigins: ['*'], ExposedHeaders: ['ETag'], MaxAge: 3600 },
+        ],
+      });
+    }
+    const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
+    expect(outputs.PackagesBucketName!.Value).toEqual({ Ref: logicalId(stack.buckets.packages) });
+  });
+
   it('creates the keys secret under SECRETS_PREFIX and fills it with a keyring at deploy time', () => {
     const secretId = logicalId(stack.keysSecret);
     template.hasResource('AWS::SecretsManager::Secret', {
@@ -591,6 +667,12 @@ describe('RootStack and feature stacks (bundled synth)', () => {
         const granted = grants.some((g) => grantQueue(g) === def.id);
         expect(env[def.urlEnv], `${fn.node.path} ${def.urlEnv}`).toEqual(
           granted ? { Ref: logicalId(stack.queues[def.id].queue) } : undefined,
+        );
+      }
+      for (const def of Object.values(buckets)) {
+        const granted = grants.some((g) => grantBucket(g) === def.id);
+        expect(env[def.nameEnv], `${fn.node.path} ${def.nameEnv}`).toEqual(
+          granted ? { Ref: logicalId(stack.buckets[def.id]) } : undefined,
         );
       }
       const parks = grants.includes('queue:deliveries-dlq:send');
@@ -869,6 +951,78 @@ describe('RootStack and feature stacks (template-only variants)', () => {
       JSON.stringify(p).includes('111122223333'),
     );
     expect(external).toHaveLength(1);
+  });
+
+  it("grants bucket reads and writes on that bucket's objects only, and keeps cdk-nag clean", () => {
+    const worker: WorkerDef = {
+      id: 'checkPackages',
+      handler: 'workers/ingest-events',
+      description: 'test-only worker using the packages bucket',
+      trigger: { schedule: 'rate(1 hour)' },
+      timeoutSeconds: 60,
+      grants: ['bucket:packages:read', 'bucket:packages:write'],
+    };
+    const withBuckets: FeatureModule[] = features.map((f) =>
+      f.id === features[0]!.id ? { ...f, workers: [...(f.workers ?? []), worker] } : f,
+    );
+    const { app, stack } = buildApp({
+      outdir: outdir(),
+      context: noBundling,
+      stackProps: { features: withBuckets },
+    });
+    const { assembly, template: root, error } = synth(app, stack);
+    expect(error?.message).toBeUndefined();
+    const fn = stack.workerFunctions.get('checkPackages')!;
+    const all = templatesOf(assembly!, stack);
+    const nested = all.get(Stack.of(fn))!;
+    const bucketId = logicalId(stack.buckets.packages);
+    const arn = { 'Fn::GetAtt': [bucketId, 'Arn'] };
+    const resolve = (v: unknown): unknown => {
+      // `{ 'Fn::Join': ['', [{ Ref: param }, '/*']] }` → the same with the root's value for the parameter.
+      const join = (v as { 'Fn::Join'?: [string, unknown[]] })['Fn::Join'];
+      if (join) return { 'Fn::Join': [join[0], join[1].map(resolve)] };
+      return fromRoot(root!, Stack.of(fn), v);
+    };
+    const roleId = (nested.toJSON().Resources[logicalId(fn)].Properties.Role as { 'Fn::GetAtt': [string] })[
+      'Fn::GetAtt'
+    ][0];
+    const policies = Object.values(nested.findResources('AWS::IAM::Policy')).filter((p) =>
+      JSON.stringify(p.Properties.Roles).includes(roleId),
+    );
+    // (action, resource) pairs: CDK merges statements with equal resources.
+    const pairs = policies
+      .flatMap((p) => (p.Properties.PolicyDocument as { Statement: Statement[] }).Statement)
+      .filter((st) => actionsOf(st).some((a) => a.startsWith('s3:')))
+      .flatMap((st) => actionsOf(st).map((a) => `${a} ${JSON.stringify(resolve(st.Resource))}`))
+      .sort();
+    const objects = JSON.stringify({ 'Fn::Join': ['', [arn, '/*']] });
+    expect(pairs).toEqual(
+      [
+        `s3:DeleteObject ${objects}`,
+        `s3:GetObject ${objects}`,
+        `s3:GetObjectVersion ${objects}`,
+        // 404 (not 403) for a missing key: on the bucket ARN, no action on its configuration.
+        `s3:ListBucket ${JSON.stringify(arn)}`,
+        `s3:PutObject ${objects}`,
+      ].sort(),
+    );
+    // No version deletion, no bucket configuration, no other bucket.
+    expect(JSON.stringify(policies)).not.toMatch(
+      /s3:DeleteObjectVersion|s3:PutBucket|s3:\*|AccessLogsBucket/,
+    );
+    // The name comes with the grant; functions without a bucket grant get neither.
+    const envOf = (f: Construct) =>
+      (
+        all.get(Stack.of(f))!.toJSON().Resources[logicalId(f)].Properties.Environment as {
+          Variables: Record<string, unknown>;
+        }
+      ).Variables;
+    expect(fromRoot(root!, Stack.of(fn), envOf(fn).PACKAGES_BUCKET_NAME)).toEqual({ Ref: bucketId });
+    for (const r of withBuckets.flatMap((f) => Object.values(f.routes))) {
+      const granted = routeGrants(r).some((g) => grantBucket(g) === 'packages');
+      const value = envOf(stack.routeFunctions.get(r.id)!).PACKAGES_BUCKET_NAME;
+      expect(value === undefined, r.id).toBe(!granted);
+    }
   });
 
   it('runs scheduled workers from an EventBridge rule and keeps cdk-nag clean', () => {
