@@ -49,5 +49,15 @@ export const webhooks = {
       timeoutSeconds: 120,
       grants: ['table:read', 'table:write'],
     },
+    {
+      id: 'reencryptWebhookSecrets',
+      handler: 'workers/reencrypt-webhook-secrets',
+      description:
+        'After a data-key rotation, re-seals webhook signing secrets under the current key (resumable, no-op when done)',
+      trigger: { schedule: 'rate(1 hour)' },
+      timeoutSeconds: 300,
+      // A resumable scan of the endpoints: a maintenance job, run only after a key rotation.
+      grants: ['table:read', 'table:write', 'table:scan', 'secrets:keys:read'],
+    },
   ],
 } satisfies FeatureModule;

@@ -74,6 +74,8 @@ export const keys = {
     gsi1sk: `${dueAt}#${deliveryId}`,
   }),
   webhookDeliveryDuePrefix: 'DLVDUE#',
+  /** Progress of the signing-secret re-encryption job (W9). */
+  webhookReencryptJob: () => ({ pk: 'WEBHOOKJOB#REENCRYPT', sk: 'STATE' }),
 
   // ── OAuth ──
   /** A user's OAuth connection in a workspace (the user id is encoded so `#` cannot fake a prefix). */
