@@ -15,8 +15,15 @@ export interface WorkerDef {
   /** Handler module under `functions/`, without extension. */
   handler: string;
   description: string;
-  /** The queue it consumes, or a schedule expression (`rate(5 minutes)`). */
-  trigger: { queue: QueueId; batchSize: number; maxBatchingWindowSeconds?: number } | { schedule: string };
+  /**
+   * The queue it consumes, a schedule expression (`rate(5 minutes)`), or `afterDeploy`: run once
+   * after every deployment that changes it (a CDK trigger; locally, once at each start, before the
+   * service answers). An `afterDeploy` job must be idempotent and finish within its timeout.
+   */
+  trigger:
+    | { queue: QueueId; batchSize: number; maxBatchingWindowSeconds?: number }
+    | { schedule: string }
+    | { afterDeploy: true };
   timeoutSeconds: number;
   memoryMb?: number;
   grants: Grant[];

@@ -15,7 +15,14 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Duration, NestedStack, type NestedStackProps, Stage, Validations } from 'aws-cdk-lib';
+import {
+  CustomResource,
+  Duration,
+  NestedStack,
+  type NestedStackProps,
+  Stage,
+  Validations,
+} from 'aws-cdk-lib';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -250,6 +257,16 @@ export class FeatureStack extends NestedStack {
             reportBatchItemFailures: true,
           }),
         );
+      } else if ('afterDeploy' in trigger) {
+        // A custom resource served by the worker itself (shared/after-deploy.ts): no provider
+        // function. Its `Code` property is the function's asset key, so a code change runs it again.
+        const code = (fn.node.defaultChild as lambda.CfnFunction).code as lambda.CfnFunction.CodeProperty;
+        new CustomResource(this, `${pascal(worker.id)}AfterDeploy`, {
+          serviceToken: fn.functionArn,
+          resourceType: 'Custom::AfterDeploy',
+          serviceTimeout: Duration.seconds(worker.timeoutSeconds + 30),
+          properties: { Worker: worker.id, Code: code.s3Key },
+        });
       } else {
         new events.Rule(this, `${pascal(worker.id)}Schedule`, {
           description: `Runs ${worker.id}: ${worker.description}`.slice(0, 512),

@@ -102,3 +102,18 @@ export function runSchedule(worker: WorkerDef, signal: AbortSignal, onError?: (e
   }, ms);
   signal.addEventListener('abort', () => clearInterval(timer));
 }
+
+/**
+ * Runs an `afterDeploy` worker once, as the CDK trigger does after a deployment: awaited, with the
+ * worker's grants; a failure stops the start (a failed trigger rolls a deployment back).
+ */
+export async function runAfterDeploy(worker: WorkerDef): Promise<void> {
+  if (!('afterDeploy' in worker.trigger)) return;
+  const handler = (await loadHandler(worker.handler)) as unknown as (
+    e: unknown,
+    c: unknown,
+  ) => Promise<unknown>;
+  await runWithGrants(worker.grants, () =>
+    handler({ source: 'local.after-deploy' }, lambdaContext(worker.id, worker.timeoutSeconds * 1000)),
+  );
+}

@@ -14,7 +14,7 @@ import { setSecretSource } from '#shared/secrets.ts';
 import { loadOrCreateDevKeys } from './dev-keys.ts';
 import { ensureTable, startDynamo } from './dynamo.ts';
 import { createHttpApi } from './http-server.ts';
-import { pollQueue, runSchedule } from './poller.ts';
+import { pollQueue, runAfterDeploy, runSchedule } from './poller.ts';
 import { ensureBuckets, type LocalBuckets } from './s3.ts';
 import { type LocalSqs, startSqs } from './sqs.ts';
 
@@ -147,8 +147,11 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       await Promise.allSettled(polls);
       sqsClient.destroy();
     });
+    // What a deployment runs once it is in place (seeding), before the service answers.
+    for (const worker of workers) await runAfterDeploy(worker);
     if (opts.workers !== false) {
       for (const worker of workers) {
+        if ('afterDeploy' in worker.trigger) continue;
         if ('queue' in worker.trigger) {
           // Lambda runs several batches of one queue at once; so does the local runtime.
           for (let i = 0; i < (opts.workerConcurrency ?? 4); i++) {

@@ -10,9 +10,14 @@ export type Key = Record<string, string>;
 
 /**
  * What one key attribute of a list's position must be: exactly a value (the partition), begin
- * with a prefix (`begins_with` sort-key conditions), or lie in an inclusive range (`BETWEEN`).
+ * with a prefix (`begins_with` sort-key conditions), lie in an inclusive range (`BETWEEN`), or
+ * (for positions a list computes itself rather than a DynamoDB key) match a pattern.
  */
-export type KeyRule = string | { prefix: string } | { between: readonly [string, string] };
+export type KeyRule =
+  | string
+  | { prefix: string }
+  | { between: readonly [string, string] }
+  | { pattern: RegExp };
 
 /**
  * The positions a list can be at: which list it is and, for every attribute of the
@@ -44,6 +49,7 @@ function meets(value: string, rule: KeyRule): boolean {
   }
   if (typeof rule === 'string') return value === rule;
   if ('prefix' in rule) return value.startsWith(rule.prefix) && value.length > rule.prefix.length;
+  if ('pattern' in rule) return rule.pattern.test(value);
   return value >= rule.between[0] && value <= rule.between[1];
 }
 
