@@ -7,7 +7,12 @@
 export interface QueueDef {
   id: QueueId;
   /** Environment variable through which functions learn the queue URL. */
-  urlEnv: 'INGEST_QUEUE_URL' | 'DELIVERY_QUEUE_URL' | 'SYNC_QUEUE_URL' | 'USAGE_QUEUE_URL';
+  urlEnv:
+    | 'INGEST_QUEUE_URL'
+    | 'DELIVERY_QUEUE_URL'
+    | 'SYNC_QUEUE_URL'
+    | 'USAGE_QUEUE_URL'
+    | 'PLUGIN_JOBS_QUEUE_URL';
   description: string;
   /** Receives before a message moves to the DLQ. */
   maxReceiveCount: number;
@@ -15,7 +20,7 @@ export interface QueueDef {
   dlqRetentionDays: number;
 }
 
-export type QueueId = 'ingest' | 'deliveries' | 'sync' | 'usage';
+export type QueueId = 'ingest' | 'deliveries' | 'sync' | 'usage' | 'plugins';
 
 export const queues: Record<QueueId, QueueDef> = {
   ingest: {
@@ -45,6 +50,14 @@ export const queues: Record<QueueId, QueueDef> = {
     id: 'usage',
     urlEnv: 'USAGE_QUEUE_URL',
     description: 'API usage records, written to the table in batches',
+    maxReceiveCount: 5,
+    dlqRetentionDays: 14,
+  },
+  plugins: {
+    id: 'plugins',
+    urlEnv: 'PLUGIN_JOBS_QUEUE_URL',
+    description:
+      "Plugin marketplace jobs: a new version's rollout to installations, a deleted plugin's cascade (a page each, then the next)",
     maxReceiveCount: 5,
     dlqRetentionDays: 14,
   },

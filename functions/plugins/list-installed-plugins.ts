@@ -1,5 +1,8 @@
 import { endpoint } from '#functions/endpoint.ts';
 import { routes } from '#functions/plugins/routes.ts';
-import { notImplemented } from '#shared/http/endpoint.ts';
+import { ok } from '#shared/http/reply.ts';
+import { listInstalled } from '#shared/plugins/installations.ts';
 
-export const handler = notImplemented(routes.listInstalledPlugins, endpoint);
+export const handler = endpoint(routes.listInstalledPlugins, async ({ query, caller }) =>
+  ok(await listInstalled(caller, query)),
+);

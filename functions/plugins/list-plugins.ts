@@ -1,5 +1,8 @@
 import { endpoint } from '#functions/endpoint.ts';
 import { routes } from '#functions/plugins/routes.ts';
-import { notImplemented } from '#shared/http/endpoint.ts';
+import { ok } from '#shared/http/reply.ts';
+import { listCatalog } from '#shared/plugins/catalog.ts';
 
-export const handler = notImplemented(routes.listPlugins, endpoint);
+export const handler = endpoint(routes.listPlugins, async ({ query, caller }) =>
+  ok(await listCatalog(caller.workspaceId, query)),
+);

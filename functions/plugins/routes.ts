@@ -2,11 +2,36 @@
  * The Plugins routes: one row per endpoint; the feature's defaults are stated once in `route`.
  * Handlers of this feature import this module, never the whole surface (functions/features.ts).
  */
-import { idParams, pageQuery, pending } from '#shared/http/common-params.ts';
-import { featureRoute, type RouteDef } from '#shared/http/route.ts';
-import { installPluginBody, updatePluginConfigBody } from '#shared/plugins/schemas.ts';
 
-const route = featureRoute({ tag: 'Plugins', auth: 'user_or_token' });
+import * as z from 'zod';
+import { pageQuery } from '#shared/http/common-params.ts';
+import { featureRoute, type RouteDef } from '#shared/http/route.ts';
+import {
+  createPluginBody,
+  createVersionBody,
+  deletingSchema,
+  draftSchema,
+  installationPageSchema,
+  installationSchema,
+  installPluginBody,
+  listPluginsQuery,
+  newVersionSchema,
+  pluginPageSchema,
+  pluginParams,
+  pluginSchema,
+  uninstallQuery,
+  updatePluginConfigBody,
+  upgradePluginBody,
+  versionPageSchema,
+  versionParams,
+  versionSchema,
+  workspaceQuery,
+} from '#shared/plugins/schemas.ts';
+
+const route = featureRoute({ tag: 'Plugins', auth: 'user_or_token', grants: ['table:read'] });
+
+/** What installation writes need: the table, the data keys (secret fields), the ingest queue (events). */
+const installGrants = ['table:read', 'table:write', 'secrets:keys:read', 'queue:ingest:send'] as const;
 
 export const routes = {
   listPlugins: route({
@@ -15,10 +40,9 @@ export const routes = {
     path: '/plugins',
     handler: 'plugins/list-plugins',
     scopes: ['read:plugins'],
-    summary: 'The plugin marketplace',
-    query: pageQuery,
-    responses: pending,
-    pending: 'Plugin marketplace',
+    summary: 'The plugin marketplace: search, filter by category, sort by name or installs',
+    query: listPluginsQuery,
+    responses: { 200: { description: 'A page of published plugins', schema: pluginPageSchema } },
   }),
   listInstalledPlugins: route({
     id: 'listInstalledPlugins',
@@ -26,10 +50,9 @@ export const routes = {
     path: '/plugins/installed',
     handler: 'plugins/list-installed-plugins',
     scopes: ['read:plugins'],
-    summary: 'Plugins installed in the workspace',
-    query: pageQuery,
-    responses: pending,
-    pending: 'Plugin marketplace',
+    summary: "The workspace's plugin installations (secret settings masked)",
+    query: workspaceQuery,
+    responses: { 200: { description: 'A page of installations', schema: installationPageSchema } },
   }),
   getPlugin: route({
     id: 'getPlugin',
@@ -37,10 +60,20 @@ export const routes = {
     path: '/plugins/{id}',
     handler: 'plugins/get-plugin',
     scopes: ['read:plugins'],
-    summary: 'Plugin details',
-    params: idParams,
-    responses: pending,
-    pending: 'Plugin marketplace',
+    summary: "A plugin's current manifest, package and install count",
+    params: pluginParams,
+    responses: { 200: { description: 'The plugin', schema: pluginSchema } },
+  }),
+  listPluginVersions: route({
+    id: 'listPluginVersions',
+    method: 'GET',
+    path: '/plugins/{id}/versions',
+    handler: 'plugins/list-plugin-versions',
+    scopes: ['read:plugins'],
+    summary: "A plugin's versions, newest first",
+    params: pluginParams,
+    query: pageQuery,
+    responses: { 200: { description: 'A page of versions', schema: versionPageSchema } },
   }),
   installPlugin: route({
     id: 'installPlugin',
@@ -48,11 +81,12 @@ export const routes = {
     path: '/plugins/{id}/install',
     handler: 'plugins/install-plugin',
     scopes: ['write:plugins'],
-    summary: 'Install a plugin in the workspace',
-    params: idParams,
+    role: 'admin',
+    summary: 'Install a plugin in the workspace (workspace admins)',
+    params: pluginParams,
     body: installPluginBody,
-    responses: pending,
-    pending: 'Plugin marketplace',
+    responses: { 201: { description: 'The installation', schema: installationSchema } },
+    grants: [...installGrants],
   }),
   updatePluginConfig: route({
     id: 'updatePluginConfig',
@@ -60,11 +94,25 @@ export const routes = {
     path: '/plugins/{id}/config',
     handler: 'plugins/update-plugin-config',
     scopes: ['write:plugins'],
-    summary: "Update an installed plugin's configuration",
-    params: idParams,
+    role: 'admin',
+    summary: "Change an installation's configuration, or enable or disable it",
+    params: pluginParams,
     body: updatePluginConfigBody,
-    responses: pending,
-    pending: 'Plugin marketplace',
+    responses: { 200: { description: 'The installation', schema: installationSchema } },
+    grants: [...installGrants],
+  }),
+  upgradePlugin: route({
+    id: 'upgradePlugin',
+    method: 'POST',
+    path: '/plugins/{id}/upgrade',
+    handler: 'plugins/upgrade-plugin',
+    scopes: ['write:plugins'],
+    role: 'admin',
+    summary: 'Move an installation to the latest version, accepting its new permissions',
+    params: pluginParams,
+    body: upgradePluginBody,
+    responses: { 200: { description: 'The installation', schema: installationSchema } },
+    grants: [...installGrants],
   }),
   uninstallPlugin: route({
     id: 'uninstallPlugin',
@@ -72,9 +120,75 @@ export const routes = {
     path: '/plugins/{id}/uninstall',
     handler: 'plugins/uninstall-plugin',
     scopes: ['write:plugins'],
-    summary: 'Uninstall a plugin',
-    params: idParams,
-    responses: pending,
-    pending: 'Plugin marketplace',
+    role: 'admin',
+    summary: 'Uninstall a plugin: its configuration and secrets are deleted with it',
+    params: pluginParams,
+    query: uninstallQuery,
+    responses: { 204: { description: 'Uninstalled' } },
+    grants: ['table:read', 'table:write', 'queue:ingest:send'],
+  }),
+  createPlugin: route({
+    id: 'createPlugin',
+    method: 'POST',
+    path: '/plugins',
+    handler: 'plugins/create-plugin',
+    scopes: ['admin:plugins'],
+    role: 'operator',
+    summary: 'Create a draft plugin with its first version (PronaFlow operators)',
+    body: createPluginBody,
+    responses: { 201: { description: 'The draft and the upload for its package', schema: draftSchema } },
+    grants: ['table:read', 'table:write', 'bucket:packages:write'],
+  }),
+  createPluginVersion: route({
+    id: 'createPluginVersion',
+    method: 'POST',
+    path: '/plugins/{id}/versions',
+    handler: 'plugins/create-plugin-version',
+    scopes: ['admin:plugins'],
+    role: 'operator',
+    summary: 'Add a version to a plugin (PronaFlow operators)',
+    params: pluginParams,
+    body: createVersionBody,
+    responses: {
+      201: { description: 'The version and the upload for its package', schema: newVersionSchema },
+    },
+    grants: ['table:read', 'table:write', 'bucket:packages:write'],
+  }),
+  publishPluginVersion: route({
+    id: 'publishPluginVersion',
+    method: 'POST',
+    path: '/plugins/{id}/versions/{version}/publish',
+    handler: 'plugins/publish-plugin-version',
+    scopes: ['admin:plugins'],
+    role: 'operator',
+    summary: 'Publish an uploaded version once its package is checked (PronaFlow operators)',
+    params: versionParams,
+    responses: {
+      200: {
+        description: 'The plugin, now at this version',
+        schema: z.object({ plugin: pluginSchema, version: versionSchema }),
+      },
+    },
+    grants: [
+      'table:read',
+      'table:write',
+      'bucket:packages:read',
+      'bucket:packages:write',
+      'queue:plugins:send',
+    ],
+    // Hashing a package of up to PLUGIN_MAX_SIZE_MB streams it through the function.
+    timeoutSeconds: 29,
+  }),
+  deletePlugin: route({
+    id: 'deletePlugin',
+    method: 'DELETE',
+    path: '/plugins/{id}',
+    handler: 'plugins/delete-plugin',
+    scopes: ['admin:plugins'],
+    role: 'operator',
+    summary: 'Delete a plugin: it leaves the marketplace and is uninstalled everywhere (PronaFlow operators)',
+    params: pluginParams,
+    responses: { 202: { description: 'Deletion under way', schema: deletingSchema } },
+    grants: ['table:read', 'table:write', 'queue:plugins:send'],
   }),
 } satisfies Record<string, RouteDef>;

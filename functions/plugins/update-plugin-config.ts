@@ -1,5 +1,8 @@
 import { endpoint } from '#functions/endpoint.ts';
 import { routes } from '#functions/plugins/routes.ts';
-import { notImplemented } from '#shared/http/endpoint.ts';
+import { ok } from '#shared/http/reply.ts';
+import { updateConfiguration } from '#shared/plugins/installations.ts';
 
-export const handler = notImplemented(routes.updatePluginConfig, endpoint);
+export const handler = endpoint(routes.updatePluginConfig, async ({ params, body, caller }) =>
+  ok(await updateConfiguration(caller, params.id, body)),
+);

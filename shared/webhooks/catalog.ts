@@ -63,6 +63,36 @@ export const eventCatalog: readonly WebhookEventType[] = [
     example: { user_id: 'u3', removed_by: 'u1' },
   },
   {
+    name: 'plugin.installed',
+    description: 'A plugin was installed in the workspace.',
+    example: { plugin_id: 'markdown-editor', version: '1.0.0', status: 'ACTIVE', installed_by: 'u1' },
+  },
+  {
+    name: 'plugin.uninstalled',
+    description:
+      'A plugin was uninstalled from the workspace (by an admin, or because the plugin was deleted): its configuration and secrets are gone.',
+    example: { plugin_id: 'markdown-editor', version: '1.0.0', uninstalled_by: 'u1', reason: 'uninstalled' },
+  },
+  {
+    name: 'plugin.upgraded',
+    description:
+      "An installation moved to a newer version of its plugin (automatically, or by an admin's upgrade).",
+    example: { plugin_id: 'markdown-editor', version: '1.1.0', from_version: '1.0.0', automatic: true },
+  },
+  {
+    name: 'plugin.install_failed',
+    description:
+      "An installation could not follow a new version: its configuration does not fit the version's schema (it stays on its version, status FAILED, with the reason in `error`).",
+    example: {
+      plugin_id: 'markdown-editor',
+      version: '1.0.0',
+      status: 'FAILED',
+      error:
+        'The configuration does not fit version 2.0.0: configuration.theme: Must be one of: "light", "dark", "sepia"',
+      reason: 'configuration_invalid_for_version',
+    },
+  },
+  {
     name: PING_EVENT,
     description: 'A test event sent by POST /webhooks/{id}/test to check an endpoint.',
     example: { endpoint_id: 'wh_01jd…', message: 'Ping from PronaFlow' },

@@ -695,6 +695,22 @@ describe('RootStack and feature stacks (bundled synth)', () => {
     });
   });
 
+  it('runs each afterDeploy worker through a custom resource its own function serves, again on a code change', () => {
+    const after = workers.filter((w) => 'afterDeploy' in w.trigger);
+    expect(after.map((w) => w.id)).toContain('seedPluginCatalog');
+    for (const w of after) {
+      const fn = stack.workerFunctions.get(w.id)!;
+      const code = (res(fn).Properties.Code as { S3Key: string }).S3Key;
+      templates.get(Stack.of(fn))!.hasResourceProperties('Custom::AfterDeploy', {
+        ServiceToken: { 'Fn::GetAtt': [logicalId(fn), 'Arn'] },
+        Worker: w.id,
+        Code: code,
+      });
+      // No provider function: every function of the stack is a route's or a worker's.
+      expect(code).toMatch(/^[0-9a-f]{64}\.zip$/);
+    }
+  });
+
   it('feeds every parameter of a feature stack from a root resource', () => {
     const rootIds = new Set(Object.keys(resources));
     for (const nested of stack.featureStacks.values()) {

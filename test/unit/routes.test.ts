@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { features, workers } from '#functions/features.ts';
 import { routeList, routes } from '#functions/routes.ts';
 import { consumers } from '#functions/workers/ingest-events.ts';
+import { buckets } from '#shared/bucket-catalog.ts';
 import { configSchema } from '#shared/config.ts';
 import { buildOpenApi } from '#shared/http/openapi.ts';
 import { fullPath, routeGrants } from '#shared/http/route.ts';
@@ -69,14 +70,14 @@ const PLATFORM_SETTINGS = [
   'TABLE_NAME',
   'DYNAMODB_ENDPOINT',
   'SQS_ENDPOINT',
+  'S3_ENDPOINT',
   'SECRETS_SOURCE',
   'LOCAL_SECRETS_FILE',
   'SECRETS_PREFIX',
-  'INGEST_QUEUE_URL',
-  'DELIVERY_QUEUE_URL',
-  'SYNC_QUEUE_URL',
-  'USAGE_QUEUE_URL',
+  // Queue URLs and bucket names come with their grants (the catalogs name them).
+  ...Object.values(queues).map((q) => q.urlEnv),
   'DELIVERY_DLQ_URL',
+  ...Object.values(buckets).map((b) => b.nameEnv),
 ];
 
 describe('feature registry', () => {

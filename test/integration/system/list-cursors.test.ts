@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { handler as installPlugin } from '#functions/plugins/install-plugin.ts';
 import { routes } from '#functions/routes.ts';
 import { handler as createToken } from '#functions/tokens/create-token.ts';
 import { handler as createWebhook } from '#functions/webhooks/create-webhook.ts';
@@ -13,6 +14,7 @@ import { compressPayload } from '#shared/webhooks/delivery-payload.ts';
 import { createDelivery } from '#shared/webhooks/delivery-store.ts';
 import { setEnv, useTestTable } from '#test/helpers/env.ts';
 import { type Answer, invoke } from '#test/helpers/http-event.ts';
+import { putPublishedPlugins } from '#test/helpers/plugins.ts';
 import { useMemorySecrets } from '#test/helpers/secrets.ts';
 import { type TestIdentity, testIdentity } from '#test/helpers/session.ts';
 
@@ -106,6 +108,28 @@ const seeds: Record<string, Seed> = {
       });
     }
     return { id: endpoint };
+  },
+  listPlugins: async (c) => {
+    await putPublishedPlugins([1, 2, 3].map((n) => `cur-${c.user.toLowerCase()}-${n}`));
+    return {};
+  },
+  listInstalledPlugins: async (c) => {
+    const ids = [1, 2, 3].map((n) => `inst-${c.user.toLowerCase()}-${n}`);
+    await putPublishedPlugins(ids);
+    for (const pluginId of ids) {
+      const res = await invoke(installPlugin, routes.installPlugin, {
+        token: c.jwt,
+        params: { id: pluginId },
+        body: {},
+      });
+      expect(res.status).toBe(201);
+    }
+    return {};
+  },
+  listPluginVersions: async (c) => {
+    const pluginId = `ver-${c.user.toLowerCase()}`;
+    await putPublishedPlugins([pluginId], ['1.0.0', '1.1.0', '2.0.0']);
+    return { id: pluginId };
   },
   listConnections: async (c) => {
     for (const n of [1, 2, 3]) {

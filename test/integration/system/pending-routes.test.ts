@@ -25,9 +25,9 @@ const load = async (handler: string) =>
 const pendingRoutes = routeList.filter((r) => r.pending);
 
 describe('registered endpoints that are not built yet', () => {
-  it('exist (bindings, plugins, consents)', () => {
+  it('exist (bindings, consents)', () => {
     expect([...new Set(pendingRoutes.map((r) => r.tag))]).toEqual(
-      expect.arrayContaining(['Sync bindings', 'Plugins', 'Consents']),
+      expect.arrayContaining(['Sync bindings', 'Consents']),
     );
   });
 
@@ -44,11 +44,9 @@ describe('registered endpoints that are not built yet', () => {
                 external_resource: { type: 'github.repository', id: 'acme/api' },
                 field_mappings: [{ external_field: 'title', pronaflow_field: 'task.name' }],
               }
-            : r.id === 'updatePluginConfig'
-              ? { configuration: {} }
-              : r.body
-                ? {}
-                : undefined;
+            : r.body
+              ? {}
+              : undefined;
       const res = await invoke(await load(r.handler), r, {
         token: jwt,
         params: r.params
