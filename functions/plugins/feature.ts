@@ -34,6 +34,15 @@ export const plugins = {
       ],
     },
     {
+      id: 'reencryptPluginSecrets',
+      handler: 'plugins/reencrypt-plugin-secrets',
+      description:
+        "After a data-key rotation, re-seals installations' secret settings under the current key (resumable, no-op when done)",
+      trigger: { schedule: 'rate(1 hour)' },
+      timeoutSeconds: 300,
+      grants: ['table:read', 'table:write', 'table:scan', 'secrets:keys:read'],
+    },
+    {
       id: 'seedPluginCatalog',
       handler: 'plugins/seed-catalog',
       description: 'Publishes the plugins the marketplace starts with (once each; idempotent)',

@@ -53,7 +53,8 @@ export function actingWorkspace(caller: Caller, named: string | undefined, path:
   return caller.workspaceId;
 }
 
-const aad = (workspaceId: string, pluginId: string) => `plugininst:${workspaceId}:${pluginId}`;
+/** The AAD an installation's secrets are sealed with: they open for that installation only. */
+export const secretsAad = (workspaceId: string, pluginId: string) => `plugininst:${workspaceId}:${pluginId}`;
 
 /** The status an installation shows: disabled wins, then a failure, then an upgrade waiting for an admin. */
 export function statusOf(
@@ -67,10 +68,9 @@ export function statusOf(
 /** The full configuration of an installation (its secret fields unsealed): server side only. */
 export async function fullConfiguration(i: InstallationItem): Promise<Record<string, unknown>> {
   if (!i.secrets_sealed) return { ...i.configuration };
-  const secrets = JSON.parse(await decrypt(i.secrets_sealed, aad(i.workspace_id, i.plugin_id))) as Record<
-    string,
-    unknown
-  >;
+  const secrets = JSON.parse(
+    await decrypt(i.secrets_sealed, secretsAad(i.workspace_id, i.plugin_id)),
+  ) as Record<string, unknown>;
   return { ...i.configuration, ...secrets };
 }
 
@@ -86,7 +86,7 @@ export async function storedConfiguration(
   return {
     configuration: plain,
     secrets_sealed: names.length
-      ? await encrypt(JSON.stringify(secrets), aad(workspaceId, pluginId))
+      ? await encrypt(JSON.stringify(secrets), secretsAad(workspaceId, pluginId))
       : undefined,
     secret_keys: names,
   };

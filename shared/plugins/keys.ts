@@ -1,5 +1,5 @@
 /**
- * Key builders of the plugin marketplace's items (access patterns P1–P7 in ./README.md). The
+ * Key builders of the plugin marketplace's items (access patterns P1–P8 in shared/db/README.md). The
  * catalog lives in one partition per plugin; installations live in their workspace's partition
  * and are found per plugin through gsi1 (rollouts and the deletion cascade).
  */
@@ -40,4 +40,8 @@ export const pluginKeys = {
   installationsOfPlugin: (pluginId: string) => `PLUGININST#${pluginId}`,
   /** How many plugins a workspace has installed (P7: the cap is checked atomically on install). */
   installCount: (workspaceId: string) => ({ pk: `WS#${workspaceId}`, sk: 'PLUGIN_COUNT' }),
+  /** A seed plugin was published once (P8): it is never seeded again, even after its deletion. */
+  seedMarker: (pluginId: string) => ({ pk: 'PLUGINSEED', sk: `SEEDED#${pluginId}` }),
+  /** Progress of the re-encryption of installations' secret settings (P10). */
+  reencryptJob: () => ({ pk: 'PLUGINJOB#REENCRYPT', sk: 'STATE' }),
 } as const;

@@ -76,8 +76,6 @@ export const SEED_PLUGINS: Seed[] = [
   },
 ];
 
-const SEED_MARKER = { pk: 'PLUGINSEED', sk: 'SEEDED' };
-
 /** The package a seed ships: a small module naming the plugin (built-in plugins run in PronaFlow's front end). */
 function seedPackage(seed: Seed): Buffer {
   return Buffer.from(`export const plugin = ${JSON.stringify({ id: seed.id, version: seed.version })};\n`);
@@ -90,7 +88,7 @@ function seedPackage(seed: Seed): Buffer {
 export async function seedCatalog(now = new Date()): Promise<{ seeded: string[] }> {
   const seeded: string[] = [];
   for (const seed of SEED_PLUGINS) {
-    const marker = { ...SEED_MARKER, sk: `SEEDED#${seed.id}` };
+    const marker = pluginKeys.seedMarker(seed.id);
     const body = seedPackage(seed);
     const manifest = pluginManifest.parse({
       ...seed,

@@ -118,6 +118,7 @@ const KNOWN_CLIENTS: Record<string, string> = {
   '@aws-sdk/client-dynamodb': 'DynamoDBClient',
   '@aws-sdk/client-sqs': 'SQSClient',
   '@aws-sdk/client-secrets-manager': 'SecretsManagerClient',
+  '@aws-sdk/client-s3': 'S3Client',
 };
 
 /**
@@ -149,6 +150,7 @@ export function grantedClientPackages(grants: readonly Grant[]): string[] {
     if (grant.startsWith('table:')) pkgs.add(DYNAMODB_CLIENT.pkg).add(DOCUMENT_CLIENT.pkg);
     else if (grant.startsWith('queue:')) pkgs.add('@aws-sdk/client-sqs');
     else if (grant.startsWith('secrets:')) pkgs.add('@aws-sdk/client-secrets-manager');
+    else if (grant.startsWith('bucket:')) pkgs.add('@aws-sdk/client-s3');
   }
   return [...pkgs].sort();
 }
