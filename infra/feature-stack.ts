@@ -261,6 +261,8 @@ export class FeatureStack extends NestedStack {
         // A custom resource served by the worker itself (shared/after-deploy.ts): no provider
         // function. Its `Code` property is the function's asset key, so a code change runs it again.
         const code = (fn.node.defaultChild as lambda.CfnFunction).code as lambda.CfnFunction.CodeProperty;
+        // A rollback sends the old properties to the new code: the function tells them apart.
+        fn.addEnvironment('AFTER_DEPLOY_CODE', code.s3Key as string);
         new CustomResource(this, `${pascal(worker.id)}AfterDeploy`, {
           serviceToken: fn.functionArn,
           resourceType: 'Custom::AfterDeploy',

@@ -31,18 +31,34 @@ async function answer(
   if (!res.ok) throw new Error(`CloudFormation did not take the answer: HTTP ${res.status}`);
 }
 
+/**
+ * The code the stack deployed this function with (its asset key, set by the stack as
+ * AFTER_DEPLOY_CODE). A request whose `Code` property differs is a rollback to other code: the job
+ * of that code ran when it was deployed, so this one answers without running.
+ */
+const deployedCode = () => process.env.AFTER_DEPLOY_CODE;
+
 /** Builds an after-deploy worker's handler around `run` (which must be idempotent). */
 export function afterDeployWorker<T>(name: string, run: () => Promise<T>) {
-  config(); // a bad setting fails at init, naming the variable
   return async (event?: unknown): Promise<T | undefined> => {
     logger.resetKeys();
     logger.appendKeys({ worker: name });
-    if (!isCustomResourceEvent(event)) return run();
-    if (event.RequestType === 'Delete') {
-      await answer(event, 'SUCCESS');
+    if (!isCustomResourceEvent(event)) {
+      config(); // a bad setting fails loudly, naming the variable
+      return run();
+    }
+    // Answered before anything that can fail: a stack must always be deletable.
+    const code = (event.ResourceProperties as { Code?: string }).Code;
+    if (event.RequestType === 'Delete' || (deployedCode() && code !== deployedCode())) {
+      await answer(
+        event,
+        'SUCCESS',
+        event.RequestType === 'Delete' ? 'Nothing to undo' : 'Rolled back: nothing to run',
+      );
       return undefined;
     }
     try {
+      config();
       const result = await run();
       logger.info('after-deploy job done', { result: result as Record<string, unknown> });
       await answer(event, 'SUCCESS');

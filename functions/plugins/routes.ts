@@ -12,13 +12,16 @@ import {
   deletingSchema,
   draftSchema,
   installationPageSchema,
+  installationProblems,
   installationSchema,
   installPluginBody,
   listPluginsQuery,
   newVersionSchema,
   pluginPageSchema,
   pluginParams,
+  pluginProblemSchema,
   pluginSchema,
+  publishingProblems,
   uninstallQuery,
   updatePluginConfigBody,
   upgradePluginBody,
@@ -62,7 +65,10 @@ export const routes = {
     scopes: ['read:plugins'],
     summary: "A plugin's current manifest, package and install count",
     params: pluginParams,
-    responses: { 200: { description: 'The plugin', schema: pluginSchema } },
+    responses: {
+      200: { description: 'The plugin', schema: pluginSchema },
+      404: { description: 'No such plugin in the marketplace', schema: pluginProblemSchema },
+    },
   }),
   listPluginVersions: route({
     id: 'listPluginVersions',
@@ -85,7 +91,14 @@ export const routes = {
     summary: 'Install a plugin in the workspace (workspace admins)',
     params: pluginParams,
     body: installPluginBody,
-    responses: { 201: { description: 'The installation', schema: installationSchema } },
+    responses: {
+      201: { description: 'The installation', schema: installationSchema },
+      ...installationProblems,
+      409: {
+        description: 'Already installed, or the workspace holds the most plugins it may',
+        schema: pluginProblemSchema,
+      },
+    },
     grants: [...installGrants],
   }),
   updatePluginConfig: route({
@@ -98,7 +111,10 @@ export const routes = {
     summary: "Change an installation's configuration, or enable or disable it",
     params: pluginParams,
     body: updatePluginConfigBody,
-    responses: { 200: { description: 'The installation', schema: installationSchema } },
+    responses: {
+      200: { description: 'The installation', schema: installationSchema },
+      ...installationProblems,
+    },
     grants: [...installGrants],
   }),
   upgradePlugin: route({
@@ -111,7 +127,10 @@ export const routes = {
     summary: 'Move an installation to the latest version, accepting its new permissions',
     params: pluginParams,
     body: upgradePluginBody,
-    responses: { 200: { description: 'The installation', schema: installationSchema } },
+    responses: {
+      200: { description: 'The installation', schema: installationSchema },
+      ...installationProblems,
+    },
     grants: [...installGrants],
   }),
   uninstallPlugin: route({
@@ -124,7 +143,7 @@ export const routes = {
     summary: 'Uninstall a plugin: its configuration and secrets are deleted with it',
     params: pluginParams,
     query: uninstallQuery,
-    responses: { 204: { description: 'Uninstalled' } },
+    responses: { 204: { description: 'Uninstalled' }, ...installationProblems },
     grants: ['table:read', 'table:write', 'queue:ingest:send'],
   }),
   createPlugin: route({
@@ -136,7 +155,10 @@ export const routes = {
     role: 'operator',
     summary: 'Create a draft plugin with its first version (PronaFlow operators)',
     body: createPluginBody,
-    responses: { 201: { description: 'The draft and the upload for its package', schema: draftSchema } },
+    responses: {
+      201: { description: 'The draft and the upload for its package', schema: draftSchema },
+      ...publishingProblems,
+    },
     grants: ['table:read', 'table:write', 'bucket:packages:write'],
   }),
   createPluginVersion: route({
@@ -168,6 +190,11 @@ export const routes = {
         description: 'The plugin, now at this version',
         schema: z.object({ plugin: pluginSchema, version: versionSchema }),
       },
+      400: {
+        description: 'The uploaded package does not match its manifest (`reason`)',
+        schema: pluginProblemSchema,
+      },
+      ...publishingProblems,
     },
     grants: [
       'table:read',
@@ -188,7 +215,7 @@ export const routes = {
     role: 'operator',
     summary: 'Delete a plugin: it leaves the marketplace and is uninstalled everywhere (PronaFlow operators)',
     params: pluginParams,
-    responses: { 202: { description: 'Deletion under way', schema: deletingSchema } },
+    responses: { 202: { description: 'Deletion under way', schema: deletingSchema }, ...publishingProblems },
     grants: ['table:read', 'table:write', 'queue:plugins:send'],
   }),
 } satisfies Record<string, RouteDef>;

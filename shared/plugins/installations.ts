@@ -303,10 +303,19 @@ export async function upgrade(
   const installation = await getInstallation(workspaceId, pluginId);
   const plugin = await getVisiblePlugin(pluginId, false, true);
   const target = plugin.current_version as string;
-  if (installation.version === target && !installation.pending_version && body.configuration === undefined) {
+  const m = plugin.manifest;
+  const declaredNow = [...m.permissions.required, ...m.permissions.optional];
+  const addsPermission = body.accepted_permissions.some(
+    (p) => declaredNow.includes(p as never) && !installation.accepted_permissions.includes(p),
+  );
+  if (
+    installation.version === target &&
+    !installation.pending_version &&
+    body.configuration === undefined &&
+    !addsPermission
+  ) {
     return toInstallationView(installation, plugin);
   }
-  const m = plugin.manifest;
   const accepted = [...new Set([...installation.accepted_permissions, ...body.accepted_permissions])];
   const missing = missingPermissions(m.permissions.required, accepted);
   if (missing.length) {
@@ -389,22 +398,24 @@ export async function removeInstallation(
         ]
       : []),
   ];
-  try {
-    await transactWrite([remove, ...counters], { attempts: 12 });
-    return true;
-  } catch (err) {
-    if (conditionFailedAt(err, 0)) return false;
-    if (!counters.some((_, n) => conditionFailedAt(err, n + 1))) throw err;
+  // A counter that cannot go down (never written, or its plugin is gone) is left out and the rest
+  // tried again: the installation and every counter that can move go together.
+  let kept = counters;
+  for (let attempt = 0; attempt <= counters.length; attempt++) {
+    try {
+      await transactWrite([remove, ...kept], { attempts: 12 });
+      if (kept.length < counters.length) {
+        logger.warn('plugin installation removed without some of its counters', { plugin_id: i.plugin_id });
+      }
+      return true;
+    } catch (err) {
+      if (conditionFailedAt(err, 0)) return false;
+      const failed = kept.filter((_, n) => conditionFailedAt(err, n + 1));
+      if (!failed.length) throw err;
+      kept = kept.filter((c) => !failed.includes(c));
+    }
   }
-  // A counter that cannot go down (never written, or the plugin is gone): the installation goes anyway.
-  logger.warn('plugin installation removed without its counters', { plugin_id: i.plugin_id });
-  try {
-    await transactWrite([remove]);
-    return true;
-  } catch (err) {
-    if (conditionFailedAt(err, 0)) return false;
-    throw err;
-  }
+  throw new Error('unreachable: every counter was left out');
 }
 
 /** `DELETE /plugins/{id}/uninstall`: removes the installation with its configuration and secrets. */

@@ -172,22 +172,33 @@ export async function followVersion(
   return true;
 }
 
+/** How long the cascade waits before looking again when the index lags behind the installs. */
+export const CASCADE_RECHECK_SECONDS = 30;
+
 async function deletePage(job: Extract<PluginJob, { kind: 'delete' }>) {
   const plugin = await findPlugin(job.plugin_id, true);
-  if (!plugin) return { handled: 0, more: false };
-  if (plugin.status !== 'DELETING') return { handled: 0, more: false };
+  if (plugin?.status !== 'DELETING') return { handled: 0, more: false };
   // Always the first page: removed installations leave the index, so what is left comes first.
   const page = await installationsPage(job.plugin_id, undefined);
   let handled = 0;
   for (const i of page.items) {
-    if (await removeInstallation(i, { countOnPlugin: false })) {
+    // The plugin's install count goes down with each one: it says exactly how many are left.
+    if (await removeInstallation(i, { countOnPlugin: true })) {
       handled++;
       await publishPluginEvent('plugin.uninstalled', i, { reason: 'plugin_deleted' });
     }
   }
-  if (page.items.length) {
-    await sendJson('PLUGIN_JOBS_QUEUE_URL', { kind: 'delete', plugin_id: job.plugin_id } satisfies PluginJob);
-    logger.info('plugin deletion page', { plugin_id: job.plugin_id, handled });
+  const left = (await findPlugin(job.plugin_id, true))?.install_count ?? 0;
+  if (page.items.length || left > 0) {
+    // The index is eventually consistent: entries it still shows, or installs it does not show
+    // yet (the count says so), are looked at again after a while rather than in a hot loop.
+    const delay = handled > 0 ? 0 : CASCADE_RECHECK_SECONDS;
+    await sendJson(
+      'PLUGIN_JOBS_QUEUE_URL',
+      { kind: 'delete', plugin_id: job.plugin_id } satisfies PluginJob,
+      delay,
+    );
+    logger.info('plugin deletion page', { plugin_id: job.plugin_id, handled, left });
     return { handled, more: true };
   }
   // No installation left: the versions and their packages, then the plugin.

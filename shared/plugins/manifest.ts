@@ -68,8 +68,14 @@ export const versionManifest = z.strictObject({
 });
 export type VersionManifest = z.infer<typeof versionManifest>;
 
+/** Ids that are path segments of the API (`GET /plugins/installed`), not plugins. */
+export const RESERVED_PLUGIN_IDS = ['installed'];
+
 export const pluginManifest = versionManifest.extend({
-  id: z.string().regex(PLUGIN_ID, 'A slug such as "markdown-editor" (3–64 characters: a-z, 0-9, -)'),
+  id: z
+    .string()
+    .regex(PLUGIN_ID, 'A slug such as "markdown-editor" (3–64 characters: a-z, 0-9, -)')
+    .refine((id) => !RESERVED_PLUGIN_IDS.includes(id), 'This id is reserved'),
 });
 export type PluginManifest = z.infer<typeof pluginManifest>;
 

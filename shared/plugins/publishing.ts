@@ -22,6 +22,7 @@ import {
   sha256Of,
 } from '#shared/objects.ts';
 import { sendJson } from '#shared/queues.ts';
+import { secretKeys } from './config-schema.ts';
 import type { PluginJob } from './jobs.ts';
 import { pluginKeys } from './keys.ts';
 import { compareVersions, type PluginManifest, type VersionManifest } from './manifest.ts';
@@ -133,6 +134,7 @@ export async function createVersion(
   const plugin = await findPlugin(pluginId, true);
   if (!plugin || plugin.status === 'DELETING') throw new NotFoundError(`No plugin '${pluginId}'.`);
   assertNewer(plugin, manifest.version);
+  assertSecretsStaySecret(plugin.current_version ? plugin.manifest : undefined, manifest, 'body');
   const version = versionItem(pluginId, manifest, caller, now);
   const latest =
     compareVersions(manifest.version, plugin.latest_posted) > 0 ? manifest.version : plugin.latest_posted;
@@ -218,11 +220,17 @@ export async function publishVersion(pluginId: string, version: string, now = ne
   }
   assertNewer(plugin, version);
   checkLimits(item.manifest, 'manifest');
+  assertSecretsStaySecret(plugin.current_version ? plugin.manifest : undefined, item.manifest, 'manifest');
   // The copy takes exactly the object that was checked (its version and ETag), not a later upload.
   const pin = await checkPackage(item);
   const bucket = bucketName('packages');
   const key = packageKey(pluginId, version);
-  await copyObject(bucket, item.staging_key, key, pin);
+  try {
+    await copyObject(bucket, item.staging_key, key, pin);
+  } catch (err) {
+    if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode !== 412) throw err;
+    throw new ConflictError('The package was uploaded again while it was checked; publish again.');
+  }
 
   const at = now.toISOString();
   const m = item.manifest;
@@ -234,11 +242,14 @@ export async function publishVersion(pluginId: string, version: string, now = ne
           TableName: tableName(),
           Key: pluginKeys.version(pluginId, version),
           UpdateExpression: 'SET #s = :published, package_key = :key, published_at = :at',
-          ConditionExpression: '#s = :pending',
+          // The manifest that was checked: a version posted again meanwhile is not published.
+          ConditionExpression: '#s = :pending AND staging_key = :staged AND created_at = :posted',
           ExpressionAttributeNames: { '#s': 'status' },
           ExpressionAttributeValues: {
             ':published': 'PUBLISHED',
             ':pending': 'UPLOAD_PENDING',
+            ':staged': item.staging_key,
+            ':posted': item.created_at,
             ':key': key,
             ':at': at,
           },
@@ -291,6 +302,42 @@ export async function publishVersion(pluginId: string, version: string, now = ne
     plugin: toPluginView(published),
     version: toVersionView({ ...item, status: 'PUBLISHED', package_key: key, published_at: at }),
   };
+}
+
+/**
+ * Installations follow a new version (a rollout job), in two passes: now, and again once the
+ * index of installations has caught up with installs that committed just before the publish
+ * (gsi1 is eventually consistent). A pass is idempotent.
+ */
+export const ROLLOUT_SECOND_PASS_SECONDS = 120;
+async function sendRollout(pluginId: string, version: string): Promise<void> {
+  const job = { kind: 'rollout', plugin_id: pluginId, version } satisfies PluginJob;
+  await sendJson('PLUGIN_JOBS_QUEUE_URL', job);
+  await sendJson('PLUGIN_JOBS_QUEUE_URL', job, ROLLOUT_SECOND_PASS_SECONDS);
+}
+
+/**
+ * A version may not turn a secret setting of the current version into a plain one: its stored
+ * value would move out of its sealing into the configuration every member reads.
+ */
+function assertSecretsStaySecret(
+  current: VersionManifest | undefined,
+  next: VersionManifest,
+  prefix: string,
+): void {
+  if (!current) return;
+  const errors: FieldError[] = [];
+  for (const key of secretKeys(current.configuration)) {
+    const field = next.configuration.properties[key];
+    if (field && !(field.type === 'string' && field.secret === true)) {
+      errors.push({
+        path: `${prefix}.configuration.properties.${key}`,
+        message: 'A secret setting stays secret in later versions (rename it to store a plain value)',
+      });
+    }
+  }
+  if (errors.length)
+    throw new ValidationError('The configuration schema would expose a secret setting.', errors);
 }
 
 /**

@@ -4,6 +4,7 @@
  */
 import * as z from 'zod';
 import { pageQuery } from '#shared/http/common-params.ts';
+import { problemSchema } from '#shared/http/problem.ts';
 import { PLUGIN_CATEGORIES, pluginManifest, SEMVER, versionManifest } from './manifest.ts';
 import { PERMISSION_NAMES } from './permissions.ts';
 
@@ -164,4 +165,38 @@ export const installationPageSchema = z.object({
   data: z.array(installationSchema),
   next_cursor: z.string().nullable(),
 });
+/** The problem+json answers of the marketplace, with the members they add. */
+export const pluginProblemSchema = problemSchema.extend({
+  reason: z
+    .enum([
+      'already_installed',
+      'workspace_plugin_limit',
+      'package_missing',
+      'package_too_large',
+      'package_size_mismatch',
+      'package_checksum_mismatch',
+    ])
+    .optional(),
+  missing_permissions: z
+    .array(z.string())
+    .optional()
+    .describe('Required permissions the request did not accept'),
+  limit: z.number().int().optional(),
+  current_version: z.string().optional(),
+  required_role: z.string().optional(),
+});
+const problem = (description: string) => ({ description, schema: pluginProblemSchema });
+/** Answers every route of an installation may give. */
+export const installationProblems = {
+  403: problem('Not a workspace admin, or a required permission not accepted (`missing_permissions`)'),
+  404: problem('No such plugin in the marketplace, or not installed in this workspace'),
+};
+export const publishingProblems = {
+  403: problem('Not a PronaFlow operator'),
+  404: problem('No such plugin or version'),
+  409: problem(
+    'Not newer than the published version, already published, no package uploaded yet, or changed meanwhile',
+  ),
+};
+
 export const deletingSchema = z.object({ id: z.string(), status: z.literal('DELETING') });

@@ -123,7 +123,8 @@ async function restrictToRole(workspaceId: string, user: string, id: string, rol
       throw err;
     }
     if (current.revoked_at || current.expires_at <= new Date().toISOString()) return;
-    const deactivate = current.is_active && scopesBeyondRole(current.scopes, role).length > 0;
+    const deactivate =
+      current.is_active && scopesBeyondRole(current.scopes, role, current.operator === true).length > 0;
     if (!deactivate && current.role === role) return;
     const values: Record<string, unknown> = { ':role': role, ':v': current.version };
     const sets = ['#role = :role'];

@@ -50,9 +50,18 @@ export function isKnownScope(name: string): boolean {
   return BY_NAME.has(name);
 }
 
-/** The scopes of `requested` that a user with `role` may not grant. */
-export function scopesBeyondRole(requested: string[], role: WorkspaceRole): string[] {
-  return requested.filter((s) => BY_NAME.get(s)?.min_role === 'admin' && role !== 'admin');
+/**
+ * Scopes PronaFlow operators hold whatever their workspace role (marketplace publishing), and may
+ * put on the tokens they create.
+ */
+export const OPERATOR_SCOPES = ['admin:plugins'];
+
+/** The scopes of `requested` that a user with `role` (an operator or not) may not grant. */
+export function scopesBeyondRole(requested: string[], role: WorkspaceRole, operator = false): string[] {
+  return requested.filter(
+    (s) =>
+      BY_NAME.get(s)?.min_role === 'admin' && role !== 'admin' && !(operator && OPERATOR_SCOPES.includes(s)),
+  );
 }
 
 /** Every scope held once implications are applied (`write:x` also grants `read:x`). */
@@ -66,8 +75,9 @@ export function effectiveScopes(held: Iterable<string>): Set<string> {
 }
 
 /** What a session user may do: read and write everything, plus admin scopes when admin. */
-export function roleScopes(role: WorkspaceRole): string[] {
-  return SCOPES.filter((s) => role === 'admin' || s.min_role === 'member').map((s) => s.name);
+export function roleScopes(role: WorkspaceRole, operator = false): string[] {
+  const scopes = SCOPES.filter((s) => role === 'admin' || s.min_role === 'member').map((s) => s.name);
+  return operator ? [...new Set([...scopes, ...OPERATOR_SCOPES])] : scopes;
 }
 
 /**
@@ -75,10 +85,12 @@ export function roleScopes(role: WorkspaceRole): string[] {
  * scopes; session users hold their role's scopes. No scope required → allowed.
  */
 export function satisfiesScopes(
-  caller: { kind: 'session' | 'token'; role: WorkspaceRole; scopes?: string[] },
+  caller: { kind: 'session' | 'token'; role: WorkspaceRole; scopes?: string[]; operator?: boolean },
   required: string[],
 ): boolean {
   if (required.length === 0) return true;
-  const held = effectiveScopes(caller.kind === 'token' ? (caller.scopes ?? []) : roleScopes(caller.role));
+  const held = effectiveScopes(
+    caller.kind === 'token' ? (caller.scopes ?? []) : roleScopes(caller.role, caller.operator === true),
+  );
   return required.some((s) => held.has(s));
 }

@@ -32,8 +32,8 @@ export function resolveExpiry(requested: string | undefined, now = new Date()): 
 export type TokenWithValue = TokenView & { token: string };
 
 /** Throws 403 naming the scopes of `scopes` that `role` may not grant. */
-function assertWithinRole(role: Caller['role'], scopes: string[], what: string): void {
-  const beyond = scopesBeyondRole(scopes, role);
+function assertWithinRole(role: Caller['role'], scopes: string[], what: string, operator = false): void {
+  const beyond = scopesBeyondRole(scopes, role, operator);
   if (beyond.length) {
     throw new ForbiddenError(`Your role '${role}' cannot ${what}: ${beyond.join(', ')}.`, {
       extra: { forbidden_scopes: beyond },
@@ -48,7 +48,12 @@ function assertWithinRole(role: Caller['role'], scopes: string[], what: string):
 const withinCallerRole =
   (caller: Caller): writes.TokenGuard =>
   (current) =>
-    assertWithinRole(caller.role, current.scopes, 'hold the scopes of this token');
+    assertWithinRole(
+      caller.role,
+      current.scopes,
+      'hold the scopes of this token',
+      current.operator === true && caller.operator === true,
+    );
 
 /**
  * Creates a token for the session user in its workspace, with scopes no wider than its role. The
@@ -56,7 +61,7 @@ const withinCallerRole =
  * session's claim), and the transaction checks that record has not moved since (409 if it has).
  */
 export async function createToken(caller: Caller, input: CreateTokenInput): Promise<TokenWithValue> {
-  assertWithinRole(caller.role, input.scopes, 'grant');
+  assertWithinRole(caller.role, input.scopes, 'grant', caller.operator === true);
   const { item, value } = await writes.createToken({
     userId: caller.userId,
     workspaceId: caller.workspaceId,

@@ -64,6 +64,21 @@ describe('afterDeployWorker', () => {
     expect(answers[0]!.body.Reason).toContain('table missing');
   });
 
+  it('answers a rollback to other code without running (the old code ran when it was deployed)', async () => {
+    let runs = 0;
+    const handler = afterDeployWorker('job', async () => ++runs);
+    answers.length = 0;
+    process.env.AFTER_DEPLOY_CODE = 'new.zip';
+    try {
+      await handler({ ...event('Update'), ResourceProperties: { ServiceToken: 'arn:fn', Code: 'old.zip' } });
+      await handler({ ...event('Update'), ResourceProperties: { ServiceToken: 'arn:fn', Code: 'new.zip' } });
+    } finally {
+      delete process.env.AFTER_DEPLOY_CODE;
+    }
+    expect(runs).toBe(1);
+    expect(answers.map((a) => a.body.Status)).toEqual(['SUCCESS', 'SUCCESS']);
+  });
+
   it('just runs the job when called without a CloudFormation event (the local runtime)', async () => {
     const handler = afterDeployWorker('job', async () => 'done');
     answers.length = 0;
