@@ -1,4 +1,11 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createHmac,
+  randomBytes,
+  timingSafeEqual,
+} from 'node:crypto';
 import * as z from 'zod';
 import { secrets } from '#shared/secrets.ts';
 
@@ -10,6 +17,12 @@ import { secrets } from '#shared/secrets.ts';
 export const keyringSchema = z.object({
   current: z.string().min(1),
   keys: z.record(z.string(), z.string()),
+  /**
+   * The key of keyed hashes that pseudonymize identifiers in records kept after their subject is
+   * deleted (the audit log): base64 of 32 bytes. Never rotated — a new key would give every
+   * subject a new pseudonym and cut their trail from its past.
+   */
+  pseudonym_key: z.string().optional(),
 });
 export type Keyring = z.infer<typeof keyringSchema>;
 
@@ -17,7 +30,16 @@ export const KEYRING_SECRET = 'keys';
 
 /** A fresh keyring with one random key (local runtime and tests). */
 export function newKeyring(kid = `k${Date.now().toString(36)}`): Keyring {
-  return { current: kid, keys: { [kid]: randomBytes(32).toString('base64') } };
+  return {
+    current: kid,
+    keys: { [kid]: randomBytes(32).toString('base64') },
+    pseudonym_key: newPseudonymKey(),
+  };
+}
+
+/** A random pseudonym key (base64 of 32 bytes). */
+export function newPseudonymKey(): string {
+  return randomBytes(32).toString('base64');
 }
 
 async function keyring(fresh = false): Promise<Keyring> {
@@ -112,6 +134,19 @@ export async function currentKeyId(): Promise<string> {
 /** The key id a sealed value was encrypted with (for re-encryption after a rotation). */
 export function sealedKeyId(sealed: string): string | undefined {
   return sealed.split('.')[1];
+}
+
+/**
+ * The pseudonym of an identifier: HMAC-SHA-256 under the keyring's pseudonym key, as 32
+ * base64url characters (192 bits). Stable forever for one value (the key never rotates), and
+ * not reversible nor recomputable without the key.
+ */
+export async function pseudonymize(value: string): Promise<string> {
+  const raw = (await keyring()).pseudonym_key;
+  if (!raw) throw new Error('The keyring has no pseudonym_key (the keyring initialiser adds one)');
+  const key = Buffer.from(raw, 'base64');
+  if (key.length !== 32) throw new Error('The pseudonym key is not 32 bytes');
+  return createHmac('sha256', key).update(value, 'utf8').digest('base64url').slice(0, 32);
 }
 
 /** Hex SHA-256 of a string. */

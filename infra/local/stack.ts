@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
@@ -6,7 +6,7 @@ import { workers } from '#functions/features.ts';
 import { config, resetConfig, validateConfig } from '#shared/config.ts';
 // Registers the OAUTH_APPS_FILE settings check, so a bad apps file stops `npm start` before anything starts.
 import '#shared/oauth/catalog.ts';
-import { KEYRING_SECRET, newKeyring } from '#shared/crypto.ts';
+import { KEYRING_SECRET, newKeyring, newPseudonymKey } from '#shared/crypto.ts';
 import { resetDb } from '#shared/db/client.ts';
 import { resetObjects } from '#shared/objects.ts';
 import { resetSqs } from '#shared/queues.ts';
@@ -62,7 +62,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     const prefix = process.env.SECRETS_PREFIX ?? 'pronaflow-integrations/';
     const initial = { [`${prefix}${KEYRING_SECRET}`]: JSON.stringify(newKeyring()) };
     writeFileSync(secretsFile, JSON.stringify(initial, null, 2), { mode: 0o600 });
-  }
+  } else completeKeyring(secretsFile);
   const keys = await loadOrCreateDevKeys(keysFile);
   // Local webhook receivers and fake OAuth providers live on 127.0.0.1, so loopback and http
   // targets are allowed by default; ALLOW_LOOPBACK_TARGETS=false turns the SSRF guard on, as in
@@ -177,6 +177,18 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     await stopAll();
     throw err;
   }
+}
+
+/** A keyring of an earlier local start gets the pseudonym key it lacks, as the keyring initialiser does in AWS. */
+function completeKeyring(secretsFile: string): void {
+  const prefix = process.env.SECRETS_PREFIX ?? 'pronaflow-integrations/';
+  const all = JSON.parse(readFileSync(secretsFile, 'utf8')) as Record<string, string>;
+  const raw = all[`${prefix}${KEYRING_SECRET}`];
+  if (!raw) return;
+  const ring = JSON.parse(raw) as { pseudonym_key?: string };
+  if (ring.pseudonym_key) return;
+  all[`${prefix}${KEYRING_SECRET}`] = JSON.stringify({ ...ring, pseudonym_key: newPseudonymKey() });
+  writeFileSync(secretsFile, JSON.stringify(all, null, 2), { mode: 0o600 });
 }
 
 function ensureDir(dir: string): string {

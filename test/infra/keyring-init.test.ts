@@ -85,6 +85,19 @@ describe('keyring initializer', () => {
     expect(responses[0]!.body).toMatchObject({ Status: 'SUCCESS', Reason: 'kept' });
   });
 
+  it('adds a pseudonym key to a keyring that has none, keeping its data keys', async () => {
+    const { pseudonym_key: _none, ...old } = newKeyring('k1');
+    sm.on(GetSecretValueCommand).resolves({ SecretString: JSON.stringify(old) });
+    await handler(event('Update'), context);
+    const put = sm.commandCalls(PutSecretValueCommand);
+    expect(put).toHaveLength(1);
+    const written = JSON.parse(put[0]!.args[0].input.SecretString as string);
+    expect(written.keys).toEqual(old.keys);
+    expect(Buffer.from(written.pseudonym_key, 'base64')).toHaveLength(32);
+    expect(responses[0]!.body).toMatchObject({ Status: 'SUCCESS', Reason: 'completed' });
+    expect(JSON.stringify(responses)).not.toContain(written.pseudonym_key);
+  });
+
   it('does nothing on delete (the secret is retained)', async () => {
     await handler(event('Delete'), context);
     expect(sm.calls()).toHaveLength(0);

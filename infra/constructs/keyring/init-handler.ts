@@ -13,7 +13,7 @@ import {
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import type { CloudFormationCustomResourceEvent, Context } from 'aws-lambda';
-import { keyringSchema, newKeyring } from '#shared/crypto.ts';
+import { keyringSchema, newKeyring, newPseudonymKey } from '#shared/crypto.ts';
 
 let client: SecretsManagerClient | undefined;
 function sm(): SecretsManagerClient {
@@ -33,10 +33,23 @@ export function isValidKeyring(raw: string | undefined): boolean {
   }
 }
 
-/** Writes a fresh keyring unless the secret already holds a valid one; returns what it did. */
-export async function ensureKeyring(secretId: string): Promise<'kept' | 'created'> {
+/**
+ * Writes a fresh keyring unless the secret already holds a valid one (to which it adds a
+ * pseudonym key when it has none); returns what it did.
+ */
+export async function ensureKeyring(secretId: string): Promise<'kept' | 'created' | 'completed'> {
   const current = await sm().send(new GetSecretValueCommand({ SecretId: secretId }));
-  if (isValidKeyring(current.SecretString)) return 'kept';
+  if (isValidKeyring(current.SecretString)) {
+    const ring = keyringSchema.parse(JSON.parse(current.SecretString as string));
+    if (ring.pseudonym_key) return 'kept';
+    await sm().send(
+      new PutSecretValueCommand({
+        SecretId: secretId,
+        SecretString: JSON.stringify({ ...ring, pseudonym_key: newPseudonymKey() }),
+      }),
+    );
+    return 'completed';
+  }
   await sm().send(
     new PutSecretValueCommand({ SecretId: secretId, SecretString: JSON.stringify(newKeyring()) }),
   );
