@@ -10,6 +10,7 @@ import type { RouteDef } from '#shared/http/route.ts';
 import { bindings } from './bindings/feature.ts';
 import { consents } from './consents/feature.ts';
 import type { FeatureModule } from './feature-module.ts';
+import { lifecycle } from './lifecycle/feature.ts';
 import { oauth } from './oauth/feature.ts';
 import { plugins } from './plugins/feature.ts';
 import { system } from './system/feature.ts';
@@ -25,6 +26,7 @@ const registry = [
   bindings,
   plugins,
   consents,
+  lifecycle,
 ] as const satisfies readonly FeatureModule[];
 
 /** The features, in order. */

@@ -82,6 +82,7 @@ export const configSchema = z.object({
   SYNC_QUEUE_URL: z.string().default(''),
   USAGE_QUEUE_URL: z.string().default(''),
   PLUGIN_JOBS_QUEUE_URL: z.string().default(''),
+  LIFECYCLE_QUEUE_URL: z.string().default(''),
   // Buckets (shared/bucket-catalog.ts): set, with its grant, on the functions holding bucket:<id>:read|write
   PACKAGES_BUCKET_NAME: z.string().default(''),
   // Webhooks: the deliveries DLQ (found from the delivery queue's redrive policy when unset)

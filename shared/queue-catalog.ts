@@ -12,7 +12,8 @@ export interface QueueDef {
     | 'DELIVERY_QUEUE_URL'
     | 'SYNC_QUEUE_URL'
     | 'USAGE_QUEUE_URL'
-    | 'PLUGIN_JOBS_QUEUE_URL';
+    | 'PLUGIN_JOBS_QUEUE_URL'
+    | 'LIFECYCLE_QUEUE_URL';
   description: string;
   /** Receives before a message moves to the DLQ. */
   maxReceiveCount: number;
@@ -20,7 +21,7 @@ export interface QueueDef {
   dlqRetentionDays: number;
 }
 
-export type QueueId = 'ingest' | 'deliveries' | 'sync' | 'usage' | 'plugins';
+export type QueueId = 'ingest' | 'deliveries' | 'sync' | 'usage' | 'plugins' | 'lifecycle';
 
 export const queues: Record<QueueId, QueueDef> = {
   ingest: {
@@ -58,6 +59,16 @@ export const queues: Record<QueueId, QueueDef> = {
     urlEnv: 'PLUGIN_JOBS_QUEUE_URL',
     description:
       "Plugin marketplace jobs: a new version's rollout to installations, a deleted plugin's cascade (a page each, then the next)",
+    maxReceiveCount: 5,
+    dlqRetentionDays: 14,
+  },
+  lifecycle: {
+    id: 'lifecycle',
+    urlEnv: 'LIFECYCLE_QUEUE_URL',
+    description:
+      "Lifecycle cascades: a page of a deleted user's, workspace's, plugin's or OAuth app's items per message, then the next",
+    // A page that keeps failing (five receives) parks its cascade's message in the DLQ; the
+    // cascade record keeps its place, so a redrive resumes it there.
     maxReceiveCount: 5,
     dlqRetentionDays: 14,
   },

@@ -19,7 +19,8 @@ export const system = {
       description: 'Validates PronaFlow events and hands each to the features that consume it',
       trigger: { queue: 'ingest', batchSize: 10, maxBatchingWindowSeconds: 1 },
       timeoutSeconds: 30,
-      grants: ['table:read', 'table:write', 'queue:deliveries:send'],
+      // queue:lifecycle:send: a deletion event starts its cascade's sweep (the lifecycle consumer).
+      grants: ['table:read', 'table:write', 'queue:deliveries:send', 'queue:lifecycle:send'],
     },
     {
       id: 'reconcileJobs',

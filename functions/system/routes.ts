@@ -26,8 +26,9 @@ export const routes = {
     method: 'GET',
     path: '/status',
     handler: 'system/get-status',
-    summary: 'Service version and which capabilities are available',
+    summary: 'Service version, which capabilities are available, and background work in progress',
     responses: { 200: { description: 'Service status', schema: statusSchema } },
+    grants: ['table:read'],
   }),
   openapi: route({
     id: 'openapi',

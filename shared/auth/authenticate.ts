@@ -3,6 +3,7 @@ import { AppError, ServiceUnavailableError, UnauthorizedError } from '#shared/er
 import type { Caller } from '#shared/http/caller.ts';
 import type { RouteDef } from '#shared/http/route.ts';
 import { logger } from '#shared/logger.ts';
+import { refuseDeleted } from './deleted.ts';
 import { authenticateSession } from './session.ts';
 import { type CredentialVerifiers, holdToStanding } from './standing.ts';
 
@@ -44,7 +45,9 @@ export function bearer(event: APIGatewayProxyEventV2, tokenPrefix: string): stri
  * A session is then held to the service's membership record of its user in the workspace (one
  * read, which also brings the workspace's plan for the rate limiter): issued before the user's
  * latest recorded removal it is refused (403), before a demotion it acts with the recorded role.
- * API tokens need no such read: the membership events revoke or restrict them at once.
+ * A session whose user or workspace was deleted (tombstones read in that same round trip) is
+ * refused whatever its age. API tokens need no such read: the membership events revoke or
+ * restrict them at once, and a deletion's mark deactivates them.
  */
 export async function authenticate(
   event: APIGatewayProxyEventV2,
@@ -74,5 +77,6 @@ export async function authenticate(
       cause: err,
     });
   }
+  if (context.deleted) refuseDeleted(context.deleted, session.workspaceId);
   return { ...holdToStanding(session, context.standing), ...(context.plan ? { plan: context.plan } : {}) };
 }

@@ -1,5 +1,6 @@
 import { ForbiddenError } from '#shared/errors.ts';
 import type { Caller, WorkspaceRole } from '#shared/http/caller.ts';
+import type { DeletedSubject } from './deleted.ts';
 
 /**
  * What the service itself has recorded about a user in a workspace, from PronaFlow's membership
@@ -17,6 +18,8 @@ export interface WorkspaceStanding {
 /** What authentication learns about a session user besides the JWT, in one read. */
 export interface SessionContext {
   standing?: WorkspaceStanding;
+  /** The user or the workspace was deleted (its tombstone, read in the same round trip): refused. */
+  deleted?: DeletedSubject;
   plan?: Caller['plan'];
 }
 

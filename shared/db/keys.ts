@@ -105,6 +105,26 @@ export const keys = {
   /** Progress of the token re-encryption job. */
   oauthReencryptJob: () => ({ pk: 'OAUTHJOB#REENCRYPT', sk: 'STATE' }),
 
+  // ── Deleted subjects (written by the lifecycle cascades, read by authentication) ──
+  /**
+   * The tombstone of a deleted user (L1): sessions of the user are refused from the moment it is
+   * written, in every workspace. Read in the session's BatchGetItem (no extra round trip).
+   */
+  deletedUser: (userId: string) => ({ pk: `TOMBSTONE#USER#${encodeURIComponent(userId)}`, sk: 'TOMBSTONE' }),
+  /** The tombstone of a deleted workspace (L2): every session in it is refused (same BatchGetItem). */
+  deletedWorkspace: (workspaceId: string) => ({
+    pk: `TOMBSTONE#WS#${encodeURIComponent(workspaceId)}`,
+    sk: 'TOMBSTONE',
+  }),
+
+  // ── Status lines of background work (GET /status; any feature writes its own line) ──
+  /** Partition of every status line and entry (S4): GET /status reads it with one Query. */
+  statusPartition: 'STATUS',
+  /** A line's header (it exists once the line was ever used, so an idle line shows 0). */
+  statusLine: (line: string) => ({ pk: 'STATUS', sk: `LINE#${line}` }),
+  /** One piece of work in progress on a line. */
+  statusEntry: (line: string, entryId: string) => ({ pk: 'STATUS', sk: `LINE#${line}#${entryId}` }),
+
   // ── Other features ──
 } as const;
 

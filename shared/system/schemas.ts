@@ -27,4 +27,26 @@ export const statusSchema = z.object({
       pending_endpoints: z.number().int(),
     }),
   ),
+  /**
+   * Background work in progress, a line per kind (e.g. `lifecycle_cascades`: deletions of users,
+   * workspaces, plugins and OAuth apps being swept). Absent when the table cannot be read.
+   */
+  background: z
+    .array(
+      z.object({
+        name: z.string(),
+        in_progress: z.number().int(),
+        truncated: z.boolean(),
+        entries: z.array(
+          z.object({
+            kind: z.string(),
+            step: z.string(),
+            started_at: z.string(),
+            updated_at: z.string(),
+            items_done: z.number().int(),
+          }),
+        ),
+      }),
+    )
+    .optional(),
 });

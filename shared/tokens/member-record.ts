@@ -1,5 +1,6 @@
 import { BatchGetCommand } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
+import { deletedAmong, tombstoneKeys } from '#shared/auth/deleted.ts';
 import type { SessionContext, WorkspaceStanding } from '#shared/auth/standing.ts';
 import { db, tableName } from '#shared/db/client.ts';
 import { keys } from '#shared/db/keys.ts';
@@ -40,8 +41,8 @@ export function membershipOrder(changedAt: string, state: keyof typeof TIE_RANK)
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * The session context of a user in a workspace: the membership record and the workspace's plan
- * item, in ONE strongly consistent BatchGetItem (so a session request still costs two round
+ * The session context of a user in a workspace: the membership record, the workspace's plan
+ * item and the tombstones of a deleted user or workspace, in ONE strongly consistent BatchGetItem (so a session request still costs two round
  * trips with the rate-limit counter, and a change recorded a moment ago applies to the very next
  * request). Keys DynamoDB leaves unprocessed (throttling) are asked again, a few times.
  */
@@ -50,6 +51,8 @@ export async function readSessionContext(workspaceId: string, userId: string): P
   let pending: Record<string, unknown>[] = [
     keys.workspacePlan(workspaceId),
     membershipKey(workspaceId, userId),
+    // The tombstones of a deleted user or workspace: same request, so no extra round trip.
+    ...tombstoneKeys(workspaceId, userId),
   ];
   const items: Record<string, unknown>[] = [];
   for (let attempt = 0; pending.length; attempt++) {
@@ -70,7 +73,12 @@ export async function readSessionContext(workspaceId: string, userId: string): P
   const standing: WorkspaceStanding | undefined = member.success
     ? { state: member.data.state, changedAt: member.data.changed_at, version: member.data.order }
     : undefined;
-  return { plan: plan.success ? plan.data : DEFAULT_PLAN, ...(standing ? { standing } : {}) };
+  const deleted = deletedAmong(items, workspaceId, userId);
+  return {
+    plan: plan.success ? plan.data : DEFAULT_PLAN,
+    ...(standing ? { standing } : {}),
+    ...(deleted ? { deleted } : {}),
+  };
 }
 
 /**
