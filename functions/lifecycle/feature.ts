@@ -23,7 +23,16 @@ export const lifecycle = {
         "Deletes a deleted user's, workspace's, plugin's or OAuth app's items, a page per message (resumable, idempotent)",
       trigger: { queue: 'lifecycle', batchSize: 1 },
       timeoutSeconds: 120,
-      grants: ['table:read', 'table:write', 'queue:lifecycle:send'],
+      // table:scan: an OAuth app's connections have no index (rare deletions, a Scan page per
+      // message); secrets: revoking connections at their provider opens their sealed tokens.
+      grants: [
+        'table:read',
+        'table:write',
+        'table:scan',
+        'queue:lifecycle:send',
+        'secrets:oauth:read',
+        'secrets:keys:read',
+      ],
     },
   ],
 } satisfies FeatureModule;

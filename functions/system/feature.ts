@@ -19,8 +19,17 @@ export const system = {
       description: 'Validates PronaFlow events and hands each to the features that consume it',
       trigger: { queue: 'ingest', batchSize: 10, maxBatchingWindowSeconds: 1 },
       timeoutSeconds: 30,
-      // queue:lifecycle:send: a deletion event starts its cascade's sweep (the lifecycle consumer).
-      grants: ['table:read', 'table:write', 'queue:deliveries:send', 'queue:lifecycle:send'],
+      // The lifecycle consumer's marks: queue:lifecycle:send starts a cascade's sweep,
+      // queue:plugins:send a deleted plugin's own cascade, queue:ingest:send raises
+      // plugin.uninstalled for installations of a deleted user.
+      grants: [
+        'table:read',
+        'table:write',
+        'queue:deliveries:send',
+        'queue:lifecycle:send',
+        'queue:plugins:send',
+        'queue:ingest:send',
+      ],
     },
     {
       id: 'reconcileJobs',

@@ -1,5 +1,8 @@
 import type { CascadeParticipant } from '#shared/cascade.ts';
+import { oauthParticipant } from '#shared/oauth/lifecycle.ts';
+import { pluginsParticipant } from '#shared/plugins/lifecycle.ts';
 import { tokensParticipant } from '#shared/tokens/lifecycle.ts';
+import { webhooksParticipant } from '#shared/webhooks/lifecycle.ts';
 
 /**
  * Every feature's part in the lifecycle cascades, in the order their sweeps run (shared/cascade.ts
@@ -14,4 +17,9 @@ import { tokensParticipant } from '#shared/tokens/lifecycle.ts';
  * - bindings and their runs (not built yet): `bindingsParticipant`, kinds ['workspace',
  *   'oauth_app'] (a connection's bindings already go with it, access pattern O4).
  */
-export const participants: readonly CascadeParticipant[] = [tokensParticipant];
+export const participants: readonly CascadeParticipant[] = [
+  tokensParticipant,
+  webhooksParticipant,
+  pluginsParticipant,
+  oauthParticipant,
+];

@@ -18,6 +18,7 @@ import {
   listConnections,
 } from './connections-repo.ts';
 import { clientCredentials } from './credentials.ts';
+import { assertAppNotDeleted, deletedAppsAmong } from './deleted-apps.ts';
 import { exchangeCode, ProviderError, parseScopes, revokeToken } from './provider.ts';
 import { refreshConnection } from './refresh.ts';
 import type { CallbackInput, ConnectionResponse, CreateConnectionBody } from './schemas.ts';
@@ -92,6 +93,7 @@ export async function startAuthorization(
   clock: Clock = systemClock,
 ) {
   const app = appOr400(input.oauth_app_id);
+  await assertAppNotDeleted(app.id);
   const scopes = checkScopes(app, input.scopes);
   const redirectUri = input.redirect_uri ? checkRedirectUri(input.redirect_uri) : defaultRedirectUri();
   const creds = await clientCredentials(app.id);
@@ -178,6 +180,7 @@ export async function completeAuthorization(
   if (!input.code) throw badState();
   const app = findApp(state.app_id);
   if (!app) throw new NotFoundError(`The OAuth app '${state.app_id}' is no longer in the catalog.`);
+  await assertAppNotDeleted(app.id);
   const creds = await clientCredentials(app.id);
   const verifier = await decrypt(state.code_verifier_sealed, stateHash);
   let tokens: Awaited<ReturnType<typeof exchangeCode>>;
@@ -228,6 +231,7 @@ export async function createDirectConnection(
   clock: Clock = systemClock,
 ): Promise<ConnectionResponse> {
   const app = appOr400(body.oauth_app_id);
+  await assertAppNotDeleted(app.id);
   const scopes = checkScopes(app, body.scopes);
   const now = clock();
   const item = await newConnectionItem({
@@ -250,7 +254,9 @@ export async function createDirectConnection(
 /** The caller's connection, or 404 (also for another user's or workspace's connection). */
 export async function connectionOf(caller: Caller, id: string): Promise<ConnectionItem> {
   const item = await getConnection(caller.workspaceId, caller.userId, id);
-  if (!item) throw new NotFoundError(`There is no connection ${id}.`);
+  // A deleted app's connections are gone for the API from the moment the deletion was accepted.
+  if (!item || (await deletedAppsAmong([item.app_id])).size)
+    throw new NotFoundError(`There is no connection ${id}.`);
   return item;
 }
 
@@ -266,7 +272,8 @@ export async function listOfCaller(
     appId: query.oauth_app_id,
   });
   const now = clock();
-  const data = page.data.map((i) => toConnectionResponse(i, now));
+  const deleted = await deletedAppsAmong(page.data.map((i) => i.app_id));
+  const data = page.data.filter((i) => !deleted.has(i.app_id)).map((i) => toConnectionResponse(i, now));
   return {
     data: query.status ? data.filter((c) => c.status === query.status) : data,
     next_cursor: page.next_cursor,
@@ -282,7 +289,15 @@ export type Revocation = 'revoked' | 'failed' | 'unsupported';
  * every item the connection owns (its bindings), then the connection with its stored tokens.
  */
 export async function removeConnection(caller: Caller, id: string): Promise<{ revocation: Revocation }> {
-  const item = await connectionOf(caller, id);
+  return revokeAndDelete(await connectionOf(caller, id));
+}
+
+/**
+ * The deletion of {@link removeConnection} for a connection already read (the lifecycle cascades
+ * use it with no caller): provider revocation (best effort), owned items, then the connection.
+ * A connection deleted meanwhile is a NotFoundError.
+ */
+export async function revokeAndDelete(item: ConnectionItem): Promise<{ revocation: Revocation }> {
   const app = findApp(item.app_id);
   let revocation: Revocation = 'unsupported';
   let providerError: string | undefined;
