@@ -73,3 +73,8 @@ const S3_ACCESS: Record<string, readonly ObjectAccess[]> = {
 export function s3Accesses(commandName: string): readonly ObjectAccess[] {
   return S3_ACCESS[commandName] ?? ['read', 'write'];
 }
+
+/** True inside an invocation run with its grants (the local runtime), where IAM's rules are enforced. */
+export function inGrantsScope(): boolean {
+  return scope.getStore() !== undefined;
+}

@@ -1,5 +1,8 @@
 import { routes } from '#functions/consents/routes.ts';
 import { endpoint } from '#functions/endpoint.ts';
-import { notImplemented } from '#shared/http/endpoint.ts';
+import { listConsents } from '#shared/consents/service.ts';
+import { ok } from '#shared/http/reply.ts';
 
-export const handler = notImplemented(routes.listConsents, endpoint);
+export const handler = endpoint(routes.listConsents, async ({ query, caller }) =>
+  ok(await listConsents(caller, query)),
+);

@@ -144,7 +144,7 @@ export const routes = {
     params: pluginParams,
     query: uninstallQuery,
     responses: { 204: { description: 'Uninstalled' }, ...installationProblems },
-    grants: ['table:read', 'table:write', 'queue:ingest:send'],
+    grants: ['table:read', 'table:write', 'secrets:keys:read', 'queue:ingest:send'],
   }),
   createPlugin: route({
     id: 'createPlugin',

@@ -12,6 +12,7 @@ import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { BucketDef, BucketId } from '#shared/bucket-catalog.ts';
+import { APPEND_ONLY_PREFIX } from '#shared/db/append-only.ts';
 import type { Grant } from '#shared/http/route.ts';
 import type { QueueDef, QueueId } from '#shared/queue-catalog.ts';
 
@@ -43,6 +44,13 @@ const TABLE_WRITE_ACTIONS = [
   'dynamodb:DeleteItem',
   'dynamodb:BatchWriteItem',
   'dynamodb:ConditionCheckItem',
+];
+
+/** What no function may do to an append-only (audit) item: change it or remove it. */
+export const APPEND_ONLY_DENIED_ACTIONS = [
+  'dynamodb:UpdateItem',
+  'dynamodb:DeleteItem',
+  'dynamodb:BatchWriteItem',
 ];
 
 /** True for a `queue:<id>:send` grant of a catalogued queue. */
@@ -141,6 +149,19 @@ export function grant(role: iam.Role, g: Grant, t: GrantTargets): void {
           resources: reads ? [tableArn, ...t.indexNames.map((n) => `${tableArn}/index/${n}`)] : [tableArn],
         }),
       );
+      // The audit log is append-only: no function may change or remove an entry once written
+      // (items whose partition key starts with APPEND_ONLY_PREFIX). An explicit Deny wins over
+      // any Allow; TransactWriteItems is authorized per item, so it is covered as well.
+      if (!reads) {
+        role.addToPrincipalPolicy(
+          new iam.PolicyStatement({
+            effect: iam.Effect.DENY,
+            actions: APPEND_ONLY_DENIED_ACTIONS,
+            resources: [tableArn],
+            conditions: { 'ForAnyValue:StringLike': { 'dynamodb:LeadingKeys': [`${APPEND_ONLY_PREFIX}*`] } },
+          }),
+        );
+      }
       return;
     }
     case 'secrets:keys:read':

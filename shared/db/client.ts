@@ -2,6 +2,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { config } from '#shared/config.ts';
 import { assertGranted, dynamoGrant } from '#shared/runtime-grants.ts';
+import { assertAppendOnly } from './append-only.ts';
 
 let doc: DynamoDBDocumentClient | undefined;
 
@@ -26,6 +27,7 @@ export function db(): DynamoDBDocumentClient {
       (next, context) => (args) => {
         const command = context.commandName ?? 'unknown';
         assertGranted(`DynamoDB ${command}`, dynamoGrant(command));
+        assertAppendOnly(command, args.input);
         return next(args);
       },
       { step: 'initialize', name: 'runtimeGrants' },

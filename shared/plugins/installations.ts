@@ -6,16 +6,18 @@
  * a configuration are sealed in the installation item: uninstalling deletes them with it.
  */
 import { BatchGetCommand, type BatchGetCommandOutput } from '@aws-sdk/lib-dynamodb';
+import { type AuditInput, writeAudited } from '#shared/audit/log.ts';
 import { config } from '#shared/config.ts';
 import { decrypt, encrypt } from '#shared/crypto.ts';
 import { db, tableName } from '#shared/db/client.ts';
 import { conditionFailedAt } from '#shared/db/conditions.ts';
 import { queryPage } from '#shared/db/pagination.ts';
-import { type TransactItem, transactWrite } from '#shared/db/transact.ts';
+import type { TransactItem } from '#shared/db/transact.ts';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '#shared/errors.ts';
 import type { Caller } from '#shared/http/caller.ts';
 import type { Page, PageQuery } from '#shared/http/common-params.ts';
 import { logger } from '#shared/logger.ts';
+import { installationAudit } from './audit.ts';
 import {
   type ConfigSchema,
   mergeConfiguration,
@@ -107,10 +109,17 @@ function atRevision(i: InstallationItem) {
   };
 }
 
-/** Writes an installation item as a whole (Put), conditional on its revision: 409 when it moved. */
-async function replaceInstallation(prev: InstallationItem, next: InstallationItem): Promise<void> {
+/**
+ * Writes an installation item as a whole (Put), conditional on its revision, with its audit entry:
+ * 409 when it moved.
+ */
+async function replaceInstallation(
+  prev: InstallationItem,
+  next: InstallationItem,
+  audit: AuditInput,
+): Promise<void> {
   try {
-    await transactWrite([{ Put: { TableName: tableName(), Item: next, ...atRevision(prev) } }]);
+    await writeAudited([audit], () => [{ Put: { TableName: tableName(), Item: next, ...atRevision(prev) } }]);
   } catch (err) {
     if (conditionFailedAt(err, 0)) {
       throw new ConflictError('The installation changed while this request ran; read it and try again.');
@@ -185,8 +194,11 @@ export async function install(
       },
     ];
     try {
-      // Many installs into one workspace race on its count: conflicts are retried with backoff.
-      await transactWrite(items, { attempts: 12 });
+      // Many installs into one workspace race on its count (and an admin's on their trail):
+      // conflicts are retried with backoff.
+      await writeAudited([installationAudit('plugin.installed', caller, null, item)], () => items, {
+        attempts: 30,
+      });
     } catch (err) {
       if (conditionFailedAt(err, 0)) {
         throw new ConflictError(`Plugin '${pluginId}' is already installed in this workspace.`, {
@@ -285,7 +297,11 @@ export async function updateConfiguration(
     updated_at: now.toISOString(),
     revision: installation.revision + 1,
   });
-  await replaceInstallation(installation, next);
+  await replaceInstallation(
+    installation,
+    next,
+    installationAudit('plugin.configured', caller, installation, next),
+  );
   return toInstallationView(next, plugin);
 }
 
@@ -346,7 +362,11 @@ export async function upgrade(
     revision: installation.revision + 1,
   });
   next.status = statusOf(next);
-  await replaceInstallation(installation, next);
+  await replaceInstallation(
+    installation,
+    next,
+    installationAudit('plugin.upgraded', caller, installation, next),
+  );
   if (from !== target) {
     await publishPluginEvent('plugin.upgraded', next, {
       from_version: from,
@@ -363,9 +383,10 @@ export async function upgrade(
  * was none.
  */
 export async function removeInstallation(
-  i: Pick<InstallationItem, 'workspace_id' | 'plugin_id'>,
-  opts: { countOnPlugin: boolean },
+  i: InstallationItem,
+  opts: { countOnPlugin: boolean; by: Caller | { system: string } },
 ): Promise<boolean> {
+  const audits = [installationAudit('plugin.uninstalled', opts.by, i, null)];
   const remove: TransactItem = {
     Delete: {
       TableName: tableName(),
@@ -403,7 +424,7 @@ export async function removeInstallation(
   let kept = counters;
   for (let attempt = 0; attempt <= counters.length; attempt++) {
     try {
-      await transactWrite([remove, ...kept], { attempts: 12 });
+      await writeAudited(audits, () => [remove, ...kept], { attempts: 30 });
       if (kept.length < counters.length) {
         logger.warn('plugin installation removed without some of its counters', { plugin_id: i.plugin_id });
       }
@@ -422,7 +443,7 @@ export async function removeInstallation(
 export async function uninstall(caller: Caller, pluginId: string, named: string | undefined): Promise<void> {
   const workspaceId = actingWorkspace(caller, named, 'query.workspace_id');
   const installation = await getInstallation(workspaceId, pluginId);
-  const removed = await removeInstallation(installation, { countOnPlugin: true });
+  const removed = await removeInstallation(installation, { countOnPlugin: true, by: caller });
   if (!removed)
     throw new NotFoundError(`Plugin '${pluginId}' is not installed in workspace '${workspaceId}'.`);
   await publishPluginEvent('plugin.uninstalled', installation, {

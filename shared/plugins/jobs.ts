@@ -12,13 +12,14 @@
  */
 import { DeleteCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
+import { writeAudited } from '#shared/audit/log.ts';
 import { db, tableName } from '#shared/db/client.ts';
 import { conditionFailedAt } from '#shared/db/conditions.ts';
 import { queryAll } from '#shared/db/query.ts';
-import { transactWrite } from '#shared/db/transact.ts';
 import { logger } from '#shared/logger.ts';
 import { bucketName, deleteObject } from '#shared/objects.ts';
 import { sendJson } from '#shared/queues.ts';
+import { installationAudit } from './audit.ts';
 import { revalidate } from './config-schema.ts';
 import { publishPluginEvent } from './events.ts';
 import { fullConfiguration, removeInstallation, statusOf, storedConfiguration } from './installations.ts';
@@ -148,11 +149,13 @@ export async function followVersion(
   }
   next = { ...next, status: statusOf(next), updated_at: at, updated_by: 'system', revision: i.revision + 1 };
   try {
-    await transactWrite([
+    const action = event ?? 'plugin.upgrade_pending';
+    const written = next;
+    await writeAudited([installationAudit(action, { system: 'plugin-rollout' }, i, written)], () => [
       {
         Put: {
           TableName: tableName(),
-          Item: next,
+          Item: written,
           ConditionExpression: 'revision = :rev',
           ExpressionAttributeValues: { ':rev': i.revision },
         },
@@ -183,7 +186,7 @@ async function deletePage(job: Extract<PluginJob, { kind: 'delete' }>) {
   let handled = 0;
   for (const i of page.items) {
     // The plugin's install count goes down with each one: it says exactly how many are left.
-    if (await removeInstallation(i, { countOnPlugin: true })) {
+    if (await removeInstallation(i, { countOnPlugin: true, by: { system: 'plugin-deletion' } })) {
       handled++;
       await publishPluginEvent('plugin.uninstalled', i, { reason: 'plugin_deleted' });
     }

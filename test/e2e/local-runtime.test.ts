@@ -144,14 +144,14 @@ describe('npm start (local runtime)', () => {
   });
 
   it('answers 401 with WWW-Authenticate without a session and accepts a dev:token JWT', async () => {
-    const anon = await fetch(`${api}/consents`);
+    const anon = await fetch(`${api}/bindings`);
     expect(anon.status).toBe(401);
     expect(anon.headers.get('www-authenticate')).toMatch(/^Bearer/);
     const jwt = cli('dev-token', ['--user', 'u1', '--workspace', 'ws1']).trim();
     expect(jwt.split('.')).toHaveLength(3);
-    const authed = await fetch(`${api}/consents`, { headers: { authorization: `Bearer ${jwt}` } });
+    const authed = await fetch(`${api}/bindings`, { headers: { authorization: `Bearer ${jwt}` } });
     expect(authed.status).toBe(501);
-    expect(((await authed.json()) as { capability: string }).capability).toBe('Consent & governance');
+    expect(((await authed.json()) as { capability: string }).capability).toBe('Data sync bindings');
   });
 
   it('answers 400 problem+json for malformed JSON, naming the body', async () => {

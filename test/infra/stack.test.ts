@@ -534,7 +534,10 @@ describe('RootStack and feature stacks (bundled synth)', () => {
               { AttributeName: i.partitionKey, KeyType: 'HASH' },
               { AttributeName: i.sortKey, KeyType: 'RANGE' },
             ],
-            Projection: { ProjectionType: 'ALL' },
+            Projection:
+              i.projection === 'ALL'
+                ? { ProjectionType: 'ALL' }
+                : { ProjectionType: 'INCLUDE', NonKeyAttributes: [...i.nonKeyAttributes] },
           }),
         ),
       }),
@@ -650,6 +653,31 @@ describe('RootStack and feature stacks (bundled synth)', () => {
         if (s.Resource === '*') expect(actionsOf(s).every((a) => a.startsWith('xray:'))).toBe(true);
       }
     }
+  });
+
+  it('denies every role that may write the table any change or removal of an audit entry', () => {
+    let writers = 0;
+    for (const [, , policy] of allResources('AWS::IAM::Policy')) {
+      const statements = (policy.Properties.PolicyDocument as { Statement: Statement[] }).Statement;
+      const writes = statements.some(
+        (s) => s.Effect !== 'Deny' && actionsOf(s).includes('dynamodb:UpdateItem'),
+      );
+      if (!writes) continue;
+      writers++;
+      const deny = statements.find(
+        (s) => s.Effect === 'Deny' && actionsOf(s).includes('dynamodb:UpdateItem'),
+      );
+      expect(deny, 'a table writer without the audit deny').toBeDefined();
+      expect(actionsOf(deny!).sort()).toEqual([
+        'dynamodb:BatchWriteItem',
+        'dynamodb:DeleteItem',
+        'dynamodb:UpdateItem',
+      ]);
+      expect((deny as { Condition?: unknown }).Condition).toEqual({
+        'ForAnyValue:StringLike': { 'dynamodb:LeadingKeys': ['AUDIT#*'] },
+      });
+    }
+    expect(writers).toBeGreaterThan(features.length);
   });
 
   it('binds queue URLs and permissions to exactly the functions holding the grant', () => {

@@ -213,6 +213,22 @@ describe('secret settings', () => {
     ]);
   });
 
+  it("records each install, configuration change and uninstall in the admin's audit trail, without secrets", async () => {
+    const { listTrail, verifyTrail } = await import('#shared/audit/log.ts');
+    const entries = (await listTrail('ws1', 'alice', { limit: 100 })).data;
+    const actions = entries.map((e) => `${e.action} ${e.target.id}`);
+    expect(actions).toEqual(
+      expect.arrayContaining([
+        'plugin.installed ws1/time-tracker',
+        'plugin.configured ws1/time-tracker',
+        'plugin.uninstalled ws1/time-tracker',
+        'plugin.installed ws1/markdown-editor',
+      ]),
+    );
+    expect(JSON.stringify(entries)).not.toContain('rk_live_');
+    expect((await verifyTrail('ws1', 'alice')).valid).toBe(true);
+  });
+
   it("another workspace's installation is not found", async () => {
     const patch = await invoke(configH, routes.updatePluginConfig, {
       token: h.admin2,

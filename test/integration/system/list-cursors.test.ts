@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { handler as grantConsent } from '#functions/consents/grant-consent.ts';
 import { handler as installPlugin } from '#functions/plugins/install-plugin.ts';
 import { routes } from '#functions/routes.ts';
 import { handler as createToken } from '#functions/tokens/create-token.ts';
@@ -130,6 +131,26 @@ const seeds: Record<string, Seed> = {
     const pluginId = `ver-${c.user.toLowerCase()}`;
     await putPublishedPlugins([pluginId], ['1.0.0', '1.1.0', '2.0.0']);
     return { id: pluginId };
+  },
+  listConsents: async (c) => {
+    for (const n of [1, 2, 3]) {
+      const res = await invoke(grantConsent, routes.grantConsent, {
+        token: c.jwt,
+        body: { consent_type: 'ANALYTICS', resource_type: 'dashboard', resource_id: `d${n}` },
+      });
+      expect(res.status).toBe(201);
+    }
+    return {};
+  },
+  consentAudit: async (c) => {
+    for (const n of [1, 2, 3]) {
+      const res = await invoke(grantConsent, routes.grantConsent, {
+        token: c.jwt,
+        body: { consent_type: 'MARKETING', resource_type: 'newsletter', resource_id: `n${n}` },
+      });
+      expect(res.status).toBe(201);
+    }
+    return {};
   },
   listConnections: async (c) => {
     for (const n of [1, 2, 3]) {

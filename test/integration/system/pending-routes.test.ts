@@ -25,28 +25,24 @@ const load = async (handler: string) =>
 const pendingRoutes = routeList.filter((r) => r.pending);
 
 describe('registered endpoints that are not built yet', () => {
-  it('exist (bindings, consents)', () => {
-    expect([...new Set(pendingRoutes.map((r) => r.tag))]).toEqual(
-      expect.arrayContaining(['Sync bindings', 'Consents']),
-    );
+  it('exist (bindings)', () => {
+    expect([...new Set(pendingRoutes.map((r) => r.tag))]).toEqual(expect.arrayContaining(['Sync bindings']));
   });
 
   it.each(pendingRoutes.map((r) => [r.id, r] as const))(
     '%s answers 501 naming its capability',
     async (_id, r) => {
       const body =
-        r.id === 'grantConsent'
-          ? { consent_type: 'THIRD_PARTY', resource_type: 'slack_integration', resource_id: 'c1' }
-          : r.id === 'createBinding'
-            ? {
-                name: 'b',
-                connection_id: 'conn_1',
-                external_resource: { type: 'github.repository', id: 'acme/api' },
-                field_mappings: [{ external_field: 'title', pronaflow_field: 'task.name' }],
-              }
-            : r.body
-              ? {}
-              : undefined;
+        r.id === 'createBinding'
+          ? {
+              name: 'b',
+              connection_id: 'conn_1',
+              external_resource: { type: 'github.repository', id: 'acme/api' },
+              field_mappings: [{ external_field: 'title', pronaflow_field: 'task.name' }],
+            }
+          : r.body
+            ? {}
+            : undefined;
       const res = await invoke(await load(r.handler), r, {
         token: jwt,
         params: r.params
@@ -60,13 +56,13 @@ describe('registered endpoints that are not built yet', () => {
   );
 
   it('still validates input first: a malformed body is a 400, not a 501', async () => {
-    const res = await invoke(await load(routes.grantConsent.handler), routes.grantConsent, {
+    const res = await invoke(await load(routes.createBinding.handler), routes.createBinding, {
       token: jwt,
-      body: { consent_type: 'WHATEVER' },
+      body: { name: 7 },
     });
     expect(res.status).toBe(400);
     expect(res.body.errors.map((e: { path: string }) => e.path)).toEqual(
-      expect.arrayContaining(['body.consent_type', 'body.resource_type']),
+      expect.arrayContaining(['body.name']),
     );
   });
 });
