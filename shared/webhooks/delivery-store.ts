@@ -5,13 +5,19 @@
  * restarted as a new cycle. Its writers are the fan-out, the delivery worker, the expiry sweeper and
  * redeliver/recover/redrive; API views, list queries and marker queries live beside it.
  */
-import { GetCommand, PutCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { config } from '#shared/config.ts';
 import { sha256Hex } from '#shared/crypto.ts';
 import { db, tableName } from '#shared/db/client.ts';
-import { conditionFailedAt, isConditionFailed, isTransactionCanceled } from '#shared/db/conditions.ts';
+import {
+  cancellationCodes,
+  conditionFailedAt,
+  isConditionFailed,
+  isTransactionCanceled,
+} from '#shared/db/conditions.ts';
 import { keys, ttlIn } from '#shared/db/keys.ts';
 import { LEASE_FREE, leaseValues } from '#shared/db/lease.ts';
+import { transactWrite } from '#shared/db/transact.ts';
 import type { PronaFlowEvent } from '#shared/events/envelope.ts';
 import { logger } from '#shared/logger.ts';
 import { expiryMarker, expiryMarkerKey } from './delivery-markers.ts';
@@ -94,20 +100,20 @@ export function deliveryId(eventId: string, endpointId: string): string {
 const retentionSeconds = () => config().WEBHOOK_HISTORY_RETENTION_DAYS * 86400;
 const deliveryTtlMs = () => config().WEBHOOK_DELIVERY_TTL_HOURS * 3600 * 1000;
 
-/**
- * Creates the delivery of `event` to `endpoint` unless it exists (conditional put on the
- * deterministic id). Returns the item and whether this call created it.
- */
-export async function createDelivery(input: {
+/** What a new delivery is made of: an event, a subscribed endpoint, the payload built once per event. */
+export interface NewDelivery {
   event: Pick<PronaFlowEvent, 'id' | 'type' | 'workspace_id'>;
   endpoint: Pick<EndpointItem, 'id' | 'workspace_id'>;
   payloadGz: Uint8Array;
   now: Date;
-}): Promise<{ created: boolean; item: DeliveryItem }> {
+}
+
+/** The item a delivery starts as: PENDING, cycle 0, no attempt (pure). */
+export function newDeliveryItem(input: NewDelivery): DeliveryItem {
   const { event, endpoint, now } = input;
   const id = deliveryId(event.id, endpoint.id);
   const at = now.toISOString();
-  const item: DeliveryItem = {
+  return {
     ...keys.webhookDelivery(id),
     ...keys.webhookDeliveryIndex(endpoint.id, at, id),
     entity: 'WebhookDelivery',
@@ -127,23 +133,122 @@ export async function createDelivery(input: {
     next_attempt_at: at,
     ttl: ttlIn(retentionSeconds(), now.getTime()),
   };
-  // The expiry marker goes first: a crash in between leaves a marker without its delivery (or, for
-  // a repeated event, one with another expiry), which the sweeper recognises and deletes; the
-  // other order could leave a PENDING delivery that nothing would ever expire.
-  await db().send(
-    new PutCommand({ TableName: tableName(), Item: expiryMarker(id, item.expires_at, item.ttl, at) }),
-  );
-  try {
-    await db().send(
-      new PutCommand({ TableName: tableName(), Item: item, ConditionExpression: 'attribute_not_exists(pk)' }),
-    );
-    return { created: true, item };
-  } catch (err) {
-    if (!isConditionFailed(err)) throw err;
-    const existing = await getDelivery(id);
-    if (!existing) throw err;
-    return { created: false, item: existing };
+}
+
+/**
+ * The delivery as its creating fan-out wrote it, rebuilt from the fields its job carries (the
+ * first attempt then reads nothing before its POST).
+ */
+export function freshDeliveryItem(
+  id: string,
+  f: Pick<
+    DeliveryItem,
+    'workspace_id' | 'endpoint_id' | 'event_id' | 'event_type' | 'created_at' | 'expires_at' | 'ttl'
+  > & { payload_gz: Uint8Array },
+): DeliveryItem {
+  return {
+    ...keys.webhookDelivery(id),
+    ...keys.webhookDeliveryIndex(f.endpoint_id, f.created_at, id),
+    entity: 'WebhookDelivery',
+    id,
+    endpoint_id: f.endpoint_id,
+    workspace_id: f.workspace_id,
+    event_id: f.event_id,
+    event_type: f.event_type,
+    payload_gz: f.payload_gz,
+    status: 'PENDING',
+    cycle: 0,
+    attempt_count: 0,
+    attempts: [],
+    created_at: f.created_at,
+    updated_at: f.created_at,
+    expires_at: f.expires_at,
+    next_attempt_at: f.created_at,
+    ttl: f.ttl,
+  };
+}
+
+/** Deliveries (each with its expiry marker: two items) written in one transaction: at most 100 items. */
+const CREATE_CHUNK_DELIVERIES = 50;
+/** ... and well under the transaction's 4 MB (a payload is at most 300 KB compressed). */
+const CREATE_CHUNK_BYTES = 3 * 1024 * 1024;
+
+/**
+ * Creates the deliveries that do not exist yet, with their expiry markers, in as few requests as
+ * possible: one transaction per chunk of up to 50 deliveries (each delivery `attribute_not_exists`,
+ * its marker beside it, so a delivery never exists without its marker nor a marker without its
+ * delivery). A delivery that exists already (a repeated event) cancels its chunk's transaction:
+ * it is read back and the chunk is written again without it. Ids must be distinct. Returns, per
+ * input, the item and whether this call created it.
+ */
+export async function createDeliveries(
+  inputs: NewDelivery[],
+): Promise<{ created: boolean; item: DeliveryItem }[]> {
+  const items = inputs.map(newDeliveryItem);
+  const results: { created: boolean; item: DeliveryItem }[] = new Array(items.length);
+  let chunk: number[] = [];
+  let bytes = 0;
+  const chunks: number[][] = [];
+  items.forEach((item, i) => {
+    const size = item.payload_gz.length + 2048;
+    if (chunk.length && (chunk.length >= CREATE_CHUNK_DELIVERIES || bytes + size > CREATE_CHUNK_BYTES)) {
+      chunks.push(chunk);
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(i);
+    bytes += size;
+  });
+  if (chunk.length) chunks.push(chunk);
+  await Promise.all(chunks.map((c) => createChunk(c, items, results)));
+  return results;
+}
+
+async function createChunk(
+  chunk: number[],
+  items: DeliveryItem[],
+  results: { created: boolean; item: DeliveryItem }[],
+): Promise<void> {
+  let todo = chunk;
+  while (todo.length) {
+    const writes = todo.flatMap((i) => {
+      const item = items[i] as DeliveryItem;
+      return [
+        { Put: { TableName: tableName(), Item: item, ConditionExpression: 'attribute_not_exists(pk)' } },
+        {
+          Put: {
+            TableName: tableName(),
+            Item: expiryMarker(item.id, item.expires_at, item.ttl, item.created_at),
+          },
+        },
+      ];
+    });
+    try {
+      await transactWrite(writes);
+      for (const i of todo) results[i] = { created: true, item: items[i] as DeliveryItem };
+      return;
+    } catch (err) {
+      const codes = cancellationCodes(err);
+      if (!codes?.includes('ConditionalCheckFailed')) throw err;
+      const existing = todo.filter((_, k) => codes[2 * k] === 'ConditionalCheckFailed');
+      for (const i of existing) {
+        const found = await getDelivery((items[i] as DeliveryItem).id);
+        if (!found) throw err;
+        results[i] = { created: false, item: found };
+      }
+      todo = todo.filter((i) => !existing.includes(i));
+    }
   }
+}
+
+/**
+ * Creates the delivery of `event` to `endpoint` unless it exists (conditional put on the
+ * deterministic id, with its expiry marker in the same transaction). Returns the item and whether
+ * this call created it.
+ */
+export async function createDelivery(input: NewDelivery): Promise<{ created: boolean; item: DeliveryItem }> {
+  const [result] = await createDeliveries([input]);
+  return result as { created: boolean; item: DeliveryItem };
 }
 
 /** A delivery by id (strongly consistent), or undefined. Expired records read as absent. */
@@ -302,15 +407,11 @@ export async function recordAttempt(r: AttemptRecord): Promise<RecordedOutcome |
   for (let i = 0; i < STREAK_RACE_TRIES; i++) {
     const change = endpointChange(r, at, known);
     try {
-      await db().send(
-        new TransactWriteCommand({
-          TransactItems: [
-            { Update: deliveryUpdate },
-            { Update: { TableName: tableName(), Key: endpointKey, ...change.update } },
-            markerDelete,
-          ],
-        }),
-      );
+      await transactWrite([
+        { Update: deliveryUpdate },
+        { Update: { TableName: tableName(), Key: endpointKey, ...change.update } },
+        markerDelete,
+      ]);
       return { disabled: change.disabled };
     } catch (err) {
       if (conditionFailedAt(err, 0)) return false;
@@ -328,9 +429,7 @@ export async function recordAttempt(r: AttemptRecord): Promise<RecordedOutcome |
     if (!ep.Item) {
       // The endpoint was deleted meanwhile: record the outcome without stats.
       try {
-        await db().send(
-          new TransactWriteCommand({ TransactItems: [{ Update: deliveryUpdate }, markerDelete] }),
-        );
+        await transactWrite([{ Update: deliveryUpdate }, markerDelete]);
         return {};
       } catch (inner) {
         if (isTransactionCanceled(inner)) return false;
@@ -405,35 +504,31 @@ export async function restartDelivery(d: Pick<DeliveryItem, 'id' | 'cycle'>, now
   const expiresAt = new Date(now.getTime() + deliveryTtlMs()).toISOString();
   const ttl = ttlIn(retentionSeconds(), now.getTime());
   try {
-    await db().send(
-      new TransactWriteCommand({
-        TransactItems: [
-          {
-            Update: {
-              TableName: tableName(),
-              Key: keys.webhookDelivery(d.id),
-              UpdateExpression:
-                'SET #s = :pending, #c = :next, attempt_count = :zero, updated_at = :u, next_attempt_at = :u, expires_at = :exp, #ttl = :ttl REMOVE finished_at, dead_letter, lease_id, lease_until',
-              ConditionExpression: '#c = :c AND #s IN (:d, :f, :e)',
-              ExpressionAttributeNames: { '#s': 'status', '#c': 'cycle', '#ttl': 'ttl' },
-              ExpressionAttributeValues: {
-                ':pending': 'PENDING',
-                ':next': d.cycle + 1,
-                ':zero': 0,
-                ':u': at,
-                ':exp': expiresAt,
-                ':ttl': ttl,
-                ':c': d.cycle,
-                ':d': 'DELIVERED',
-                ':f': 'FAILED',
-                ':e': 'EXPIRED',
-              },
-            },
+    await transactWrite([
+      {
+        Update: {
+          TableName: tableName(),
+          Key: keys.webhookDelivery(d.id),
+          UpdateExpression:
+            'SET #s = :pending, #c = :next, attempt_count = :zero, updated_at = :u, next_attempt_at = :u, expires_at = :exp, #ttl = :ttl REMOVE finished_at, dead_letter, lease_id, lease_until',
+          ConditionExpression: '#c = :c AND #s IN (:d, :f, :e)',
+          ExpressionAttributeNames: { '#s': 'status', '#c': 'cycle', '#ttl': 'ttl' },
+          ExpressionAttributeValues: {
+            ':pending': 'PENDING',
+            ':next': d.cycle + 1,
+            ':zero': 0,
+            ':u': at,
+            ':exp': expiresAt,
+            ':ttl': ttl,
+            ':c': d.cycle,
+            ':d': 'DELIVERED',
+            ':f': 'FAILED',
+            ':e': 'EXPIRED',
           },
-          { Put: { TableName: tableName(), Item: expiryMarker(d.id, expiresAt, ttl, at) } },
-        ],
-      }),
-    );
+        },
+      },
+      { Put: { TableName: tableName(), Item: expiryMarker(d.id, expiresAt, ttl, at) } },
+    ]);
     return true;
   } catch (err) {
     if (conditionFailedAt(err, 0)) return false;

@@ -234,6 +234,34 @@ export async function listEndpoints(workspaceId: string, page: PageQuery): Promi
 }
 
 /**
+ * The workspace's active endpoints (the fan-out's read, W1): one Query on the workspace's endpoint
+ * items (at most {@link MAX_ENDPOINTS_PER_WORKSPACE}); the fan-out of a batch of events reads them
+ * once per workspace and matches each event's type itself.
+ */
+export async function activeEndpoints(workspaceId: string): Promise<EndpointItem[]> {
+  const found: EndpointItem[] = [];
+  let start: Record<string, unknown> | undefined;
+  do {
+    const out = await db().send(
+      new QueryCommand({
+        TableName: tableName(),
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
+        FilterExpression: 'active = :on',
+        ExpressionAttributeValues: {
+          ':pk': keys.workspace(workspaceId),
+          ':p': keys.webhookEndpointPrefix,
+          ':on': true,
+        },
+        ExclusiveStartKey: start,
+      }),
+    );
+    found.push(...((out.Items ?? []) as EndpointItem[]));
+    start = out.LastEvaluatedKey;
+  } while (start);
+  return found;
+}
+
+/**
  * The workspace's active endpoints subscribed to `type`: one Query on the workspace's endpoint
  * items (at most {@link MAX_ENDPOINTS_PER_WORKSPACE}) with the subscription as a filter.
  */
@@ -376,15 +404,43 @@ export async function rotateSecret(
   return { id, secret, previous_secret_expires_at: expires };
 }
 
+/** How long an opened signing secret stays in the process's memory. */
+export const SECRET_CACHE_MS = 60_000;
+/** At most this many opened secrets are kept (the oldest go first). */
+const SECRET_CACHE_MAX = 1000;
+const openedSecrets = new Map<string, { secret: string; until: number }>();
+
+/**
+ * A sealed secret, opened: decrypted once per {@link SECRET_CACHE_MS} per process. The cache is
+ * keyed by the sealed value itself (and the endpoint id it is bound to), so it never answers a
+ * stale secret: a rotation or a re-encryption writes a new sealed value, which is opened afresh.
+ */
+async function openSecret(sealed: string, endpointId: string): Promise<string> {
+  const key = `${endpointId}\n${sealed}`;
+  const now = Date.now();
+  const hit = openedSecrets.get(key);
+  if (hit && hit.until > now) return hit.secret;
+  const secret = await decrypt(sealed, endpointId);
+  if (openedSecrets.size >= SECRET_CACHE_MAX) {
+    for (const [k, v] of openedSecrets)
+      if (v.until <= now || openedSecrets.size >= SECRET_CACHE_MAX) openedSecrets.delete(k);
+  }
+  openedSecrets.set(key, { secret, until: now + SECRET_CACHE_MS });
+  return secret;
+}
+
 /** The secrets that sign a request now: the current one, and the previous one during a rotation. */
-export async function signingSecrets(item: EndpointItem, now: Date): Promise<string[]> {
-  const out = [await decrypt(item.secret_sealed, item.id)];
+export async function signingSecrets(
+  item: Pick<EndpointItem, 'id' | 'secret_sealed' | 'previous_secret_sealed' | 'previous_secret_expires_at'>,
+  now: Date,
+): Promise<string[]> {
+  const out = [await openSecret(item.secret_sealed, item.id)];
   if (
     item.previous_secret_sealed &&
     item.previous_secret_expires_at &&
     Date.parse(item.previous_secret_expires_at) > now.getTime()
   ) {
-    out.push(await decrypt(item.previous_secret_sealed, item.id));
+    out.push(await openSecret(item.previous_secret_sealed, item.id));
   }
   return out;
 }

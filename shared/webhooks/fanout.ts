@@ -3,45 +3,188 @@ import type { PronaFlowEvent } from '#shared/events/envelope.ts';
 import { recordRejection } from '#shared/events/rejections.ts';
 import { isKnownEventType, PING_EVENT } from './catalog.ts';
 import { compressPayload, MAX_STORED_PAYLOAD_BYTES, payloadOf } from './delivery-payload.ts';
-import { createDelivery } from './delivery-store.ts';
-import { subscribedEndpoints } from './endpoints.ts';
-import { type DeliverJob, enqueueJobs } from './jobs.ts';
+import { createDeliveries, type DeliveryItem, deliveryId, type NewDelivery } from './delivery-store.ts';
+import { activeEndpoints, type EndpointItem } from './endpoints.ts';
+import { type DeliverJob, type EndpointSnapshot, enqueueJobs } from './jobs.ts';
+
+/**
+ * A repeated event re-sends the first job of a delivery not attempted yet only when the delivery
+ * is older than this: then the first fan-out may have died between the record and the job (its
+ * message comes back after the ingest queue's visibility timeout, 180 s). A younger one is a
+ * duplicate message handled side by side with the first, whose job is on its way: sending a second
+ * one would make two lease-free first attempts, i.e. two POSTs. Should the rule ever be wrong, the
+ * reconciler re-queues the job of a delivery that stopped moving (W7).
+ */
+export const RESEND_FIRST_JOB_AFTER_MS = 60_000;
+/** A fresh job carries the payload (its first attempt then reads nothing) up to this compressed size. */
+export const FRESH_PAYLOAD_MAX_BYTES = 48 * 1024;
+
+type FanOutResult = { deliveries: number; jobs: number };
+interface Pending {
+  event: PronaFlowEvent;
+  now: Date;
+  resolve: (r: FanOutResult) => void;
+  reject: (err: unknown) => void;
+}
+
+let pending: Pending[] = [];
 
 /**
  * Fan-out of one PronaFlow event: one delivery per active subscribed endpoint (idempotent on
  * event id + endpoint id) and a delivery job each. Repeating it (SQS duplicates, retries after
- * a crash) creates nothing twice; it re-sends the first job of deliveries not attempted yet,
- * since a crash may have come between the record and the job (the worker drops extra copies).
+ * a crash) creates nothing twice; see {@link RESEND_FIRST_JOB_AFTER_MS} for the jobs it re-sends.
+ *
+ * The events of one ingest batch (its records run side by side) are fanned out together: calls
+ * made in the same turn of the event loop join one flush, which reads each workspace's endpoints
+ * once (W1), writes the deliveries and their markers in as few transactions as fit, and sends the
+ * jobs in batches of 10. Each call still settles on its own event's outcome.
  */
-export async function fanOut(
-  event: PronaFlowEvent,
-  now = new Date(),
-): Promise<{ deliveries: number; jobs: number }> {
-  const endpoints = await subscribedEndpoints(event.workspace_id, event.type);
-  if (!endpoints.length) return { deliveries: 0, jobs: 0 };
-  const payloadGz = compressPayload(payloadOf(event));
-  if (payloadGz.length > MAX_STORED_PAYLOAD_BYTES) {
-    await recordRejection({
-      messageId: `webhooks:${event.id}`,
-      reason: `Event payload is ${payloadGz.length} bytes compressed; webhook deliveries store at most ${MAX_STORED_PAYLOAD_BYTES}`,
-      eventId: event.id,
-      workspaceId: event.workspace_id,
-      sizeBytes: payloadGz.length,
-      now,
-    });
-    return { deliveries: 0, jobs: 0 };
-  }
-  const results = await Promise.all(
-    endpoints.map((endpoint) => createDelivery({ event, endpoint, payloadGz, now })),
+export function fanOut(event: PronaFlowEvent, now = new Date()): Promise<FanOutResult> {
+  return new Promise((resolve, reject) => {
+    pending.push({ event, now, resolve, reject });
+    if (pending.length === 1) setImmediate(flush);
+  });
+}
+
+function flush(): void {
+  const batch = pending;
+  pending = [];
+  fanOutAll(batch).catch((err) => {
+    for (const p of batch) p.reject(err);
+  });
+}
+
+/** The snapshot of an endpoint a fan-out job carries. */
+function snapshotOf(e: EndpointItem, readAt: Date): EndpointSnapshot {
+  return {
+    id: e.id,
+    workspace_id: e.workspace_id,
+    url: e.url,
+    retry_policy: e.retry_policy,
+    active: e.active,
+    secret_sealed: e.secret_sealed,
+    previous_secret_sealed: e.previous_secret_sealed,
+    previous_secret_expires_at: e.previous_secret_expires_at,
+    consecutive_failures: e.consecutive_failures ?? 0,
+    read_at: readAt.toISOString(),
+  };
+}
+
+/** A delivery to create: what it is made of, its endpoint, and the payload a fresh job may carry. */
+interface Planned {
+  input: NewDelivery;
+  endpoint: EndpointItem;
+  payloadB64?: string;
+}
+
+async function fanOutAll(batch: Pending[]): Promise<void> {
+  const workspaces = [...new Set(batch.map((p) => p.event.workspace_id))];
+  const readAt = new Date();
+  const endpointsOf = new Map(
+    await Promise.all(workspaces.map(async (ws) => [ws, await activeEndpoints(ws)] as const)),
   );
-  const jobs: DeliverJob[] = results
-    .filter(
-      ({ created, item }) =>
-        created || (item.status === 'PENDING' && item.cycle === 0 && item.attempt_count === 0),
-    )
-    .map(({ item }) => ({ kind: 'deliver', delivery_id: item.id, cycle: 0, attempt: 0 }));
-  await enqueueJobs(jobs);
-  return { deliveries: results.length, jobs: jobs.length };
+  // Each event's deliveries; a delivery id met twice (the same event twice in one batch) is written once.
+  const plans: { p: Pending; deliveries: Planned[] }[] = [];
+  const seen = new Set<string>();
+  const toCreate: Planned[] = [];
+  for (const p of batch) {
+    const { event, now } = p;
+    const endpoints = (endpointsOf.get(event.workspace_id) ?? []).filter((e) =>
+      e.event_types.includes(event.type),
+    );
+    if (!endpoints.length) {
+      p.resolve({ deliveries: 0, jobs: 0 });
+      continue;
+    }
+    const payloadGz = compressPayload(payloadOf(event));
+    if (payloadGz.length > MAX_STORED_PAYLOAD_BYTES) {
+      recordRejection({
+        messageId: `webhooks:${event.id}`,
+        reason: `Event payload is ${payloadGz.length} bytes compressed; webhook deliveries store at most ${MAX_STORED_PAYLOAD_BYTES}`,
+        eventId: event.id,
+        workspaceId: event.workspace_id,
+        sizeBytes: payloadGz.length,
+        now,
+      }).then(() => p.resolve({ deliveries: 0, jobs: 0 }), p.reject);
+      continue;
+    }
+    const payloadB64 =
+      payloadGz.length <= FRESH_PAYLOAD_MAX_BYTES ? Buffer.from(payloadGz).toString('base64') : undefined;
+    const deliveries = endpoints.map((endpoint) => ({
+      input: { event, endpoint, payloadGz, now },
+      endpoint,
+      payloadB64,
+    }));
+    plans.push({ p, deliveries });
+    for (const d of deliveries) {
+      const key = deliveryId(event.id, d.endpoint.id);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      toCreate.push(d);
+    }
+  }
+  if (!toCreate.length) return;
+
+  let created: { created: boolean; item: DeliveryItem }[];
+  try {
+    created = await createDeliveries(toCreate.map((d) => d.input));
+  } catch (err) {
+    for (const { p } of plans) p.reject(err);
+    return;
+  }
+  const jobs: DeliverJob[] = [];
+  created.forEach(({ created: isNew, item }, i) => {
+    const d = toCreate[i];
+    if (!d) return;
+    if (isNew) {
+      jobs.push({
+        kind: 'deliver',
+        delivery_id: item.id,
+        cycle: 0,
+        attempt: 0,
+        endpoint_id: item.endpoint_id,
+        endpoint: snapshotOf(d.endpoint, readAt),
+        fresh: d.payloadB64
+          ? {
+              workspace_id: item.workspace_id,
+              endpoint_id: item.endpoint_id,
+              event_id: item.event_id,
+              event_type: item.event_type,
+              created_at: item.created_at,
+              expires_at: item.expires_at,
+              ttl: item.ttl,
+              payload_gz: d.payloadB64,
+            }
+          : undefined,
+      });
+    } else if (
+      item.status === 'PENDING' &&
+      item.cycle === 0 &&
+      item.attempt_count === 0 &&
+      readAt.getTime() - Date.parse(item.created_at) >= RESEND_FIRST_JOB_AFTER_MS
+    ) {
+      // No `fresh`: this job claims its attempt (another copy may be on its way after all).
+      jobs.push({
+        kind: 'deliver',
+        delivery_id: item.id,
+        cycle: 0,
+        attempt: 0,
+        endpoint_id: item.endpoint_id,
+        endpoint: snapshotOf(d.endpoint, readAt),
+      });
+    }
+  });
+  try {
+    await enqueueJobs(jobs);
+  } catch (err) {
+    for (const { p } of plans) p.reject(err);
+    return;
+  }
+  const jobIds = new Set(jobs.map((j) => j.delivery_id));
+  for (const { p, deliveries } of plans) {
+    const ids = deliveries.map((d) => deliveryId(d.input.event.id, d.endpoint.id));
+    p.resolve({ deliveries: ids.length, jobs: ids.filter((id) => jobIds.has(id)).length });
+  }
 }
 
 /**

@@ -4,16 +4,60 @@ import { config } from '#shared/config.ts';
 import { MAX_DELAY_SECONDS, queueUrl, sendJson, sendJsonBatch, sqs } from '#shared/queues.ts';
 import { type DeliveryItem, restartDelivery } from './delivery-store.ts';
 
+/**
+ * What the worker needs of an endpoint, as the fan-out read it at `read_at` (W1): a fan-out job
+ * carries it so that the first attempt reads nothing. The secrets stay sealed (AES-256-GCM, the
+ * endpoint id as AAD), as in the table. Used while at most ENDPOINT_SNAPSHOT_MAX_AGE_MS old.
+ */
+export const endpointSnapshot = z.object({
+  id: z.string(),
+  workspace_id: z.string(),
+  url: z.string(),
+  retry_policy: z.enum(['EXPONENTIAL', 'LINEAR', 'NONE']),
+  active: z.boolean(),
+  secret_sealed: z.string(),
+  previous_secret_sealed: z.string().optional(),
+  previous_secret_expires_at: z.string().optional(),
+  consecutive_failures: z.number().int().min(0),
+  read_at: z.string(),
+});
+export type EndpointSnapshot = z.infer<typeof endpointSnapshot>;
+
+/**
+ * The delivery as the fan-out created it, on the job the creating fan-out sends: its first
+ * attempt needs no claim (no read, no lease) and is recorded with one conditional write.
+ */
+export const freshDelivery = z.object({
+  workspace_id: z.string(),
+  endpoint_id: z.string(),
+  event_id: z.string(),
+  event_type: z.string(),
+  created_at: z.string(),
+  expires_at: z.string(),
+  ttl: z.number().int(),
+  /** The stored payload, gzip, base64 (only when small: see FRESH_PAYLOAD_MAX_BYTES). */
+  payload_gz: z.string(),
+});
+export type FreshDelivery = z.infer<typeof freshDelivery>;
+
 /** One delivery attempt to make (attempt = attempts already made in the cycle). */
 export const deliverJob = z.object({
   kind: z.literal('deliver'),
   delivery_id: z.string(),
   cycle: z.number().int().min(0),
   attempt: z.number().int().min(0),
+  /** The delivery's endpoint, when the sender knew it (the per-endpoint concurrency limit reads it). */
+  endpoint_id: z.string().optional(),
+  /** The endpoint as the fan-out read it (fan-out jobs). */
+  endpoint: endpointSnapshot.optional(),
+  /** The delivery as created (the creating fan-out's job): a lease-free first attempt. */
+  fresh: freshDelivery.optional(),
   /** Not before this time (ISO); the worker re-delays jobs that arrive early (SQS caps delays at 15 min). */
   not_before: z.string().optional(),
   /** How often the job was put back because its delivery was not ready for it. */
   defers: z.number().int().optional(),
+  /** How often the job was put back because its endpoint had its attempts in flight (see endpoint-gate.ts). */
+  waits: z.number().int().optional(),
 });
 /** A delivery that FAILED after its last retry; sits in the DLQ, and restarts it when redriven. */
 export const deadJob = z.object({
@@ -93,7 +137,12 @@ export async function sendToDlq(job: DeadJob): Promise<void> {
  * before the state changes (a job that arrives first is put back until the restart shows), so
  * a crash in between loses nothing: the caller's message is retried and restarts again.
  */
-export async function restartAndSchedule(d: Pick<DeliveryItem, 'id' | 'cycle'>, now: Date): Promise<boolean> {
-  await enqueueJobs([{ kind: 'deliver', delivery_id: d.id, cycle: d.cycle + 1, attempt: 0 }]);
+export async function restartAndSchedule(
+  d: Pick<DeliveryItem, 'id' | 'cycle'> & Partial<Pick<DeliveryItem, 'endpoint_id'>>,
+  now: Date,
+): Promise<boolean> {
+  await enqueueJobs([
+    { kind: 'deliver', delivery_id: d.id, cycle: d.cycle + 1, attempt: 0, endpoint_id: d.endpoint_id },
+  ]);
   return restartDelivery(d, now);
 }

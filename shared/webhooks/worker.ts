@@ -11,12 +11,14 @@ import {
   type AttemptRecord,
   claimAttempt,
   type DeliveryItem,
+  freshDeliveryItem,
   getDelivery,
   logDisabled,
   type RecordedOutcome,
   recordAttempt,
   type StoredAttempt,
 } from './delivery-store.ts';
+import { acquireSlot, type Slot } from './endpoint-gate.ts';
 import { type EndpointItem, findEndpoint, signingSecrets } from './endpoints.ts';
 import {
   type DeadJob,
@@ -94,6 +96,35 @@ export async function processJob(
  * record alone writes the outcome, follow-up alone sends messages.
  */
 async function deliver(job: DeliverJob, receiveCount: number, deps: WorkerDeps): Promise<JobOutcome> {
+  // The endpoint's concurrency limit (endpoint-gate.ts), before anything is claimed: a job of an
+  // endpoint at its limit with a slow attempt in flight goes back on the queue, holding nothing.
+  let slot: Slot | undefined;
+  const due = !job.not_before || Date.parse(job.not_before) <= deps.now().getTime();
+  if (job.endpoint_id && due) {
+    slot = await acquireSlot(job.endpoint_id);
+    if (!slot) return followUp(waitForSlot(job, deps.now(), deps.random), deps);
+  }
+  try {
+    return await deliverInSlot(job, receiveCount, deps, slot);
+  } finally {
+    slot?.done();
+  }
+}
+
+/** The job put back because its endpoint has its limit of attempts in flight: 1, 2, 4 … 300 s later. */
+function waitForSlot(job: DeliverJob, now: Date, random: () => number): FollowUp {
+  const waits = (job.waits ?? 0) + 1;
+  const seconds = Math.min(300, 2 ** (waits - 1)) * (0.8 + 0.4 * random());
+  const notBefore = new Date(now.getTime() + Math.ceil(seconds * 1000)).toISOString();
+  return { kind: 'put-back', job: { ...job, waits, not_before: notBefore }, now };
+}
+
+async function deliverInSlot(
+  job: DeliverJob,
+  receiveCount: number,
+  deps: WorkerDeps,
+  slot: Slot | undefined,
+): Promise<JobOutcome> {
   const prepared = await prepareAttempt(job, receiveCount, deps);
   if (prepared.kind === 'skip') return prepared.outcome;
   if (prepared.kind === 'put-back' || prepared.kind === 'resume') return followUp(prepared, deps);
@@ -104,7 +135,12 @@ async function deliver(job: DeliverJob, receiveCount: number, deps: WorkerDeps):
   let now = claim.now;
   let knownStreak: number | undefined;
   if (prepared.kind === 'send') {
+    const started = performance.now();
     const sent = await sendAttempt(prepared, deps);
+    slot?.done({
+      durationMs: performance.now() - started,
+      timedOut: /timed out/i.test(sent.attempt.error ?? ''),
+    });
     if (sent.posted) deps.afterPost?.(claim.d.id);
     now = deps.now();
     attempt = sent.attempt;
@@ -123,11 +159,16 @@ async function deliver(job: DeliverJob, receiveCount: number, deps: WorkerDeps):
 
 // ── Stage 1: prepare ─────────────────────────────────────────────────────────────────────────
 
-/** An attempt this worker holds the lease of. */
+/**
+ * An attempt this worker may make: under its lease, or (the first attempt of a delivery its
+ * creating fan-out's job announces) without one, recorded conditionally on nobody having
+ * recorded it first.
+ */
 export interface Claim {
-  /** The delivery as the claim returned it (before this attempt). */
+  /** The delivery as the claim returned it, or as the fresh job carried it (before this attempt). */
   d: DeliveryItem;
-  leaseId: string;
+  /** Our lease; absent for a lease-free first attempt. */
+  leaseId?: string;
   /** When the claim was made: the attempt's start and its signature's timestamp. */
   now: Date;
 }
@@ -155,7 +196,48 @@ export type Prepared =
   /** Claimed, and settled without a request (expired, endpoint unavailable). */
   | { kind: 'record'; claim: Claim; outcome: AttemptOutcome; knownStreak?: number }
   /** Claimed, with everything the POST needs. */
-  | { kind: 'send'; claim: Claim; endpoint: EndpointItem; secrets: string[] };
+  | { kind: 'send'; claim: Claim; endpoint: DeliveryEndpoint; secrets: string[] };
+
+/** What an attempt needs of its endpoint: the stored item, or the snapshot a fan-out job carries. */
+export type DeliveryEndpoint = Pick<
+  EndpointItem,
+  | 'id'
+  | 'workspace_id'
+  | 'url'
+  | 'retry_policy'
+  | 'active'
+  | 'secret_sealed'
+  | 'previous_secret_sealed'
+  | 'previous_secret_expires_at'
+  | 'consecutive_failures'
+> &
+  Partial<Pick<EndpointItem, 'disabled_reason'>>;
+
+/**
+ * How old the endpoint a fan-out job carries may be for its first attempt to use it instead of
+ * reading it: a PATCH (URL, disable), a deletion or a secret rotation reaches first attempts of
+ * events fanned out before it within this delay. Older snapshots are read again (through a cache
+ * of the same age), retries and every other job always read the endpoint.
+ */
+export const ENDPOINT_SNAPSHOT_MAX_AGE_MS = 5000;
+const endpointCache = new Map<string, { item: EndpointItem | undefined; at: number }>();
+
+/** The endpoint of a delivery for an attempt: the job's snapshot while fresh, else read (W2). */
+async function endpointFor(job: DeliverJob, d: DeliveryItem): Promise<DeliveryEndpoint | undefined> {
+  const snap = job.endpoint;
+  const realNow = Date.now();
+  if (snap && snap.id === d.endpoint_id && snap.workspace_id === d.workspace_id) {
+    if (Math.abs(realNow - Date.parse(snap.read_at)) <= ENDPOINT_SNAPSHOT_MAX_AGE_MS) return snap;
+    const key = `${d.workspace_id}\n${d.endpoint_id}`;
+    const hit = endpointCache.get(key);
+    if (hit && realNow - hit.at <= ENDPOINT_SNAPSHOT_MAX_AGE_MS) return hit.item;
+    const item = await findEndpoint(d.workspace_id, d.endpoint_id);
+    if (endpointCache.size > 1000) endpointCache.clear();
+    endpointCache.set(key, { item, at: realNow });
+    return item;
+  }
+  return findEndpoint(d.workspace_id, d.endpoint_id);
+}
 
 /**
  * Stage 1: decides what a deliver job comes to, writing nothing but the claim.
@@ -175,15 +257,31 @@ export async function prepareAttempt(
 ): Promise<Prepared> {
   const now = deps.now();
   if (job.not_before && Date.parse(job.not_before) > now.getTime()) return { kind: 'put-back', job, now };
-  const leaseId = randomUUID();
-  const d = await claimAttempt(
-    { id: job.delivery_id, cycle: job.cycle, attempt: job.attempt },
-    leaseId,
-    now,
-    config().WEBHOOK_TIMEOUT_SECONDS + LEASE_MARGIN_SECONDS,
-  );
-  if (!d) return notClaimed(job, receiveCount, now);
-  const claim: Claim = { d, leaseId, now };
+  let claim: Claim;
+  if (job.fresh && receiveCount <= 1 && job.cycle === 0 && job.attempt === 0) {
+    // The creating fan-out's job, handed out for the first time: the delivery is as it carries it
+    // (unless a copy of this job was first, which the conditional record finds out), so the
+    // attempt is made without a claim and recorded in one conditional write. A copy of the job
+    // running side by side (SQS hands out a message twice, rarely) may POST a second time, with
+    // the same webhook-id; only one of them records. A job SQS hands out again after a failure
+    // (receiveCount > 1: maybe a crash after the POST) claims the attempt as every other job.
+    const { payload_gz, ...f } = job.fresh;
+    claim = {
+      d: freshDeliveryItem(job.delivery_id, { ...f, payload_gz: Buffer.from(payload_gz, 'base64') }),
+      now,
+    };
+  } else {
+    const leaseId = randomUUID();
+    const d = await claimAttempt(
+      { id: job.delivery_id, cycle: job.cycle, attempt: job.attempt },
+      leaseId,
+      now,
+      config().WEBHOOK_TIMEOUT_SECONDS + LEASE_MARGIN_SECONDS,
+    );
+    if (!d) return notClaimed(job, receiveCount, now);
+    claim = { d, leaseId, now };
+  }
+  const { d } = claim;
 
   if (Date.parse(d.expires_at) <= now.getTime()) {
     return {
@@ -192,7 +290,7 @@ export async function prepareAttempt(
       outcome: { kind: 'expired', error: 'Not delivered within WEBHOOK_DELIVERY_TTL_HOURS' },
     };
   }
-  const endpoint = await findEndpoint(d.workspace_id, d.endpoint_id);
+  const endpoint = await endpointFor(job, d);
   if (!endpoint || (!endpoint.active && d.event_type !== PING_EVENT)) {
     const error = endpoint
       ? `The endpoint is disabled: ${endpoint.disabled_reason ?? ''}`.trim()
@@ -240,7 +338,7 @@ function putBack(job: DeliverJob, seconds: number, now: Date): Prepared {
 /** What {@link sendAttempt} needs: the claim, where to send, and the secrets that sign. */
 export interface AttemptToSend {
   claim: Claim;
-  endpoint: Pick<EndpointItem, 'url'>;
+  endpoint: Pick<DeliveryEndpoint, 'url'>;
   secrets: string[];
 }
 
@@ -455,6 +553,7 @@ export async function followUp(
           delivery_id: d.id,
           cycle: d.cycle,
           attempt: d.attempt_count + 1,
+          endpoint_id: d.endpoint_id,
           not_before: outcome.nextAttemptAt,
         },
         delayFor(outcome.nextAttemptAt, now, deps.maxSqsDelaySeconds),
@@ -482,6 +581,7 @@ async function resumeFollowUp(d: DeliveryItem): Promise<void> {
       delivery_id: d.id,
       cycle: d.cycle,
       attempt: d.attempt_count,
+      endpoint_id: d.endpoint_id,
       not_before: d.next_attempt_at,
     });
   } else if (d.status === 'FAILED' && d.dead_letter) {

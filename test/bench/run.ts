@@ -1,8 +1,8 @@
 /**
  * `npm run bench [-- name… [--runs N] [--json FILE]]`: runs the benchmarks and prints their
  * figures. They assert nothing: this machine is shared and noisy, so speed and memory are measured
- * here, never in tests. `--runs` and `--json` are read by the bundles bench (fresh processes per
- * bundle; a JSON file with every figure).
+ * here, never in tests. `--runs` is read by the bundles bench (fresh processes per bundle);
+ * `--json FILE` by the bundles and webhooks benches (a JSON file with every figure).
  */
 import { parseArgs } from 'node:util';
 
@@ -23,7 +23,7 @@ if (runs !== undefined && !(Number.isInteger(runs) && runs > 0)) {
 const benches: Record<string, () => Promise<void>> = {
   bundles: async () => (await import('./bundles.ts')).benchBundles({ runs, json: flags.json }),
   tokens: async () => (await import('./tokens.ts')).benchTokens(),
-  webhooks: async () => (await import('./webhooks.ts')).benchWebhooks(),
+  webhooks: async () => (await import('./webhooks.ts')).benchWebhooks({ json: flags.json }),
   oauth: async () => (await import('./oauth.ts')).benchOAuth(),
 };
 

@@ -392,6 +392,7 @@ describe('followUp', () => {
       delivery_id: d.id,
       cycle: 2,
       attempt: 2,
+      endpoint_id: d.endpoint_id,
       not_before: '2026-05-01T10:02:00.000Z',
     });
   });

@@ -1,0 +1,206 @@
+/**
+ * The cost of a first-attempt delivery (DynamoDB requests, counted) and the guarantees of the
+ * lease-free first attempt: one record per (event, endpoint) whatever the copies, a repeated event
+ * re-sending the job only when the first fan-out may have died, snapshots of the endpoint used
+ * only while fresh.
+ */
+import { randomBytes } from 'node:crypto';
+import { PurgeQueueCommand, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { sqs } from '#shared/queues.ts';
+import { compressPayload, payloadOf } from '#shared/webhooks/delivery-payload.ts';
+import {
+  createDelivery,
+  type DeliveryItem,
+  deliveryId,
+  getDelivery,
+} from '#shared/webhooks/delivery-store.ts';
+import { createEndpoint, findEndpoint, updateEndpoint } from '#shared/webhooks/endpoints.ts';
+import { type DeliverJob, resetDlqUrl } from '#shared/webhooks/jobs.ts';
+import { defaultDeps, processJob } from '#shared/webhooks/worker.ts';
+import { setEnv, useTestSqs, useTestTable } from '#test/helpers/env.ts';
+import { useMemorySecrets } from '#test/helpers/secrets.ts';
+import { countDynamoCalls } from '#test/helpers/tokens.ts';
+import { Clock, pump, type Receiver, startReceiver } from './webhooks-harness.ts';
+
+useTestTable();
+const local = useTestSqs();
+let receiver: Receiver;
+let clock: Clock;
+
+beforeAll(async () => {
+  useMemorySecrets();
+  receiver = await startReceiver();
+});
+afterAll(async () => {
+  await receiver?.close();
+});
+beforeEach(async () => {
+  setEnv({ ALLOW_LOOPBACK_TARGETS: 'true', WEBHOOK_TIMEOUT_SECONDS: '5', WEBHOOK_MAX_RETRIES: '3' });
+  resetDlqUrl();
+  clock = new Clock(Date.now());
+  receiver.clock = clock;
+  for (const url of [local.current.urls.ingest, local.current.urls.deliveries]) {
+    await sqs().send(new PurgeQueueCommand({ QueueUrl: url }));
+  }
+});
+
+const ws = () => `ws-${randomBytes(4).toString('hex')}`;
+let paths = 0;
+
+async function endpointIn(workspace: string) {
+  const path = `/cost-${++paths}`;
+  const { view, secret } = await createEndpoint(workspace, 'u1', {
+    name: path,
+    url: receiver.url(path),
+    events: { 'task.created': true },
+    retry_policy: 'EXPONENTIAL',
+  });
+  receiver.on(path, () => ({ status: 200 }), secret);
+  return { id: view.id, path };
+}
+
+const eventIn = (workspace: string, at = Date.now()) => ({
+  id: `evt_${randomBytes(6).toString('hex')}`,
+  type: 'task.created',
+  workspace_id: workspace,
+  occurred_at: new Date(at).toISOString(),
+  data: { task_id: 't1' },
+});
+
+/** Sends events to the ingest queue in one SendMessageBatch (so one ingest batch takes them all). */
+async function emitAll(events: object[]) {
+  await sqs().send(
+    new SendMessageBatchCommand({
+      QueueUrl: local.current.urls.ingest,
+      Entries: events.map((e, i) => ({ Id: String(i), MessageBody: JSON.stringify(e) })),
+    }),
+  );
+}
+
+const requestsTo = (path: string) => receiver.received.filter((r) => r.path === path);
+
+describe('the cost of a first-attempt delivery', () => {
+  it('makes at most 2 DynamoDB requests per delivery for a batch of events (fan-out included)', async () => {
+    const w = ws();
+    const ep = await endpointIn(w);
+    const events = Array.from({ length: 10 }, () => eventIn(w));
+    await emitAll(events);
+    const counter = countDynamoCalls();
+    try {
+      await pump({ local: local.current, clock });
+    } finally {
+      counter.stop();
+    }
+    for (const e of events) {
+      expect(await getDelivery(deliveryId(e.id, ep.id))).toMatchObject({
+        status: 'DELIVERED',
+        attempt_count: 1,
+      });
+    }
+    expect(requestsTo(ep.path)).toHaveLength(10);
+    // One Query of the endpoints, one transaction creating the 10 deliveries and their markers,
+    // one conditional write per delivery recording its attempt: no claim, no endpoint read.
+    expect(counter.calls.length / 10).toBeLessThanOrEqual(2);
+    expect(counter.calls.filter((c) => c === 'GetCommand')).toEqual([]);
+    expect(counter.calls.filter((c) => c === 'UpdateCommand')).toEqual([]);
+  });
+});
+
+describe('the lease-free first attempt', () => {
+  it('records one attempt when two copies of the fresh job run side by side (POSTs with one webhook-id)', async () => {
+    const w = ws();
+    const ep = await endpointIn(w);
+    const event = eventIn(w);
+    await emitAll([event]);
+    // Take the fan-out's job off the queue instead of letting the pump deliver it.
+    const { ReceiveMessageCommand } = await import('@aws-sdk/client-sqs');
+    const { handler } = await import('#functions/workers/ingest-events.ts');
+    const { sqsEvent, lambdaContext } = await import('#infra/local/lambda-event.ts');
+    const ingest = await sqs().send(
+      new ReceiveMessageCommand({
+        QueueUrl: local.current.urls.ingest,
+        MaxNumberOfMessages: 10,
+        WaitTimeSeconds: 1,
+      }),
+    );
+    await handler(sqsEvent(ingest.Messages ?? [], 'ingest') as never, lambdaContext('t') as never);
+    const out = await sqs().send(
+      new ReceiveMessageCommand({
+        QueueUrl: local.current.urls.deliveries,
+        MaxNumberOfMessages: 10,
+        WaitTimeSeconds: 1,
+      }),
+    );
+    expect(out.Messages ?? []).toHaveLength(1);
+    const job = JSON.parse(out.Messages?.[0]?.Body ?? '') as DeliverJob;
+    expect(job.fresh).toBeDefined();
+
+    const deps = { ...defaultDeps(), now: clock.now };
+    const outcomes = await Promise.all([processJob(job, 1, deps), processJob(job, 1, deps)]);
+
+    expect(outcomes.sort()).toEqual(['delivered', 'stale']);
+    const d = (await getDelivery(deliveryId(event.id, ep.id))) as DeliveryItem;
+    expect(d).toMatchObject({ status: 'DELIVERED', attempt_count: 1 });
+    expect(d.attempts).toHaveLength(1);
+    const ids = requestsTo(ep.path).map((r) => r.headers['webhook-id']);
+    expect(ids.length).toBeLessThanOrEqual(2);
+    expect(new Set(ids)).toEqual(new Set([d.id]));
+  });
+
+  it('sends one job for duplicate ingest messages of a new event: one POST', async () => {
+    const w = ws();
+    const ep = await endpointIn(w);
+    const event = eventIn(w);
+    await emitAll([event, event, event]);
+    await pump({ local: local.current, clock });
+    expect(requestsTo(ep.path)).toHaveLength(1);
+    expect(await getDelivery(deliveryId(event.id, ep.id))).toMatchObject({ status: 'DELIVERED' });
+  });
+
+  it('re-sends the first job of a delivery a fan-out created long ago and never sent (it died in between)', async () => {
+    const w = ws();
+    const ep = await endpointIn(w);
+    const event = eventIn(w, Date.now() - 120_000);
+    const endpoint = await findEndpoint(w, ep.id);
+    await createDelivery({
+      event,
+      endpoint: endpoint as NonNullable<typeof endpoint>,
+      payloadGz: compressPayload(payloadOf(event)),
+      now: new Date(Date.now() - 120_000),
+    });
+    await emitAll([event]);
+    const run = await pump({ local: local.current, clock });
+    expect(run.outcomes).toEqual(['delivered']);
+    expect(requestsTo(ep.path)).toHaveLength(1);
+  });
+
+  it('reads the endpoint again when the snapshot a job carries is too old: a disable made since holds', async () => {
+    const w = ws();
+    const ep = await endpointIn(w);
+    const event = eventIn(w);
+    const endpoint = (await findEndpoint(w, ep.id)) as NonNullable<Awaited<ReturnType<typeof findEndpoint>>>;
+    const { item } = await createDelivery({
+      event,
+      endpoint,
+      payloadGz: compressPayload(payloadOf(event)),
+      now: new Date(),
+    });
+    await updateEndpoint(w, ep.id, { active: false });
+    const job: DeliverJob = {
+      kind: 'deliver',
+      delivery_id: item.id,
+      cycle: 0,
+      attempt: 0,
+      endpoint_id: ep.id,
+      endpoint: { ...endpoint, read_at: new Date(Date.now() - 60_000).toISOString() },
+    };
+    const outcome = await processJob(job, 1, { ...defaultDeps(), now: clock.now });
+    expect(outcome).toBe('failed');
+    expect(requestsTo(ep.path)).toHaveLength(0);
+    expect(await getDelivery(item.id)).toMatchObject({
+      status: 'FAILED',
+      last_error: expect.stringMatching(/disabled/),
+    });
+  });
+});
