@@ -1,4 +1,5 @@
 import type { CascadeParticipant } from '#shared/cascade.ts';
+import { consentsParticipant } from '#shared/consents/lifecycle.ts';
 import { oauthParticipant } from '#shared/oauth/lifecycle.ts';
 import { pluginsParticipant } from '#shared/plugins/lifecycle.ts';
 import { tokensParticipant } from '#shared/tokens/lifecycle.ts';
@@ -12,8 +13,6 @@ import { webhooksParticipant } from '#shared/webhooks/lifecycle.ts';
  * event consumers).
  *
  * Still to join:
- * - consents (`consentsParticipant` from shared/consents/lifecycle.ts, kinds ['user', 'workspace']:
- *   records pseudonymized and kept, see the README's Lifecycle cascades);
  * - bindings and their runs (not built yet): `bindingsParticipant`, kinds ['workspace',
  *   'oauth_app'] (a connection's bindings already go with it, access pattern O4).
  */
@@ -22,4 +21,5 @@ export const participants: readonly CascadeParticipant[] = [
   webhooksParticipant,
   pluginsParticipant,
   oauthParticipant,
+  consentsParticipant,
 ];

@@ -11,6 +11,7 @@ import { recordUsageBatch } from '#shared/tokens/usage.ts';
 import { useTestSqs, useTestTable } from '#test/helpers/env.ts';
 import { invoke } from '#test/helpers/http-event.ts';
 import { emitEvent, sweepCascade } from '#test/helpers/lifecycle.ts';
+import { useMemorySecrets } from '#test/helpers/secrets.ts';
 import { type TestIdentity, testIdentity } from '#test/helpers/session.ts';
 import { countDynamoCalls, seedToken } from '#test/helpers/tokens.ts';
 
@@ -18,6 +19,8 @@ useTestTable();
 useTestSqs();
 let id: TestIdentity;
 beforeAll(async () => {
+  // The consents step pseudonymizes with the keyring's pseudonym key.
+  useMemorySecrets();
   id = await testIdentity();
 });
 
