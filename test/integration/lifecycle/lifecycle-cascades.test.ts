@@ -422,6 +422,19 @@ describe('plugin.deleted', () => {
   });
 });
 
+describe('the lifecycle worker', () => {
+  it('drops a message that is not a cascade page (only this service sends them) instead of retrying it', async () => {
+    const event = {
+      Records: [{ messageId: 'm-bad', receiptHandle: 'r', body: '{"kind":"galaxy"}', attributes: {} }],
+    } as unknown as SQSEvent;
+    expect(await sweepWorker(event, {} as never)).toEqual({ batchItemFailures: [] });
+  });
+
+  it('drops a page of a cascade it has no record of', async () => {
+    expect(await runCascadePage({ kind: 'user', id: 'nobody-ever', seq: 1 }, participants)).toBe('unknown');
+  });
+});
+
 describe('deletion events', () => {
   it('ignores (and acknowledges) one with invalid data', async () => {
     const out = await emitEvent('user.deleted', 'ws', { nobody: true });
