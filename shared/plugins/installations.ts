@@ -164,6 +164,8 @@ export async function install(
       ...(await storedConfiguration(m.configuration, value, workspaceId, pluginId)),
       enabled: true,
       installed_by: caller.userId,
+      // The installer, as the byUser index knows users: a deleted user's installations are found by it.
+      user_id: caller.userId,
       installed_at: at,
       updated_by: caller.userId,
       updated_at: at,

@@ -8,7 +8,8 @@
  *   secrets with them, each plugin's install count down), then its installation counter.
  * - `user.deleted`: MARK removes, at once, the installations the user installed (`installed_by`)
  *   in the workspaces where the user has items this service knows of (tokens, quotas, membership
- *   records, OAuth connections: the `byUser` index), since other members could still reach them;
+ *   records, OAuth connections, the installations themselves: the `byUser` index), since other
+ *   members could still reach them;
  *   each one raises `plugin.uninstalled` (reason `installer_deleted`).
  */
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
@@ -33,7 +34,7 @@ const BY_CASCADE = { countOnPlugin: true, by: { system: 'lifecycle' } };
 export const PLUGIN_WAIT_SECONDS = 10;
 
 /** Sort-key prefixes of the user's items that name a workspace the user belongs to. */
-const FOOTPRINT = ['TOKENQUOTA#', 'TOKENMEMBER#', 'OAUTHCONN#'];
+const FOOTPRINT = ['TOKENQUOTA#', 'TOKENMEMBER#', 'OAUTHCONN#', 'PLUGININST#'];
 
 /** The workspaces where the user has items this service knows of (byUser index). */
 export async function workspacesOfUser(userId: string): Promise<string[]> {

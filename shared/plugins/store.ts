@@ -84,6 +84,8 @@ export interface InstallationItem {
   secret_keys?: string[];
   enabled: boolean;
   installed_by: string;
+  /** The installer again, under the attribute the byUser index (U1) is keyed on. */
+  user_id?: string;
   installed_at: string;
   updated_by: string;
   updated_at: string;

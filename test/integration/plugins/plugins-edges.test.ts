@@ -86,6 +86,25 @@ describe('plugin edge cases', () => {
     expect(beyond.status).toBe(403);
   });
 
+  it('removes the installations of a deleted user who left nothing else behind, at the mark', async () => {
+    await putPublishedPlugins(['orphan-maker']);
+    const token = await h.id.jwt('henry', [{ id: 'ws-henry', role: 'admin' }]);
+    expect(
+      (await invoke(installH, routes.installPlugin, { token, params: { id: 'orphan-maker' }, body: {} }))
+        .status,
+    ).toBe(201);
+    const { emitEvent } = await import('#test/helpers/lifecycle.ts');
+    await emitEvent('user.deleted', 'ws-any', { user_id: 'henry' });
+    const left = await db().send(
+      new GetCommand({
+        TableName: tableName(),
+        Key: pluginKeys.installation('ws-henry', 'orphan-maker'),
+        ConsistentRead: true,
+      }),
+    );
+    expect(left.Item).toBeUndefined();
+  });
+
   it('reserves the ids that are paths of the API', async () => {
     const res = await invoke(createH, routes.createPlugin, {
       token: h.operator,
