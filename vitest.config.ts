@@ -5,7 +5,8 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     // DynamoDB Local and the SQS emulator start once per run; each file gets its own table.
     globalSetup: ['test/helpers/global-setup.ts'],
-    setupFiles: ['test/helpers/setup-env.ts'],
+    // response-audit: every answer of a handler in any test must be declared in the OpenAPI document.
+    setupFiles: ['test/helpers/setup-env.ts', 'test/helpers/response-audit.ts'],
     pool: 'forks',
     testTimeout: 30_000,
     hookTimeout: 60_000,

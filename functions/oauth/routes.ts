@@ -60,6 +60,7 @@ export const routes = {
           'With access_token: the connection. Without: an authorization to complete in the browser (authorization_url)',
         schema: z.union([connectionResponse, authorizationResponse]),
       },
+      404: { description: 'The app was deleted', schema: problemSchema },
       503: { description: 'The app has no client credentials configured', schema: problemSchema },
     },
     grants: ['table:read', 'table:write', 'secrets:oauth:read', 'secrets:keys:read'],
@@ -138,6 +139,12 @@ export const routes = {
     body: callbackBody,
     responses: {
       201: { description: 'The new connection', schema: connectionResponse },
+      400: {
+        description:
+          'Unknown, expired, used or foreign state; the provider denied the authorization or refused the code (`provider_error`)',
+        schema: problemSchema,
+      },
+      404: { description: 'The app left the catalog or was deleted', schema: problemSchema },
       502: { description: "The provider's token endpoint failed", schema: problemSchema },
     },
     grants: ['table:read', 'table:write', 'secrets:oauth:read', 'secrets:keys:read'],

@@ -114,6 +114,7 @@ export const routes = {
     responses: {
       200: { description: 'The installation', schema: installationSchema },
       ...installationProblems,
+      409: { description: 'The installation changed meanwhile', schema: pluginProblemSchema },
     },
     grants: [...installGrants],
   }),
@@ -130,6 +131,7 @@ export const routes = {
     responses: {
       200: { description: 'The installation', schema: installationSchema },
       ...installationProblems,
+      409: { description: 'The installation changed meanwhile', schema: pluginProblemSchema },
     },
     grants: [...installGrants],
   }),
@@ -173,6 +175,7 @@ export const routes = {
     body: createVersionBody,
     responses: {
       201: { description: 'The version and the upload for its package', schema: newVersionSchema },
+      ...publishingProblems,
     },
     grants: ['table:read', 'table:write', 'bucket:packages:write'],
   }),

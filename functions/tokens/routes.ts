@@ -3,6 +3,7 @@
  * Handlers of this feature import this module, never the whole surface (functions/features.ts).
  */
 import { featureRoute, type RouteDef } from '#shared/http/route.ts';
+import { problemResponse } from '#shared/http/statuses.ts';
 import * as tok from '#shared/tokens/schemas.ts';
 
 // Token management is for sessions only and spends the user's `management` budget, which no API
@@ -25,6 +26,9 @@ export const routes = {
     body: tok.createTokenBody,
     responses: {
       201: { description: 'The token, with its value (shown once)', schema: tok.tokenWithValueSchema },
+      409: problemResponse(
+        'The most active tokens one user may hold (`max_active_tokens`), or the membership changed meanwhile',
+      ),
     },
   }),
   listTokens: route({
@@ -51,7 +55,10 @@ export const routes = {
     handler: 'tokens/list-usage-logs',
     summary: "Usage logs of the caller's tokens, with aggregates over the range",
     query: tok.usageLogsQuery,
-    responses: { 200: { description: 'A page of logs and the aggregates', schema: tok.usageLogPageSchema } },
+    responses: {
+      200: { description: 'A page of logs and the aggregates', schema: tok.usageLogPageSchema },
+      404: problemResponse("`token_id` names no token of the caller's (another user's is never found)"),
+    },
   }),
   getToken: route({
     id: 'getToken',
@@ -72,7 +79,10 @@ export const routes = {
     summary: 'Rename or (de)activate a token',
     params: tok.tokenIdParams,
     body: tok.updateTokenBody,
-    responses: { 200: { description: 'The updated token', schema: tok.tokenSchema } },
+    responses: {
+      200: { description: 'The updated token', schema: tok.tokenSchema },
+      409: problemResponse('The token is revoked, or changed meanwhile'),
+    },
   }),
   revokeToken: route({
     id: 'revokeToken',
@@ -95,6 +105,7 @@ export const routes = {
     body: tok.rotateTokenBody,
     responses: {
       200: { description: 'The token with its new value (shown once)', schema: tok.tokenWithValueSchema },
+      409: problemResponse('The token is revoked, was rotated meanwhile, or the quota is full'),
     },
   }),
   getTokenScopes: route({

@@ -4,6 +4,7 @@
  */
 import { deliveryParams, idParams, pageQuery } from '#shared/http/common-params.ts';
 import { featureRoute, type RouteDef } from '#shared/http/route.ts';
+import { problemResponse } from '#shared/http/statuses.ts';
 import {
   createdWebhookSchema,
   createWebhookBody,
@@ -33,6 +34,7 @@ export const routes = {
     body: createWebhookBody,
     responses: {
       201: { description: 'The endpoint, with its secret (shown this once)', schema: createdWebhookSchema },
+      409: problemResponse('The workspace holds the most endpoints it may'),
     },
     grants: ['table:read', 'table:write', 'secrets:keys:read'],
   }),
@@ -124,7 +126,12 @@ export const routes = {
     scopes: ['write:webhooks'],
     summary: 'Send a delivery again',
     params: deliveryParams,
-    responses: { 202: { description: 'A new delivery cycle was scheduled', schema: deliverySummarySchema } },
+    responses: {
+      202: { description: 'A new delivery cycle was scheduled', schema: deliverySummarySchema },
+      409: problemResponse(
+        'The delivery is still in progress or was restarted meanwhile, or the endpoint is disabled',
+      ),
+    },
     grants: ['table:read', 'table:write', 'queue:deliveries:send'],
   }),
   recoverWebhook: route({
@@ -136,7 +143,10 @@ export const routes = {
     summary: 'Re-send every failed delivery in a time range, in the background',
     params: idParams,
     body: recoverBody,
-    responses: { 202: { description: 'Recovery runs in the background', schema: recoverAcceptedSchema } },
+    responses: {
+      202: { description: 'Recovery runs in the background', schema: recoverAcceptedSchema },
+      409: problemResponse('The endpoint is disabled'),
+    },
     grants: ['table:read', 'queue:deliveries:send'],
   }),
   testWebhook: route({
@@ -158,7 +168,10 @@ export const routes = {
     scopes: ['write:webhooks'],
     summary: "Rotate an endpoint's signing secret (the old one keeps signing for 24 h)",
     params: idParams,
-    responses: { 200: { description: 'The new secret (shown once)', schema: rotatedSecretSchema } },
+    responses: {
+      200: { description: 'The new secret (shown once)', schema: rotatedSecretSchema },
+      409: problemResponse('The secret was rotated or the endpoint deleted meanwhile'),
+    },
     grants: ['table:read', 'table:write', 'secrets:keys:read'],
   }),
 } satisfies Record<string, RouteDef>;

@@ -2,6 +2,7 @@ import * as z from 'zod';
 import { config } from '#shared/config.ts';
 import { problemSchema } from './problem.ts';
 import { type CallerKind, fullPath, type RouteDef } from './route.ts';
+import { bodyOptional, derivedErrors } from './statuses.ts';
 
 type Json = Record<string, unknown>;
 
@@ -20,16 +21,6 @@ const security: Record<CallerKind, Json[]> = {
   user_or_token: [{ sessionJwt: [] }, { apiToken: [] }],
 };
 
-/** Responses every non-public route can give, besides its own. */
-const commonErrors: Record<number, string> = {
-  400: 'Invalid input (problem+json lists each bad field)',
-  401: 'Missing, invalid or expired credentials',
-  403: 'Not allowed (workspace membership, role or token scope)',
-  413: 'Body larger than the limit',
-  415: 'Body is not JSON',
-  429: 'Rate limit exceeded (see Retry-After)',
-};
-
 function parameters(schema: z.ZodType | undefined, where: 'path' | 'query'): Json[] {
   if (!schema) return [];
   const json = toSchema(schema, 'input') as { properties?: Record<string, Json>; required?: string[] };
@@ -42,10 +33,12 @@ function parameters(schema: z.ZodType | undefined, where: 'path' | 'query'): Jso
   }));
 }
 
+const PROBLEM_JSON = 'application/problem+json';
+
 function operation(r: RouteDef): Json {
   const responses: Json = {};
   for (const [status, def] of Object.entries(r.responses)) {
-    const type = def.contentType ?? (Number(status) >= 400 ? 'application/problem+json' : 'application/json');
+    const type = def.contentType ?? (Number(status) >= 400 ? PROBLEM_JSON : 'application/json');
     responses[status] = {
       description: def.description,
       ...(def.schema || def.contentType
@@ -55,15 +48,30 @@ function operation(r: RouteDef): Json {
         : {}),
     };
   }
-  if (r.auth !== 'public') {
-    const exempt = r.rateLimit === 'exempt';
-    for (const [status, description] of Object.entries(commonErrors)) {
-      if (exempt && status === '429') continue; // never refused by the rate limiter
-      responses[status] ??= {
-        description,
-        content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
-      };
+  // What the shared chain answers (statuses.ts): a row's own declaration of the same status keeps
+  // its description and schema, and gains the problem+json content when it declared another type
+  // (a validation failure is problem+json even where the handler answers HTML).
+  for (const [status, d] of Object.entries(derivedErrors(r))) {
+    const content = {
+      [PROBLEM_JSON]: {
+        schema: d.schema ? toSchema(d.schema, 'output') : { $ref: '#/components/schemas/Problem' },
+      },
+    };
+    const headers = d.headers
+      ? Object.fromEntries(
+          Object.entries(d.headers).map(([name, h]) => [
+            name,
+            { description: h.description, required: h.required ?? false, schema: { type: 'string' } },
+          ]),
+        )
+      : undefined;
+    const own = responses[status] as { content?: Json; headers?: Json } | undefined;
+    if (own) {
+      own.content = { ...content, ...(own.content ?? {}) };
+      if (headers) own.headers = { ...headers, ...(own.headers ?? {}) };
+      continue;
     }
+    responses[status] = { description: d.description, ...(headers ? { headers } : {}), content };
   }
   return {
     operationId: r.id,
@@ -79,7 +87,8 @@ function operation(r: RouteDef): Json {
     ...(r.body
       ? {
           requestBody: {
-            required: true,
+            // Derived from the schema: a body schema that accepts no body documents an optional body.
+            required: !bodyOptional(r),
             content: { 'application/json': { schema: toSchema(r.body, 'input') } },
           },
         }
