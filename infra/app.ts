@@ -9,7 +9,13 @@
  * - `oauthAppsFile`: a JSON file of OAuth apps (validated at synth, shipped in the OAuth functions);
  * - `oauthCompleteUrl`: the PronaFlow page that finishes OAuth connections (https);
  * - `publicBaseUrl`: the API's public base URL when a custom domain fronts it (OAuth redirects);
- * - `allowLoopbackTargets`: refused when true (local-only setting).
+ * - `allowLoopbackTargets`: refused when true (local-only setting);
+ * - `stage`: stage name in resource names and tags (default `dev`);
+ * - `alarmEmails`, `alarmHttpsEndpoints`: comma-separated subscribers of the alarm topic;
+ *   `alarmTopicArn`: an existing topic to notify instead;
+ * - `logRetentionDays`: retention of every log group (a CloudWatch Logs value, default 30);
+ * - `customDomainName` + `customDomainCertificateArn`: the API's custom domain (both or neither).
+ * Every value is validated at synth (see infra/constructs/monitoring.ts), naming the key.
  */
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
@@ -43,10 +49,48 @@ function stringContext(app: App, key: string): string | undefined {
   return typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined;
 }
 
+function listContext(app: App, key: string): string[] | undefined {
+  return stringContext(app, key)
+    ?.split(',')
+    .map((a) => a.trim())
+    .filter(Boolean);
+}
+
 function propsFromContext(app: App): RootStackProps {
   const arns = stringContext(app, 'eventSourcePrincipalArns');
   const loopback: unknown = app.node.tryGetContext('allowLoopbackTargets');
+  const retention: unknown = app.node.tryGetContext('logRetentionDays');
+  let logRetentionDays: number | undefined;
+  if (retention !== undefined && retention !== '') {
+    logRetentionDays = Number(retention);
+    if (!Number.isInteger(logRetentionDays)) {
+      throw new Error(
+        `logRetentionDays (context "logRetentionDays") must be a whole number of days; got ${JSON.stringify(retention)}`,
+      );
+    }
+  }
+  const domainName = stringContext(app, 'customDomainName');
+  const certificateArn = stringContext(app, 'customDomainCertificateArn');
+  if ((domainName === undefined) !== (certificateArn === undefined)) {
+    throw new Error(
+      'customDomainName and customDomainCertificateArn go together: give both context keys or neither',
+    );
+  }
+  const emails = listContext(app, 'alarmEmails');
+  const httpsEndpoints = listContext(app, 'alarmHttpsEndpoints');
+  const topicArn = stringContext(app, 'alarmTopicArn');
   return {
+    stage: stringContext(app, 'stage'),
+    alarmSubscribers:
+      emails || httpsEndpoints || topicArn
+        ? {
+            ...(emails ? { emails } : {}),
+            ...(httpsEndpoints ? { httpsEndpoints } : {}),
+            ...(topicArn ? { topicArn } : {}),
+          }
+        : undefined,
+    logRetentionDays,
+    customDomain: domainName && certificateArn ? { domainName, certificateArn } : undefined,
     eventSourcePrincipals: arns
       ?.split(',')
       .map((a) => a.trim())

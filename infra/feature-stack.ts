@@ -1,16 +1,19 @@
 /**
  * One nested stack per feature of the registry (`functions/features.ts`): the feature's functions
  * with their log groups and execution roles, its HTTP API routes with their integrations and
- * invoke permissions, its queue event sources and schedules. Everything stateful or shared (table,
- * keys secret, queues + DLQs + alarms, buckets, the HTTP API with its `$default` stage and route) lives in
- * the root stack.
+ * invoke permissions, its queue event sources and schedules, and its alarms (Lambda errors and
+ * throttles summed over its functions, log-derived metrics of its workers; they act on the root's
+ * alarm topic). Everything stateful or shared (table, keys secret, queues + DLQs + their alarms,
+ * buckets, the HTTP API with its `$default` stage and route, the alarm topic, the dashboard)
+ * lives in the root stack.
  *
  * The nested stack is handed PLAIN IDENTIFIERS ({@link SharedResourceIds}: strings that are tokens
  * of root resources) and re-imports them here (`fromHttpApiAttributes`, `fromTableAttributes`,
  * `fromQueueAttributes`, `fromBucketAttributes`, `fromSecretCompleteArn`). CDK turns each root token used here into one
- * parameter of the nested stack (the `AWS::CloudFormation::Stack`'s Parameters): no Outputs or
- * Exports, no `Fn::ImportValue`, and nothing in the root depends on anything in here, so there is
- * no cycle. Every grant is a statement on a role of this stack (an identity policy), never a
+ * parameter of the nested stack (the `AWS::CloudFormation::Stack`'s Parameters): no Exports, no
+ * `Fn::ImportValue`. The one thing of the root that reads this stack is the dashboard: it names
+ * this stack's functions, which CDK hands up as Outputs of the nested stack (read with
+ * `Fn::GetAtt`, not exports); nothing here depends on the dashboard, so there is no cycle. Every grant is a statement on a role of this stack (an identity policy), never a
  * resource policy on a root resource.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -41,6 +44,7 @@ import { fullPath, type Grant, routeGrants } from '#shared/http/route.ts';
 import { type QueueId, queues } from '#shared/queue-catalog.ts';
 import { ApiFunction, FUNCTION_DEFAULTS } from './constructs/api-function.ts';
 import { ExecutionRoles, type GrantTargets, grantEnvironment, pascal } from './constructs/grants.ts';
+import { FeatureAlarms } from './constructs/monitoring.ts';
 
 /** cdk-nag AwsSolutions-APIG4 (no API Gateway authorizer): acknowledged on the API and on every route. */
 export const APIG4_ACKNOWLEDGMENT = {
@@ -62,6 +66,8 @@ export interface SharedResourceIds {
   oauthSecretPrefix: string;
   queues: Record<QueueId, { queueArn: string; queueUrl: string; dlqArn: string; dlqUrl: string }>;
   buckets: Record<BucketId, { bucketName: string; bucketArn: string }>;
+  /** The SNS topic every alarm acts on (see infra/constructs/monitoring.ts). */
+  alarmTopicArn: string;
 }
 
 /** Files shipped in the bundles of the functions that read the OAuth app catalog, and their settings. */
@@ -105,6 +111,8 @@ export interface FeatureStackProps extends NestedStackProps {
   oauthCatalog?: OAuthCatalogBundle;
   /** Build-time views of the registry, for the handlers the feature's `surfaceViews` name. */
   surface: SurfaceInputs;
+  /** Stage name (alarm names, metric namespace). */
+  stage: string;
 }
 
 export class FeatureStack extends NestedStack {
@@ -117,6 +125,8 @@ export class FeatureStack extends NestedStack {
   readonly roles: ExecutionRoles;
   /** The layer holding the OpenAPI document, when a handler of the feature serves it. */
   readonly openApiLayer?: lambda.LayerVersion;
+  /** Lambda errors/throttles of the feature and its log-derived metrics, with their alarms. */
+  readonly alarms: FeatureAlarms;
 
   constructor(scope: Construct, id: string, props: FeatureStackProps) {
     super(scope, id, {
@@ -278,5 +288,17 @@ export class FeatureStack extends NestedStack {
       }
       this.workerFunctions.set(worker.id, fn);
     }
+
+    // ── Alarms: on this stack's functions, acting on the root's topic ───────
+    this.alarms = new FeatureAlarms(this, 'Alarms', {
+      stage: props.stage,
+      featureId: feature.id,
+      featureName: feature.name,
+      functions: [...this.routeFunctions.values(), ...this.workerFunctions.values()],
+      workers: new Map(
+        [...this.workerFunctions].map(([wid, fn]) => [wid, { fn, logGroup: fn.functionLogGroup }] as const),
+      ),
+      topicArn: shared.alarmTopicArn,
+    });
   }
 }

@@ -1,7 +1,9 @@
 /**
  * The root stack of the PronaFlow Integration Ecosystem: what is stateful or shared by every
  * feature — the DynamoDB table, the keys secret and its initializer, the work queues with their
- * DLQs and alarms, the S3 buckets (and the bucket of their access logs), the HTTP API with its `$default` stage and `$default` route — and one nested
+ * DLQs and alarms, the alarm topic, the API and delivery rate alarms, the dashboard
+ * (infra/constructs/monitoring.ts), the S3 buckets (and the bucket of their access logs), the HTTP
+ * API with its `$default` stage and `$default` route (and its custom domain, when given) — and one nested
  * {@link FeatureStack} per entry of the registry (`functions/features.ts`), which holds that
  * feature's functions, log groups, roles, routes and event sources. A feature stack is handed plain
  * identifiers (nested-stack parameters), never exports. The table's shape comes from
@@ -9,17 +11,29 @@
  * `shared/bucket-catalog.ts`.
  */
 import { resolve } from 'node:path';
-import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Token, Validations } from 'aws-cdk-lib';
+import {
+  Aspects,
+  CfnOutput,
+  Duration,
+  type IAspect,
+  RemovalPolicy,
+  Stack,
+  type StackProps,
+  Tags,
+  Token,
+  Validations,
+} from 'aws-cdk-lib';
 import { AccessLogField, AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import type { Construct } from 'constructs';
+import type { Construct, IConstruct } from 'constructs';
 import type { FeatureModule } from '#functions/feature-module.ts';
 import { features as registry } from '#functions/features.ts';
 import { manifestDefine } from '#functions/system/route-manifest.ts';
@@ -34,6 +48,21 @@ import { type QueueId, queues } from '#shared/queue-catalog.ts';
 import { ApiFunction, FUNCTION_DEFAULTS } from './constructs/api-function.ts';
 import { ExecutionRoles, type GrantTargets, grantEnvironment, pascal } from './constructs/grants.ts';
 import { KeyringInitializer } from './constructs/keyring/keyring-initializer.ts';
+import {
+  type AlarmSubscribers,
+  AlarmTopic,
+  type CustomDomain,
+  checkAlarmSubscribers,
+  checkCustomDomain,
+  checkLogRetention,
+  checkStage,
+  DEFAULT_LOG_RETENTION_DAYS,
+  DEFAULT_STAGE,
+  metricsNamespace,
+  namePrefix,
+  ServiceAlarms,
+  ServiceDashboard,
+} from './constructs/monitoring.ts';
 import { QueueWithDlq } from './constructs/queue-with-dlq.ts';
 import {
   APIG4_ACKNOWLEDGMENT,
@@ -103,8 +132,35 @@ export interface RootStackProps extends StackProps {
   corsAllowedOrigins?: string[];
   /** Default throttling of the `$default` stage. @default { rateLimit: 1000, burstLimit: 2000 } */
   throttle?: { rateLimit: number; burstLimit: number };
-  /** Actions of the DLQ alarms (e.g. an SNS topic of the on-call). @default - none */
-  alarmActions?: cloudwatch.IAlarmAction[];
+  /**
+   * Stage name (`dev`, `staging`, `prod`…): 1 to 16 lowercase letters, digits or dashes. It goes
+   * into the names of the alarms, the alarm topic, the dashboard and the API, the metric namespace
+   * of the service's own metrics, and a `stage` tag on every resource. One stack per stage (deploy
+   * each to its own account or region: the stack's name does not change).
+   * @default 'dev'
+   */
+  stage?: string;
+  /**
+   * Who hears the alarms (each DLQ not empty, API 5xx rate, Lambda errors and throttles per
+   * feature, webhook delivery failure rate, OAuth refresh failures): e-mail addresses and/or HTTPS
+   * endpoints subscribed to the stack's own topic, or an existing topic of yours.
+   * @default - the stack's topic with no subscriber (subscribe later, outside the stack)
+   */
+  alarmSubscribers?: AlarmSubscribers;
+  /**
+   * Retention of EVERY log group of the app (functions, API access logs), in days: one of the
+   * values CloudWatch Logs offers (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
+   * 1096, 1827, 2192, 2557, 2922, 3288, 3653).
+   * @default 30
+   */
+  logRetentionDays?: number;
+  /**
+   * A custom domain for the API: an API Gateway domain name (regional, TLS 1.2) with the given ACM
+   * certificate, mapped to the `$default` stage. Point a DNS record (CNAME or Route 53 alias) at the
+   * `CustomDomainTarget` output. `publicBaseUrl` then defaults to `https://<domainName>`.
+   * @default - none: the API is served on its execute-api endpoint
+   */
+  customDomain?: CustomDomain;
   /**
    * ALLOW_LOOPBACK_TARGETS lets webhooks and OAuth calls reach loopback/private addresses. It
    * exists for the local runtime only: `true` is REFUSED here (the constructor throws), so a
@@ -136,6 +192,13 @@ export class RootStack extends Stack {
   readonly workerFunctions = new Map<string, ApiFunction>();
   /** The `$default` route's function (404/405 for requests no route matches). */
   readonly fallbackFunction: ApiFunction;
+  /** Where every alarm goes. */
+  readonly alarmTopic: AlarmTopic;
+  /** The API 5xx rate and webhook delivery failure rate alarms. */
+  readonly serviceAlarms: ServiceAlarms;
+  readonly dashboard: cloudwatch.Dashboard;
+  /** The API's custom domain, when `customDomain` is given. */
+  readonly domainName?: apigwv2.DomainName;
 
   constructor(scope: Construct, id: string, props: RootStackProps = {}) {
     super(scope, id, props);
@@ -145,6 +208,16 @@ export class RootStack extends Stack {
           'stack must never let webhook deliveries or OAuth calls reach loopback or private addresses.',
       );
     }
+    const stage = props.stage ?? DEFAULT_STAGE;
+    checkStage(stage);
+    const alarmSubscribers = props.alarmSubscribers ?? {};
+    checkAlarmSubscribers(alarmSubscribers);
+    const logRetentionDays = props.logRetentionDays ?? DEFAULT_LOG_RETENTION_DAYS;
+    checkLogRetention(logRetentionDays);
+    if (props.customDomain) checkCustomDomain(props.customDomain);
+    Tags.of(this).add('stage', stage);
+    // Every log group of the app, nested stacks included, whoever created it.
+    Aspects.of(this).add(new LogRetention(logRetentionDays));
     const features = props.features ?? registry;
     const routeTable = features.flatMap((f) => Object.values(f.routes));
     const workerTable = features.flatMap((f) => f.workers ?? []);
@@ -186,6 +259,9 @@ export class RootStack extends Stack {
       });
     }
 
+    // ── Alarm topic ─────────────────────────────────────────────────────────
+    this.alarmTopic = new AlarmTopic(this, 'AlarmTopic', { stage, subscribers: alarmSubscribers });
+
     // ── Queues ──────────────────────────────────────────────────────────────
     this.queues = Object.fromEntries(
       Object.values(queues).map((def) => [
@@ -193,7 +269,8 @@ export class RootStack extends Stack {
         new QueueWithDlq(this, `${pascal(def.id)}Queue`, {
           def,
           visibilityTimeout: visibilityTimeoutFor(def.id, workerTable),
-          alarmActions: props.alarmActions,
+          alarmActions: [this.alarmTopic.action],
+          alarmName: `${namePrefix(stage)}-${def.id}-dlq-not-empty`,
         }),
       ]),
     ) as Record<QueueId, QueueWithDlq>;
@@ -264,7 +341,7 @@ export class RootStack extends Stack {
 
     // ── HTTP API ────────────────────────────────────────────────────────────
     this.api = new apigwv2.HttpApi(this, 'Api', {
-      apiName: SERVICE_NAME,
+      apiName: namePrefix(stage),
       description: 'PronaFlow Integration Ecosystem API',
       createDefaultStage: false,
       corsPreflight: {
@@ -307,7 +384,35 @@ export class RootStack extends Stack {
       },
     });
 
-    const publicBaseUrl = props.publicBaseUrl ?? this.api.apiEndpoint;
+    // ── Custom domain ───────────────────────────────────────────────────────
+    if (props.customDomain) {
+      this.domainName = new apigwv2.DomainName(this, 'CustomDomain', {
+        domainName: props.customDomain.domainName,
+        certificate: acm.Certificate.fromCertificateArn(
+          this,
+          'CustomDomainCertificate',
+          props.customDomain.certificateArn,
+        ),
+        endpointType: apigwv2.EndpointType.REGIONAL,
+        securityPolicy: apigwv2.SecurityPolicy.TLS_1_2,
+      });
+      new apigwv2.ApiMapping(this, 'CustomDomainMapping', {
+        api: this.api,
+        domainName: this.domainName,
+        stage: this.stage,
+      });
+      new CfnOutput(this, 'CustomDomainTarget', {
+        description: `DNS target of ${props.customDomain.domainName} (CNAME, or a Route 53 alias in the zone given by CustomDomainHostedZoneId)`,
+        value: this.domainName.regionalDomainName,
+      });
+      new CfnOutput(this, 'CustomDomainHostedZoneId', {
+        description: 'Hosted zone id of the custom domain target (for a Route 53 alias record)',
+        value: this.domainName.regionalHostedZoneId,
+      });
+    }
+    const publicBaseUrl =
+      props.publicBaseUrl ??
+      (props.customDomain ? `https://${props.customDomain.domainName}` : this.api.apiEndpoint);
     if (props.oauthCompleteUrl !== undefined && !props.oauthCompleteUrl.startsWith('https://')) {
       throw new Error(`oauthCompleteUrl must be an https URL, got ${props.oauthCompleteUrl}`);
     }
@@ -335,6 +440,8 @@ export class RootStack extends Stack {
       ...(props.oauthCompleteUrl ? { OAUTH_COMPLETE_URL: props.oauthCompleteUrl } : {}),
       ALLOW_LOOPBACK_TARGETS: 'false',
       POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
+      // The namespace of the service's own metrics (the log metric filters use it too).
+      POWERTOOLS_METRICS_NAMESPACE: metricsNamespace(stage),
       LOG_LEVEL: props.logLevel ?? 'INFO',
     };
     const environmentFor = (grants: readonly Grant[]) =>
@@ -390,6 +497,7 @@ export class RootStack extends Stack {
           { bucketName: this.buckets[bid].bucketName, bucketArn: this.buckets[bid].bucketArn },
         ]),
       ) as SharedResourceIds['buckets'],
+      alarmTopicArn: this.alarmTopic.topic.topicArn,
     };
     for (const feature of features) {
       const stack = new FeatureStack(this, `${pascal(feature.id)}Feature`, {
@@ -398,11 +506,40 @@ export class RootStack extends Stack {
         environment: baseEnvironment,
         oauthCatalog,
         surface,
+        stage,
       });
       this.featureStacks.set(feature.id, stack);
       for (const [k, v] of stack.routeFunctions) this.routeFunctions.set(k, v);
       for (const [k, v] of stack.workerFunctions) this.workerFunctions.set(k, v);
     }
+
+    // ── Alarms and dashboard ────────────────────────────────────────────────
+    this.serviceAlarms = new ServiceAlarms(this, 'Alarms', {
+      stage,
+      action: this.alarmTopic.action,
+      api: this.api,
+      deliveries: this.queues.deliveries,
+    });
+    const featureStacks = [...this.featureStacks.values()];
+    this.dashboard = new ServiceDashboard(this, 'Dashboard', {
+      stage,
+      api: this.api,
+      queues: (Object.keys(queues) as QueueId[]).map((qid) => ({ id: qid, ...this.queues[qid] })),
+      features: featureStacks.map((fs) => ({
+        id: fs.feature.id,
+        name: fs.feature.name,
+        functions: [
+          ...[...fs.routeFunctions].map(([label, fn]) => ({ label, fn })),
+          ...[...fs.workerFunctions].map(([label, fn]) => ({ label, fn })),
+        ],
+      })),
+      logMetrics: new Map(featureStacks.flatMap((fs) => [...fs.alarms.logMetrics])),
+      alarms: [
+        ...Object.values(this.queues).map((q) => q.dlqAlarm),
+        this.serviceAlarms.api5xxRate,
+        this.serviceAlarms.deliveryFailureRate,
+      ],
+    }).dashboard;
 
     // ── Outputs ─────────────────────────────────────────────────────────────
     new CfnOutput(this, 'ApiUrl', {
@@ -418,6 +555,14 @@ export class RootStack extends Stack {
       value: this.queues.ingest.queue.queueArn,
     });
     new CfnOutput(this, 'TableName', { description: 'The DynamoDB table', value: this.table.tableName });
+    new CfnOutput(this, 'AlarmTopicArn', {
+      description: 'The SNS topic every alarm notifies',
+      value: this.alarmTopic.topic.topicArn,
+    });
+    new CfnOutput(this, 'DashboardName', {
+      description: 'The CloudWatch dashboard',
+      value: namePrefix(stage),
+    });
     new CfnOutput(this, 'PackagesBucketName', {
       description: buckets.packages.description,
       value: this.buckets.packages.bucketName,
@@ -466,6 +611,14 @@ export class RootStack extends Stack {
       ],
       removalPolicy: RemovalPolicy.RETAIN,
     });
+  }
+}
+
+/** Sets the retention of every log group it visits (the stack's `logRetentionDays`). */
+class LogRetention implements IAspect {
+  constructor(private readonly days: number) {}
+  visit(node: IConstruct): void {
+    if (node instanceof logs.CfnLogGroup) node.retentionInDays = this.days;
   }
 }
 

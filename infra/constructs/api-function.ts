@@ -17,6 +17,7 @@ export const FUNCTION_DEFAULTS = {
    * timeouts of OAuth calls (OAUTH_HTTP_TIMEOUT_SECONDS, 10 s) plus table work.
    */
   timeout: Duration.seconds(20),
+  /** Overridden for every log group of the app by the root stack's `logRetentionDays`. */
   logRetention: RetentionDays.ONE_MONTH,
 } as const;
 
@@ -54,6 +55,9 @@ export interface ApiFunctionProps {
  * with a retention and its own least-privilege log policy.
  */
 export class ApiFunction extends NodejsFunction {
+  /** The function's own log group (metric filters read it). */
+  readonly functionLogGroup: LogGroup;
+
   constructor(scope: Construct, id: string, props: ApiFunctionProps) {
     const entry = props.entry ?? (props.handler ? handlerEntry(props.handler) : undefined);
     if (!entry) throw new Error(`ApiFunction ${id} needs a handler or an entry`);
@@ -86,5 +90,6 @@ export class ApiFunction extends NodejsFunction {
     // Instead of the AWSLambdaBasicExecutionRole managed policy (logs:CreateLogGroup and
     // PutLogEvents on every log group): create streams and put events in this log group only.
     logGroup.grantWrite(props.role);
+    this.functionLogGroup = logGroup;
   }
 }

@@ -241,7 +241,10 @@ describe('RootStack and feature stacks (bundled synth)', () => {
       'AWS::DynamoDB::Table',
       'AWS::SecretsManager::Secret',
       'AWS::SQS::Queue',
-      'AWS::CloudWatch::Alarm',
+      // (Alarms live where what they watch lives: DLQs and the API in the root, a feature's
+      // functions in its stack; see test/infra/monitoring.test.ts.)
+      'AWS::SNS::Topic',
+      'AWS::CloudWatch::Dashboard',
       'AWS::ApiGatewayV2::Api',
       'AWS::ApiGatewayV2::Stage',
       'AWS::S3::Bucket',
@@ -482,7 +485,8 @@ describe('RootStack and feature stacks (bundled synth)', () => {
     }
     // Every queue in the template is one of the table's queues or their DLQs.
     template.resourceCountIs('AWS::SQS::Queue', Object.keys(queues).length * 2);
-    template.resourceCountIs('AWS::CloudWatch::Alarm', Object.keys(queues).length);
+    // One per DLQ, plus the API 5xx rate and the webhook delivery failure rate.
+    template.resourceCountIs('AWS::CloudWatch::Alarm', Object.keys(queues).length + 2);
   });
 
   it('consumes each worker queue with partial batch failures and a long enough visibility timeout', () => {
