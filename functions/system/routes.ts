@@ -3,8 +3,9 @@
  * Handlers of this feature import this module, never the whole surface (functions/features.ts).
  */
 import * as z from 'zod';
+import { problemSchema } from '#shared/http/problem.ts';
 import { featureRoute, type RouteDef } from '#shared/http/route.ts';
-import { healthSchema, statusSchema } from '#shared/system/schemas.ts';
+import { docsAssetParams, healthSchema, statusSchema } from '#shared/system/schemas.ts';
 
 const route = featureRoute({ tag: 'System', auth: 'public', scopes: [] });
 
@@ -37,5 +38,25 @@ export const routes = {
     handler: 'system/get-openapi',
     summary: 'This API as an OpenAPI 3.1 document',
     responses: { 200: { description: 'OpenAPI document', schema: z.record(z.string(), z.unknown()) } },
+  }),
+  docs: route({
+    id: 'docs',
+    method: 'GET',
+    path: '/docs',
+    handler: 'system/get-docs',
+    summary: 'This API as a browsable reference page (Swagger UI over the OpenAPI document)',
+    responses: { 200: { description: 'The reference page', contentType: 'text/html' } },
+  }),
+  docsAsset: route({
+    id: 'docsAsset',
+    method: 'GET',
+    path: '/docs/assets/{name}',
+    handler: 'system/get-docs-asset',
+    summary: 'A script or stylesheet of the reference page (vendored Swagger UI, served by this service)',
+    params: docsAssetParams,
+    responses: {
+      200: { description: 'The asset (text/javascript or text/css)', contentType: 'text/javascript' },
+      404: { description: 'No asset of that name', schema: problemSchema },
+    },
   }),
 } satisfies Record<string, RouteDef>;

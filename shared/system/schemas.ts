@@ -50,3 +50,6 @@ export const statusSchema = z.object({
     )
     .optional(),
 });
+
+/** `GET /docs/assets/{name}`: any name; one the page does not use is a 404. */
+export const docsAssetParams = z.object({ name: z.string().max(100) });
