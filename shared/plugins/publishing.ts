@@ -211,11 +211,7 @@ export async function publishVersion(pluginId: string, version: string, now = ne
     if (plugin.current_version !== version) {
       throw new ConflictError(`Version ${version} was published and is no longer current.`);
     }
-    await sendJson('PLUGIN_JOBS_QUEUE_URL', {
-      kind: 'rollout',
-      plugin_id: pluginId,
-      version,
-    } satisfies PluginJob);
+    await sendRollout(pluginId, version);
     return { plugin: toPluginView(plugin), version: toVersionView(item) };
   }
   assertNewer(plugin, version);
@@ -290,14 +286,8 @@ export async function publishVersion(pluginId: string, version: string, now = ne
     published_at: at,
     updated_at: at,
   };
-  if (plugin.current_version) {
-    // Installations exist only once a version was published: they follow the new one.
-    await sendJson('PLUGIN_JOBS_QUEUE_URL', {
-      kind: 'rollout',
-      plugin_id: pluginId,
-      version,
-    } satisfies PluginJob);
-  }
+  // Installations exist only once a version was published: they follow the new one.
+  if (plugin.current_version) await sendRollout(pluginId, version);
   return {
     plugin: toPluginView(published),
     version: toVersionView({ ...item, status: 'PUBLISHED', package_key: key, published_at: at }),

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { describe, expect, it } from 'vitest';
 import { handler as createH } from '#functions/plugins/create-plugin.ts';
 import { handler as createVersionH } from '#functions/plugins/create-plugin-version.ts';
@@ -12,6 +13,7 @@ import { handler as upgradeH } from '#functions/plugins/upgrade-plugin.ts';
 import { routes } from '#functions/routes.ts';
 import { handler as createTokenH } from '#functions/tokens/create-token.ts';
 import { bucketName, headObject } from '#shared/objects.ts';
+import { sqs } from '#shared/queues.ts';
 import { invoke } from '#test/helpers/http-event.ts';
 import { drainPluginJobs, raisedEvents, usePluginsHarness } from './plugins-harness.ts';
 
@@ -132,6 +134,14 @@ describe('publishing', () => {
     expect(created11.status).toBe(201);
     await upload(created11.body.upload, v11);
     expect((await publish(h.operator, 'sprint-board', '1.1.0')).status).toBe(200);
+    // The rollout runs now and again later (installs the lagging index did not show yet).
+    const attrs = await sqs().send(
+      new GetQueueAttributesCommand({
+        QueueUrl: process.env.PLUGIN_JOBS_QUEUE_URL,
+        AttributeNames: ['ApproximateNumberOfMessagesDelayed'],
+      }),
+    );
+    expect(Number(attrs.Attributes?.ApproximateNumberOfMessagesDelayed)).toBeGreaterThanOrEqual(1);
     await drainPluginJobs();
     expect(await installedIn(h.admin, 'sprint-board')).toMatchObject({
       installed_version: '1.1.0',
