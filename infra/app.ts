@@ -49,6 +49,9 @@ function stringContext(app: App, key: string): string | undefined {
   return typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined;
 }
 
+/** An account root, role or user ARN (what a queue policy's `Principal.AWS` takes). */
+const PRINCIPAL_ARN = /^arn:aws[a-z-]*:iam::\d{12}:(root|role\/[\w+=,.@/-]+|user\/[\w+=,.@/-]+)$/;
+
 function listContext(app: App, key: string): string[] | undefined {
   return stringContext(app, key)
     ?.split(',')
@@ -95,7 +98,14 @@ function propsFromContext(app: App): RootStackProps {
       ?.split(',')
       .map((a) => a.trim())
       .filter(Boolean)
-      .map((arn) => new ArnPrincipal(arn)),
+      .map((arn) => {
+        if (!PRINCIPAL_ARN.test(arn)) {
+          throw new Error(
+            `eventSourcePrincipalArns (context "eventSourcePrincipalArns"): not an IAM account, role or user ARN: ${JSON.stringify(arn)}`,
+          );
+        }
+        return new ArnPrincipal(arn);
+      }),
     authJwksUrl: stringContext(app, 'authJwksUrl'),
     authJwtIssuer: stringContext(app, 'authJwtIssuer'),
     authJwtAudience: stringContext(app, 'authJwtAudience'),

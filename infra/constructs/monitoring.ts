@@ -12,7 +12,7 @@
  *   alarm) and the alarms of log-derived metrics of its workers ({@link LOG_METRICS}), acting on
  *   the topic whose ARN it gets as a parameter.
  */
-import { Duration, Stack, Token } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -253,6 +253,8 @@ export class AlarmTopic extends Construct {
       const key = new kms.Key(this, 'Key', {
         description: `Encrypts the ${namePrefix(props.stage)} alarm topic`,
         enableKeyRotation: true,
+        // It encrypts notifications in flight only: nothing to keep once the stack is gone.
+        removalPolicy: RemovalPolicy.DESTROY,
       });
       key.addToResourcePolicy(
         new iam.PolicyStatement({

@@ -396,10 +396,19 @@ describe('deploy props', () => {
         alarmEmails: 'a@example.com, b@example.com',
         customDomainName: 'api.example.com',
         customDomainCertificateArn: 'arn:aws:acm:us-east-1:111122223333:certificate/abc-123',
+        eventSourcePrincipalArns: 'arn:aws:iam::111122223333:role/pronaflow-events',
       },
     );
     const { template } = synth(app, stack);
     template.resourceCountIs('AWS::SNS::Subscription', 2);
+    template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+      Queues: [{ Ref: logicalId(stack.queues.ingest.queue) }],
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Principal: { AWS: 'arn:aws:iam::111122223333:role/pronaflow-events' } }),
+        ]),
+      },
+    });
     template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 365 });
     template.hasResourceProperties('AWS::ApiGatewayV2::DomainName', { DomainName: 'api.example.com' });
     template.hasResourceProperties('AWS::SNS::Topic', { TopicName: 'pronaflow-integrations-prod-alarms' });
@@ -465,6 +474,11 @@ describe('deploy props', () => {
       {},
       { customDomainName: 'api.example.com' },
       /customDomainName and customDomainCertificateArn go together/,
+    ],
+    [
+      {},
+      { eventSourcePrincipalArns: 'arn:aws:iam::111122223333:role/ok,pronaflow-events' },
+      /eventSourcePrincipalArns .*not an IAM account, role or user ARN: "pronaflow-events"/,
     ],
   ] as [Partial<RootStackProps>, Record<string, unknown>, RegExp][])(
     'fails synth with a clear message on a bad prop (%j %j)',
