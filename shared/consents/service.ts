@@ -12,6 +12,7 @@ import { db, tableName } from '#shared/db/client.ts';
 import { conditionFailedAt } from '#shared/db/conditions.ts';
 import { queryPage } from '#shared/db/pagination.ts';
 import { queryAll } from '#shared/db/query.ts';
+import type { TransactItem } from '#shared/db/transact.ts';
 import { ForbiddenError, NotFoundError, ValidationError } from '#shared/errors.ts';
 import type { Caller } from '#shared/http/caller.ts';
 import type { Page } from '#shared/http/common-params.ts';
@@ -272,31 +273,7 @@ export async function revokeConsent(
         next = { ...revokedBase, revocation_receipt: receiptFor(current, 'REVOKED', e!, now) };
         delete next.gsi1pk;
         delete next.gsi1sk;
-        return [
-          {
-            Put: {
-              TableName: tableName(),
-              Item: next,
-              ConditionExpression: 'attribute_exists(pk) AND #st = :granted',
-              ExpressionAttributeNames: { '#st': 'state' },
-              ExpressionAttributeValues: { ':granted': 'GRANTED' },
-            },
-          },
-          {
-            Delete: {
-              TableName: tableName(),
-              Key: consentKeys.live(
-                current.workspace_id,
-                current.user_id,
-                current.consent_type,
-                current.resource_type,
-                current.resource_id,
-              ),
-              ConditionExpression: 'attribute_not_exists(pk) OR consent_id = :id',
-              ExpressionAttributeValues: { ':id': id },
-            },
-          },
-        ];
+        return endLiveConsent(current, next);
       },
     );
   } catch (err) {
@@ -305,6 +282,38 @@ export async function revokeConsent(
     throw err;
   }
   return { consent: toView(next as ConsentItem, now), revoked: true };
+}
+
+/**
+ * The writes that end a live consent: the record in its final state, conditional on it still
+ * being GRANTED (item 0), and its live pointer gone if it still points at it.
+ */
+function endLiveConsent(current: ConsentItem, next: ConsentItem): TransactItem[] {
+  return [
+    {
+      Put: {
+        TableName: tableName(),
+        Item: next,
+        ConditionExpression: 'attribute_exists(pk) AND #st = :granted',
+        ExpressionAttributeNames: { '#st': 'state' },
+        ExpressionAttributeValues: { ':granted': 'GRANTED' },
+      },
+    },
+    {
+      Delete: {
+        TableName: tableName(),
+        Key: consentKeys.live(
+          current.workspace_id,
+          current.user_id,
+          current.consent_type,
+          current.resource_type,
+          current.resource_id,
+        ),
+        ConditionExpression: 'attribute_not_exists(pk) OR consent_id = :id',
+        ExpressionAttributeValues: { ':id': current.id },
+      },
+    },
+  ];
 }
 
 /**
@@ -329,31 +338,7 @@ export async function expireConsent(item: ConsentItem, now = new Date()): Promis
           expiredBase.expired_at,
         ),
       ],
-      () => [
-        {
-          Put: {
-            TableName: tableName(),
-            Item: expiredBase,
-            ConditionExpression: 'attribute_exists(pk) AND #st = :granted',
-            ExpressionAttributeNames: { '#st': 'state' },
-            ExpressionAttributeValues: { ':granted': 'GRANTED' },
-          },
-        },
-        {
-          Delete: {
-            TableName: tableName(),
-            Key: consentKeys.live(
-              item.workspace_id,
-              item.user_id,
-              item.consent_type,
-              item.resource_type,
-              item.resource_id,
-            ),
-            ConditionExpression: 'attribute_not_exists(pk) OR consent_id = :id',
-            ExpressionAttributeValues: { ':id': item.id },
-          },
-        },
-      ],
+      () => endLiveConsent(item, expiredBase),
     );
     return true;
   } catch (err) {

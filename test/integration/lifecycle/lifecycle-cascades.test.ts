@@ -1,4 +1,3 @@
-import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { BatchWriteCommand, GetCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { SQSEvent } from 'aws-lambda';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -15,11 +14,11 @@ import { runCascadePage, STALL_SECONDS } from '#shared/lifecycle/sweep.ts';
 import { deletedAppsAmong } from '#shared/oauth/deleted-apps.ts';
 import { connectionOf, listOfCaller } from '#shared/oauth/service.ts';
 import { pluginKeys } from '#shared/plugins/keys.ts';
-import { sqs } from '#shared/queues.ts';
 import { expiryMarker } from '#shared/webhooks/delivery-markers.ts';
 import { useTestSqs, useTestTable } from '#test/helpers/env.ts';
 import { invoke } from '#test/helpers/http-event.ts';
 import { emitEvent, sweepCascade } from '#test/helpers/lifecycle.ts';
+import { drainQueue } from '#test/helpers/queue-worker.ts';
 import { useMemorySecrets } from '#test/helpers/secrets.ts';
 import { testIdentity } from '#test/helpers/session.ts';
 import { seedToken } from '#test/helpers/tokens.ts';
@@ -197,38 +196,13 @@ function connection(ws: string, user: string, id: string, app: string) {
   };
 }
 
-/** Runs the lifecycle worker over its queue (real SQS batches) until it is empty. */
-async function drainLifecycleQueue(max = 500): Promise<number> {
-  const url = process.env.LIFECYCLE_QUEUE_URL as string;
-  let ran = 0;
-  for (let round = 0; round < max; round++) {
-    const out = await sqs().send(
-      new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 1, WaitTimeSeconds: 0 }),
-    );
-    const messages = out.Messages ?? [];
-    if (!messages.length) return ran;
-    const event = {
-      Records: messages.map((m) => ({
-        messageId: m.MessageId as string,
-        receiptHandle: m.ReceiptHandle as string,
-        body: m.Body as string,
-        attributes: {},
-        messageAttributes: {},
-        md5OfBody: '',
-        eventSource: 'aws:sqs',
-        eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:lifecycle',
-        awsRegion: 'us-east-1',
-      })),
-    } as unknown as SQSEvent;
-    const res = await sweepWorker(event, {} as never);
-    if (res.batchItemFailures.length) throw new Error(`lifecycle page failed: ${JSON.stringify(res)}`);
-    for (const m of messages) {
-      await sqs().send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: m.ReceiptHandle as string }));
-    }
-    ran += messages.length;
-  }
-  throw new Error('lifecycle queue did not settle');
-}
+/** Runs the lifecycle worker over its queue (real SQS batches of one, as deployed) until it is empty. */
+const drainLifecycleQueue = (max = 500) =>
+  drainQueue(process.env.LIFECYCLE_QUEUE_URL as string, sweepWorker, {
+    batchSize: 1,
+    max,
+    name: 'lifecycle',
+  });
 
 describe('workspace.deleted', () => {
   it('sweeps 5 000 webhook items over many invocations, survives a redelivered event and a lost message, and reports progress', async () => {

@@ -5,7 +5,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
-import type { SQSEvent } from 'aws-lambda';
 import { beforeAll } from 'vitest';
 import { handler as jobsH } from '#functions/plugins/plugin-jobs.ts';
 import { ensureBuckets } from '#infra/local/s3.ts';
@@ -13,6 +12,7 @@ import type { Caller } from '#shared/http/caller.ts';
 import { resetObjects } from '#shared/objects.ts';
 import { sqs } from '#shared/queues.ts';
 import { setEnv, useTestSqs, useTestTable } from '#test/helpers/env.ts';
+import { drainQueue } from '#test/helpers/queue-worker.ts';
 import { useMemorySecrets } from '#test/helpers/secrets.ts';
 import { type TestIdentity, testIdentity } from '#test/helpers/session.ts';
 
@@ -46,38 +46,8 @@ export function usePluginsHarness(): PluginsHarness {
 }
 
 /** Runs the plugin jobs on their queue until it is empty (each job may queue the next page). */
-export async function drainPluginJobs(max = 200): Promise<number> {
-  const url = process.env.PLUGIN_JOBS_QUEUE_URL as string;
-  let ran = 0;
-  for (let round = 0; round < max; round++) {
-    const out = await sqs().send(
-      new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }),
-    );
-    const messages = out.Messages ?? [];
-    if (!messages.length) return ran;
-    const event = {
-      Records: messages.map((m) => ({
-        messageId: m.MessageId as string,
-        receiptHandle: m.ReceiptHandle as string,
-        body: m.Body as string,
-        attributes: {},
-        messageAttributes: {},
-        md5OfBody: '',
-        eventSource: 'aws:sqs',
-        eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:plugins',
-        awsRegion: 'us-east-1',
-      })),
-    } as unknown as SQSEvent;
-    const res = await jobsH(event, {} as never);
-    if (res.batchItemFailures.length)
-      throw new Error(`plugin jobs failed: ${JSON.stringify(res.batchItemFailures)}`);
-    for (const m of messages) {
-      await sqs().send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: m.ReceiptHandle as string }));
-    }
-    ran += messages.length;
-  }
-  throw new Error('plugin jobs did not settle');
-}
+export const drainPluginJobs = (max = 200): Promise<number> =>
+  drainQueue(process.env.PLUGIN_JOBS_QUEUE_URL as string, jobsH, { max, name: 'plugins' });
 
 /** The events this service raised on the ingest queue since the last call (consumed). */
 export async function raisedEvents(): Promise<
