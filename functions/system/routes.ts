@@ -5,7 +5,14 @@
 import * as z from 'zod';
 import { problemSchema } from '#shared/http/problem.ts';
 import { featureRoute, type RouteDef } from '#shared/http/route.ts';
-import { docsAssetParams, healthSchema, statusSchema } from '#shared/system/schemas.ts';
+import {
+  docsAssetParams,
+  healthSchema,
+  problemTypeListSchema,
+  problemTypeParams,
+  problemTypeSchema,
+  statusSchema,
+} from '#shared/system/schemas.ts';
 
 const route = featureRoute({ tag: 'System', auth: 'public', scopes: [] });
 
@@ -57,6 +64,30 @@ export const routes = {
     responses: {
       200: { description: 'The asset (text/javascript or text/css)', contentType: 'text/javascript' },
       404: { description: 'No asset of that name', schema: problemSchema },
+    },
+  }),
+  problemTypes: route({
+    id: 'problemTypes',
+    method: 'GET',
+    path: '/problems',
+    handler: 'system/get-problem-types',
+    summary: 'Every problem type errors can carry (the `type` of a problem+json answer)',
+    responses: { 200: { description: 'The problem types', schema: problemTypeListSchema } },
+  }),
+  problemType: route({
+    id: 'problemType',
+    method: 'GET',
+    path: '/problems/{name}',
+    handler: 'system/get-problem-type',
+    summary:
+      'What a problem type means and how to fix it: JSON, or an HTML page when the client prefers text/html (a browser)',
+    params: problemTypeParams,
+    responses: {
+      200: {
+        description: 'The problem type (JSON; HTML with `Accept: text/html`)',
+        schema: problemTypeSchema,
+      },
+      404: { description: 'No problem type of that name', schema: problemSchema },
     },
   }),
 } satisfies Record<string, RouteDef>;

@@ -1,7 +1,8 @@
 import * as z from 'zod';
 import { config } from '#shared/config.ts';
-import { problemSchema } from './problem.ts';
-import { type CallerKind, fullPath, type RouteDef } from './route.ts';
+import { problemSchema, problemTypeUri } from './problem.ts';
+import { problemNamesFor } from './problem-catalog.ts';
+import { API_PREFIX, type CallerKind, fullPath, type RouteDef } from './route.ts';
 import { bodyOptional, derivedErrors } from './statuses.ts';
 
 type Json = Record<string, unknown>;
@@ -73,6 +74,21 @@ function operation(r: RouteDef): Json {
     }
     responses[status] = { description: d.description, ...(headers ? { headers } : {}), content };
   }
+  // Each problem answer links the pages of the problem types it can carry (GET /problems/{name}).
+  for (const [status, res] of Object.entries(responses) as [
+    string,
+    { description: string; content?: Json },
+  ][]) {
+    if (!res.content?.[PROBLEM_JSON]) continue;
+    const names = problemNamesFor(Number(status), r.tag);
+    if (!names.length) continue;
+    const links = names.map((n) => `[\`${n}\`](${API_PREFIX}/problems/${n})`).join(', ');
+    responses[status] = {
+      ...res,
+      description: `${res.description}. Problem type${names.length > 1 ? 's' : ''}: ${links}`,
+      'x-problem-types': names.map((n) => ({ type: problemTypeUri(n), page: `${API_PREFIX}/problems/${n}` })),
+    };
+  }
   return {
     operationId: r.id,
     summary: r.summary,
@@ -115,6 +131,11 @@ export function buildOpenApi(routes: RouteDef[], serverUrl?: string, version?: s
       version: version ?? config().SERVICE_VERSION,
       description:
         'API tokens, webhooks, OAuth connections, sync bindings, plugins and consents. Errors are RFC 9457 problem+json.',
+    },
+    externalDocs: {
+      description:
+        'Every problem type (the `type` of a problem+json answer): what it means and how to fix it',
+      url: `${API_PREFIX}/problems`,
     },
     servers: serverUrl ? [{ url: serverUrl }] : [],
     paths,

@@ -28,7 +28,15 @@ export const problemSchema = z
 
 export type Problem = z.infer<typeof problemSchema>;
 
+/**
+ * Where problem `type` URIs live: a stable public address (the same in every stage, so clients may
+ * compare types), which proxies to this service's `GET /v1/integration/problems/<name>`; every
+ * name is in problem-catalog.ts.
+ */
 export const PROBLEM_TYPE_BASE = 'https://docs.pronaflow.com/integration/problems/';
+
+/** The `type` URI of the problem named `code`. */
+export const problemTypeUri = (code: string) => `${PROBLEM_TYPE_BASE}${code}`;
 
 export function problem(input: {
   status: number;
@@ -41,7 +49,7 @@ export function problem(input: {
   extra?: Record<string, unknown>;
 }): Problem {
   return {
-    type: `${PROBLEM_TYPE_BASE}${input.code}`,
+    type: problemTypeUri(input.code),
     title: input.title,
     status: input.status,
     detail: input.detail,

@@ -53,3 +53,18 @@ export const statusSchema = z.object({
 
 /** `GET /docs/assets/{name}`: any name; one the page does not use is a 404. */
 export const docsAssetParams = z.object({ name: z.string().max(100) });
+
+/** A problem type's page as JSON (`GET /problems/{name}`). */
+export const problemTypeSchema = z.object({
+  name: z.string(),
+  type: z.string().describe('The `type` URI problems of this kind carry'),
+  title: z.string(),
+  status: z.number().int(),
+  description: z.string(),
+  how_to_fix: z.array(z.string()),
+});
+
+export const problemTypeListSchema = z.object({ items: z.array(problemTypeSchema) });
+
+/** `GET /problems/{name}`: any name; one the catalogue does not list is a 404. */
+export const problemTypeParams = z.object({ name: z.string().max(100) });
