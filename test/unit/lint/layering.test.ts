@@ -66,6 +66,16 @@ describe('layering lint rule', () => {
     expect(restrictedImports(path, importing(spec))).toEqual([path]);
   });
 
+  it.each([
+    ['functions/tokens/probe.ts', '#shared/client/index.ts'],
+    ['functions/probe.ts', '../shared/client/index.ts'],
+    ['shared/tokens/probe.ts', '#shared/client/index.ts'],
+    ['shared/webhooks/probe.ts', '../client/index.ts'],
+    ['shared/http/probe3.ts', '#shared/client/schema.ts'],
+  ])('refuses an import of the typed client from deployed code (%s imports %s)', (path, spec) => {
+    expect(restrictedImports(path, importing(spec))).toEqual([path]);
+  });
+
   it('holds in the source tree (npm test, and so CI, fails on a violation, not only npm run lint)', () => {
     let out: string;
     try {
