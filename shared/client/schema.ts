@@ -507,6 +507,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/integration/problems": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every problem type errors can carry (the `type` of a problem+json answer) */
+        get: operations["problemTypes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/integration/problems/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** What a problem type means and how to fix it: JSON, or an HTML page when the client prefers text/html (a browser) */
+        get: operations["problemType"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/integration/rate-limit": {
         parameters: {
             query?: never;
@@ -843,7 +877,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Invalid input: a query parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field) */
+            /** @description Invalid input: a query parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -852,7 +886,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials */
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
             401: {
                 headers: {
                     /** @description The Bearer challenge, with the error when there is one */
@@ -863,7 +897,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`) */
+            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -894,7 +928,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -903,7 +937,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit exceeded */
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
             429: {
                 headers: {
                     /** @description Seconds until a retry can succeed */
@@ -914,7 +948,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -923,7 +957,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not implemented yet */
+            /** @description Not implemented yet. Problem type: [`not-implemented`](/v1/integration/problems/not-implemented) */
             501: {
                 headers: {
                     [name: string]: unknown;
@@ -947,7 +981,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Credentials cannot be verified right now; try again shortly */
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -991,7 +1025,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Invalid input: the body is not valid JSON or a field is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field) */
+            /** @description Invalid input: the body is not valid JSON or a field is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1000,7 +1034,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials */
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
             401: {
                 headers: {
                     /** @description The Bearer challenge, with the error when there is one */
@@ -1011,7 +1045,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`) */
+            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1042,7 +1076,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1051,7 +1085,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Body is not JSON */
+            /** @description Body is not JSON. Problem type: [`unsupported-media-type`](/v1/integration/problems/unsupported-media-type) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1060,7 +1094,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit exceeded */
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
             429: {
                 headers: {
                     /** @description Seconds until a retry can succeed */
@@ -1071,7 +1105,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -1080,7 +1114,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not implemented yet */
+            /** @description Not implemented yet. Problem type: [`not-implemented`](/v1/integration/problems/not-implemented) */
             501: {
                 headers: {
                     [name: string]: unknown;
@@ -1104,7 +1138,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Credentials cannot be verified right now; try again shortly */
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1126,7 +1160,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Invalid input: a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field) */
+            /** @description Invalid input: a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1135,7 +1169,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials */
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
             401: {
                 headers: {
                     /** @description The Bearer challenge, with the error when there is one */
@@ -1146,7 +1180,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`) */
+            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1177,7 +1211,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such resource (another tenant's is never found) */
+            /** @description No such resource (another tenant's is never found). Problem type: [`not-found`](/v1/integration/problems/not-found) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1186,7 +1220,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1195,7 +1229,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit exceeded */
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
             429: {
                 headers: {
                     /** @description Seconds until a retry can succeed */
@@ -1206,7 +1240,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -1215,7 +1249,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not implemented yet */
+            /** @description Not implemented yet. Problem type: [`not-implemented`](/v1/integration/problems/not-implemented) */
             501: {
                 headers: {
                     [name: string]: unknown;
@@ -1239,7 +1273,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Credentials cannot be verified right now; try again shortly */
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1279,7 +1313,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Invalid input: the body is not valid JSON or a field is invalid; a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field) */
+            /** @description Invalid input: the body is not valid JSON or a field is invalid; a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1288,7 +1322,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials */
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
             401: {
                 headers: {
                     /** @description The Bearer challenge, with the error when there is one */
@@ -1299,7 +1333,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`) */
+            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1330,7 +1364,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such resource (another tenant's is never found) */
+            /** @description No such resource (another tenant's is never found). Problem type: [`not-found`](/v1/integration/problems/not-found) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1339,7 +1373,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1348,7 +1382,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Body is not JSON */
+            /** @description Body is not JSON. Problem type: [`unsupported-media-type`](/v1/integration/problems/unsupported-media-type) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1357,7 +1391,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit exceeded */
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
             429: {
                 headers: {
                     /** @description Seconds until a retry can succeed */
@@ -1368,7 +1402,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -1377,7 +1411,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not implemented yet */
+            /** @description Not implemented yet. Problem type: [`not-implemented`](/v1/integration/problems/not-implemented) */
             501: {
                 headers: {
                     [name: string]: unknown;
@@ -1401,7 +1435,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Credentials cannot be verified right now; try again shortly */
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1423,7 +1457,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Invalid input: a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field) */
+            /** @description Invalid input: a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1432,7 +1466,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials */
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
             401: {
                 headers: {
                     /** @description The Bearer challenge, with the error when there is one */
@@ -1443,7 +1477,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`) */
+            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1474,7 +1508,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such resource (another tenant's is never found) */
+            /** @description No such resource (another tenant's is never found). Problem type: [`not-found`](/v1/integration/problems/not-found) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1483,7 +1517,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1492,7 +1526,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit exceeded */
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
             429: {
                 headers: {
                     /** @description Seconds until a retry can succeed */
@@ -1503,7 +1537,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -1512,7 +1546,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not implemented yet */
+            /** @description Not implemented yet. Problem type: [`not-implemented`](/v1/integration/problems/not-implemented) */
             501: {
                 headers: {
                     [name: string]: unknown;
@@ -1536,7 +1570,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Credentials cannot be verified right now; try again shortly */
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1677,7 +1711,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid input: a query parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field) */
+            /** @description Invalid input: a query parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1686,7 +1720,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials */
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
             401: {
                 headers: {
                     /** @description The Bearer challenge, with the error when there is one */
@@ -1697,7 +1731,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `scope=workspace` without the admin role, or a token without the scope */
+            /** @description `scope=workspace` without the admin role, or a token without the scope. Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1721,7 +1755,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1730,7 +1764,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit exceeded */
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
             429: {
                 headers: {
                     /** @description Seconds until a retry can succeed */
@@ -1741,7 +1775,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -1750,7 +1784,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Credentials cannot be verified right now; try again shortly */
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2006,7 +2040,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid input: the body is not valid JSON or a field is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field) */
+            /** @description Invalid input: the body is not valid JSON or a field is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2015,7 +2049,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials */
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
             401: {
                 headers: {
                     /** @description The Bearer challenge, with the error when there is one */
@@ -2026,7 +2060,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`) */
+            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2057,7 +2091,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2066,7 +2100,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Body is not JSON */
+            /** @description Body is not JSON. Problem type: [`unsupported-media-type`](/v1/integration/problems/unsupported-media-type) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -2075,7 +2109,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit exceeded */
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
             429: {
                 headers: {
                     /** @description Seconds until a retry can succeed */
@@ -2086,7 +2120,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2095,7 +2129,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Credentials cannot be verified right now; try again shortly */
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2226,7 +2260,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid input: a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field) */
+            /** @description Invalid input: a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2235,7 +2269,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials */
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
             401: {
                 headers: {
                     /** @description The Bearer challenge, with the error when there is one */
@@ -2246,7 +2280,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`) */
+            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2277,7 +2311,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such consent of yours (another user's is never found) */
+            /** @description No such consent of yours (another user's is never found). Problem type: [`not-found`](/v1/integration/problems/not-found) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2301,7 +2335,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2310,7 +2344,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit exceeded */
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
             429: {
                 headers: {
                     /** @description Seconds until a retry can succeed */
@@ -2321,7 +2355,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2330,7 +2364,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Credentials cannot be verified right now; try again shortly */
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2461,7 +2495,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid input: a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field) */
+            /** @description Invalid input: a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2470,7 +2504,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials */
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
             401: {
                 headers: {
                     /** @description The Bearer challenge, with the error when there is one */
@@ -2481,7 +2515,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`) */
+            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2512,7 +2546,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such consent of yours (another user's is never found) */
+            /** @description No such consent of yours (another user's is never found). Problem type: [`not-found`](/v1/integration/problems/not-found) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2536,7 +2570,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2545,7 +2579,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit exceeded */
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
             429: {
                 headers: {
                     /** @description Seconds until a retry can succeed */
@@ -2556,7 +2590,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2565,7 +2599,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Credentials cannot be verified right now; try again shortly */
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2635,7 +2669,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid input: a query parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field) */
+            /** @description Invalid input: a query parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2644,7 +2678,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials */
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
             401: {
                 headers: {
                     /** @description The Bearer challenge, with the error when there is one */
@@ -2655,7 +2689,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `scope=workspace` without the admin role, or a token without the scope */
+            /** @description `scope=workspace` without the admin role, or a token without the scope. Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2679,7 +2713,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2688,7 +2722,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit exceeded */
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
             429: {
                 headers: {
                     /** @description Seconds until a retry can succeed */
@@ -2699,7 +2733,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2708,7 +2742,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Credentials cannot be verified right now; try again shortly */
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2766,7 +2800,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid input: a query parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field) */
+            /** @description Invalid input: a query parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2775,7 +2809,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials */
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
             401: {
                 headers: {
                     /** @description The Bearer challenge, with the error when there is one */
@@ -2786,7 +2820,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `scope=workspace` without the admin role, or a token without the scope */
+            /** @description `scope=workspace` without the admin role, or a token without the scope. Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2810,7 +2844,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2819,7 +2853,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit exceeded */
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
             429: {
                 headers: {
                     /** @description Seconds until a retry can succeed */
@@ -2830,7 +2864,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2839,7 +2873,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Credentials cannot be verified right now; try again shortly */
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3013,7 +3047,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid input: a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field) */
+            /** @description Invalid input: a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3022,7 +3056,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials */
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
             401: {
                 headers: {
                     /** @description The Bearer challenge, with the error when there is one */
@@ -3033,7 +3067,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`) */
+            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3064,7 +3098,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -3073,7 +3107,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit exceeded */
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
             429: {
                 headers: {
                     /** @description Seconds until a retry can succeed */
@@ -3084,7 +3118,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3093,7 +3127,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Credentials cannot be verified right now; try again shortly */
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3151,7 +3185,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid input: a query parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field) */
+            /** @description Invalid input: a query parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3160,7 +3194,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials */
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
             401: {
                 headers: {
                     /** @description The Bearer challenge, with the error when there is one */
@@ -3171,7 +3205,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `scope=workspace` without the admin role, or a token without the scope */
+            /** @description `scope=workspace` without the admin role, or a token without the scope. Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3195,7 +3229,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -3204,7 +3238,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit exceeded */
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
             429: {
                 headers: {
                     /** @description Seconds until a retry can succeed */
@@ -3215,7 +3249,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3224,7 +3258,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Credentials cannot be verified right now; try again shortly */
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3253,7 +3287,7 @@ export interface operations {
                     "text/html": string;
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -3262,7 +3296,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3293,7 +3327,7 @@ export interface operations {
                     "text/javascript": string;
                 };
             };
-            /** @description Invalid input: a path parameter is invalid (problem+json lists each bad field) */
+            /** @description Invalid input: a path parameter is invalid (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3302,7 +3336,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No asset of that name */
+            /** @description No asset of that name. Problem type: [`not-found`](/v1/integration/problems/not-found) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3326,7 +3360,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -3335,7 +3369,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3376,7 +3410,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -3385,7 +3419,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3394,7 +3428,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A component is failing */
+            /** @description A component is failing. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3459,7 +3493,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid input: a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field) */
+            /** @description Invalid input: a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem types: [`validation-error`](/v1/integration/problems/validation-error), [`oauth-invalid-state`](/v1/integration/problems/oauth-invalid-state), [`oauth-authorization-denied`](/v1/integration/problems/oauth-authorization-denied), [`oauth-invalid-grant`](/v1/integration/problems/oauth-invalid-grant) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3468,7 +3502,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials */
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
             401: {
                 headers: {
                     /** @description The Bearer challenge, with the error when there is one */
@@ -3479,7 +3513,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`) */
+            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3510,7 +3544,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -3519,7 +3553,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit exceeded */
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
             429: {
                 headers: {
                     /** @description Seconds until a retry can succeed */
@@ -3530,7 +3564,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3539,7 +3573,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Credentials cannot be verified right now; try again shortly */
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3591,7 +3625,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid input: a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field) */
+            /** @description Invalid input: a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem types: [`validation-error`](/v1/integration/problems/validation-error), [`oauth-invalid-state`](/v1/integration/problems/oauth-invalid-state), [`oauth-authorization-denied`](/v1/integration/problems/oauth-authorization-denied), [`oauth-invalid-grant`](/v1/integration/problems/oauth-invalid-grant) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3600,7 +3634,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials */
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
             401: {
                 headers: {
                     /** @description The Bearer challenge, with the error when there is one */
@@ -3611,7 +3645,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`) */
+            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3642,7 +3676,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such app */
+            /** @description No such app. Problem type: [`not-found`](/v1/integration/problems/not-found) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3666,7 +3700,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -3675,7 +3709,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit exceeded */
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
             429: {
                 headers: {
                     /** @description Seconds until a retry can succeed */
@@ -3686,7 +3720,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3695,7 +3729,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Credentials cannot be verified right now; try again shortly */
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3736,7 +3770,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description No state or code, or the provider refused */
+            /** @description No state or code, or the provider refused. Problem types: [`validation-error`](/v1/integration/problems/validation-error), [`oauth-invalid-state`](/v1/integration/problems/oauth-invalid-state), [`oauth-authorization-denied`](/v1/integration/problems/oauth-authorization-denied), [`oauth-invalid-grant`](/v1/integration/problems/oauth-invalid-grant) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3746,7 +3780,7 @@ export interface operations {
                     "text/html": string;
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -3755,7 +3789,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3838,7 +3872,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Unknown, expired, used or foreign state; the provider denied the authorization or refused the code (`provider_error`) */
+            /** @description Unknown, expired, used or foreign state; the provider denied the authorization or refused the code (`provider_error`). Problem types: [`validation-error`](/v1/integration/problems/validation-error), [`oauth-invalid-state`](/v1/integration/problems/oauth-invalid-state), [`oauth-authorization-denied`](/v1/integration/problems/oauth-authorization-denied), [`oauth-invalid-grant`](/v1/integration/problems/oauth-invalid-grant) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3862,7 +3896,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Missing, invalid or expired credentials */
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
             401: {
                 headers: {
                     /** @description The Bearer challenge, with the error when there is one */
@@ -3873,7 +3907,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`) */
+            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3904,7 +3938,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description The app left the catalog or was deleted */
+            /** @description The app left the catalog or was deleted. Problem type: [`not-found`](/v1/integration/problems/not-found) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3928,7 +3962,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -3937,7 +3971,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Body is not JSON */
+            /** @description Body is not JSON. Problem type: [`unsupported-media-type`](/v1/integration/problems/unsupported-media-type) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -3946,7 +3980,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit exceeded */
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
             429: {
                 headers: {
                     /** @description Seconds until a retry can succeed */
@@ -3957,7 +3991,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -3966,7 +4000,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The provider's token endpoint failed */
+            /** @description The provider's token endpoint failed. Problem type: [`upstream-error`](/v1/integration/problems/upstream-error) */
             502: {
                 headers: {
                     [name: string]: unknown;
@@ -3990,7 +4024,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Credentials cannot be verified right now; try again shortly */
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4072,7 +4106,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid input: a query parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field) */
+            /** @description Invalid input: a query parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem types: [`validation-error`](/v1/integration/problems/validation-error), [`oauth-invalid-state`](/v1/integration/problems/oauth-invalid-state), [`oauth-authorization-denied`](/v1/integration/problems/oauth-authorization-denied), [`oauth-invalid-grant`](/v1/integration/problems/oauth-invalid-grant) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4081,7 +4115,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials */
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
             401: {
                 headers: {
                     /** @description The Bearer challenge, with the error when there is one */
@@ -4092,7 +4126,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`) */
+            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4123,7 +4157,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -4132,7 +4166,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit exceeded */
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
             429: {
                 headers: {
                     /** @description Seconds until a retry can succeed */
@@ -4143,7 +4177,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4152,7 +4186,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Credentials cannot be verified right now; try again shortly */
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4257,7 +4291,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid input: the body is not valid JSON or a field is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field) */
+            /** @description Invalid input: the body is not valid JSON or a field is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem types: [`validation-error`](/v1/integration/problems/validation-error), [`oauth-invalid-state`](/v1/integration/problems/oauth-invalid-state), [`oauth-authorization-denied`](/v1/integration/problems/oauth-authorization-denied), [`oauth-invalid-grant`](/v1/integration/problems/oauth-invalid-grant) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4266,7 +4300,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials */
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
             401: {
                 headers: {
                     /** @description The Bearer challenge, with the error when there is one */
@@ -4277,7 +4311,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`) */
+            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4308,7 +4342,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description The app was deleted */
+            /** @description The app was deleted. Problem type: [`not-found`](/v1/integration/problems/not-found) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4332,7 +4366,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -4341,7 +4375,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Body is not JSON */
+            /** @description Body is not JSON. Problem type: [`unsupported-media-type`](/v1/integration/problems/unsupported-media-type) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -4350,7 +4384,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit exceeded */
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
             429: {
                 headers: {
                     /** @description Seconds until a retry can succeed */
@@ -4361,7 +4395,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4370,7 +4404,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The app has no client credentials configured */
+            /** @description The app has no client credentials configured. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4460,7 +4494,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid input: a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field) */
+            /** @description Invalid input: a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem types: [`validation-error`](/v1/integration/problems/validation-error), [`oauth-invalid-state`](/v1/integration/problems/oauth-invalid-state), [`oauth-authorization-denied`](/v1/integration/problems/oauth-authorization-denied), [`oauth-invalid-grant`](/v1/integration/problems/oauth-invalid-grant) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4469,7 +4503,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials */
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
             401: {
                 headers: {
                     /** @description The Bearer challenge, with the error when there is one */
@@ -4480,7 +4514,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`) */
+            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4511,7 +4545,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such connection (or another user's) */
+            /** @description No such connection (or another user's). Problem type: [`not-found`](/v1/integration/problems/not-found) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4535,7 +4569,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -4544,7 +4578,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit exceeded */
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
             429: {
                 headers: {
                     /** @description Seconds until a retry can succeed */
@@ -4555,7 +4589,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4564,7 +4598,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Credentials cannot be verified right now; try again shortly */
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4593,7 +4627,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Invalid input: a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field) */
+            /** @description Invalid input: a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem types: [`validation-error`](/v1/integration/problems/validation-error), [`oauth-invalid-state`](/v1/integration/problems/oauth-invalid-state), [`oauth-authorization-denied`](/v1/integration/problems/oauth-authorization-denied), [`oauth-invalid-grant`](/v1/integration/problems/oauth-invalid-grant) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4602,7 +4636,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials */
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
             401: {
                 headers: {
                     /** @description The Bearer challenge, with the error when there is one */
@@ -4613,7 +4647,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`) */
+            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4644,7 +4678,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such connection (or another user's) */
+            /** @description No such connection (or another user's). Problem type: [`not-found`](/v1/integration/problems/not-found) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4668,7 +4702,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -4677,7 +4711,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit exceeded */
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
             429: {
                 headers: {
                     /** @description Seconds until a retry can succeed */
@@ -4688,7 +4722,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4697,7 +4731,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Credentials cannot be verified right now; try again shortly */
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4772,7 +4806,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid input: a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field) */
+            /** @description Invalid input: a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem types: [`validation-error`](/v1/integration/problems/validation-error), [`oauth-invalid-state`](/v1/integration/problems/oauth-invalid-state), [`oauth-authorization-denied`](/v1/integration/problems/oauth-authorization-denied), [`oauth-invalid-grant`](/v1/integration/problems/oauth-invalid-grant) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4781,7 +4815,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials */
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
             401: {
                 headers: {
                     /** @description The Bearer challenge, with the error when there is one */
@@ -4792,7 +4826,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`) */
+            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4823,7 +4857,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such connection (or another user's) */
+            /** @description No such connection (or another user's). Problem type: [`not-found`](/v1/integration/problems/not-found) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4847,7 +4881,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No usable refresh token: connect again */
+            /** @description No usable refresh token: connect again. Problem types: [`conflict`](/v1/integration/problems/conflict), [`oauth-connection-expired`](/v1/integration/problems/oauth-connection-expired), [`oauth-refresh-paused`](/v1/integration/problems/oauth-refresh-paused) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4871,7 +4905,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -4880,7 +4914,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit exceeded */
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
             429: {
                 headers: {
                     /** @description Seconds until a retry can succeed */
@@ -4891,7 +4925,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -4900,7 +4934,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The provider refused or failed (its `provider_error` is given) */
+            /** @description The provider refused or failed (its `provider_error` is given). Problem type: [`upstream-error`](/v1/integration/problems/upstream-error) */
             502: {
                 headers: {
                     [name: string]: unknown;
@@ -4924,7 +4958,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Credentials cannot be verified right now; try again shortly */
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4955,7 +4989,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -4964,7 +4998,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5040,7 +5074,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid input: a query parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field) */
+            /** @description Invalid input: a query parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5049,7 +5083,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials */
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
             401: {
                 headers: {
                     /** @description The Bearer challenge, with the error when there is one */
@@ -5060,7 +5094,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`) */
+            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5091,7 +5125,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -5100,7 +5134,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit exceeded */
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
             429: {
                 headers: {
                     /** @description Seconds until a retry can succeed */
@@ -5111,7 +5145,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5120,7 +5154,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Credentials cannot be verified right now; try again shortly */
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5277,7 +5311,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid input: the body is not valid JSON or a field is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field) */
+            /** @description Invalid input: the body is not valid JSON or a field is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5286,7 +5320,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials */
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
             401: {
                 headers: {
                     /** @description The Bearer challenge, with the error when there is one */
@@ -5297,7 +5331,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not a PronaFlow operator */
+            /** @description Not a PronaFlow operator. Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5328,7 +5362,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such plugin or version */
+            /** @description No such plugin or version. Problem type: [`not-found`](/v1/integration/problems/not-found) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5359,7 +5393,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Not newer than the published version, already published, no package uploaded yet, or changed meanwhile */
+            /** @description Not newer than the published version, already published, no package uploaded yet, or changed meanwhile. Problem type: [`conflict`](/v1/integration/problems/conflict) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5390,7 +5424,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -5399,7 +5433,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Body is not JSON */
+            /** @description Body is not JSON. Problem type: [`unsupported-media-type`](/v1/integration/problems/unsupported-media-type) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -5408,7 +5442,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit exceeded */
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
             429: {
                 headers: {
                     /** @description Seconds until a retry can succeed */
@@ -5419,7 +5453,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5428,7 +5462,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Credentials cannot be verified right now; try again shortly */
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5495,7 +5529,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid input: a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field) */
+            /** @description Invalid input: a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5504,7 +5538,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials */
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
             401: {
                 headers: {
                     /** @description The Bearer challenge, with the error when there is one */
@@ -5515,7 +5549,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`) */
+            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5546,7 +5580,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such plugin in the marketplace */
+            /** @description No such plugin in the marketplace. Problem type: [`not-found`](/v1/integration/problems/not-found) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5577,7 +5611,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -5586,7 +5620,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit exceeded */
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
             429: {
                 headers: {
                     /** @description Seconds until a retry can succeed */
@@ -5597,7 +5631,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5606,7 +5640,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Credentials cannot be verified right now; try again shortly */
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5641,7 +5675,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid input: a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field) */
+            /** @description Invalid input: a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5650,7 +5684,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials */
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
             401: {
                 headers: {
                     /** @description The Bearer challenge, with the error when there is one */
@@ -5661,7 +5695,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not a PronaFlow operator */
+            /** @description Not a PronaFlow operator. Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5692,7 +5726,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such plugin or version */
+            /** @description No such plugin or version. Problem type: [`not-found`](/v1/integration/problems/not-found) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5723,7 +5757,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Not newer than the published version, already published, no package uploaded yet, or changed meanwhile */
+            /** @description Not newer than the published version, already published, no package uploaded yet, or changed meanwhile. Problem type: [`conflict`](/v1/integration/problems/conflict) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5754,7 +5788,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -5763,7 +5797,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit exceeded */
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
             429: {
                 headers: {
                     /** @description Seconds until a retry can succeed */
@@ -5774,7 +5808,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5783,7 +5817,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Credentials cannot be verified right now; try again shortly */
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5848,7 +5882,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid input: the body is not valid JSON or a field is invalid; a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field) */
+            /** @description Invalid input: the body is not valid JSON or a field is invalid; a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5857,7 +5891,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials */
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
             401: {
                 headers: {
                     /** @description The Bearer challenge, with the error when there is one */
@@ -5868,7 +5902,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not a workspace admin, or a required permission not accepted (`missing_permissions`) */
+            /** @description Not a workspace admin, or a required permission not accepted (`missing_permissions`). Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5899,7 +5933,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such plugin in the marketplace, or not installed in this workspace */
+            /** @description No such plugin in the marketplace, or not installed in this workspace. Problem type: [`not-found`](/v1/integration/problems/not-found) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5930,7 +5964,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description The installation changed meanwhile */
+            /** @description The installation changed meanwhile. Problem type: [`conflict`](/v1/integration/problems/conflict) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5961,7 +5995,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -5970,7 +6004,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Body is not JSON */
+            /** @description Body is not JSON. Problem type: [`unsupported-media-type`](/v1/integration/problems/unsupported-media-type) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -5979,7 +6013,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit exceeded */
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
             429: {
                 headers: {
                     /** @description Seconds until a retry can succeed */
@@ -5990,7 +6024,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -5999,7 +6033,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Credentials cannot be verified right now; try again shortly */
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -6067,7 +6101,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid input: the body is not valid JSON or a field is invalid; a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field) */
+            /** @description Invalid input: the body is not valid JSON or a field is invalid; a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6076,7 +6110,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials */
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
             401: {
                 headers: {
                     /** @description The Bearer challenge, with the error when there is one */
@@ -6087,7 +6121,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not a workspace admin, or a required permission not accepted (`missing_permissions`) */
+            /** @description Not a workspace admin, or a required permission not accepted (`missing_permissions`). Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6118,7 +6152,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such plugin in the marketplace, or not installed in this workspace */
+            /** @description No such plugin in the marketplace, or not installed in this workspace. Problem type: [`not-found`](/v1/integration/problems/not-found) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6149,7 +6183,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Already installed, or the workspace holds the most plugins it may */
+            /** @description Already installed, or the workspace holds the most plugins it may. Problem type: [`conflict`](/v1/integration/problems/conflict) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6180,7 +6214,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -6189,7 +6223,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Body is not JSON */
+            /** @description Body is not JSON. Problem type: [`unsupported-media-type`](/v1/integration/problems/unsupported-media-type) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -6198,7 +6232,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit exceeded */
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
             429: {
                 headers: {
                     /** @description Seconds until a retry can succeed */
@@ -6209,7 +6243,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -6218,7 +6252,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Credentials cannot be verified right now; try again shortly */
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -6250,7 +6284,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Invalid input: a path parameter is invalid; a query parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field) */
+            /** @description Invalid input: a path parameter is invalid; a query parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6259,7 +6293,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials */
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
             401: {
                 headers: {
                     /** @description The Bearer challenge, with the error when there is one */
@@ -6270,7 +6304,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not a workspace admin, or a required permission not accepted (`missing_permissions`) */
+            /** @description Not a workspace admin, or a required permission not accepted (`missing_permissions`). Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6301,7 +6335,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such plugin in the marketplace, or not installed in this workspace */
+            /** @description No such plugin in the marketplace, or not installed in this workspace. Problem type: [`not-found`](/v1/integration/problems/not-found) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6332,7 +6366,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -6341,7 +6375,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit exceeded */
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
             429: {
                 headers: {
                     /** @description Seconds until a retry can succeed */
@@ -6352,7 +6386,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -6361,7 +6395,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Credentials cannot be verified right now; try again shortly */
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -6426,7 +6460,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid input: the body is not valid JSON or a field is invalid; a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field) */
+            /** @description Invalid input: the body is not valid JSON or a field is invalid; a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6435,7 +6469,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials */
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
             401: {
                 headers: {
                     /** @description The Bearer challenge, with the error when there is one */
@@ -6446,7 +6480,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not a workspace admin, or a required permission not accepted (`missing_permissions`) */
+            /** @description Not a workspace admin, or a required permission not accepted (`missing_permissions`). Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6477,7 +6511,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such plugin in the marketplace, or not installed in this workspace */
+            /** @description No such plugin in the marketplace, or not installed in this workspace. Problem type: [`not-found`](/v1/integration/problems/not-found) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6508,7 +6542,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description The installation changed meanwhile */
+            /** @description The installation changed meanwhile. Problem type: [`conflict`](/v1/integration/problems/conflict) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6539,7 +6573,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -6548,7 +6582,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Body is not JSON */
+            /** @description Body is not JSON. Problem type: [`unsupported-media-type`](/v1/integration/problems/unsupported-media-type) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -6557,7 +6591,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit exceeded */
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
             429: {
                 headers: {
                     /** @description Seconds until a retry can succeed */
@@ -6568,7 +6602,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -6577,7 +6611,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Credentials cannot be verified right now; try again shortly */
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -6641,7 +6675,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid input: a path parameter is invalid; a query parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field) */
+            /** @description Invalid input: a path parameter is invalid; a query parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6650,7 +6684,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials */
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
             401: {
                 headers: {
                     /** @description The Bearer challenge, with the error when there is one */
@@ -6661,7 +6695,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`) */
+            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6692,7 +6726,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such resource (another tenant's is never found) */
+            /** @description No such resource (another tenant's is never found). Problem type: [`not-found`](/v1/integration/problems/not-found) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6701,7 +6735,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -6710,7 +6744,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit exceeded */
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
             429: {
                 headers: {
                     /** @description Seconds until a retry can succeed */
@@ -6721,7 +6755,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -6730,7 +6764,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Credentials cannot be verified right now; try again shortly */
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -6851,7 +6885,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid input: the body is not valid JSON or a field is invalid; a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field) */
+            /** @description Invalid input: the body is not valid JSON or a field is invalid; a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6860,7 +6894,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials */
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
             401: {
                 headers: {
                     /** @description The Bearer challenge, with the error when there is one */
@@ -6871,7 +6905,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not a PronaFlow operator */
+            /** @description Not a PronaFlow operator. Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6902,7 +6936,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such plugin or version */
+            /** @description No such plugin or version. Problem type: [`not-found`](/v1/integration/problems/not-found) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6933,7 +6967,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Not newer than the published version, already published, no package uploaded yet, or changed meanwhile */
+            /** @description Not newer than the published version, already published, no package uploaded yet, or changed meanwhile. Problem type: [`conflict`](/v1/integration/problems/conflict) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6964,7 +6998,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -6973,7 +7007,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Body is not JSON */
+            /** @description Body is not JSON. Problem type: [`unsupported-media-type`](/v1/integration/problems/unsupported-media-type) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -6982,7 +7016,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit exceeded */
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
             429: {
                 headers: {
                     /** @description Seconds until a retry can succeed */
@@ -6993,7 +7027,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -7002,7 +7036,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Credentials cannot be verified right now; try again shortly */
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -7100,7 +7134,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description The uploaded package does not match its manifest (`reason`) */
+            /** @description The uploaded package does not match its manifest (`reason`). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7131,7 +7165,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Missing, invalid or expired credentials */
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
             401: {
                 headers: {
                     /** @description The Bearer challenge, with the error when there is one */
@@ -7142,7 +7176,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not a PronaFlow operator */
+            /** @description Not a PronaFlow operator. Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7173,7 +7207,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such plugin or version */
+            /** @description No such plugin or version. Problem type: [`not-found`](/v1/integration/problems/not-found) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -7204,7 +7238,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Not newer than the published version, already published, no package uploaded yet, or changed meanwhile */
+            /** @description Not newer than the published version, already published, no package uploaded yet, or changed meanwhile. Problem type: [`conflict`](/v1/integration/problems/conflict) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -7235,7 +7269,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -7244,7 +7278,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit exceeded */
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
             429: {
                 headers: {
                     /** @description Seconds until a retry can succeed */
@@ -7255,7 +7289,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -7264,7 +7298,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Credentials cannot be verified right now; try again shortly */
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -7322,7 +7356,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid input: a query parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field) */
+            /** @description Invalid input: a query parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7331,7 +7365,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials */
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
             401: {
                 headers: {
                     /** @description The Bearer challenge, with the error when there is one */
@@ -7342,7 +7376,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`) */
+            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7373,7 +7407,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -7382,7 +7416,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit exceeded */
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
             429: {
                 headers: {
                     /** @description Seconds until a retry can succeed */
@@ -7393,7 +7427,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -7402,8 +7436,137 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Credentials cannot be verified right now; try again shortly */
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    problemTypes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The problem types */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: {
+                            description: string;
+                            how_to_fix: string[];
+                            name: string;
+                            status: number;
+                            title: string;
+                            /** @description The `type` URI problems of this kind carry */
+                            type: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    problemType: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The problem type (JSON; HTML with `Accept: text/html`) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        description: string;
+                        how_to_fix: string[];
+                        name: string;
+                        status: number;
+                        title: string;
+                        /** @description The `type` URI problems of this kind carry */
+                        type: string;
+                    };
+                };
+            };
+            /** @description Invalid input: a path parameter is invalid (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No problem type of that name. Problem type: [`not-found`](/v1/integration/problems/not-found) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        /** @description How many more field errors there were beyond the first 20 listed */
+                        errors_omitted?: number;
+                        instance?: string;
+                        request_id?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7441,7 +7604,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid input: a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field) */
+            /** @description Invalid input: a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7450,7 +7613,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials */
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
             401: {
                 headers: {
                     /** @description The Bearer challenge, with the error when there is one */
@@ -7461,7 +7624,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`) */
+            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7492,7 +7655,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -7501,7 +7664,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit exceeded */
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
             429: {
                 headers: {
                     /** @description Seconds until a retry can succeed */
@@ -7512,7 +7675,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -7521,7 +7684,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Credentials cannot be verified right now; try again shortly */
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -7573,7 +7736,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -7582,7 +7745,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -7638,7 +7801,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid input: a query parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field) */
+            /** @description Invalid input: a query parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7647,7 +7810,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials */
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
             401: {
                 headers: {
                     /** @description The Bearer challenge, with the error when there is one */
@@ -7658,7 +7821,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`) */
+            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7689,7 +7852,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -7698,7 +7861,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit exceeded */
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
             429: {
                 headers: {
                     /** @description Seconds until a retry can succeed */
@@ -7709,7 +7872,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -7718,7 +7881,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Credentials cannot be verified right now; try again shortly */
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -7779,7 +7942,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid input: the body is not valid JSON or a field is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field) */
+            /** @description Invalid input: the body is not valid JSON or a field is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7788,7 +7951,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials */
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
             401: {
                 headers: {
                     /** @description The Bearer challenge, with the error when there is one */
@@ -7799,7 +7962,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`) */
+            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7830,7 +7993,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description The most active tokens one user may hold (`max_active_tokens`), or the membership changed meanwhile */
+            /** @description The most active tokens one user may hold (`max_active_tokens`), or the membership changed meanwhile. Problem type: [`conflict`](/v1/integration/problems/conflict) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -7854,7 +8017,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -7863,7 +8026,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Body is not JSON */
+            /** @description Body is not JSON. Problem type: [`unsupported-media-type`](/v1/integration/problems/unsupported-media-type) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -7872,7 +8035,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit exceeded */
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
             429: {
                 headers: {
                     /** @description Seconds until a retry can succeed */
@@ -7883,7 +8046,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -7892,7 +8055,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Credentials cannot be verified right now; try again shortly */
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -7942,7 +8105,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid input: a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field) */
+            /** @description Invalid input: a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7951,7 +8114,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials */
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
             401: {
                 headers: {
                     /** @description The Bearer challenge, with the error when there is one */
@@ -7962,7 +8125,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`) */
+            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7993,7 +8156,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such resource (another tenant's is never found) */
+            /** @description No such resource (another tenant's is never found). Problem type: [`not-found`](/v1/integration/problems/not-found) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -8002,7 +8165,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -8011,7 +8174,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit exceeded */
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
             429: {
                 headers: {
                     /** @description Seconds until a retry can succeed */
@@ -8022,7 +8185,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -8031,7 +8194,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Credentials cannot be verified right now; try again shortly */
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -8060,7 +8223,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Invalid input: a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field) */
+            /** @description Invalid input: a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -8069,7 +8232,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials */
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
             401: {
                 headers: {
                     /** @description The Bearer challenge, with the error when there is one */
@@ -8080,7 +8243,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`) */
+            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8111,7 +8274,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such resource (another tenant's is never found) */
+            /** @description No such resource (another tenant's is never found). Problem type: [`not-found`](/v1/integration/problems/not-found) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -8120,7 +8283,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -8129,7 +8292,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -8138,7 +8301,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Credentials cannot be verified right now; try again shortly */
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -8196,7 +8359,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid input: the body is not valid JSON or a field is invalid; a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field) */
+            /** @description Invalid input: the body is not valid JSON or a field is invalid; a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -8205,7 +8368,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials */
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
             401: {
                 headers: {
                     /** @description The Bearer challenge, with the error when there is one */
@@ -8216,7 +8379,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`) */
+            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8247,7 +8410,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such resource (another tenant's is never found) */
+            /** @description No such resource (another tenant's is never found). Problem type: [`not-found`](/v1/integration/problems/not-found) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -8256,7 +8419,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The token is revoked, or changed meanwhile */
+            /** @description The token is revoked, or changed meanwhile. Problem type: [`conflict`](/v1/integration/problems/conflict) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -8280,7 +8443,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -8289,7 +8452,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Body is not JSON */
+            /** @description Body is not JSON. Problem type: [`unsupported-media-type`](/v1/integration/problems/unsupported-media-type) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -8298,7 +8461,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit exceeded */
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
             429: {
                 headers: {
                     /** @description Seconds until a retry can succeed */
@@ -8309,7 +8472,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -8318,7 +8481,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Credentials cannot be verified right now; try again shortly */
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -8377,7 +8540,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid input: the body is not valid JSON or a field is invalid; a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field) */
+            /** @description Invalid input: the body is not valid JSON or a field is invalid; a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -8386,7 +8549,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials */
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
             401: {
                 headers: {
                     /** @description The Bearer challenge, with the error when there is one */
@@ -8397,7 +8560,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`) */
+            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8428,7 +8591,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such resource (another tenant's is never found) */
+            /** @description No such resource (another tenant's is never found). Problem type: [`not-found`](/v1/integration/problems/not-found) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -8437,7 +8600,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The token is revoked, was rotated meanwhile, or the quota is full */
+            /** @description The token is revoked, was rotated meanwhile, or the quota is full. Problem type: [`conflict`](/v1/integration/problems/conflict) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -8461,7 +8624,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -8470,7 +8633,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Body is not JSON */
+            /** @description Body is not JSON. Problem type: [`unsupported-media-type`](/v1/integration/problems/unsupported-media-type) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -8479,7 +8642,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit exceeded */
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
             429: {
                 headers: {
                     /** @description Seconds until a retry can succeed */
@@ -8490,7 +8653,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -8499,7 +8662,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Credentials cannot be verified right now; try again shortly */
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -8542,7 +8705,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid input: a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field) */
+            /** @description Invalid input: a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -8551,7 +8714,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials */
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
             401: {
                 headers: {
                     /** @description The Bearer challenge, with the error when there is one */
@@ -8562,7 +8725,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`) */
+            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8593,7 +8756,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such resource (another tenant's is never found) */
+            /** @description No such resource (another tenant's is never found). Problem type: [`not-found`](/v1/integration/problems/not-found) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -8602,7 +8765,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -8611,7 +8774,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit exceeded */
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
             429: {
                 headers: {
                     /** @description Seconds until a retry can succeed */
@@ -8622,7 +8785,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -8631,7 +8794,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Credentials cannot be verified right now; try again shortly */
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -8671,7 +8834,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid input: a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field) */
+            /** @description Invalid input: a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -8680,7 +8843,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials */
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
             401: {
                 headers: {
                     /** @description The Bearer challenge, with the error when there is one */
@@ -8691,7 +8854,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`) */
+            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8722,7 +8885,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -8731,7 +8894,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit exceeded */
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
             429: {
                 headers: {
                     /** @description Seconds until a retry can succeed */
@@ -8742,7 +8905,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -8751,7 +8914,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Credentials cannot be verified right now; try again shortly */
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -8822,7 +8985,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid input: a query parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field) */
+            /** @description Invalid input: a query parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -8831,7 +8994,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials */
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
             401: {
                 headers: {
                     /** @description The Bearer challenge, with the error when there is one */
@@ -8842,7 +9005,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`) */
+            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8873,7 +9036,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `token_id` names no token of the caller's (another user's is never found) */
+            /** @description `token_id` names no token of the caller's (another user's is never found). Problem type: [`not-found`](/v1/integration/problems/not-found) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -8897,7 +9060,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -8906,7 +9069,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit exceeded */
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
             429: {
                 headers: {
                     /** @description Seconds until a retry can succeed */
@@ -8917,7 +9080,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -8926,7 +9089,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Credentials cannot be verified right now; try again shortly */
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -8996,7 +9159,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid input: a query parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field) */
+            /** @description Invalid input: a query parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -9005,7 +9168,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials */
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
             401: {
                 headers: {
                     /** @description The Bearer challenge, with the error when there is one */
@@ -9016,7 +9179,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`) */
+            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9047,7 +9210,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -9056,7 +9219,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit exceeded */
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
             429: {
                 headers: {
                     /** @description Seconds until a retry can succeed */
@@ -9067,7 +9230,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -9076,7 +9239,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Credentials cannot be verified right now; try again shortly */
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -9163,7 +9326,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid input: the body is not valid JSON or a field is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field) */
+            /** @description Invalid input: the body is not valid JSON or a field is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -9172,7 +9335,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials */
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
             401: {
                 headers: {
                     /** @description The Bearer challenge, with the error when there is one */
@@ -9183,7 +9346,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`) */
+            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9214,7 +9377,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description The workspace holds the most endpoints it may */
+            /** @description The workspace holds the most endpoints it may. Problem type: [`conflict`](/v1/integration/problems/conflict) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -9238,7 +9401,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -9247,7 +9410,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Body is not JSON */
+            /** @description Body is not JSON. Problem type: [`unsupported-media-type`](/v1/integration/problems/unsupported-media-type) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -9256,7 +9419,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit exceeded */
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
             429: {
                 headers: {
                     /** @description Seconds until a retry can succeed */
@@ -9267,7 +9430,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -9276,7 +9439,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Credentials cannot be verified right now; try again shortly */
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -9342,7 +9505,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid input: a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field) */
+            /** @description Invalid input: a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -9351,7 +9514,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials */
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
             401: {
                 headers: {
                     /** @description The Bearer challenge, with the error when there is one */
@@ -9362,7 +9525,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`) */
+            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9393,7 +9556,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such resource (another tenant's is never found) */
+            /** @description No such resource (another tenant's is never found). Problem type: [`not-found`](/v1/integration/problems/not-found) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -9402,7 +9565,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -9411,7 +9574,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit exceeded */
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
             429: {
                 headers: {
                     /** @description Seconds until a retry can succeed */
@@ -9422,7 +9585,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -9431,7 +9594,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Credentials cannot be verified right now; try again shortly */
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -9460,7 +9623,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Invalid input: a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field) */
+            /** @description Invalid input: a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -9469,7 +9632,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials */
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
             401: {
                 headers: {
                     /** @description The Bearer challenge, with the error when there is one */
@@ -9480,7 +9643,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`) */
+            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9511,7 +9674,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such resource (another tenant's is never found) */
+            /** @description No such resource (another tenant's is never found). Problem type: [`not-found`](/v1/integration/problems/not-found) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -9520,7 +9683,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -9529,7 +9692,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit exceeded */
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
             429: {
                 headers: {
                     /** @description Seconds until a retry can succeed */
@@ -9540,7 +9703,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -9549,7 +9712,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Credentials cannot be verified right now; try again shortly */
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -9635,7 +9798,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid input: the body is not valid JSON or a field is invalid; a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field) */
+            /** @description Invalid input: the body is not valid JSON or a field is invalid; a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -9644,7 +9807,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials */
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
             401: {
                 headers: {
                     /** @description The Bearer challenge, with the error when there is one */
@@ -9655,7 +9818,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`) */
+            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9686,7 +9849,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such resource (another tenant's is never found) */
+            /** @description No such resource (another tenant's is never found). Problem type: [`not-found`](/v1/integration/problems/not-found) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -9695,7 +9858,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -9704,7 +9867,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Body is not JSON */
+            /** @description Body is not JSON. Problem type: [`unsupported-media-type`](/v1/integration/problems/unsupported-media-type) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -9713,7 +9876,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit exceeded */
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
             429: {
                 headers: {
                     /** @description Seconds until a retry can succeed */
@@ -9724,7 +9887,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -9733,7 +9896,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Credentials cannot be verified right now; try again shortly */
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -9798,7 +9961,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid input: a path parameter is invalid; a query parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field) */
+            /** @description Invalid input: a path parameter is invalid; a query parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -9807,7 +9970,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials */
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
             401: {
                 headers: {
                     /** @description The Bearer challenge, with the error when there is one */
@@ -9818,7 +9981,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`) */
+            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9849,7 +10012,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such resource (another tenant's is never found) */
+            /** @description No such resource (another tenant's is never found). Problem type: [`not-found`](/v1/integration/problems/not-found) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -9858,7 +10021,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -9867,7 +10030,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit exceeded */
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
             429: {
                 headers: {
                     /** @description Seconds until a retry can succeed */
@@ -9878,7 +10041,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -9887,7 +10050,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Credentials cannot be verified right now; try again shortly */
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -9967,7 +10130,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid input: a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field) */
+            /** @description Invalid input: a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -9976,7 +10139,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials */
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
             401: {
                 headers: {
                     /** @description The Bearer challenge, with the error when there is one */
@@ -9987,7 +10150,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`) */
+            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10018,7 +10181,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such resource (another tenant's is never found) */
+            /** @description No such resource (another tenant's is never found). Problem type: [`not-found`](/v1/integration/problems/not-found) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -10027,7 +10190,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -10036,7 +10199,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit exceeded */
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
             429: {
                 headers: {
                     /** @description Seconds until a retry can succeed */
@@ -10047,7 +10210,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -10056,7 +10219,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Credentials cannot be verified right now; try again shortly */
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -10109,7 +10272,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid input: a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field) */
+            /** @description Invalid input: a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -10118,7 +10281,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials */
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
             401: {
                 headers: {
                     /** @description The Bearer challenge, with the error when there is one */
@@ -10129,7 +10292,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`) */
+            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10160,7 +10323,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such resource (another tenant's is never found) */
+            /** @description No such resource (another tenant's is never found). Problem type: [`not-found`](/v1/integration/problems/not-found) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -10169,7 +10332,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The delivery is still in progress or was restarted meanwhile, or the endpoint is disabled */
+            /** @description The delivery is still in progress or was restarted meanwhile, or the endpoint is disabled. Problem type: [`conflict`](/v1/integration/problems/conflict) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -10193,7 +10356,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -10202,7 +10365,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit exceeded */
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
             429: {
                 headers: {
                     /** @description Seconds until a retry can succeed */
@@ -10213,7 +10376,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -10222,7 +10385,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Credentials cannot be verified right now; try again shortly */
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -10268,7 +10431,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid input: the body is not valid JSON or a field is invalid; a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field) */
+            /** @description Invalid input: the body is not valid JSON or a field is invalid; a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -10277,7 +10440,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials */
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
             401: {
                 headers: {
                     /** @description The Bearer challenge, with the error when there is one */
@@ -10288,7 +10451,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`) */
+            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10319,7 +10482,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such resource (another tenant's is never found) */
+            /** @description No such resource (another tenant's is never found). Problem type: [`not-found`](/v1/integration/problems/not-found) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -10328,7 +10491,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The endpoint is disabled */
+            /** @description The endpoint is disabled. Problem type: [`conflict`](/v1/integration/problems/conflict) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -10352,7 +10515,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -10361,7 +10524,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Body is not JSON */
+            /** @description Body is not JSON. Problem type: [`unsupported-media-type`](/v1/integration/problems/unsupported-media-type) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -10370,7 +10533,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit exceeded */
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
             429: {
                 headers: {
                     /** @description Seconds until a retry can succeed */
@@ -10381,7 +10544,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -10390,7 +10553,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Credentials cannot be verified right now; try again shortly */
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -10427,7 +10590,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid input: a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field) */
+            /** @description Invalid input: a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -10436,7 +10599,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials */
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
             401: {
                 headers: {
                     /** @description The Bearer challenge, with the error when there is one */
@@ -10447,7 +10610,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`) */
+            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10478,7 +10641,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such resource (another tenant's is never found) */
+            /** @description No such resource (another tenant's is never found). Problem type: [`not-found`](/v1/integration/problems/not-found) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -10487,7 +10650,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The secret was rotated or the endpoint deleted meanwhile */
+            /** @description The secret was rotated or the endpoint deleted meanwhile. Problem type: [`conflict`](/v1/integration/problems/conflict) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -10511,7 +10674,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -10520,7 +10683,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit exceeded */
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
             429: {
                 headers: {
                     /** @description Seconds until a retry can succeed */
@@ -10531,7 +10694,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -10540,7 +10703,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Credentials cannot be verified right now; try again shortly */
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -10592,7 +10755,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid input: a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field) */
+            /** @description Invalid input: a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -10601,7 +10764,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials */
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
             401: {
                 headers: {
                     /** @description The Bearer challenge, with the error when there is one */
@@ -10612,7 +10775,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`) */
+            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10643,7 +10806,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such resource (another tenant's is never found) */
+            /** @description No such resource (another tenant's is never found). Problem type: [`not-found`](/v1/integration/problems/not-found) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -10652,7 +10815,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -10661,7 +10824,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit exceeded */
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
             429: {
                 headers: {
                     /** @description Seconds until a retry can succeed */
@@ -10672,7 +10835,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -10681,7 +10844,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Credentials cannot be verified right now; try again shortly */
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -10718,7 +10881,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid input: a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field) */
+            /** @description Invalid input: a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -10727,7 +10890,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials */
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
             401: {
                 headers: {
                     /** @description The Bearer challenge, with the error when there is one */
@@ -10738,7 +10901,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`) */
+            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10769,7 +10932,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Body larger than the limit (MAX_BODY_SIZE_KB) */
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -10778,7 +10941,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Rate limit exceeded */
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
             429: {
                 headers: {
                     /** @description Seconds until a retry can succeed */
@@ -10789,7 +10952,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Internal error (nothing of its cause is said; quote the request_id) */
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -10798,7 +10961,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Credentials cannot be verified right now; try again shortly */
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
                     [name: string]: unknown;
