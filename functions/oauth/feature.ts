@@ -26,7 +26,8 @@ export const oauth = {
         'Refreshes OAuth access tokens expiring soon (gsi1 OAUTHEXP#<hour> buckets), one lease per connection',
       trigger: { schedule: 'rate(5 minutes)' },
       timeoutSeconds: 120,
-      grants: ['table:read', 'table:write', 'secrets:oauth:read', 'secrets:keys:read'],
+      // A failed refresh raises oauth_connection.refresh_failed / .expired through the ingest queue.
+      grants: ['table:read', 'table:write', 'secrets:oauth:read', 'secrets:keys:read', 'queue:ingest:send'],
     },
     {
       id: 'reencryptOAuthTokens',

@@ -125,7 +125,8 @@ export const routes = {
         schema: problemSchema,
       },
     },
-    grants: ['table:read', 'table:write', 'secrets:oauth:read', 'secrets:keys:read'],
+    // A failed refresh raises oauth_connection.refresh_failed / .expired through the ingest queue.
+    grants: ['table:read', 'table:write', 'secrets:oauth:read', 'secrets:keys:read', 'queue:ingest:send'],
   }),
   oauthCallback: route({
     id: 'oauthCallback',

@@ -38,6 +38,8 @@ export const webhooks = {
         'queue:deliveries:send',
         'queue:deliveries-dlq:send',
         'secrets:keys:read',
+        // An endpoint the outcome disabled raises webhook_endpoint.disabled through the ingest queue.
+        'queue:ingest:send',
       ],
     },
     {

@@ -24,6 +24,7 @@ import {
   writeRefreshOutcome,
 } from './connections-repo.ts';
 import { type ClientCredentials, clientCredentials } from './credentials.ts';
+import { publishConnectionEvent } from './events.ts';
 import { ProviderError, parseScopes, refreshGrant } from './provider.ts';
 
 /** Failed refreshes before a connection stops being retried automatically (stays ERROR). */
@@ -333,7 +334,19 @@ async function recordFailure(
       failure: code,
       error: (err as Error)?.name,
     });
+    return;
   }
+  // Raised once the failure is recorded (never a token in it); a send failure is only logged.
+  await publishConnectionEvent(
+    expired ? 'oauth_connection.expired' : 'oauth_connection.refresh_failed',
+    item,
+    {
+      status: set.status,
+      error: { code, ...(description ? { description } : {}) },
+      refresh_attempts: attempts,
+      ...(retry ? { next_refresh_at: set.next_refresh_at } : {}),
+    },
+  );
 }
 
 /** A usable access token of a connection. */

@@ -93,6 +93,44 @@ export const eventCatalog: readonly WebhookEventType[] = [
     },
   },
   {
+    name: 'webhook_endpoint.disabled',
+    description:
+      'Operational: an endpoint was disabled automatically (it answered 410 Gone, or WEBHOOK_DISABLE_AFTER_CONSECUTIVE_FAILURES deliveries in a row failed), with the reason. Sent to the other subscribed endpoints of the workspace, never to the disabled one; re-enable it with PATCH active: true.',
+    example: {
+      endpoint_id: 'wh_01jd…',
+      url: 'https://example.com/hooks',
+      reason: 'Disabled after 20 consecutive failed deliveries',
+      disabled_at: '2026-01-02T10:00:00.000Z',
+      consecutive_failures: 20,
+    },
+  },
+  {
+    name: 'oauth_connection.refresh_failed',
+    description:
+      "Operational: refreshing a connection's access token failed (the provider's error, or ours); the connection is in ERROR and is retried after a cooldown while attempts are left (`next_refresh_at`). No token is included.",
+    example: {
+      connection_id: 'conn_01jd…',
+      oauth_app_id: 'github',
+      user_id: 'u1',
+      status: 'ERROR',
+      error: { code: 'temporarily_unavailable', description: 'Try again later' },
+      refresh_attempts: 1,
+      next_refresh_at: '2026-01-02T10:05:00.000Z',
+    },
+  },
+  {
+    name: 'oauth_connection.expired',
+    description:
+      "Operational: a refresh found the connection's grant dead (the provider answered invalid_grant, or the refresh token is older than OAUTH_REFRESH_TOKEN_EXPIRY_DAYS); the connection is EXPIRED and its user must connect again. No token is included.",
+    example: {
+      connection_id: 'conn_01jd…',
+      oauth_app_id: 'github',
+      user_id: 'u1',
+      status: 'EXPIRED',
+      error: { code: 'invalid_grant', description: 'The refresh token was revoked' },
+    },
+  },
+  {
     name: PING_EVENT,
     description: 'A test event sent by POST /webhooks/{id}/test to check an endpoint.',
     example: { endpoint_id: 'wh_01jd…', message: 'Ping from PronaFlow' },

@@ -321,6 +321,8 @@ export interface AttemptRecord {
 export interface RecordedOutcome {
   /** Set when this outcome disabled the endpoint (410, or the failure streak reached the limit). */
   disabled?: string;
+  /** The time the disable was written with (an endpoint disabled earlier keeps its own `disabled_at`). */
+  disabledAt?: string;
 }
 
 /** Tries of the terminal transaction when the endpoint's failure streak moved in between. */
@@ -412,7 +414,7 @@ export async function recordAttempt(r: AttemptRecord): Promise<RecordedOutcome |
         { Update: { TableName: tableName(), Key: endpointKey, ...change.update } },
         markerDelete,
       ]);
-      return { disabled: change.disabled };
+      return change.disabled ? { disabled: change.disabled, disabledAt: at } : {};
     } catch (err) {
       if (conditionFailedAt(err, 0)) return false;
       if (!conditionFailedAt(err, 1)) throw err;

@@ -6,6 +6,7 @@ import { compressPayload, MAX_STORED_PAYLOAD_BYTES, payloadOf } from './delivery
 import { createDeliveries, type DeliveryItem, deliveryId, type NewDelivery } from './delivery-store.ts';
 import { activeEndpoints, type EndpointItem } from './endpoints.ts';
 import { type DeliverJob, type EndpointSnapshot, enqueueJobs } from './jobs.ts';
+import { isAboutEndpoint } from './operational-events.ts';
 
 /**
  * A repeated event re-sends the first job of a delivery not attempted yet only when the delivery
@@ -89,8 +90,9 @@ async function fanOutAll(batch: Pending[]): Promise<void> {
   const toCreate: Planned[] = [];
   for (const p of batch) {
     const { event, now } = p;
-    const endpoints = (endpointsOf.get(event.workspace_id) ?? []).filter((e) =>
-      e.event_types.includes(event.type),
+    // An event about an endpoint being disabled never goes to that endpoint (it just failed).
+    const endpoints = (endpointsOf.get(event.workspace_id) ?? []).filter(
+      (e) => e.event_types.includes(event.type) && !isAboutEndpoint(event, e.id),
     );
     if (!endpoints.length) {
       p.resolve({ deliveries: 0, jobs: 0 });

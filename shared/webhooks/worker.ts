@@ -31,6 +31,7 @@ import {
   restartAndSchedule,
   sendToDlq,
 } from './jobs.ts';
+import { raiseEndpointDisabled } from './operational-events.ts';
 import { decide } from './retry.ts';
 import { signedHeaders } from './signing.ts';
 
@@ -561,11 +562,14 @@ export async function followUp(
       return 'retry-scheduled';
     case 'expired':
       logDisabled(d, recorded);
+      await raiseEndpointDisabled(d, recorded);
       return 'expired';
     case 'endpoint-unavailable':
+      await raiseEndpointDisabled(d, recorded);
       return 'failed';
     case 'failed':
       logDisabled(d, recorded);
+      await raiseEndpointDisabled(d, recorded);
       if (outcome.deadLetter) {
         await sendToDlq({ kind: 'dead', delivery_id: d.id, cycle: d.cycle, reason: outcome.error });
       }

@@ -276,7 +276,10 @@ describe('recordOutcome', () => {
       knownStreak: p.endpoint.consecutive_failures,
     });
 
-    expect(recorded).toEqual({ disabled: 'Disabled after 1 consecutive failed deliveries' });
+    expect(recorded).toEqual({
+      disabled: 'Disabled after 1 consecutive failed deliveries',
+      disabledAt: expect.any(String),
+    });
     expect(await getDelivery(d.id)).toMatchObject({ status: 'FAILED', dead_letter: true, attempt_count: 1 });
   });
 });
