@@ -5,6 +5,7 @@ import { db, tableName } from '#shared/db/client.ts';
 import { conditionFailedAt, isConditionFailed } from '#shared/db/conditions.ts';
 import { keys } from '#shared/db/keys.ts';
 import { type Page, type PageQuery, queryPage } from '#shared/db/pagination.ts';
+import { queryAll } from '#shared/db/query.ts';
 import { updateExpression } from '#shared/db/update.ts';
 import { ConflictError, NotFoundError, ValidationError } from '#shared/errors.ts';
 import { newId } from '#shared/ids.ts';
@@ -240,52 +241,17 @@ export async function listEndpoints(workspaceId: string, page: PageQuery): Promi
  */
 export async function activeEndpoints(workspaceId: string): Promise<EndpointItem[]> {
   const found: EndpointItem[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const out = await db().send(
-      new QueryCommand({
-        TableName: tableName(),
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
-        FilterExpression: 'active = :on',
-        ExpressionAttributeValues: {
-          ':pk': keys.workspace(workspaceId),
-          ':p': keys.webhookEndpointPrefix,
-          ':on': true,
-        },
-        ExclusiveStartKey: start,
-      }),
-    );
-    found.push(...((out.Items ?? []) as EndpointItem[]));
-    start = out.LastEvaluatedKey;
-  } while (start);
-  return found;
-}
-
-/**
- * The workspace's active endpoints subscribed to `type`: one Query on the workspace's endpoint
- * items (at most {@link MAX_ENDPOINTS_PER_WORKSPACE}) with the subscription as a filter.
- */
-export async function subscribedEndpoints(workspaceId: string, type: string): Promise<EndpointItem[]> {
-  const found: EndpointItem[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const out = await db().send(
-      new QueryCommand({
-        TableName: tableName(),
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
-        FilterExpression: 'active = :on AND contains(event_types, :t)',
-        ExpressionAttributeValues: {
-          ':pk': keys.workspace(workspaceId),
-          ':p': keys.webhookEndpointPrefix,
-          ':on': true,
-          ':t': type,
-        },
-        ExclusiveStartKey: start,
-      }),
-    );
-    found.push(...((out.Items ?? []) as EndpointItem[]));
-    start = out.LastEvaluatedKey;
-  } while (start);
+  for await (const item of queryAll({
+    KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
+    FilterExpression: 'active = :on',
+    ExpressionAttributeValues: {
+      ':pk': keys.workspace(workspaceId),
+      ':p': keys.webhookEndpointPrefix,
+      ':on': true,
+    },
+  })) {
+    found.push(item as unknown as EndpointItem);
+  }
   return found;
 }
 
