@@ -1,42 +1,14 @@
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createClient, type ThrowingPronaFlowClient } from '#shared/client/index.ts';
-import { resetConfig } from '#shared/config.ts';
-import { resetCatalog } from '#shared/oauth/catalog.ts';
-import { useLocalStack } from '#test/helpers/local-stack.ts';
-import { type FakeProvider, fakeApp, startFakeProvider } from '#test/helpers/oauth-provider.ts';
+import { useOAuthLocalStack } from '#test/helpers/oauth-setup.ts';
 
 /** The typed client (shared/client) against the running local stack: the OAuth connections walk-through. */
-let provider: FakeProvider;
 let api: ThrowingPronaFlowClient;
 
-const e2e = useLocalStack('client-oauth', {
-  workers: false,
-  before: async (dir) => {
-    provider = await startFakeProvider();
-    const appsFile = join(dir, 'apps.json');
-    writeFileSync(appsFile, JSON.stringify([fakeApp(provider)]));
-    return { env: { OAUTH_APPS_FILE: appsFile } };
-  },
-});
+const { e2e } = useOAuthLocalStack('client-oauth');
 
 beforeAll(async () => {
-  process.env.OAUTH_REDIRECT_URI_BASE = e2e.stack.baseUrl;
-  resetConfig();
-  resetCatalog();
-  const secretsFile = join(e2e.dir, 'secrets.json');
-  const all = JSON.parse(readFileSync(secretsFile, 'utf8'));
-  all['pronaflow-integrations/oauth/fake'] = JSON.stringify({
-    client_id: provider.clientId,
-    client_secret: provider.clientSecret,
-  });
-  writeFileSync(secretsFile, JSON.stringify(all));
   api = createClient({ baseUrl: e2e.stack.baseUrl, token: await e2e.session(), throwOnError: true });
-});
-
-afterAll(async () => {
-  await provider?.stop();
 });
 
 describe('typed client: OAuth connections', () => {

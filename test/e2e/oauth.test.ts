@@ -1,42 +1,12 @@
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resetConfig } from '#shared/config.ts';
-import { resetCatalog } from '#shared/oauth/catalog.ts';
-import { useLocalStack } from '#test/helpers/local-stack.ts';
-import { type FakeProvider, fakeApp, startFakeProvider } from '#test/helpers/oauth-provider.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useOAuthLocalStack } from '#test/helpers/oauth-setup.ts';
 
-let provider: FakeProvider;
 let jwt: string;
 
-const e2e = useLocalStack('oauth', {
-  workers: false,
-  before: async (dir) => {
-    provider = await startFakeProvider();
-    const appsFile = join(dir, 'apps.json');
-    writeFileSync(appsFile, JSON.stringify([fakeApp(provider)]));
-    return { env: { OAUTH_APPS_FILE: appsFile } };
-  },
-});
+const { e2e, ref } = useOAuthLocalStack('oauth');
 
 beforeAll(async () => {
-  // The browser comes back to this very server.
-  process.env.OAUTH_REDIRECT_URI_BASE = e2e.stack.baseUrl;
-  resetConfig();
-  resetCatalog();
-  // What `npm run -s dev:secret -- oauth/fake '{…}'` does.
-  const secretsFile = join(e2e.dir, 'secrets.json');
-  const all = JSON.parse(readFileSync(secretsFile, 'utf8'));
-  all['pronaflow-integrations/oauth/fake'] = JSON.stringify({
-    client_id: provider.clientId,
-    client_secret: provider.clientSecret,
-  });
-  writeFileSync(secretsFile, JSON.stringify(all));
   jwt = await e2e.session();
-});
-
-afterAll(async () => {
-  await provider?.stop();
 });
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON answers read like a client would
@@ -68,7 +38,7 @@ describe('OAuth over HTTP (local stack)', () => {
     expect(await page.text()).toContain('Return to PronaFlow');
     // The public page completed nothing.
     expect((await json(await call('GET', '/oauth/connections'))).data).toHaveLength(0);
-    expect(provider.calls.authorizationCode).toBe(0);
+    expect(ref.provider.calls.authorizationCode).toBe(0);
 
     // The front end completes with the user's session.
     const back = new URL(redirect).searchParams;
@@ -88,7 +58,7 @@ describe('OAuth over HTTP (local stack)', () => {
 
     const removed = await call('DELETE', `/oauth/connections/${conn.id}`);
     expect(removed.status).toBe(204);
-    expect(provider.calls.revoke).toBe(2);
+    expect(ref.provider.calls.revoke).toBe(2);
     expect((await call('GET', `/oauth/connections/${conn.id}`)).status).toBe(404);
   });
 

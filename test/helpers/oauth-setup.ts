@@ -1,11 +1,13 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, vi } from 'vitest';
+import { resetConfig } from '#shared/config.ts';
 import { logger } from '#shared/logger.ts';
 import { resetCatalog } from '#shared/oauth/catalog.ts';
 import { setEnv, useTestTable } from './env.ts';
 import { invoke } from './http-event.ts';
+import { type E2E, useLocalStack } from './local-stack.ts';
 import { type FakeProvider, fakeApp, startFakeProvider } from './oauth-provider.ts';
 import { useMemorySecrets } from './secrets.ts';
 import { type TestIdentity, testIdentity } from './session.ts';
@@ -101,4 +103,39 @@ export async function connectThroughFlow(env: OAuthTestEnv, token: string, userI
   const connection = await getConnection('ws1', userId, res.body.id);
   if (!connection) throw new Error('the connection was not stored');
   return connection;
+}
+
+/**
+ * The local runtime with a fake OAuth provider as its one app (`fake`), as an operator would set
+ * it up: the apps file, the browser sent back to this very server, and the app's client secret in
+ * the local secret source (what `npm run -s dev:secret -- oauth/fake '{…}'` does). `ref.provider`
+ * is set once the stack starts; it is stopped after the file.
+ */
+export function useOAuthLocalStack(name: string): { e2e: E2E; ref: { provider: FakeProvider } } {
+  const ref = {} as { provider: FakeProvider };
+  const e2e = useLocalStack(name, {
+    workers: false,
+    before: async (dir) => {
+      ref.provider = await startFakeProvider();
+      const appsFile = join(dir, 'apps.json');
+      writeFileSync(appsFile, JSON.stringify([fakeApp(ref.provider)]));
+      return { env: { OAUTH_APPS_FILE: appsFile } };
+    },
+  });
+  beforeAll(() => {
+    process.env.OAUTH_REDIRECT_URI_BASE = e2e.stack.baseUrl;
+    resetConfig();
+    resetCatalog();
+    const secretsFile = join(e2e.dir, 'secrets.json');
+    const all = JSON.parse(readFileSync(secretsFile, 'utf8'));
+    all['pronaflow-integrations/oauth/fake'] = JSON.stringify({
+      client_id: ref.provider.clientId,
+      client_secret: ref.provider.clientSecret,
+    });
+    writeFileSync(secretsFile, JSON.stringify(all));
+  });
+  afterAll(async () => {
+    await ref.provider?.stop();
+  });
+  return { e2e, ref };
 }
