@@ -36,6 +36,19 @@ export const oauthAppSchema = z
       .record(z.string(), z.string())
       .default({})
       .describe('Extra query parameters of the authorization request (e.g. access_type=offline)'),
+    api_base_url: z
+      .url()
+      .nullable()
+      .default(null)
+      .describe("Base URL of the provider's API that sync adapters call (e.g. https://api.github.com)"),
+    sync_adapter: z
+      .string()
+      .regex(/^[a-z][a-z0-9_-]{0,30}$/)
+      .nullable()
+      .default(null)
+      .describe(
+        'The data sync adapter that reads and writes this provider (`github`, `slack`); null: no sync',
+      ),
   })
   .strict()
   .superRefine((app, ctx) => {
@@ -45,7 +58,7 @@ export const oauthAppSchema = z
         ctx.addIssue({ code: 'custom', path: ['default_scopes', i], message: `'${s}' is not in scopes` });
       }
     }
-    for (const field of ['authorize_url', 'token_url', 'revoke_url'] as const) {
+    for (const field of ['authorize_url', 'token_url', 'revoke_url', 'api_base_url'] as const) {
       const url = app[field];
       const problem = url ? checkProviderUrl(url) : undefined;
       if (problem) ctx.addIssue({ code: 'custom', path: [field], message: problem });
@@ -78,6 +91,8 @@ const builtIn: z.input<typeof oauthAppSchema>[] = [
     pkce: true,
     scope_separator: ' ',
     token_auth_method: 'client_secret_post',
+    api_base_url: 'https://api.github.com',
+    sync_adapter: 'github',
   },
   {
     id: 'google',
@@ -123,6 +138,8 @@ const builtIn: z.input<typeof oauthAppSchema>[] = [
     pkce: false,
     scope_separator: ',',
     token_auth_method: 'client_secret_basic',
+    api_base_url: 'https://slack.com/api',
+    sync_adapter: 'slack',
   },
 ];
 

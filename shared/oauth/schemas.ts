@@ -19,6 +19,11 @@ export const oauthAppResponse = z.object({
   scope_separator: z.enum([' ', ',']),
   token_auth_method: z.enum(['client_secret_basic', 'client_secret_post']),
   authorize_params: z.record(z.string(), z.string()),
+  api_base_url: z.string().nullable().describe("Base URL of the provider's API that sync adapters call"),
+  sync_adapter: z
+    .string()
+    .nullable()
+    .describe('The data sync adapter of this provider (see `GET /oauth/apps/{id}/resources`); null: no sync'),
 });
 
 export const oauthAppList = z.object({ data: z.array(oauthAppResponse), next_cursor: z.null() });

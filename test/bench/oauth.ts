@@ -41,6 +41,8 @@ export async function benchOAuth(): Promise<void> {
       scope_separator: ' ' as const,
       token_auth_method: 'client_secret_basic' as const,
       authorize_params: {},
+      api_base_url: null,
+      sync_adapter: null,
       pkce: false,
     };
     const creds = { client_id: provider.clientId, client_secret: provider.clientSecret };
