@@ -131,6 +131,42 @@ export const eventCatalog: readonly WebhookEventType[] = [
     },
   },
   {
+    name: 'sync.completed',
+    description:
+      'A sync run of a binding ended (SUCCEEDED, or PARTIAL when some records failed), with its counts per direction; also sent for a run that only deleted records or changed nothing.',
+    example: {
+      binding_id: 'bnd_01jd…',
+      run_id: 'run_01jd…',
+      connection_id: 'conn_01jd…',
+      resource: { type: 'github_repository', owner: 'acme', repo: 'app', kind: 'issues' },
+      entity: 'task',
+      status: 'SUCCEEDED',
+      trigger: 'schedule',
+      full: false,
+      inbound: { added: 3, updated: 1, deleted: 0, skipped: 0, failed: 0 },
+      outbound: { added: 0, updated: 2, deleted: 0, skipped: 1, failed: 0 },
+      errors_total: 0,
+      checkpoint_from: '2026-12-01T09:00:00Z',
+      checkpoint_to: '2026-12-01T10:00:00Z',
+      duration_ms: 1840,
+      finished_at: '2026-12-01T10:00:02Z',
+    },
+  },
+  {
+    name: 'sync.failed',
+    description:
+      'Operational: a sync run of a binding failed (the connection was refused or expired, the resource is gone, consent was withdrawn, …), with the error; records already synced stay synced and the next run resumes from the last checkpoint.',
+    example: {
+      binding_id: 'bnd_01jd…',
+      run_id: 'run_01jd…',
+      connection_id: 'conn_01jd…',
+      status: 'FAILED',
+      error: { code: 'connection_rejected', message: "The provider refused the connection's token (HTTP 401)" },
+      inbound: { added: 10, updated: 0, deleted: 0, skipped: 0, failed: 0 },
+      outbound: { added: 0, updated: 0, deleted: 0, skipped: 0, failed: 0 },
+    },
+  },
+  {
     name: PING_EVENT,
     description: 'A test event sent by POST /webhooks/{id}/test to check an endpoint.',
     example: { endpoint_id: 'wh_01jd…', message: 'Ping from PronaFlow' },

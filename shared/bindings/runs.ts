@@ -1,0 +1,378 @@
+/**
+ * The life of a sync run: started (one per binding at a time, in the same transaction that marks
+ * the binding busy), worked through the sync queue by the engine, cancelled, finished (the
+ * binding's checkpoint, last run and next scheduled run written with it, then `sync.completed`
+ * or `sync.failed` raised).
+ */
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import * as z from 'zod';
+import { db, tableName } from '#shared/db/client.ts';
+import { conditionFailedAt, isConditionFailed } from '#shared/db/conditions.ts';
+import { ttlIn } from '#shared/db/keys.ts';
+import { transactWrite } from '#shared/db/transact.ts';
+import { updateExpression } from '#shared/db/update.ts';
+import { ConflictError, NotFoundError } from '#shared/errors.ts';
+import { publishEvent } from '#shared/events/publish.ts';
+import { newId } from '#shared/ids.ts';
+import { logger } from '#shared/logger.ts';
+import { sendJson } from '#shared/queues.ts';
+import { bindingKeys } from './keys.ts';
+import {
+  type BindingItem,
+  getBindingAt,
+  getRunAt,
+  type RunItem,
+  type RunStatus,
+  type RunTrigger,
+  TERMINAL_RUN_STATUSES,
+  zeroCounts,
+} from './store.ts';
+
+/** Runs are kept for 90 days. */
+const RUN_RETENTION_SECONDS = 90 * 24 * 3600;
+
+/** The sync queue's message: work on this run (start it, or go on where it stands). */
+export const runMessage = z.object({
+  kind: z.literal('run'),
+  connection_id: z.string().min(1).max(100),
+  binding_id: z.string().min(1).max(100),
+  run_id: z.string().min(1).max(100),
+});
+export type RunMessage = z.infer<typeof runMessage>;
+
+export const isTerminal = (status: RunStatus) => TERMINAL_RUN_STATUSES.includes(status);
+
+function newRunItem(binding: BindingItem, trigger: RunTrigger, full: boolean, now: Date): RunItem {
+  const id = newId('run', now.getTime());
+  return {
+    ...bindingKeys.run(binding.connection_id, binding.id, id),
+    entity: 'SyncRun',
+    id,
+    binding_id: binding.id,
+    workspace_id: binding.workspace_id,
+    connection_id: binding.connection_id,
+    status: 'QUEUED',
+    trigger,
+    full,
+    inbound: zeroCounts(),
+    outbound: zeroCounts(),
+    errors: [],
+    errors_total: 0,
+    error: null,
+    checkpoint_from: full ? null : binding.checkpoint,
+    checkpoint_to: null,
+    pages_fetched: 0,
+    provider_calls: 0,
+    rate_limit_waits: 0,
+    rate_limit_wait_ms: 0,
+    not_modified: 0,
+    invocations: 0,
+    phase: 'inbound',
+    cursor: null,
+    page_seq: 0,
+    resume_at: null,
+    cancel_requested: false,
+    queued_at: now.toISOString(),
+    started_at: null,
+    finished_at: null,
+    duration_ms: null,
+    ttl: ttlIn(RUN_RETENTION_SECONDS, now.getTime()),
+  };
+}
+
+export const enqueueRun = (run: Pick<RunItem, 'connection_id' | 'binding_id' | 'id'>, delaySeconds = 0) =>
+  sendJson(
+    'SYNC_QUEUE_URL',
+    { kind: 'run', connection_id: run.connection_id, binding_id: run.binding_id, run_id: run.id },
+    delaySeconds,
+  );
+
+/** Refuses a run of a binding that is not ACTIVE (409, with the reason). */
+function assertRunnable(binding: BindingItem): void {
+  if (binding.status !== 'ACTIVE') {
+    throw new ConflictError(
+      `The binding ${binding.id} is ${binding.status}${binding.status_reason ? ` (${binding.status_reason.message})` : ''}: resume it with PATCH { "active": true } first.`,
+      { extra: { binding_status: binding.status, status_reason: binding.status_reason } },
+    );
+  }
+}
+
+function alreadyRunning(binding: BindingItem): ConflictError {
+  return new ConflictError(`The binding ${binding.id} has a run in progress (${binding.active_run_id}).`, {
+    extra: { run_id: binding.active_run_id },
+  });
+}
+
+/**
+ * Starts a run: the run and the binding's `active_run_id` are written in one transaction that
+ * holds only while no run is active, so of concurrent requests exactly one starts a run and the
+ * others get 409 with its `run_id`. The run is then put on the sync queue; should that fail, the
+ * run is finished FAILED at once (nothing stays busy).
+ */
+export async function startRun(
+  binding: BindingItem,
+  opts: { trigger: RunTrigger; full?: boolean; now?: Date },
+): Promise<RunItem> {
+  assertRunnable(binding);
+  if (binding.active_run_id) throw alreadyRunning(binding);
+  const now = opts.now ?? new Date();
+  const run = newRunItem(binding, opts.trigger, opts.full ?? false, now);
+  try {
+    await transactWrite([
+      {
+        Update: {
+          TableName: tableName(),
+          Key: { pk: binding.pk, sk: binding.sk },
+          UpdateExpression: 'SET active_run_id = :run REMOVE rerun_requested',
+          ConditionExpression:
+            'attribute_exists(pk) AND attribute_not_exists(active_run_id) AND #s = :active',
+          ExpressionAttributeNames: { '#s': 'status' },
+          ExpressionAttributeValues: { ':run': run.id, ':active': 'ACTIVE' },
+        },
+      },
+      { Put: { TableName: tableName(), Item: run, ConditionExpression: 'attribute_not_exists(pk)' } },
+    ]);
+  } catch (err) {
+    if (!conditionFailedAt(err, 0)) throw err;
+    const current = await getBindingAt(binding.connection_id, binding.id);
+    if (!current) throw new NotFoundError(`There is no binding ${binding.id}.`);
+    assertRunnable(current);
+    throw alreadyRunning(current);
+  }
+  try {
+    await enqueueRun(run);
+  } catch (err) {
+    await finishRun(run, {
+      status: 'FAILED',
+      error: { code: 'enqueue_failed', message: 'The run could not be queued' },
+    });
+    throw err;
+  }
+  return run;
+}
+
+/**
+ * A run asked for by PronaFlow changes: started when none is active, else noted on the binding
+ * (`rerun_requested`) so the active run's end starts the next one. Never throws for a busy or
+ * paused binding (the change waits in its pending item).
+ */
+export async function requestRunForChanges(binding: BindingItem): Promise<void> {
+  if (binding.status !== 'ACTIVE') return;
+  if (!binding.active_run_id) {
+    try {
+      await startRun(binding, { trigger: 'events' });
+      return;
+    } catch (err) {
+      if (!(err instanceof ConflictError)) throw err;
+    }
+  }
+  try {
+    await db().send(
+      new UpdateCommand({
+        TableName: tableName(),
+        Key: { pk: binding.pk, sk: binding.sk },
+        UpdateExpression: 'SET rerun_requested = :t',
+        ConditionExpression: 'attribute_exists(active_run_id)',
+        ExpressionAttributeValues: { ':t': true },
+      }),
+    );
+  } catch (err) {
+    if (!isConditionFailed(err)) throw err;
+    // The run ended meanwhile: start the next one now.
+    const current = await getBindingAt(binding.connection_id, binding.id);
+    if (current && current.status === 'ACTIVE' && !current.active_run_id) {
+      await startRun(current, { trigger: 'events' }).catch((e) => {
+        if (!(e instanceof ConflictError)) throw e;
+      });
+    }
+  }
+}
+
+/** Writes part of a run (progress, counters), optionally only while it is at `expectedPageSeq`. */
+export async function updateRun(
+  run: RunItem,
+  set: Partial<RunItem>,
+  opts: { expectedPageSeq?: number } = {},
+): Promise<RunItem> {
+  const expr = updateExpression({ set });
+  const out = await db().send(
+    new UpdateCommand({
+      TableName: tableName(),
+      Key: { pk: run.pk, sk: run.sk },
+      ...expr,
+      ConditionExpression:
+        opts.expectedPageSeq === undefined
+          ? 'attribute_exists(pk)'
+          : 'attribute_exists(pk) AND page_seq = :seq',
+      ExpressionAttributeValues: {
+        ...expr.ExpressionAttributeValues,
+        ...(opts.expectedPageSeq === undefined ? {} : { ':seq': opts.expectedPageSeq }),
+      },
+      ReturnValues: 'ALL_NEW',
+    }),
+  );
+  return out.Attributes as RunItem;
+}
+
+/**
+ * `POST /bindings/{id}/runs/{run_id}/cancel`: a QUEUED run is CANCELLED at once; a RUNNING one is
+ * asked to stop and stops after the page it is on (its counts stay true). A finished run is
+ * returned as it is.
+ */
+export async function cancelRun(binding: BindingItem, runId: string): Promise<RunItem> {
+  const run = await getRunAt(binding.connection_id, binding.id, runId);
+  if (!run) throw new NotFoundError(`There is no run ${runId} of the binding ${binding.id}.`);
+  if (isTerminal(run.status)) return run;
+  if (run.status === 'QUEUED') {
+    const done = await finishRun(run, {
+      status: 'CANCELLED',
+      error: { code: 'cancelled', message: 'Cancelled before it started' },
+      onlyIf: 'QUEUED',
+    });
+    if (done) return done;
+  }
+  return updateRun(run, { cancel_requested: true });
+}
+
+export interface RunOutcome {
+  status: Extract<RunStatus, 'SUCCEEDED' | 'PARTIAL' | 'FAILED' | 'CANCELLED'>;
+  error?: { code: string; message: string } | null;
+  /** The checkpoint the next incremental run starts from (only for a run that read every page). */
+  checkpoint?: string | null;
+  etags?: Record<string, string>;
+  /** Move the binding to ERROR or PAUSED with this reason (a dead connection, revoked consent). */
+  bindingStatus?: { status: 'ERROR' | 'PAUSED'; reason: { code: string; message: string } };
+  /** Only while the run is still in this status (a cancel racing the worker's start). */
+  onlyIf?: RunStatus;
+  now?: Date;
+}
+
+/**
+ * Ends a run: the run's final status and the binding's release (active run cleared, last run,
+ * checkpoint, ETags, next scheduled run, status) in one transaction, conditional on the run not
+ * being finished already and on the binding still pointing at it. Then raises `sync.completed`
+ * (also for a run that only deleted, or changed nothing) or `sync.failed`, and starts the next
+ * run when PronaFlow changes arrived meanwhile. Returns the finished run, or undefined when it
+ * was finished already (a replayed message).
+ */
+export async function finishRun(run: RunItem, outcome: RunOutcome): Promise<RunItem | undefined> {
+  const now = outcome.now ?? new Date();
+  const binding = await getBindingAt(run.connection_id, run.binding_id);
+  const finishedAt = now.toISOString();
+  const started = run.started_at ?? run.queued_at;
+  const runSet: Partial<RunItem> = {
+    status: outcome.status,
+    error: outcome.error ?? null,
+    finished_at: finishedAt,
+    duration_ms: Math.max(0, now.getTime() - Date.parse(started)),
+    phase: 'done',
+    ...(outcome.checkpoint !== undefined ? { checkpoint_to: outcome.checkpoint } : {}),
+  };
+  const runExpr = updateExpression({ set: runSet });
+  const items: Parameters<typeof transactWrite>[0] = [
+    {
+      Update: {
+        TableName: tableName(),
+        Key: { pk: run.pk, sk: run.sk },
+        ...runExpr,
+        ConditionExpression: outcome.onlyIf ? '#st = :only' : 'NOT (#st IN (:t1, :t2, :t3, :t4))',
+        ExpressionAttributeNames: { ...runExpr.ExpressionAttributeNames, '#st': 'status' },
+        ExpressionAttributeValues: {
+          ...runExpr.ExpressionAttributeValues,
+          ...(outcome.onlyIf
+            ? { ':only': outcome.onlyIf }
+            : { ':t1': 'SUCCEEDED', ':t2': 'PARTIAL', ':t3': 'FAILED', ':t4': 'CANCELLED' }),
+        },
+      },
+    },
+  ];
+  let rerun = false;
+  if (binding && binding.active_run_id === run.id) {
+    rerun = binding.rerun_requested === true;
+    const nextRunAt = binding.schedule
+      ? new Date(now.getTime() + binding.schedule.every_minutes * 60_000).toISOString()
+      : null;
+    const set: Record<string, unknown> = {
+      last_run: { id: run.id, status: outcome.status, finished_at: finishedAt, trigger: run.trigger },
+      next_run_at: nextRunAt,
+      updated_at: finishedAt,
+    };
+    if (outcome.checkpoint !== undefined && outcome.checkpoint !== null) set.checkpoint = outcome.checkpoint;
+    if (outcome.etags) set.etags = outcome.etags;
+    if (outcome.bindingStatus) {
+      set.status = outcome.bindingStatus.status;
+      set.status_reason = outcome.bindingStatus.reason;
+    }
+    const expr = updateExpression({
+      set,
+      remove: ['active_run_id', 'rerun_requested'],
+      clauses: ['version = version + :one'],
+    });
+    items.push({
+      Update: {
+        TableName: tableName(),
+        Key: { pk: binding.pk, sk: binding.sk },
+        ...expr,
+        ConditionExpression: 'active_run_id = :run',
+        ExpressionAttributeValues: { ...expr.ExpressionAttributeValues, ':run': run.id, ':one': 1 },
+      },
+    });
+    if (nextRunAt) {
+      items.push({
+        Put: {
+          TableName: tableName(),
+          Item: {
+            ...bindingKeys.schedule(binding.connection_id, binding.id),
+            ...bindingKeys.scheduleIndex(nextRunAt, binding.id),
+            entity: 'SyncSchedule',
+            binding_id: binding.id,
+            connection_id: binding.connection_id,
+            next_run_at: nextRunAt,
+          },
+        },
+      });
+    }
+  }
+  try {
+    await transactWrite(items);
+  } catch (err) {
+    if (conditionFailedAt(err, 0)) return undefined;
+    throw err;
+  }
+  const finished: RunItem = { ...run, ...runSet };
+  await raiseRunEvent(finished, binding).catch((err) =>
+    logger.warn('sync event not raised', { run_id: run.id, error: (err as Error).message }),
+  );
+  if (rerun && binding && !outcome.bindingStatus && outcome.status !== 'CANCELLED') {
+    const current = await getBindingAt(binding.connection_id, binding.id);
+    if (current) await startRun(current, { trigger: 'events' }).catch(() => undefined);
+  }
+  return finished;
+}
+
+/** `sync.completed` for a run that ended (counts, also when it only deleted), `sync.failed` otherwise. */
+async function raiseRunEvent(run: RunItem, binding: BindingItem | undefined): Promise<void> {
+  if (run.status === 'CANCELLED') return;
+  const failed = run.status === 'FAILED';
+  await publishEvent({
+    type: failed ? 'sync.failed' : 'sync.completed',
+    workspace_id: run.workspace_id,
+    data: {
+      binding_id: run.binding_id,
+      run_id: run.id,
+      connection_id: run.connection_id,
+      ...(binding ? { resource: binding.resource, entity: binding.sync_entity } : {}),
+      status: run.status,
+      trigger: run.trigger,
+      full: run.full,
+      inbound: run.inbound,
+      outbound: run.outbound,
+      errors_total: run.errors_total,
+      ...(failed ? { error: run.error } : {}),
+      checkpoint_from: run.checkpoint_from,
+      checkpoint_to: run.checkpoint_to ?? null,
+      duration_ms: run.duration_ms,
+      finished_at: run.finished_at,
+    },
+  });
+}
