@@ -161,7 +161,10 @@ export const eventCatalog: readonly WebhookEventType[] = [
       run_id: 'run_01jd…',
       connection_id: 'conn_01jd…',
       status: 'FAILED',
-      error: { code: 'connection_rejected', message: "The provider refused the connection's token (HTTP 401)" },
+      error: {
+        code: 'connection_rejected',
+        message: "The provider refused the connection's token (HTTP 401)",
+      },
       inbound: { added: 10, updated: 0, deleted: 0, skipped: 0, failed: 0 },
       outbound: { added: 0, updated: 0, deleted: 0, skipped: 0, failed: 0 },
     },
