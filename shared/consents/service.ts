@@ -167,6 +167,21 @@ async function liveOf(
 }
 
 /**
+ * The check other features make before moving a user's data (a sync binding through an OAuth
+ * connection): true while the user's consent of this type for this resource is GRANTED (not
+ * revoked, not expired, not predating the current policy version). Two consistent reads.
+ */
+export async function hasLiveConsent(
+  workspaceId: string,
+  userId: string,
+  consent: Pick<ConsentItem, 'consent_type' | 'resource_type' | 'resource_id'>,
+  now = new Date(),
+): Promise<boolean> {
+  const live = await liveOf(workspaceId, userId, consent);
+  return live !== undefined && statusOf(live, now) === 'GRANTED';
+}
+
+/**
  * `POST /consents`: records the caller's consent, or returns the live one for the same type and
  * resource (`created: false`). A live consent that expired or predates the current policy
  * version is replaced by a new record (the old one stays, EXPIRED or OUTDATED).
