@@ -25,6 +25,8 @@ import {
 export const DEFAULT_BODY_LIMIT = 4096;
 const HEADER_VALUE_LIMIT = 512;
 const MAX_HEADERS = 30;
+/** Value length of a header the caller asked to keep (a GitHub `Link` of four URLs exceeds 512). */
+const KEPT_HEADER_VALUE_LIMIT = 8192;
 
 export interface PinnedRequest {
   /** The checked URL (its host name goes in `Host` and TLS SNI, and the certificate must match it). */
@@ -39,12 +41,21 @@ export interface PinnedRequest {
   timeoutMs: number;
   /** Bytes of response body kept (default {@link DEFAULT_BODY_LIMIT}); more sets `bodyTruncated`. */
   maxBodyBytes?: number;
+  /**
+   * Lower-case names of response headers the caller needs (`link`, `etag`, `retry-after`): kept
+   * whatever the 30-header cap, with values up to 8192 characters, and counted outside the cap.
+   * A name ending in `*` keeps every header with that prefix (`x-ratelimit-*`).
+   */
+  keepHeaders?: readonly string[];
 }
 
 export interface PinnedResponse {
   /** HTTP status, or undefined when no full response arrived (refused, timeout, TLS error, reset). */
   status?: number;
-  /** Lower-case names, at most 30, each value at most 512 characters. */
+  /**
+   * Lower-case names, at most 30 (plus those of `keepHeaders`), each value at most 512 characters
+   * (8192 for those of `keepHeaders`).
+   */
   headers: Record<string, string>;
   body: string;
   /** The body was longer than the limit: `body` holds its start, the rest was not read. */
@@ -168,12 +179,12 @@ export const requestPinned: PinnedRequester = (req) => {
         chunks.push(chunk);
         size += chunk.length;
         if (size > limit) {
-          finish(answer(res, chunks, limit, true));
+          finish(answer(res, chunks, limit, true, req.keepHeaders));
           // Read no further: this connection is not reused.
           res.destroy();
         }
       });
-      res.on('end', () => finish(answer(res, chunks, limit, false)));
+      res.on('end', () => finish(answer(res, chunks, limit, false, req.keepHeaders)));
       res.on('error', fail);
       // The connection closed before the body ended (Node may close without an 'error').
       res.on('close', () => fail(Object.assign(new Error('aborted'), { code: 'ECONNRESET' })));
@@ -187,10 +198,11 @@ function answer(
   chunks: Buffer[],
   limit: number,
   truncated: boolean,
+  keep: readonly string[] = [],
 ): Omit<PinnedResponse, 'durationMs'> {
   return {
     status: res.statusCode,
-    headers: boundHeaders(res.headers),
+    headers: boundHeaders(res.headers, keep),
     body: Buffer.concat(chunks).subarray(0, limit).toString('utf8'),
     bodyTruncated: truncated,
   };
@@ -214,12 +226,21 @@ export async function requestChecked(
   return (opts.send ?? requestPinned)({ ...init, url: target.url, address: target.address, timeoutMs });
 }
 
-function boundHeaders(raw: IncomingMessage['headers']): Record<string, string> {
+/**
+ * The response headers, bounded: the first 30 with values of at most 512 characters, plus every
+ * header named in `keep` (a name or a `prefix*`) whatever its position, with a longer value.
+ */
+function boundHeaders(raw: IncomingMessage['headers'], keep: readonly string[]): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(raw).slice(0, MAX_HEADERS)) {
+  const kept = (name: string) =>
+    keep.some((k) => (k.endsWith('*') ? name.startsWith(k.slice(0, -1)) : name === k));
+  let others = 0;
+  for (const [k, v] of Object.entries(raw)) {
     if (v === undefined) continue;
+    const name = k.toLowerCase();
     const value = Array.isArray(v) ? v.join(', ') : v;
-    out[k.toLowerCase()] = value.slice(0, HEADER_VALUE_LIMIT);
+    if (kept(name)) out[name] = value.slice(0, KEPT_HEADER_VALUE_LIMIT);
+    else if (others++ < MAX_HEADERS) out[name] = value.slice(0, HEADER_VALUE_LIMIT);
   }
   return out;
 }

@@ -104,6 +104,39 @@ describe('requestPinned', () => {
     expect(server.received.filter((r) => r.path === '/get')[0]).toMatchObject({ method: 'GET', body: '' });
   });
 
+  it('keeps 30 headers of 512 characters, plus every header named in keepHeaders whatever its position', async () => {
+    const link = `<${at('/many?page=2').href}>; rel="next", <${at(`/many?page=9&q=${'x'.repeat(600)}`).href}>; rel="last"`;
+    server.on('/many', (_q, s) => {
+      // Node refuses response heads over 16 KiB: short fillers, one long value.
+      const headers: Record<string, string> = { 'x-filler-00': 'f'.repeat(600) };
+      for (let i = 1; i < 40; i++) headers[`x-filler-${String(i).padStart(2, '0')}`] = 'f'.repeat(50);
+      s.writeHead(200, {
+        ...headers,
+        link,
+        etag: 'W/"abc"',
+        'x-ratelimit-remaining': '4999',
+        'x-ratelimit-reset': '1700000000',
+      }).end('ok');
+    });
+    const get = (keepHeaders?: string[]) =>
+      requestPinned({ url: at('/many'), address: loopback, headers: {}, timeoutMs: 5000, keepHeaders });
+
+    const plain = await get();
+    expect(Object.keys(plain.headers)).toHaveLength(30);
+    expect(plain.headers.link).toBeUndefined();
+    expect(plain.headers['x-filler-00']).toHaveLength(512);
+
+    const kept = await get(['link', 'etag', 'x-ratelimit-*']);
+    expect(kept.headers).toMatchObject({
+      link,
+      etag: 'W/"abc"',
+      'x-ratelimit-remaining': '4999',
+      'x-ratelimit-reset': '1700000000',
+    });
+    expect(link.length).toBeGreaterThan(512);
+    expect(Object.keys(kept.headers).filter((k) => k.startsWith('x-filler-'))).toHaveLength(30);
+  });
+
   it('returns a 302 as it is and sends nothing to its Location', async () => {
     server.on('/from', (_q, s) => s.writeHead(302, { location: at('/to').href }).end());
     server.on('/to', (_q, s) => s.writeHead(200).end());
