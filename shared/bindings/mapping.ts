@@ -1,0 +1,511 @@
+/**
+ * # The field-mapping engine of data sync bindings (pure: no I/O)
+ *
+ * A binding's `field_mapping` maps fields of an external record (the adapter's catalog, the
+ * *source*) to fields of a PronaFlow entity (targets.ts, the *target*). Inbound applies each
+ * entry's transform, outbound its inverse (fields.ts describes the transforms).
+ *
+ * - {@link validateMapping} lists every problem of a mapping against both catalogs, with paths of
+ *   the request body (`field_mapping.2.source`).
+ * - {@link describeMapping} tells, per entry, whether it applies inbound and outbound, and why an
+ *   entry of a two-way binding goes one way only (`concat has no inverse`, a read-only provider
+ *   field, a value_map without inverse, a type that cannot be written back, a provider field that
+ *   an earlier entry already writes).
+ * - {@link applyInbound} / {@link applyOutbound} map one record; they never throw on bad data:
+ *   a value that cannot be mapped, or that its field refuses, is an error of that field (`path` is
+ *   the field that could not be written) and the other fields still map. An entry that does not
+ *   apply in a direction (or has problems) is ignored there. Outbound maps only the PronaFlow fields
+ *   present in `values` (a partial update), so `default` never fires for an absent field.
+ * - {@link mappedHash} fingerprints mapped values, to recognise the sync's own writes (echoes).
+ *
+ * Dates: `iso` is read with its zone (Z or ±hh:mm) and written back as `toISOString()`; a `date`
+ * target keeps the UTC day only; `unix` seconds and `slack_ts` keep millisecond precision.
+ */
+import { createHash } from 'node:crypto';
+import * as z from 'zod';
+import type {
+  FieldDef,
+  FieldMapping,
+  FieldValues,
+  MappingEntryView,
+  MappingProblem,
+  SyncDirection,
+  Transform,
+} from './fields.ts';
+
+export interface MappingOptions {
+  /** The provider's fields (the adapter's `ResourceVariant.fields`). */
+  source: readonly FieldDef[];
+  /** PronaFlow's fields of the entity (targets.ts). */
+  target: readonly FieldDef[];
+  direction: SyncDirection;
+  /** Names the provider's side in messages, e.g. `github_repository issues`. */
+  sourceName: string;
+}
+
+export interface MappingResult {
+  values: FieldValues;
+  errors: MappingProblem[];
+}
+
+// ---- The request schema of a mapping entry ----
+
+const fieldName = z.string().min(1).max(100);
+const mapValue = z.string().max(200);
+const valueMap = (min: number) =>
+  z
+    .record(z.string().min(1).max(200), mapValue)
+    .refine((m) => Object.keys(m).length >= min && Object.keys(m).length <= 100, {
+      message: `give ${min} to 100 values`,
+    });
+
+const transformSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('rename') }).strict(),
+  z
+    .object({
+      type: z.literal('value_map'),
+      map: valueMap(1).describe('Source value → target value, e.g. `{ "open": "todo" }`'),
+      default: mapValue.optional().describe('The target value of source values not in `map`'),
+      inverse: valueMap(0).optional().describe('Target value → source value, for outbound'),
+    })
+    .strict(),
+  z.object({ type: z.literal('date'), format: z.enum(['iso', 'date', 'unix', 'slack_ts']) }).strict(),
+  z
+    .object({
+      type: z.literal('default'),
+      value: z.union([z.string().max(1000), z.number(), z.boolean(), z.null()]),
+    })
+    .strict(),
+  z.object({ type: z.literal('concat'), separator: z.string().max(20) }).strict(),
+]);
+
+/** One entry of `field_mapping` in a request body. */
+export const fieldMappingSchema = z
+  .object({
+    source: z.union([fieldName, z.array(fieldName).min(1).max(10)]).describe('Provider field(s)'),
+    target: fieldName.describe('PronaFlow field'),
+    transform: transformSchema.optional(),
+  })
+  .strict() satisfies z.ZodType<FieldMapping>;
+
+export const fieldMappingListSchema = z.array(fieldMappingSchema).min(1).max(50);
+
+// ---- Analysis: problems and directions of each entry ----
+
+interface Entry {
+  index: number;
+  entry: FieldMapping;
+  t: Transform;
+  sources: FieldDef[];
+  target: FieldDef;
+  inbound: boolean;
+  outbound: boolean;
+  reason?: string;
+}
+
+const q = (s: string) => `'${s}'`;
+const typed = (f: FieldDef) => `${q(f.name)} (${f.type})`;
+const own = (o: object, k: string): unknown =>
+  Object.hasOwn(o, k) ? (o as Record<string, unknown>)[k] : undefined;
+const STRINGY: readonly string[] = ['string', 'text'];
+
+/** Why values of `from` cannot be stored as they are in `to`, or undefined when they can. */
+function incompatible(from: FieldDef, to: FieldDef): string | undefined {
+  if (from.type === to.type) {
+    const extra =
+      from.type === 'enum' && to.values ? (from.values ?? []).filter((v) => !to.values?.includes(v)) : [];
+    return extra.length || (from.type === 'enum' && to.values && !from.values)
+      ? `${q(to.name)} does not take ${extra.map(q).join(', ') || 'every value'} of ${q(from.name)}`
+      : undefined;
+  }
+  if (STRINGY.includes(to.type) && [...STRINGY, 'enum', 'user', 'date', 'datetime'].includes(from.type))
+    return;
+  const hint =
+    to.type === 'enum' ? '; use a value_map' : to.type.startsWith('date') ? '; use a date transform' : '';
+  return `${typed(from)} cannot be stored in ${typed(to)}${hint}`;
+}
+
+/** The transform's own problems, for an entry whose fields all exist. */
+function transformProblems(
+  t: Transform,
+  sources: FieldDef[],
+  target: FieldDef,
+  add: (path: string, m: string) => void,
+) {
+  const s = sources[0]!;
+  const inValues = (f: FieldDef, v: string) => f.type !== 'enum' || !f.values || f.values.includes(v);
+  const known = (f: FieldDef) => (f.values ?? []).join(', ');
+  switch (t.type) {
+    case 'rename':
+    case 'default': {
+      const why = incompatible(s, target);
+      if (why) add('.target', `cannot map ${q(s.name)} to ${q(target.name)}: ${why}`);
+      if (t.type === 'default') {
+        const bad = valueProblem(t.value, target);
+        if (bad) add('.transform.value', `the default does not fit: ${bad}`);
+      }
+      return;
+    }
+    case 'value_map': {
+      if (![...STRINGY, 'enum', 'number', 'boolean'].includes(s.type))
+        add('.source', `value_map maps enum, string, number or boolean fields; ${typed(s)} is not one`);
+      if (![...STRINGY, 'enum', 'user'].includes(target.type))
+        add('.target', `value_map writes string values; ${typed(target)} does not take them`);
+      for (const [k, v] of Object.entries(t.map)) {
+        if (!inValues(s, k))
+          add(`.transform.map.${k}`, `${q(s.name)} never takes ${q(k)}; its values: ${known(s)}`);
+        if (!inValues(target, v))
+          add(`.transform.map.${k}`, `${q(target.name)} does not take ${q(v)}; its values: ${known(target)}`);
+      }
+      if (t.default !== undefined && !inValues(target, t.default))
+        add(
+          '.transform.default',
+          `${q(target.name)} does not take ${q(t.default)}; its values: ${known(target)}`,
+        );
+      for (const [k, v] of Object.entries(t.inverse ?? {})) {
+        if (!inValues(target, k))
+          add(
+            `.transform.inverse.${k}`,
+            `${q(target.name)} never takes ${q(k)}; its values: ${known(target)}`,
+          );
+        if (!inValues(s, v))
+          add(`.transform.inverse.${k}`, `${q(s.name)} does not take ${q(v)}; its values: ${known(s)}`);
+      }
+      return;
+    }
+    case 'date':
+      if (!(t.format === 'unix' ? ['number'] : ['date', 'datetime', ...STRINGY]).includes(s.type))
+        add(
+          '.source',
+          `date with format '${t.format}' reads ${t.format === 'unix' ? 'a number' : 'a date, datetime or string'} field; ${typed(s)} is not one`,
+        );
+      if (!['date', 'datetime', 'string'].includes(target.type))
+        add('.target', `date writes a date, datetime or string field; ${typed(target)} is not one`);
+      return;
+    case 'concat':
+      if (!STRINGY.includes(target.type))
+        add('.target', `concat writes a string or text field; ${typed(target)} is not one`);
+  }
+}
+
+/** Why an otherwise valid entry cannot be written back to the provider, or undefined. */
+function outboundBlocker(
+  e: Omit<Entry, 'inbound' | 'outbound'>,
+  writers: Map<string, number>,
+): string | undefined {
+  const { t, target } = e;
+  const s = e.sources[0]!;
+  if (t.type === 'concat') return 'concat has no inverse';
+  if (s.read_only) return `the provider field ${q(s.name)} is read-only`;
+  if (t.type === 'value_map' && !t.inverse && new Set(Object.values(t.map)).size < Object.keys(t.map).length)
+    return 'value_map is not one-to-one; give "inverse"';
+  if (t.type === 'rename' || t.type === 'default') {
+    const why = incompatible(target, s);
+    if (why) return `${typed(target)} cannot be written back to ${typed(s)}`;
+  }
+  const earlier = writers.get(s.name);
+  if (earlier !== undefined)
+    return `another entry (field_mapping.${earlier}) already writes ${q(s.name)} outbound`;
+}
+
+function analyse(mapping: readonly FieldMapping[], opts: MappingOptions) {
+  const problems: MappingProblem[] = [];
+  const sourceDefs = new Map(opts.source.map((f) => [f.name, f]));
+  const targetDefs = new Map(opts.target.map((f) => [f.name, f]));
+  const targetsSeen = new Map<string, number>();
+  const writers = new Map<string, number>();
+  const entries: (Entry | undefined)[] = mapping.map((entry, index) => {
+    const before = problems.length;
+    const add = (path: string, message: string) =>
+      problems.push({ path: `field_mapping.${index}${path}`, message });
+    const t: Transform = entry.transform ?? { type: 'rename' };
+    const many = Array.isArray(entry.source);
+    if (t.type === 'concat' && (!many || entry.source.length < 2))
+      add('.source', 'concat joins several fields: give "source" as an array of at least 2 field names');
+    if (t.type !== 'concat' && many)
+      add('.source', `${t.type} takes one field: give "source" as a field name (only concat joins several)`);
+    const sources = (many ? (entry.source as string[]) : [entry.source as string]).map((name, j) => {
+      const def = sourceDefs.get(name);
+      const known = opts.source.map((f) => f.name).join(', ');
+      if (!def)
+        add(
+          many ? `.source.${j}` : '.source',
+          `unknown field ${q(name)} of ${opts.sourceName}; known: ${known}`,
+        );
+      return def;
+    });
+    const target = targetDefs.get(entry.target);
+    if (!target)
+      add(
+        '.target',
+        `unknown PronaFlow field ${q(entry.target)}; known: ${opts.target.map((f) => f.name).join(', ')}`,
+      );
+    const prev = targetsSeen.get(entry.target);
+    if (prev !== undefined) add('.target', `${q(entry.target)} is already mapped by field_mapping.${prev}`);
+    else targetsSeen.set(entry.target, index);
+    if (problems.length > before || !target || !sources.every((d) => d !== undefined)) return undefined;
+    transformProblems(t, sources as FieldDef[], target, add);
+    if (problems.length > before) return undefined;
+
+    const base = { index, entry, t, sources: sources as FieldDef[], target };
+    const reason = opts.direction === 'INBOUND' ? undefined : outboundBlocker(base, writers);
+    const outbound = opts.direction !== 'INBOUND' && !reason;
+    if (outbound) writers.set(base.sources[0]!.name, index);
+    if (reason && opts.direction === 'OUTBOUND') add('', `cannot go outbound: ${reason}`);
+    return { ...base, inbound: opts.direction !== 'OUTBOUND', outbound, ...(reason ? { reason } : {}) };
+  });
+
+  // Rules of the whole mapping, told only when no entry has problems of its own (which may be the cause).
+  if (problems.length === 0) {
+    const valid = entries.filter((e) => e !== undefined);
+    if (opts.direction !== 'OUTBOUND' && !valid.some((e) => e.inbound))
+      problems.push({ path: 'field_mapping', message: 'no entry maps inbound' });
+    if (opts.direction !== 'INBOUND' && !valid.some((e) => e.outbound))
+      problems.push({ path: 'field_mapping', message: 'no entry can go outbound' });
+    if (opts.direction !== 'OUTBOUND') {
+      for (const field of opts.target.filter((f) => f.required)) {
+        const e = valid.find((v) => v.target.name === field.name);
+        if (!e) {
+          problems.push({
+            path: 'field_mapping',
+            message: `the PronaFlow field ${q(field.name)} is required: map a field of ${opts.sourceName} to it`,
+          });
+        } else if (e.t.type !== 'default' && !e.sources.some((s) => s.required)) {
+          const names = e.sources.map((s) => q(s.name)).join(', ');
+          problems.push({
+            path: `field_mapping.${e.index}.transform`,
+            message: `the PronaFlow field ${q(field.name)} is required but ${names} of ${opts.sourceName} may be missing: give a 'default' transform`,
+          });
+        }
+      }
+    }
+  }
+  return { problems, entries: entries.filter((e) => e !== undefined) };
+}
+
+/** Every problem of a mapping against the provider's and PronaFlow's catalogs ([] when valid). */
+export function validateMapping(mapping: readonly FieldMapping[], opts: MappingOptions): MappingProblem[] {
+  return analyse(mapping, opts).problems;
+}
+
+/**
+ * Where each entry applies, in the order given. An entry with problems applies nowhere; an entry
+ * of a two-way (or outbound) binding that cannot go outbound says why in `one_way_reason`.
+ */
+export function describeMapping(mapping: readonly FieldMapping[], opts: MappingOptions): MappingEntryView[] {
+  const entries = analyse(mapping, opts).entries;
+  return mapping.map((entry, i) => {
+    const e = entries.find((x) => x.index === i);
+    return {
+      ...entry,
+      inbound: e?.inbound ?? false,
+      outbound: e?.outbound ?? false,
+      ...(e?.reason ? { one_way_reason: e.reason } : {}),
+    };
+  });
+}
+
+// ---- Values ----
+
+const ISO =
+  /^(\d{4}-\d{2}-\d{2})T([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,9})?)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$/;
+const DAY = /^\d{4}-\d{2}-\d{2}$/;
+const MAX_MS = 8.64e15;
+
+const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+/** Epoch ms of a YYYY-MM-DD day (UTC), undefined unless it is a real day. */
+function parseDay(s: string): number | undefined {
+  const ms = Date.parse(`${s}T00:00:00Z`);
+  return DAY.test(s) && Number.isFinite(ms) && dayOf(ms) === s ? ms : undefined;
+}
+function parseIso(s: string): number | undefined {
+  const m = ISO.exec(s);
+  const ms = m && parseDay(m[1]!) !== undefined ? Date.parse(s) : Number.NaN;
+  return Number.isFinite(ms) ? ms : undefined;
+}
+const within = (ms: number) => (Number.isFinite(ms) && Math.abs(ms) <= MAX_MS ? ms : undefined);
+
+/** Epoch ms of a value written in `format`, undefined when it is not one. */
+function readDate(v: unknown, format: 'iso' | 'date' | 'unix' | 'slack_ts'): number | undefined {
+  if (format === 'unix') return typeof v === 'number' ? within(Math.round(v * 1000)) : undefined;
+  if (typeof v !== 'string') return undefined;
+  if (format === 'iso') return parseIso(v);
+  if (format === 'date') return parseDay(v);
+  const m = /^(\d{1,15})(?:\.(\d{1,6}))?$/.exec(v);
+  return m ? within(Number(m[1]) * 1000 + Math.floor(Number((m[2] ?? '').padEnd(6, '0')) / 1000)) : undefined;
+}
+function writeDate(ms: number, format: 'iso' | 'date' | 'unix' | 'slack_ts'): string | number {
+  if (format === 'iso') return new Date(ms).toISOString();
+  if (format === 'date') return dayOf(ms);
+  const secs = Math.floor(ms / 1000);
+  return format === 'unix' ? secs : `${secs}.${String(ms - secs * 1000).padStart(3, '0')}000`;
+}
+
+/** Why a field refuses a value (`'status' must be …`), undefined when it takes it. */
+function valueProblem(v: unknown, f: FieldDef): string | undefined {
+  const name = q(f.name);
+  if (v === null) return f.required ? `${name} is required` : undefined;
+  switch (f.type) {
+    case 'enum': {
+      if (typeof v === 'string' && (!f.values || f.values.includes(v))) return;
+      const got = typeof v === 'string' ? ` (got ${JSON.stringify(v.slice(0, 50))})` : '';
+      return `${name} must be one of ${(f.values ?? []).join(', ')}${got}`;
+    }
+    case 'datetime':
+      return typeof v === 'string' && parseIso(v) !== undefined
+        ? undefined
+        : `${name} must be an ISO 8601 timestamp`;
+    case 'date':
+      return typeof v === 'string' && parseDay(v) !== undefined
+        ? undefined
+        : `${name} must be a date (YYYY-MM-DD)`;
+    case 'number':
+      return typeof v === 'number' && Number.isFinite(v) ? undefined : `${name} must be a number`;
+    case 'boolean':
+      return typeof v === 'boolean' ? undefined : `${name} must be a boolean`;
+    case 'string[]':
+      return Array.isArray(v) && v.every((x) => typeof x === 'string')
+        ? undefined
+        : `${name} must be an array of strings`;
+    default:
+      return typeof v === 'string' ? undefined : `${name} must be a string`;
+  }
+}
+
+type Mapped = { value: unknown } | { error: string } | undefined;
+const isScalar = (v: unknown): v is string | number | boolean =>
+  ['string', 'number', 'boolean'].includes(typeof v);
+const missing = (v: unknown) => v === undefined || v === null || v === '';
+
+function inboundValue(e: Entry, record: object, sourceName: string): Mapped {
+  const { t, target } = e;
+  const s = e.sources[0]!;
+  const v = own(record, s.name);
+  const of = `${q(s.name)} of ${sourceName}`;
+  if (t.type === 'default') return { value: missing(v) ? t.value : v };
+  if (t.type === 'concat') {
+    const values = e.sources.map((f) => own(record, f.name));
+    if (values.every((x) => x === undefined)) return undefined;
+    const parts = values.flat().filter((x) => !missing(x));
+    if (!parts.every(isScalar))
+      return {
+        error: `concat of ${e.sources.map((f) => q(f.name)).join(', ')} joins text, numbers and booleans only`,
+      };
+    return { value: parts.map(String).join(t.separator) };
+  }
+  if (v === undefined || v === null) return v === null ? { value: null } : undefined;
+  if (t.type === 'value_map') {
+    const key = isScalar(v) ? String(v) : undefined;
+    const mapped = key === undefined ? undefined : own(t.map, key);
+    if (mapped !== undefined) return { value: mapped };
+    if (t.default !== undefined) return { value: t.default };
+    return { error: `${of} has a value the value_map of ${q(target.name)} does not map` };
+  }
+  if (t.type === 'date') {
+    const ms = readDate(v, t.format);
+    if (ms === undefined) return { error: `${of} is not a date in format '${t.format}'` };
+    return { value: target.type === 'date' ? dayOf(ms) : new Date(ms).toISOString() };
+  }
+  return { value: v };
+}
+
+function outboundValue(e: Entry, v: unknown): Mapped {
+  const { t, target } = e;
+  const s = e.sources[0]!;
+  if (v === null || t.type === 'rename' || t.type === 'default') return { value: v };
+  if (t.type === 'value_map') {
+    const back = (key: string) => {
+      const explicit = t.inverse && own(t.inverse, key);
+      const keys = Object.keys(t.map).filter((k) => t.map[k] === key);
+      return typeof explicit === 'string' ? explicit : keys.length === 1 ? keys[0] : undefined;
+    };
+    const k = typeof v === 'string' ? back(v) : undefined;
+    if (k === undefined)
+      return {
+        error: `${q(target.name)} has a value with no inverse in its value_map; give it in "inverse"`,
+      };
+    if (s.type === 'number')
+      return Number.isFinite(Number(k)) ? { value: Number(k) } : { error: `${q(k)} is not a number` };
+    const bool = s.type === 'boolean' && (k === 'true' || k === 'false');
+    return { value: bool ? k === 'true' : k };
+  }
+  if (t.type === 'date') {
+    const ms = typeof v === 'string' ? (target.type === 'date' ? parseDay(v) : parseIso(v)) : undefined;
+    if (ms === undefined)
+      return {
+        error: `${q(target.name)} is not a ${target.type === 'date' ? 'date (YYYY-MM-DD)' : 'timestamp'}`,
+      };
+    return { value: writeDate(ms, t.format) };
+  }
+  return undefined;
+}
+
+function apply(
+  mapping: readonly FieldMapping[],
+  input: unknown,
+  opts: MappingOptions,
+  inbound: boolean,
+): MappingResult {
+  if (typeof input !== 'object' || input === null || Array.isArray(input))
+    return {
+      values: {},
+      errors: [{ path: '', message: `the ${inbound ? 'record' : 'values'} must be an object` }],
+    };
+  const out: [string, unknown][] = [];
+  const errors: MappingProblem[] = [];
+  for (const e of analyse(mapping, opts).entries) {
+    if (inbound ? !e.inbound : !e.outbound || !Object.hasOwn(input, e.target.name)) continue;
+    const field = inbound ? e.target : e.sources[0]!;
+    const r = inbound ? inboundValue(e, input, opts.sourceName) : outboundValue(e, own(input, e.target.name));
+    if (r === undefined) {
+      if (field.required)
+        errors.push({
+          path: field.name,
+          message: `${q(field.name)} is required: ${q(e.sources[0]!.name)} of ${opts.sourceName} is missing`,
+        });
+      continue;
+    }
+    const problem = 'error' in r ? r.error : valueProblem(r.value, field);
+    if (problem) errors.push({ path: field.name, message: problem });
+    else out.push([field.name, 'value' in r ? r.value : undefined]);
+  }
+  return { values: Object.fromEntries(out), errors };
+}
+
+/** Maps a provider record to PronaFlow fields (entries that apply inbound). */
+export function applyInbound(
+  mapping: readonly FieldMapping[],
+  record: FieldValues,
+  opts: MappingOptions,
+): MappingResult {
+  return apply(mapping, record, opts, true);
+}
+
+/**
+ * Maps PronaFlow fields, possibly only the changed ones, back to provider fields (entries that
+ * apply outbound and whose PronaFlow field is present in `values`).
+ */
+export function applyOutbound(
+  mapping: readonly FieldMapping[],
+  values: FieldValues,
+  opts: MappingOptions,
+): MappingResult {
+  return apply(mapping, values, opts, false);
+}
+
+/** JSON with object keys sorted and `undefined` members left out, at every depth. */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map((x) => (x === undefined ? 'null' : canonical(x))).join(',')}]`;
+  if (typeof v === 'object' && v !== null) {
+    const keys = Object.keys(v)
+      .filter((k) => own(v, k) !== undefined)
+      .sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonical(own(v, k))}`).join(',')}}`;
+  }
+  return JSON.stringify(v) ?? 'null';
+}
+
+/** A stable fingerprint of mapped values: equal content gives an equal hash, whatever the key order. */
+export function mappedHash(values: FieldValues): string {
+  return createHash('sha256').update(canonical(values)).digest('hex');
+}
