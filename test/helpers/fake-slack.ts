@@ -139,7 +139,14 @@ function readBody(req: IncomingMessage): Promise<string> {
 const truthy = (v: unknown) => v === true || v === 'true' || v === '1' || v === 1;
 
 export async function startFakeSlack(
-  opts: { tokens?: string[]; botUser?: string; channels?: string[] } = {},
+  opts: {
+    /** Tokens accepted from the start (default `xoxb-test-token`). */
+    tokens?: string[];
+    /** Also accepts a token this says yes to (e.g. those a fake OAuth provider issued). */
+    accept?: (token: string) => boolean;
+    botUser?: string;
+    channels?: string[];
+  } = {},
 ): Promise<FakeSlack> {
   const botUser = opts.botUser ?? 'U0BOT00001';
   const tokens = new Set(opts.tokens ?? ['xoxb-test-token']);
@@ -406,7 +413,7 @@ export async function startFakeSlack(
     if (!token) return { call, answer: fail('not_authed') };
     if (revoked.has(token)) return { call, answer: fail('token_revoked') };
     if (expired.has(token)) return { call, answer: fail('token_expired') };
-    if (!tokens.has(token)) return { call, answer: fail('invalid_auth') };
+    if (!tokens.has(token) && !opts.accept?.(token)) return { call, answer: fail('invalid_auth') };
     const i = failures.findIndex((f) => f.method === undefined || f.method === method);
     if (i >= 0) {
       const [f] = failures.splice(i, 1);

@@ -326,9 +326,10 @@ async function fetchMessage(
   );
 }
 
+/** `attempt`: rate-limited answers to this request before this one (0 for the first, as provider-http counts). */
 function slackBackoff(attempt: number): number {
-  const n = Math.max(1, Math.floor(attempt));
-  return Math.min(SLACK_BACKOFF_MAX_MS, SLACK_BACKOFF_BASE_MS * 2 ** Math.min(n - 1, 10));
+  const n = Number.isFinite(attempt) ? Math.max(0, Math.floor(attempt)) : 0;
+  return Math.min(SLACK_BACKOFF_MAX_MS, SLACK_BACKOFF_BASE_MS * 2 ** Math.min(n, 10));
 }
 
 export const slackAdapter: SyncAdapter = {
@@ -471,7 +472,7 @@ export const slackAdapter: SyncAdapter = {
   /**
    * Slack's rate limits are per method and workspace (tiers); going over answers HTTP 429 with
    * `Retry-After` in seconds (and `{ ok: false, error: "ratelimited" }`). Without the header:
-   * 30 s doubled per consecutive answer (`attempt` 1, 2, …), at most 5 minutes.
+   * 30 s doubled per earlier rate-limited answer (`attempt` 0, 1, …), at most 5 minutes.
    */
   rateLimit(res, _now, attempt): RateLimitDecision | undefined {
     const json = res.json as SlackBody | undefined;

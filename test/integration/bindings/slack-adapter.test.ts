@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   type AdapterContext,
   ConnectionRejected,
@@ -6,13 +6,10 @@ import {
   type ListingState,
   type MalformedRecord,
   ProviderCallError,
-  type ProviderHttp,
   type ProviderRequest,
   type ProviderResponse,
-  type RateLimitDecision,
   RescheduleRun,
   type Resource,
-  type SyncAdapter,
 } from '#shared/bindings/adapter.ts';
 import {
   compareSlackTs,
@@ -21,104 +18,73 @@ import {
   slackChannelLocator,
   slackTsToIso,
 } from '#shared/bindings/adapters/slack.ts';
-import { closePooledAgents, requestChecked } from '#shared/net/pinned-http.ts';
+import {
+  createProviderHttp,
+  emptyProviderStats,
+  type ProviderHttpOptions,
+  type ProviderStats,
+} from '#shared/bindings/provider-http.ts';
+import { closePooledAgents } from '#shared/net/pinned-http.ts';
+import { findApp, type OAuthApp } from '#shared/oauth/catalog.ts';
+import { openAccessToken } from '#shared/oauth/connections.ts';
+import { type ConnectionItem, reload } from '#shared/oauth/connections-repo.ts';
 import { setEnv } from '#test/helpers/env.ts';
 import { type FakeSlack, startFakeSlack } from '#test/helpers/fake-slack.ts';
+import { fakeApp } from '#test/helpers/oauth-provider.ts';
+import { connectThroughFlow, useOAuthEnv } from '#test/helpers/oauth-setup.ts';
 
-// The adapter against a fake of Slack's Web API (test/helpers/fake-slack.ts). The provider
-// client here is a small stand-in for provider-http.ts: requestChecked (the outbound guard; the
-// fake is on 127.0.0.1, hence ALLOW_LOOPBACK_TARGETS), the adapter's rateLimit decisions (waits
-// recorded, not slept) and authFailed (one refresh, then ConnectionRejected).
+// The adapter against a fake of Slack's Web API (test/helpers/fake-slack.ts), through the run's
+// real provider client (provider-http.ts): the OAuth app `fake` has the fake Slack as its
+// api_base_url, the connection is made through the OAuth flow with the fake OAuth provider, and
+// the fake Slack accepts the access tokens that provider issued, so a refused token is refreshed
+// at the provider for real. Rate-limit waits are recorded, not slept.
 
-interface TestHttp extends ProviderHttp {
-  waits: RateLimitDecision[];
-  refreshes: number;
-}
-
-function testHttp(
-  adapter: SyncAdapter,
-  opts: {
-    baseUrl: string;
-    token: () => string;
-    refresh?: () => void;
-    /** Longest wait sat out in place; longer ones reschedule the run. */
-    maxWaitMs?: number;
-  },
-): TestHttp {
-  const out: TestHttp = {
-    waits: [],
-    refreshes: 0,
-    async request(req: ProviderRequest): Promise<ProviderResponse> {
-      const base = new URL(opts.baseUrl);
-      const url = /^https?:\/\//.test(req.path) ? new URL(req.path) : new URL(`${opts.baseUrl}${req.path}`);
-      if (url.origin !== base.origin) throw new Error(`${url.origin} is not the provider's origin`);
-      for (const [k, v] of Object.entries(req.query ?? {}))
-        if (v !== undefined) url.searchParams.set(k, String(v));
-      let attempt = 0;
-      let refreshed = false;
-      for (;;) {
-        const headers: Record<string, string> = {
-          accept: 'application/json',
-          authorization: `Bearer ${opts.token()}`,
-          ...req.headers,
-        };
-        let body: string | undefined;
-        if (req.body !== undefined) {
-          if (req.form) {
-            headers['content-type'] = 'application/x-www-form-urlencoded';
-            body = new URLSearchParams(req.body as Record<string, string>).toString();
-          } else {
-            headers['content-type'] = 'application/json; charset=utf-8';
-            body = JSON.stringify(req.body);
-          }
-        }
-        const raw = await requestChecked(url, {
-          method: req.method ?? (body === undefined ? 'GET' : 'POST'),
-          headers,
-          body,
-          timeoutMs: 5_000,
-          maxBodyBytes: 4 * 1024 * 1024,
-        });
-        if (raw.status === undefined) throw new Error(raw.error);
-        let json: unknown;
-        try {
-          json = raw.body ? JSON.parse(raw.body) : undefined;
-        } catch {
-          json = undefined;
-        }
-        const res: ProviderResponse = { status: raw.status, headers: raw.headers, json, text: raw.body };
-        attempt += 1;
-        const limit = adapter.rateLimit(res, new Date(), attempt);
-        if (limit) {
-          if (limit.waitMs > (opts.maxWaitMs ?? 10 * 60_000)) {
-            throw new RescheduleRun(Date.now() + limit.waitMs, limit.kind);
-          }
-          out.waits.push(limit);
-          continue;
-        }
-        attempt = 0;
-        const refused = adapter.authFailed ? adapter.authFailed(res) : res.status === 401;
-        if (refused) {
-          if (refreshed || !opts.refresh) throw new ConnectionRejected(res.status);
-          refreshed = true;
-          out.refreshes += 1;
-          opts.refresh();
-          continue;
-        }
-        return res;
-      }
-    },
-  };
-  return out;
-}
-
+const env = useOAuthEnv();
 let slack: FakeSlack;
-let token = 'xoxb-first';
+let app: OAuthApp;
+let connection: ConnectionItem;
+/** Whether the fake Slack accepts tokens the OAuth provider issues (false: it refuses them all). */
+let acceptIssued = true;
+let stats: ProviderStats;
+let slept: number[];
 let ctx: AdapterContext;
-let http: TestHttp;
 let channels = 0;
-/** Whether the fake accepts the token a refresh gives (false: the provider refuses it too). */
-let refreshAccepted = true;
+
+/** A provider client of one run, as the engine makes it. */
+function client(opts: Partial<ProviderHttpOptions> = {}) {
+  return createProviderHttp({
+    app,
+    connection,
+    adapter: slackAdapter,
+    deadline: Date.now() + 10 * 60_000,
+    etags: new Map(),
+    stats,
+    sleep: async (ms) => {
+      slept.push(ms);
+    },
+    ...opts,
+  });
+}
+
+beforeAll(async () => {
+  setEnv({ RATE_LIMIT_TIER_FREE_REQ_PER_MIN: '100000' });
+  slack = await startFakeSlack({ accept: (t) => acceptIssued && env.provider.issued.includes(t) });
+  env.writeApps([fakeApp(env.provider, { api_base_url: slack.url, sync_adapter: 'slack' })]);
+  app = findApp('fake')!;
+  expect(app.api_base_url).toBe(slack.url);
+  connection = await connectThroughFlow(env, await env.id.jwt('alice', 'ws1'), 'alice');
+});
+beforeEach(async () => {
+  // A run starts from the stored connection (a test before may have refreshed its token).
+  connection = (await reload(connection))!;
+  stats = emptyProviderStats();
+  slept = [];
+  ctx = { http: client() };
+});
+afterAll(async () => {
+  await slack?.stop();
+  await closePooledAgents();
+});
 
 /** A fresh channel (and its binding's resource) per test. */
 function channel(opts: { member?: boolean } = {}): { id: string; resource: Resource } {
@@ -150,24 +116,6 @@ async function listAll(resource: Resource, since?: string) {
 
 const historyCalls = (channelId: string) =>
   slack.calls.filter((c) => c.method === 'conversations.history' && c.params.channel === channelId);
-
-beforeAll(async () => {
-  setEnv({ ALLOW_LOOPBACK_TARGETS: 'true' });
-  slack = await startFakeSlack({ tokens: [token] });
-  http = testHttp(slackAdapter, {
-    baseUrl: slack.url,
-    token: () => token,
-    refresh: () => {
-      token = `xoxb-refreshed-${slack.calls.length}`;
-      if (refreshAccepted) slack.tokens.add(token);
-    },
-  });
-  ctx = { http };
-});
-afterAll(async () => {
-  await slack?.stop();
-  await closePooledAgents();
-});
 
 describe('slackAdapter: resource type and catalog', () => {
   it('accepts a channel locator and refuses anything else', () => {
@@ -504,7 +452,7 @@ describe('slackAdapter writes', () => {
   it('sends JSON to chat methods and the fake accepts form posts too', async () => {
     const { id } = channel();
     await slackAdapter.createRecord(ctx, { type: 'slack_channel', channel: id }, { text: 'json' });
-    const res = await http.request({
+    const res = await ctx.http.request({
       method: 'POST',
       path: '/chat.postMessage',
       form: true,
@@ -541,36 +489,35 @@ describe('slackAdapter writes', () => {
 });
 
 describe('slackAdapter errors: ok:false classified', () => {
-  it('refreshes once on token_expired (HTTP 200) and goes on with the new token', async () => {
+  it('refreshes once on token_expired (HTTP 200) at the OAuth provider and goes on with the new token', async () => {
     const { id, resource } = channel();
     slack.seed(id, 2);
-    const before = token;
+    const before = await openAccessToken(connection);
     slack.expireToken(before);
-    const refreshes = http.refreshes;
+    const refreshes = env.provider.calls.refresh;
 
     const { records } = await listAll(resource);
 
     expect(records).toHaveLength(2);
-    expect(http.refreshes).toBe(refreshes + 1);
-    expect(token).not.toBe(before);
-    const calls = historyCalls(id);
-    expect(calls.map((c) => [c.status, c.error, c.token === before])).toEqual([
-      [200, 'token_expired', true],
-      [200, undefined, false],
+    expect(env.provider.calls.refresh).toBe(refreshes + 1);
+    const after = await openAccessToken((await reload(connection))!);
+    expect(after).not.toBe(before);
+    expect(historyCalls(id).map((c) => [c.status, c.error, c.token])).toEqual([
+      [200, 'token_expired', before],
+      [200, undefined, after],
     ]);
   });
 
   it('rejects the connection when the refreshed token is refused too', async () => {
     const { id, resource } = channel();
-    slack.revokeToken(token);
-    refreshAccepted = false;
+    slack.revokeToken(await openAccessToken(connection));
+    acceptIssued = false;
 
     try {
       await expect(slackAdapter.listChanges(ctx, resource, {})).rejects.toBeInstanceOf(ConnectionRejected);
       expect(historyCalls(id).map((c) => c.error)).toEqual(['token_revoked', 'invalid_auth']);
     } finally {
-      refreshAccepted = true;
-      slack.tokens.add(token);
+      acceptIssued = true;
     }
   });
 
@@ -647,19 +594,21 @@ describe('slackAdapter.rateLimit', () => {
   });
 
   it('waits Retry-After seconds on a 429 that names them', () => {
-    expect(slackAdapter.rateLimit(limited({ 'retry-after': '7' }), now, 1)).toEqual({
+    expect(slackAdapter.rateLimit(limited({ 'retry-after': '7' }), now, 0)).toEqual({
       waitMs: 7_000,
       kind: 'retry_after',
     });
-    expect(slackAdapter.rateLimit(limited({ 'retry-after': '0' }), now, 1)?.waitMs).toBe(1_000);
+    expect(slackAdapter.rateLimit(limited({ 'retry-after': '0' }), now, 0)?.waitMs).toBe(1_000);
     // An ok:false ratelimited with HTTP 200 is a rate limit too.
-    expect(slackAdapter.rateLimit(limited({ 'retry-after': '3' }, 200), now, 1)?.waitMs).toBe(3_000);
+    expect(slackAdapter.rateLimit(limited({ 'retry-after': '3' }, 200), now, 0)?.waitMs).toBe(3_000);
   });
 
-  it('backs off 30 s doubling per attempt, capped at 5 minutes, without the header', () => {
-    const waits = [1, 2, 3, 4, 5, 6, 20].map((a) => slackAdapter.rateLimit(limited(), now, a)?.waitMs);
+  it('backs off 30 s doubling per earlier attempt, capped at 5 minutes, without the header', () => {
+    // `attempt` counts the rate-limited answers before this one (provider-http starts at 0).
+    const waits = [0, 1, 2, 3, 4, 5, 20].map((a) => slackAdapter.rateLimit(limited(), now, a)?.waitMs);
     expect(waits).toEqual([30_000, 60_000, 120_000, 240_000, 300_000, 300_000, 300_000]);
-    expect(slackAdapter.rateLimit(limited({ 'retry-after': 'soon' }), now, 1)?.waitMs).toBe(30_000);
+    expect(slackAdapter.rateLimit(limited(), now, 0)?.kind).toBe('primary');
+    expect(slackAdapter.rateLimit(limited({ 'retry-after': 'soon' }), now, 0)?.waitMs).toBe(30_000);
   });
 
   it('is no rate limit otherwise', () => {
@@ -679,33 +628,44 @@ describe('slackAdapter.rateLimit', () => {
   it('is waited out through the client: 429 with Retry-After from the fake, then the page', async () => {
     const { id, resource } = channel();
     slack.seed(id, 3);
-    const waits = http.waits.length;
     slack.rateLimitNext(2, 2);
 
     const page = await slackAdapter.listChanges(ctx, resource, {});
 
     expect(page.records).toHaveLength(3);
-    expect(http.waits.slice(waits)).toEqual([
-      { waitMs: 2_000, kind: 'retry_after' },
-      { waitMs: 2_000, kind: 'retry_after' },
-    ]);
+    expect(slept).toEqual([2_000, 2_000]);
+    expect(stats).toMatchObject({ provider_calls: 3, rate_limit_waits: 2, rate_limit_wait_ms: 4_000 });
     expect(historyCalls(id).map((c) => c.status)).toEqual([429, 429, 200]);
+  });
 
-    slack.rateLimitNext(2); // no Retry-After: back-off grows with the attempt
-    await slackAdapter.listChanges(ctx, resource, {});
-    expect(http.waits.slice(waits + 2).map((w) => w.waitMs)).toEqual([30_000, 60_000]);
+  it('backs off through the client without Retry-After: 30 s, then 60 s', async () => {
+    const { id, resource } = channel();
+    slack.seed(id, 1);
+    slack.rateLimitNext(2);
+
+    const patient = client({ maxInlineWaitMs: 5 * 60_000 });
+    const page = await slackAdapter.listChanges({ http: patient }, resource, {});
+
+    expect(page.records).toHaveLength(1);
+    expect(slept).toEqual([30_000, 60_000]);
   });
 
   it('reschedules the run when the wait is longer than the client may sit out', async () => {
     const { resource } = channel();
-    const impatient = testHttp(slackAdapter, { baseUrl: slack.url, token: () => token, maxWaitMs: 5_000 });
     slack.rateLimitNext(1, 60);
 
-    const err = await slackAdapter.listChanges({ http: impatient }, resource, {}).catch((e: unknown) => e);
+    const err = await slackAdapter.listChanges(ctx, resource, {}).catch((e: unknown) => e);
 
     expect(err).toBeInstanceOf(RescheduleRun);
     expect(err).toMatchObject({ kind: 'retry_after' });
     expect((err as RescheduleRun).resumeAt).toBeGreaterThanOrEqual(Date.now() + 55_000);
+    expect(slept).toEqual([]);
+
+    slack.rateLimitNext(1); // no header: 30 s is more than the 20 s sat out inline
+    await expect(slackAdapter.listChanges(ctx, resource, {})).rejects.toMatchObject({
+      name: 'RescheduleRun',
+      kind: 'primary',
+    });
   });
 });
 
@@ -714,7 +674,7 @@ describe('fake Slack: conversations.history as documented', () => {
     const { id } = channel();
     const ts = slack.seed(id, 1000);
     const get = async (query: Record<string, string | number>) =>
-      (await http.request({ path: '/conversations.history', query: { channel: id, ...query } })).json as {
+      (await ctx.http.request({ path: '/conversations.history', query: { channel: id, ...query } })).json as {
         messages: { ts: string }[];
         has_more: boolean;
         response_metadata: { next_cursor: string };
