@@ -1,25 +1,22 @@
 /**
  * # The field-mapping engine of data sync bindings (pure: no I/O)
  *
- * A binding's `field_mapping` maps fields of an external record (the adapter's catalog, the
- * *source*) to fields of a PronaFlow entity (targets.ts, the *target*). Inbound applies each
- * entry's transform, outbound its inverse (fields.ts describes the transforms).
- *
- * - {@link validateMapping} lists every problem of a mapping against both catalogs, with paths of
- *   the request body (`field_mapping.2.source`).
- * - {@link describeMapping} tells, per entry, whether it applies inbound and outbound, and why an
- *   entry of a two-way binding goes one way only (`concat has no inverse`, a read-only provider
- *   field, a value_map without inverse, a type that cannot be written back, a provider field that
- *   an earlier entry already writes).
- * - {@link applyInbound} / {@link applyOutbound} map one record; they never throw on bad data:
- *   a value that cannot be mapped, or that its field refuses, is an error of that field (`path` is
- *   the field that could not be written) and the other fields still map. An entry that does not
- *   apply in a direction (or has problems) is ignored there. Outbound maps only the PronaFlow fields
- *   present in `values` (a partial update), so `default` never fires for an absent field.
- * - {@link mappedHash} fingerprints mapped values, to recognise the sync's own writes (echoes).
+ * `field_mapping` maps fields of an external record (the adapter's catalog: the *source*) to fields
+ * of a PronaFlow entity (targets.ts: the *target*); inbound applies each entry's transform,
+ * outbound its inverse (fields.ts describes the transforms).
+ * - {@link validateMapping}: every problem of a mapping, at paths of the request body.
+ * - {@link describeMapping}: per entry, whether it applies inbound and outbound, and why an entry
+ *   goes one way only (no inverse, a read-only provider field, a type that cannot be written back,
+ *   a provider field an earlier entry already writes outbound).
+ * - {@link applyInbound} / {@link applyOutbound}: one record; never throw on bad data: a value that
+ *   cannot be mapped or that its field refuses is an error of that field (`path`: the field not
+ *   written) and the others still map. Entries with problems, or of the other direction, are
+ *   ignored. Outbound maps only the PronaFlow fields present in `values` (a partial update: a
+ *   `default` never fires for an absent field).
+ * - {@link mappedHash}: a fingerprint of mapped values, to recognise the sync's own writes (echoes).
  *
  * Dates: `iso` is read with its zone (Z or ±hh:mm) and written back as `toISOString()`; a `date`
- * target keeps the UTC day only; `unix` seconds and `slack_ts` keep millisecond precision.
+ * target keeps the UTC day; `unix` seconds and `slack_ts` keep millisecond precision.
  */
 import { createHash } from 'node:crypto';
 import * as z from 'zod';
@@ -55,38 +52,30 @@ const mapValue = z.string().max(200);
 const valueMap = (min: number) =>
   z
     .record(z.string().min(1).max(200), mapValue)
-    .refine((m) => Object.keys(m).length >= min && Object.keys(m).length <= 100, {
-      message: `give ${min} to 100 values`,
-    });
+    .refine((m) => Object.keys(m).length >= min && Object.keys(m).length <= 100, `give ${min} to 100 values`);
 
 const transformSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('rename') }).strict(),
-  z
-    .object({
-      type: z.literal('value_map'),
-      map: valueMap(1).describe('Source value → target value, e.g. `{ "open": "todo" }`'),
-      default: mapValue.optional().describe('The target value of source values not in `map`'),
-      inverse: valueMap(0).optional().describe('Target value → source value, for outbound'),
-    })
-    .strict(),
-  z.object({ type: z.literal('date'), format: z.enum(['iso', 'date', 'unix', 'slack_ts']) }).strict(),
-  z
-    .object({
-      type: z.literal('default'),
-      value: z.union([z.string().max(1000), z.number(), z.boolean(), z.null()]),
-    })
-    .strict(),
-  z.object({ type: z.literal('concat'), separator: z.string().max(20) }).strict(),
+  z.strictObject({ type: z.literal('rename') }),
+  z.strictObject({
+    type: z.literal('value_map'),
+    map: valueMap(1).describe('Source value → target value, e.g. `{ "open": "todo" }`'),
+    default: mapValue.optional().describe('The target value of source values not in `map`'),
+    inverse: valueMap(0).optional().describe('Target value → source value, for outbound'),
+  }),
+  z.strictObject({ type: z.literal('date'), format: z.enum(['iso', 'date', 'unix', 'slack_ts']) }),
+  z.strictObject({
+    type: z.literal('default'),
+    value: z.union([z.string().max(1000), z.number(), z.boolean(), z.null()]),
+  }),
+  z.strictObject({ type: z.literal('concat'), separator: z.string().max(20) }),
 ]);
 
 /** One entry of `field_mapping` in a request body. */
-export const fieldMappingSchema = z
-  .object({
-    source: z.union([fieldName, z.array(fieldName).min(1).max(10)]).describe('Provider field(s)'),
-    target: fieldName.describe('PronaFlow field'),
-    transform: transformSchema.optional(),
-  })
-  .strict() satisfies z.ZodType<FieldMapping>;
+export const fieldMappingSchema = z.strictObject({
+  source: z.union([fieldName, z.array(fieldName).min(1).max(10)]).describe('Provider field(s)'),
+  target: fieldName.describe('PronaFlow field'),
+  transform: transformSchema.optional(),
+}) satisfies z.ZodType<FieldMapping>;
 
 export const fieldMappingListSchema = z.array(fieldMappingSchema).min(1).max(50);
 
@@ -94,7 +83,6 @@ export const fieldMappingListSchema = z.array(fieldMappingSchema).min(1).max(50)
 
 interface Entry {
   index: number;
-  entry: FieldMapping;
   t: Transform;
   sources: FieldDef[];
   target: FieldDef;
@@ -112,10 +100,9 @@ const STRINGY: readonly string[] = ['string', 'text'];
 /** Why values of `from` cannot be stored as they are in `to`, or undefined when they can. */
 function incompatible(from: FieldDef, to: FieldDef): string | undefined {
   if (from.type === to.type) {
-    const extra =
-      from.type === 'enum' && to.values ? (from.values ?? []).filter((v) => !to.values?.includes(v)) : [];
-    return extra.length || (from.type === 'enum' && to.values && !from.values)
-      ? `${q(to.name)} does not take ${extra.map(q).join(', ') || 'every value'} of ${q(from.name)}`
+    const extra = to.values ? (from.values ?? ['any']).filter((v) => !to.values?.includes(v)) : [];
+    return from.type === 'enum' && extra.length
+      ? `${q(to.name)} does not take ${extra.map(q).join(', ')} of ${q(from.name)}`
       : undefined;
   }
   if (STRINGY.includes(to.type) && [...STRINGY, 'enum', 'user', 'date', 'datetime'].includes(from.type))
@@ -128,13 +115,10 @@ function incompatible(from: FieldDef, to: FieldDef): string | undefined {
 /** The transform's own problems, for an entry whose fields all exist. */
 function transformProblems(
   t: Transform,
-  sources: FieldDef[],
+  s: FieldDef,
   target: FieldDef,
   add: (path: string, m: string) => void,
 ) {
-  const s = sources[0]!;
-  const inValues = (f: FieldDef, v: string) => f.type !== 'enum' || !f.values || f.values.includes(v);
-  const known = (f: FieldDef) => (f.values ?? []).join(', ');
   switch (t.type) {
     case 'rename':
     case 'default': {
@@ -151,25 +135,18 @@ function transformProblems(
         add('.source', `value_map maps enum, string, number or boolean fields; ${typed(s)} is not one`);
       if (![...STRINGY, 'enum', 'user'].includes(target.type))
         add('.target', `value_map writes string values; ${typed(target)} does not take them`);
+      const takes = (path: string, f: FieldDef, v: string, verb = 'does not take') => {
+        if (f.type === 'enum' && f.values && !f.values.includes(v))
+          add(`.transform.${path}`, `${q(f.name)} ${verb} ${q(v)}; its values: ${f.values.join(', ')}`);
+      };
       for (const [k, v] of Object.entries(t.map)) {
-        if (!inValues(s, k))
-          add(`.transform.map.${k}`, `${q(s.name)} never takes ${q(k)}; its values: ${known(s)}`);
-        if (!inValues(target, v))
-          add(`.transform.map.${k}`, `${q(target.name)} does not take ${q(v)}; its values: ${known(target)}`);
+        takes(`map.${k}`, s, k, 'never takes');
+        takes(`map.${k}`, target, v);
       }
-      if (t.default !== undefined && !inValues(target, t.default))
-        add(
-          '.transform.default',
-          `${q(target.name)} does not take ${q(t.default)}; its values: ${known(target)}`,
-        );
+      if (t.default !== undefined) takes('default', target, t.default);
       for (const [k, v] of Object.entries(t.inverse ?? {})) {
-        if (!inValues(target, k))
-          add(
-            `.transform.inverse.${k}`,
-            `${q(target.name)} never takes ${q(k)}; its values: ${known(target)}`,
-          );
-        if (!inValues(s, v))
-          add(`.transform.inverse.${k}`, `${q(s.name)} does not take ${q(v)}; its values: ${known(s)}`);
+        takes(`inverse.${k}`, target, k, 'never takes');
+        takes(`inverse.${k}`, s, v);
       }
       return;
     }
@@ -177,7 +154,7 @@ function transformProblems(
       if (!(t.format === 'unix' ? ['number'] : ['date', 'datetime', ...STRINGY]).includes(s.type))
         add(
           '.source',
-          `date with format '${t.format}' reads ${t.format === 'unix' ? 'a number' : 'a date, datetime or string'} field; ${typed(s)} is not one`,
+          `date with format '${t.format}' reads a ${t.format === 'unix' ? 'number' : 'date, datetime or string'} field; ${typed(s)} is not one`,
         );
       if (!['date', 'datetime', 'string'].includes(target.type))
         add('.target', `date writes a date, datetime or string field; ${typed(target)} is not one`);
@@ -190,19 +167,16 @@ function transformProblems(
 
 /** Why an otherwise valid entry cannot be written back to the provider, or undefined. */
 function outboundBlocker(
-  e: Omit<Entry, 'inbound' | 'outbound'>,
+  { t, sources, target }: Omit<Entry, 'inbound' | 'outbound'>,
   writers: Map<string, number>,
-): string | undefined {
-  const { t, target } = e;
-  const s = e.sources[0]!;
+) {
+  const s = sources[0]!;
   if (t.type === 'concat') return 'concat has no inverse';
   if (s.read_only) return `the provider field ${q(s.name)} is read-only`;
   if (t.type === 'value_map' && !t.inverse && new Set(Object.values(t.map)).size < Object.keys(t.map).length)
     return 'value_map is not one-to-one; give "inverse"';
-  if (t.type === 'rename' || t.type === 'default') {
-    const why = incompatible(target, s);
-    if (why) return `${typed(target)} cannot be written back to ${typed(s)}`;
-  }
+  if ((t.type === 'rename' || t.type === 'default') && incompatible(target, s))
+    return `${typed(target)} cannot be written back to ${typed(s)}`;
   const earlier = writers.get(s.name);
   if (earlier !== undefined)
     return `another entry (field_mapping.${earlier}) already writes ${q(s.name)} outbound`;
@@ -224,30 +198,26 @@ function analyse(mapping: readonly FieldMapping[], opts: MappingOptions) {
       add('.source', 'concat joins several fields: give "source" as an array of at least 2 field names');
     if (t.type !== 'concat' && many)
       add('.source', `${t.type} takes one field: give "source" as a field name (only concat joins several)`);
+    const known = (fields: readonly FieldDef[]) => fields.map((f) => f.name).join(', ');
     const sources = (many ? (entry.source as string[]) : [entry.source as string]).map((name, j) => {
       const def = sourceDefs.get(name);
-      const known = opts.source.map((f) => f.name).join(', ');
       if (!def)
         add(
           many ? `.source.${j}` : '.source',
-          `unknown field ${q(name)} of ${opts.sourceName}; known: ${known}`,
+          `unknown field ${q(name)} of ${opts.sourceName}; known: ${known(opts.source)}`,
         );
       return def;
     });
     const target = targetDefs.get(entry.target);
-    if (!target)
-      add(
-        '.target',
-        `unknown PronaFlow field ${q(entry.target)}; known: ${opts.target.map((f) => f.name).join(', ')}`,
-      );
+    if (!target) add('.target', `unknown PronaFlow field ${q(entry.target)}; known: ${known(opts.target)}`);
     const prev = targetsSeen.get(entry.target);
     if (prev !== undefined) add('.target', `${q(entry.target)} is already mapped by field_mapping.${prev}`);
     else targetsSeen.set(entry.target, index);
     if (problems.length > before || !target || !sources.every((d) => d !== undefined)) return undefined;
-    transformProblems(t, sources as FieldDef[], target, add);
+    transformProblems(t, sources[0]!, target, add);
     if (problems.length > before) return undefined;
 
-    const base = { index, entry, t, sources: sources as FieldDef[], target };
+    const base = { index, t, sources: sources as FieldDef[], target };
     const reason = opts.direction === 'INBOUND' ? undefined : outboundBlocker(base, writers);
     const outbound = opts.direction !== 'INBOUND' && !reason;
     if (outbound) writers.set(base.sources[0]!.name, index);
@@ -262,22 +232,19 @@ function analyse(mapping: readonly FieldMapping[], opts: MappingOptions) {
       problems.push({ path: 'field_mapping', message: 'no entry maps inbound' });
     if (opts.direction !== 'INBOUND' && !valid.some((e) => e.outbound))
       problems.push({ path: 'field_mapping', message: 'no entry can go outbound' });
-    if (opts.direction !== 'OUTBOUND') {
-      for (const field of opts.target.filter((f) => f.required)) {
-        const e = valid.find((v) => v.target.name === field.name);
-        if (!e) {
-          problems.push({
-            path: 'field_mapping',
-            message: `the PronaFlow field ${q(field.name)} is required: map a field of ${opts.sourceName} to it`,
-          });
-        } else if (e.t.type !== 'default' && !e.sources.some((s) => s.required)) {
-          const names = e.sources.map((s) => q(s.name)).join(', ');
-          problems.push({
-            path: `field_mapping.${e.index}.transform`,
-            message: `the PronaFlow field ${q(field.name)} is required but ${names} of ${opts.sourceName} may be missing: give a 'default' transform`,
-          });
-        }
-      }
+    for (const field of opts.direction === 'OUTBOUND' ? [] : opts.target.filter((f) => f.required)) {
+      const e = valid.find((v) => v.target.name === field.name);
+      const names = e?.sources.map((s) => q(s.name)).join(', ');
+      if (!e)
+        problems.push({
+          path: 'field_mapping',
+          message: `the PronaFlow field ${q(field.name)} is required: map a field of ${opts.sourceName} to it`,
+        });
+      else if (e.t.type !== 'default' && !e.sources.some((s) => s.required))
+        problems.push({
+          path: `field_mapping.${e.index}.transform`,
+          message: `the PronaFlow field ${q(field.name)} is required but ${names} of ${opts.sourceName} may be missing: give a 'default' transform`,
+        });
     }
   }
   return { problems, entries: entries.filter((e) => e !== undefined) };
@@ -296,12 +263,8 @@ export function describeMapping(mapping: readonly FieldMapping[], opts: MappingO
   const entries = analyse(mapping, opts).entries;
   return mapping.map((entry, i) => {
     const e = entries.find((x) => x.index === i);
-    return {
-      ...entry,
-      inbound: e?.inbound ?? false,
-      outbound: e?.outbound ?? false,
-      ...(e?.reason ? { one_way_reason: e.reason } : {}),
-    };
+    const reason = e?.reason ? { one_way_reason: e.reason } : {};
+    return { ...entry, inbound: e?.inbound ?? false, outbound: e?.outbound ?? false, ...reason };
   });
 }
 
@@ -341,35 +304,25 @@ function writeDate(ms: number, format: 'iso' | 'date' | 'unix' | 'slack_ts'): st
   return format === 'unix' ? secs : `${secs}.${String(ms - secs * 1000).padStart(3, '0')}000`;
 }
 
+const CHECKS: Record<Exclude<FieldDef['type'], 'enum'>, [(v: unknown) => boolean, string]> = {
+  string: [(v) => typeof v === 'string', 'a string'],
+  text: [(v) => typeof v === 'string', 'a string'],
+  user: [(v) => typeof v === 'string', 'a string'],
+  datetime: [(v) => typeof v === 'string' && parseIso(v) !== undefined, 'an ISO 8601 timestamp'],
+  date: [(v) => typeof v === 'string' && parseDay(v) !== undefined, 'a date (YYYY-MM-DD)'],
+  number: [(v) => typeof v === 'number' && Number.isFinite(v), 'a number'],
+  boolean: [(v) => typeof v === 'boolean', 'a boolean'],
+  'string[]': [(v) => Array.isArray(v) && v.every((x) => typeof x === 'string'), 'an array of strings'],
+};
+
 /** Why a field refuses a value (`'status' must be …`), undefined when it takes it. */
 function valueProblem(v: unknown, f: FieldDef): string | undefined {
-  const name = q(f.name);
-  if (v === null) return f.required ? `${name} is required` : undefined;
-  switch (f.type) {
-    case 'enum': {
-      if (typeof v === 'string' && (!f.values || f.values.includes(v))) return;
-      const got = typeof v === 'string' ? ` (got ${JSON.stringify(v.slice(0, 50))})` : '';
-      return `${name} must be one of ${(f.values ?? []).join(', ')}${got}`;
-    }
-    case 'datetime':
-      return typeof v === 'string' && parseIso(v) !== undefined
-        ? undefined
-        : `${name} must be an ISO 8601 timestamp`;
-    case 'date':
-      return typeof v === 'string' && parseDay(v) !== undefined
-        ? undefined
-        : `${name} must be a date (YYYY-MM-DD)`;
-    case 'number':
-      return typeof v === 'number' && Number.isFinite(v) ? undefined : `${name} must be a number`;
-    case 'boolean':
-      return typeof v === 'boolean' ? undefined : `${name} must be a boolean`;
-    case 'string[]':
-      return Array.isArray(v) && v.every((x) => typeof x === 'string')
-        ? undefined
-        : `${name} must be an array of strings`;
-    default:
-      return typeof v === 'string' ? undefined : `${name} must be a string`;
-  }
+  if (v === null) return f.required ? `${q(f.name)} is required` : undefined;
+  if (f.type !== 'enum')
+    return CHECKS[f.type][0](v) ? undefined : `${q(f.name)} must be ${CHECKS[f.type][1]}`;
+  if (typeof v === 'string' && (!f.values || f.values.includes(v))) return;
+  const got = typeof v === 'string' ? ` (got ${JSON.stringify(v.slice(0, 50))})` : '';
+  return `${q(f.name)} must be one of ${(f.values ?? []).join(', ')}${got}`;
 }
 
 type Mapped = { value: unknown } | { error: string } | undefined;
@@ -387,10 +340,8 @@ function inboundValue(e: Entry, record: object, sourceName: string): Mapped {
     const values = e.sources.map((f) => own(record, f.name));
     if (values.every((x) => x === undefined)) return undefined;
     const parts = values.flat().filter((x) => !missing(x));
-    if (!parts.every(isScalar))
-      return {
-        error: `concat of ${e.sources.map((f) => q(f.name)).join(', ')} joins text, numbers and booleans only`,
-      };
+    const names = e.sources.map((f) => q(f.name)).join(', ');
+    if (!parts.every(isScalar)) return { error: `concat of ${names} joins text, numbers and booleans only` };
     return { value: parts.map(String).join(t.separator) };
   }
   if (v === undefined || v === null) return v === null ? { value: null } : undefined;
@@ -425,16 +376,16 @@ function outboundValue(e: Entry, v: unknown): Mapped {
         error: `${q(target.name)} has a value with no inverse in its value_map; give it in "inverse"`,
       };
     if (s.type === 'number')
-      return Number.isFinite(Number(k)) ? { value: Number(k) } : { error: `${q(k)} is not a number` };
+      return k !== '' && Number.isFinite(Number(k))
+        ? { value: Number(k) }
+        : { error: `${q(k)} is not a number` };
     const bool = s.type === 'boolean' && (k === 'true' || k === 'false');
     return { value: bool ? k === 'true' : k };
   }
   if (t.type === 'date') {
     const ms = typeof v === 'string' ? (target.type === 'date' ? parseDay(v) : parseIso(v)) : undefined;
-    if (ms === undefined)
-      return {
-        error: `${q(target.name)} is not a ${target.type === 'date' ? 'date (YYYY-MM-DD)' : 'timestamp'}`,
-      };
+    const kind = target.type === 'date' ? 'date (YYYY-MM-DD)' : 'timestamp';
+    if (ms === undefined) return { error: `${q(target.name)} is not a ${kind}` };
     return { value: writeDate(ms, t.format) };
   }
   return undefined;
@@ -454,17 +405,12 @@ function apply(
   const out: [string, unknown][] = [];
   const errors: MappingProblem[] = [];
   for (const e of analyse(mapping, opts).entries) {
-    if (inbound ? !e.inbound : !e.outbound || !Object.hasOwn(input, e.target.name)) continue;
+    if (inbound ? !e.inbound : !e.outbound || own(input, e.target.name) === undefined) continue;
     const field = inbound ? e.target : e.sources[0]!;
     const r = inbound ? inboundValue(e, input, opts.sourceName) : outboundValue(e, own(input, e.target.name));
-    if (r === undefined) {
-      if (field.required)
-        errors.push({
-          path: field.name,
-          message: `${q(field.name)} is required: ${q(e.sources[0]!.name)} of ${opts.sourceName} is missing`,
-        });
-      continue;
-    }
+    const lacking = `${q(field.name)} is required: ${q(e.sources[0]!.name)} of ${opts.sourceName} is missing`;
+    if (r === undefined && field.required) errors.push({ path: field.name, message: lacking });
+    if (r === undefined) continue;
     const problem = 'error' in r ? r.error : valueProblem(r.value, field);
     if (problem) errors.push({ path: field.name, message: problem });
     else out.push([field.name, 'value' in r ? r.value : undefined]);
@@ -473,11 +419,7 @@ function apply(
 }
 
 /** Maps a provider record to PronaFlow fields (entries that apply inbound). */
-export function applyInbound(
-  mapping: readonly FieldMapping[],
-  record: FieldValues,
-  opts: MappingOptions,
-): MappingResult {
+export function applyInbound(mapping: readonly FieldMapping[], record: FieldValues, opts: MappingOptions) {
   return apply(mapping, record, opts, true);
 }
 
@@ -485,16 +427,13 @@ export function applyInbound(
  * Maps PronaFlow fields, possibly only the changed ones, back to provider fields (entries that
  * apply outbound and whose PronaFlow field is present in `values`).
  */
-export function applyOutbound(
-  mapping: readonly FieldMapping[],
-  values: FieldValues,
-  opts: MappingOptions,
-): MappingResult {
+export function applyOutbound(mapping: readonly FieldMapping[], values: FieldValues, opts: MappingOptions) {
   return apply(mapping, values, opts, false);
 }
 
 /** JSON with object keys sorted and `undefined` members left out, at every depth. */
 function canonical(v: unknown): string {
+  if (typeof (v as { toJSON?: unknown })?.toJSON === 'function') return canonical((v as Date).toJSON());
   if (Array.isArray(v)) return `[${v.map((x) => (x === undefined ? 'null' : canonical(x))).join(',')}]`;
   if (typeof v === 'object' && v !== null) {
     const keys = Object.keys(v)
