@@ -1,0 +1,469 @@
+/**
+ * The GitHub sync adapter: a repository's issues, pull requests or issue comments, through the
+ * REST API below the app's `api_base_url` (`https://api.github.com`).
+ *
+ * Listing: `GET /repos/{owner}/{repo}/issues?state=all&sort=updated&direction=asc&per_page=100`
+ * (`since` for an incremental run; GitHub returns records updated at or after it), pages followed
+ * by the `Link` header's `rel="next"` URL (absolute, on the API's origin; GitHub names the
+ * repository by id there). The issues endpoint returns pull requests too, told apart by their
+ * `pull_request` key, so an issues binding skips them and a pull-requests binding keeps only them.
+ * The first page is a conditional GET: an unchanged repository answers 304, which costs no quota.
+ *
+ * GitHub cannot delete an issue or pull request through the REST API: deleting one closes it as
+ * `not_planned`. An issue deleted on GitHub answers 410, a transferred one 301: both are `gone`.
+ *
+ * Rate limits follow docs.github.com "Rate limits for the REST API": a 403 or 429 with
+ * `retry-after` waits that long; with `x-ratelimit-remaining: 0` until `x-ratelimit-reset`; with
+ * a secondary-limit message at least a minute, doubling per consecutive answer. A 403 that is none
+ * of these is a permission problem, returned to the caller.
+ */
+import * as z from 'zod';
+import {
+  type AdapterContext,
+  type ChangePage,
+  type ExternalRecord,
+  type MalformedRecord,
+  ProviderCallError,
+  type ProviderResponse,
+  type RateLimitDecision,
+  type Resource,
+  type SyncAdapter,
+} from '../adapter.ts';
+import type { FieldDef, FieldValues } from '../fields.ts';
+
+export const GITHUB_REPOSITORY_TYPE = 'github_repository';
+export const GITHUB_PAGE_SIZE = 100;
+/** Secondary limit without `retry-after`: at least a minute, doubling per attempt, capped. */
+export const GITHUB_SECONDARY_BASE_MS = 60_000;
+export const GITHUB_SECONDARY_MAX_MS = 15 * 60_000;
+
+const HEADERS = { accept: 'application/vnd.github+json', 'x-github-api-version': '2022-11-28' };
+
+export type GitHubKind = 'issues' | 'pull_requests' | 'issue_comments';
+
+export const githubLocator = z
+  .object({
+    type: z.literal(GITHUB_REPOSITORY_TYPE),
+    owner: z
+      .string()
+      .regex(/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$/, 'a GitHub user or organization name')
+      .describe('Owner of the repository (user or organization)'),
+    repo: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]{1,100}$/, 'a GitHub repository name')
+      .refine((r) => r !== '.' && r !== '..', 'a GitHub repository name')
+      .describe('Repository name'),
+    kind: z.enum(['issues', 'pull_requests', 'issue_comments']).describe('What the binding syncs'),
+  })
+  .strict();
+
+type GitHubResource = z.output<typeof githubLocator>;
+
+const dt = (name: string, description: string): FieldDef => ({
+  name,
+  type: 'datetime',
+  description,
+  read_only: true,
+});
+
+const issueFields: FieldDef[] = [
+  { name: 'number', type: 'number', description: 'Issue number', read_only: true, required: true },
+  { name: 'title', type: 'string', description: 'Title', required: true },
+  { name: 'body', type: 'text', description: 'Markdown body (null when empty)' },
+  { name: 'state', type: 'enum', values: ['open', 'closed'], description: 'open or closed', required: true },
+  {
+    name: 'state_reason',
+    type: 'enum',
+    values: ['completed', 'not_planned', 'reopened'],
+    description: 'Why it was closed or reopened (null otherwise)',
+    read_only: true,
+  },
+  { name: 'assignee', type: 'user', description: 'Login of the (first) assignee' },
+  { name: 'labels', type: 'string[]', description: 'Label names' },
+  dt('milestone_due_on', 'Due date of its milestone (null without one)'),
+  { name: 'user', type: 'user', description: 'Login of the author', read_only: true },
+  dt('created_at', 'Creation time'),
+  dt('updated_at', 'Last change'),
+  { name: 'html_url', type: 'string', description: 'Link on github.com', read_only: true },
+];
+
+const pullFields: FieldDef[] = [
+  ...issueFields.map((f) => (f.name === 'number' ? { ...f, description: 'Pull request number' } : f)),
+  { name: 'draft', type: 'boolean', description: 'Whether it is a draft', read_only: true },
+];
+
+const commentFields: FieldDef[] = [
+  { name: 'body', type: 'text', description: 'Markdown body', required: true },
+  { name: 'user', type: 'user', description: 'Login of the author', read_only: true },
+  {
+    name: 'issue_number',
+    type: 'number',
+    description: 'Number of the commented issue or pull request: required on create, fixed afterwards',
+    required: true,
+  },
+  dt('created_at', 'Creation time'),
+  dt('updated_at', 'Last change'),
+  { name: 'html_url', type: 'string', description: 'Link on github.com', read_only: true },
+];
+
+/** Fields an update may send, per kind (the rest are read-only or fixed). */
+const WRITABLE_ISSUE = ['title', 'body', 'state', 'assignee', 'labels'] as const;
+
+const asGitHub = (resource: Resource) => resource as GitHubResource;
+const repoPath = (r: GitHubResource) => `/repos/${encodeURIComponent(r.owner)}/${encodeURIComponent(r.repo)}`;
+
+/** The `rel="next"` URL of a `Link` header (RFC 8288, as GitHub writes it), or undefined. */
+export function nextLink(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(/,(?=\s*<)/)) {
+    const m = /^\s*<([^>]*)>(.*)$/.exec(part);
+    if (!m) continue;
+    const rel = /;\s*rel\s*=\s*(?:"([^"]*)"|([^\s;,]+))/i.exec(m[2] ?? '');
+    const rels = (rel?.[1] ?? rel?.[2] ?? '').toLowerCase().split(/\s+/);
+    if (rels.includes('next')) return m[1];
+  }
+  return undefined;
+}
+
+const ok = (res: ProviderResponse) => res.status >= 200 && res.status < 300;
+const obj = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
+const str = (v: unknown) => (typeof v === 'string' ? v : null);
+const login = (v: unknown) => (obj(v) ? str(v.login) : null);
+
+/** A message of GitHub's error body, bounded, for errors the run records. */
+function messageOf(res: ProviderResponse): string {
+  const m = obj(res.json) ? str(res.json.message) : null;
+  return (m ?? res.text ?? '').replace(/\s+/g, ' ').slice(0, 300);
+}
+
+/**
+ * The error of a failed write or read: a 400 or 422 (GitHub refused this record's values) affects
+ * only the record; anything else (permissions, a missing repository, a GitHub outage) the run.
+ */
+function failure(
+  what: string,
+  res: ProviderResponse,
+  recordLevel = res.status === 400 || res.status === 422,
+) {
+  return new ProviderCallError(
+    `${what}: GitHub answered ${res.status} (${messageOf(res)})`,
+    res.status,
+    recordLevel,
+  );
+}
+
+type Parsed = { record: ExternalRecord; pull: boolean } | { malformed: MalformedRecord };
+
+/** Reads one item of the issues endpoint (an issue or a pull request). */
+function readIssue(item: unknown): Parsed {
+  if (!obj(item)) return { malformed: { externalId: null, error: 'The item is not an object' } };
+  const number = item.number;
+  const id = Number.isSafeInteger(number) && (number as number) > 0 ? String(number) : null;
+  if (!id) return { malformed: { externalId: null, error: 'The item has no issue number' } };
+  if (typeof item.title !== 'string')
+    return { malformed: { externalId: id, error: 'The item has no title' } };
+  const updatedAt = str(item.updated_at);
+  if (!updatedAt || Number.isNaN(Date.parse(updatedAt))) {
+    return { malformed: { externalId: id, error: 'The item has no valid updated_at' } };
+  }
+  const pull = item.pull_request !== undefined && item.pull_request !== null;
+  const labels = Array.isArray(item.labels)
+    ? item.labels
+        .map((l) => (typeof l === 'string' ? l : obj(l) ? str(l.name) : null))
+        .filter((l) => l !== null)
+    : [];
+  const fields: FieldValues = {
+    number,
+    title: item.title,
+    body: str(item.body),
+    state: item.state === 'closed' ? 'closed' : 'open',
+    state_reason: str(item.state_reason),
+    assignee: login(item.assignee) ?? (Array.isArray(item.assignees) ? login(item.assignees[0]) : null),
+    labels,
+    milestone_due_on: obj(item.milestone) ? str(item.milestone.due_on) : null,
+    user: login(item.user),
+    created_at: str(item.created_at),
+    updated_at: updatedAt,
+    html_url: str(item.html_url),
+    ...(pull ? { draft: item.draft === true } : {}),
+  };
+  return {
+    record: { id, updatedAt, fields, ...(fields.html_url ? { url: fields.html_url as string } : {}) },
+    pull,
+  };
+}
+
+/** Reads one issue comment; its issue number comes from `issue_url` (`…/issues/{n}`). */
+function readComment(item: unknown): Parsed {
+  if (!obj(item)) return { malformed: { externalId: null, error: 'The item is not an object' } };
+  const id = Number.isSafeInteger(item.id) && (item.id as number) > 0 ? String(item.id) : null;
+  if (!id) return { malformed: { externalId: null, error: 'The comment has no id' } };
+  const updatedAt = str(item.updated_at);
+  if (!updatedAt || Number.isNaN(Date.parse(updatedAt))) {
+    return { malformed: { externalId: id, error: 'The comment has no valid updated_at' } };
+  }
+  const issue = /\/issues\/(\d+)$/.exec(str(item.issue_url) ?? '');
+  if (!issue) return { malformed: { externalId: id, error: 'The comment has no issue_url' } };
+  const fields: FieldValues = {
+    body: str(item.body) ?? '',
+    user: login(item.user),
+    issue_number: Number(issue[1]),
+    created_at: str(item.created_at),
+    updated_at: updatedAt,
+    html_url: str(item.html_url),
+  };
+  return {
+    record: { id, updatedAt, fields, ...(fields.html_url ? { url: fields.html_url as string } : {}) },
+    pull: false,
+  };
+}
+
+const isComments = (r: GitHubResource) => r.kind === 'issue_comments';
+const wantsPull = (r: GitHubResource) => r.kind === 'pull_requests';
+
+/** The record of a write's answer, or a record-level error when GitHub answered something unreadable. */
+function recordOf(r: GitHubResource, res: ProviderResponse, what: string): ExternalRecord {
+  const parsed = isComments(r) ? readComment(res.json) : readIssue(res.json);
+  if ('malformed' in parsed) {
+    throw new ProviderCallError(
+      `${what}: GitHub's answer is unreadable (${parsed.malformed.error})`,
+      res.status,
+      true,
+    );
+  }
+  return parsed.record;
+}
+
+/** The PATCH/POST body of an issue or pull request from catalog fields (writable ones only). */
+function issueBody(fields: FieldValues, create: boolean): Record<string, unknown> {
+  const body: Record<string, unknown> = {};
+  for (const name of WRITABLE_ISSUE) {
+    if (!(name in fields) || fields[name] === undefined) continue;
+    const v = fields[name];
+    if (name === 'assignee') body.assignees = v ? [String(v)] : [];
+    else if (name === 'labels') body.labels = Array.isArray(v) ? v.map(String) : [];
+    else if (name === 'state') {
+      // GitHub creates issues open; a closed one is closed by a second call.
+      if (!create) body.state = v;
+    } else body[name] = v;
+  }
+  return body;
+}
+
+const gone = (res: ProviderResponse) => res.status === 404 || res.status === 410 || res.status === 301;
+
+async function getIssue(ctx: AdapterContext, r: GitHubResource, id: string) {
+  return ctx.http.request({ path: `${repoPath(r)}/issues/${id}`, headers: HEADERS });
+}
+
+async function patchIssue(ctx: AdapterContext, r: GitHubResource, id: string, body: Record<string, unknown>) {
+  return ctx.http.request({ method: 'PATCH', path: `${repoPath(r)}/issues/${id}`, body, headers: HEADERS });
+}
+
+export const githubAdapter: SyncAdapter = {
+  id: 'github',
+  resourceTypes: [
+    {
+      type: GITHUB_REPOSITORY_TYPE,
+      description:
+        'A GitHub repository: its issues, its pull requests (title, body, state, assignee and labels; GitHub cannot create them from a task) or its issue comments. Deleting closes an issue as not planned (GitHub cannot delete through its API).',
+      locator: githubLocator,
+      variants: [
+        {
+          kind: 'issues',
+          entity: 'task',
+          fields: issueFields,
+          writable: { create: true, update: true, delete: true },
+        },
+        {
+          kind: 'pull_requests',
+          entity: 'task',
+          fields: pullFields,
+          writable: { create: false, update: true, delete: true },
+        },
+        {
+          kind: 'issue_comments',
+          entity: 'comment',
+          fields: commentFields,
+          writable: { create: true, update: true, delete: true },
+        },
+      ],
+    },
+  ],
+
+  resourceKey(resource) {
+    const r = asGitHub(resource);
+    return `${r.owner}/${r.repo}#${r.kind}`.toLowerCase();
+  },
+
+  async listChanges(ctx, resource, state): Promise<ChangePage> {
+    const r = asGitHub(resource);
+    const first = state.cursor === undefined;
+    const res = await ctx.http.request({
+      path: state.cursor ?? `${repoPath(r)}/issues${isComments(r) ? '/comments' : ''}`,
+      query: first
+        ? {
+            ...(isComments(r) ? {} : { state: 'all' }),
+            sort: 'updated',
+            direction: 'asc',
+            per_page: GITHUB_PAGE_SIZE,
+            since: state.since,
+          }
+        : undefined,
+      headers: HEADERS,
+      // Only the first page: a later page's URL carries its own place, so its ETag says little.
+      etagKey: first ? `${githubAdapter.resourceKey(r)}|${state.since ?? ''}` : undefined,
+    });
+    if (res.status === 304) return { records: [], malformed: [], notModified: true };
+    if (res.status === 404 || res.status === 410 || res.status === 301) {
+      throw failure(`The repository ${r.owner}/${r.repo} cannot be read`, res, false);
+    }
+    if (!ok(res)) throw failure(`Listing ${r.owner}/${r.repo} ${r.kind}`, res, false);
+    if (!Array.isArray(res.json)) {
+      throw new ProviderCallError(
+        `Listing ${r.owner}/${r.repo} ${r.kind}: the answer is not a list`,
+        res.status,
+      );
+    }
+    const page: ChangePage = { records: [], malformed: [] };
+    for (const item of res.json) {
+      const parsed = isComments(r) ? readComment(item) : readIssue(item);
+      if ('malformed' in parsed) {
+        page.malformed.push(parsed.malformed);
+        continue;
+      }
+      // Records of the other kind count for the checkpoint (they were seen), not as changes.
+      if (!page.checkpoint || parsed.record.updatedAt > page.checkpoint)
+        page.checkpoint = parsed.record.updatedAt;
+      if (!isComments(r) && parsed.pull !== wantsPull(r)) continue;
+      page.records.push(parsed.record);
+    }
+    const next = nextLink(res.headers.link);
+    if (next) page.next = next;
+    return page;
+  },
+
+  async fetchRecord(ctx, resource, id) {
+    const r = asGitHub(resource);
+    if (!/^\d{1,18}$/.test(id)) return 'gone';
+    const res = isComments(r)
+      ? await ctx.http.request({ path: `${repoPath(r)}/issues/comments/${id}`, headers: HEADERS })
+      : await getIssue(ctx, r, id);
+    if (gone(res)) return 'gone';
+    if (!ok(res)) throw failure(`Reading ${r.kind} ${id} of ${r.owner}/${r.repo}`, res, false);
+    const parsed = isComments(r) ? readComment(res.json) : readIssue(res.json);
+    if ('malformed' in parsed) {
+      throw new ProviderCallError(
+        `Reading ${id}: GitHub's answer is unreadable (${parsed.malformed.error})`,
+        res.status,
+        true,
+      );
+    }
+    // A pull request read through an issues binding (or the reverse) is not this binding's record.
+    if (!isComments(r) && parsed.pull !== wantsPull(r)) return 'gone';
+    return parsed.record;
+  },
+
+  async createRecord(ctx, resource, fields) {
+    const r = asGitHub(resource);
+    if (isComments(r)) {
+      const n = Number(fields.issue_number);
+      if (!Number.isSafeInteger(n) || n <= 0) {
+        throw new ProviderCallError('A comment needs the issue_number of its issue', undefined, true);
+      }
+      const res = await ctx.http.request({
+        method: 'POST',
+        path: `${repoPath(r)}/issues/${n}/comments`,
+        body: { body: String(fields.body ?? '') },
+        headers: HEADERS,
+      });
+      if (res.status === 404 || res.status === 410) {
+        throw failure(`Commenting on #${n} of ${r.owner}/${r.repo}`, res, true);
+      }
+      if (res.status !== 201) throw failure(`Commenting on #${n} of ${r.owner}/${r.repo}`, res);
+      return recordOf(r, res, 'Creating a comment');
+    }
+    if (wantsPull(r)) {
+      throw new ProviderCallError('GitHub cannot create a pull request from a task', undefined, true);
+    }
+    const res = await ctx.http.request({
+      method: 'POST',
+      path: `${repoPath(r)}/issues`,
+      body: issueBody(fields, true),
+      headers: HEADERS,
+    });
+    if (res.status !== 201) throw failure(`Creating an issue in ${r.owner}/${r.repo}`, res);
+    const created = recordOf(r, res, 'Creating an issue');
+    if (fields.state !== 'closed') return created;
+    const closed = await patchIssue(ctx, r, created.id, { state: 'closed' });
+    if (!ok(closed)) throw failure(`Closing the new issue #${created.id}`, closed, true);
+    return recordOf(r, closed, 'Closing the new issue');
+  },
+
+  async updateRecord(ctx, resource, id, fields) {
+    const r = asGitHub(resource);
+    if (!/^\d{1,18}$/.test(id)) throw new ProviderCallError(`No record ${id} on GitHub`, undefined, true);
+    if (isComments(r)) {
+      if (fields.body === undefined) return fetchOrFail(ctx, r, id);
+      const res = await ctx.http.request({
+        method: 'PATCH',
+        path: `${repoPath(r)}/issues/comments/${id}`,
+        body: { body: String(fields.body ?? '') },
+        headers: HEADERS,
+      });
+      if (!ok(res))
+        throw failure(`Updating comment ${id}`, res, res.status === 400 || res.status === 422 || gone(res));
+      return recordOf(r, res, `Updating comment ${id}`);
+    }
+    const body = issueBody(fields, false);
+    if (!Object.keys(body).length) return fetchOrFail(ctx, r, id);
+    const res = await patchIssue(ctx, r, id, body);
+    if (!ok(res))
+      throw failure(`Updating #${id}`, res, res.status === 400 || res.status === 422 || gone(res));
+    return recordOf(r, res, `Updating #${id}`);
+  },
+
+  async deleteRecord(ctx, resource, id) {
+    const r = asGitHub(resource);
+    if (!/^\d{1,18}$/.test(id)) return;
+    const res = isComments(r)
+      ? await ctx.http.request({
+          method: 'DELETE',
+          path: `${repoPath(r)}/issues/comments/${id}`,
+          headers: HEADERS,
+        })
+      : await patchIssue(ctx, r, id, { state: 'closed', state_reason: 'not_planned' });
+    // Already gone there: nothing left to delete.
+    if (ok(res) || gone(res)) return;
+    throw failure(`Deleting ${isComments(r) ? 'comment' : '#'}${id}`, res);
+  },
+
+  rateLimit(res, now, attempt): RateLimitDecision | undefined {
+    if (res.status !== 403 && res.status !== 429) return undefined;
+    const retryAfter = res.headers['retry-after'];
+    if (retryAfter !== undefined) {
+      const seconds = Number(retryAfter);
+      const at = Date.parse(retryAfter);
+      if (Number.isFinite(seconds) && seconds >= 0) return { waitMs: seconds * 1000, kind: 'retry_after' };
+      if (!Number.isNaN(at)) return { waitMs: Math.max(0, at - now.getTime()), kind: 'retry_after' };
+    }
+    if (res.headers['x-ratelimit-remaining'] === '0') {
+      const reset = Number(res.headers['x-ratelimit-reset']);
+      const waitMs = Number.isFinite(reset) ? reset * 1000 + 1000 - now.getTime() : GITHUB_SECONDARY_BASE_MS;
+      return { waitMs: Math.max(1000, waitMs), kind: 'primary' };
+    }
+    // A 429 is a rate limit whatever its body; a 403 only when GitHub says it is a secondary limit.
+    if (res.status === 429 || /secondary rate limit|abuse detection/i.test(messageOf(res))) {
+      const waitMs = Math.min(GITHUB_SECONDARY_BASE_MS * 2 ** Math.min(attempt, 10), GITHUB_SECONDARY_MAX_MS);
+      return { waitMs, kind: 'secondary' };
+    }
+    return undefined;
+  },
+};
+
+async function fetchOrFail(ctx: AdapterContext, r: GitHubResource, id: string): Promise<ExternalRecord> {
+  const record = await githubAdapter.fetchRecord(ctx, r, id);
+  if (record === 'gone')
+    throw new ProviderCallError(`#${id} is no longer in ${r.owner}/${r.repo}`, 404, true);
+  return record;
+}
