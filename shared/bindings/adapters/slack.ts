@@ -210,12 +210,13 @@ function decodeCursor(raw: string): SlackCursor {
 /**
  * Judges a Slack answer: returns its body when `ok: true`, else throws what the engine needs.
  * A token refusal that got this far (the client already refreshed once) is ConnectionRejected;
- * channel and grant errors fail the run; message errors fail the record; anything else fails
- * the record when `perRecord`, else the run.
+ * channel and grant errors fail the run; message errors fail the record; any other `ok: false`
+ * (HTTP 200, as Slack answers per-call errors) fails the record when `perRecord`, else the run;
+ * other HTTP statuses (a 404 `unknown_method` from a wrong base URL, 5xx) fail the run.
  */
 function expectOk(res: ProviderResponse, method: string, perRecord: boolean): SlackBody {
   const body = res.json;
-  if (res.status === 401 || res.status === 403) throw new ConnectionRejected(res.status);
+  if (res.status === 401) throw new ConnectionRejected(res.status);
   if (res.status === 429) throw new ProviderCallError(`Slack ${method}: rate limited`, res.status);
   if (res.status >= 500) throw new ProviderCallError(`Slack ${method}: HTTP ${res.status}`, res.status);
   if (!body || typeof body !== 'object' || Array.isArray(body)) {
@@ -231,7 +232,7 @@ function expectOk(res: ProviderResponse, method: string, perRecord: boolean): Sl
   if (error === 'missing_scope' && typeof b.needed === 'string') detail += ` (needs ${b.needed})`;
   const recordLevel = SLACK_RUN_ERRORS.has(error)
     ? false
-    : SLACK_RECORD_ERRORS.has(error) || (perRecord && error !== 'ratelimited');
+    : SLACK_RECORD_ERRORS.has(error) || (perRecord && res.status === 200 && error !== 'ratelimited');
   throw new ProviderCallError(`Slack ${method}: ${detail}`, res.status, recordLevel);
 }
 

@@ -190,6 +190,21 @@ describe('slackAdapter.listChanges', () => {
     expect(firstPage).toEqual(seeded.slice(-SLACK_PAGE_SIZE));
   });
 
+  it('keeps its place when messages are posted between pages', async () => {
+    const { id, resource } = channel();
+    const seeded = slack.seed(id, 250);
+
+    const first = await slackAdapter.listChanges(ctx, resource, {});
+    const late = slack.post(id, 'posted during the listing');
+    const second = await slackAdapter.listChanges(ctx, resource, { cursor: first.next });
+
+    const ids = [...first.records, ...second.records].map((r) => r.id);
+    expect(ids.sort()).toEqual([...seeded].sort()); // the late one is for the next run
+    expect(second.next).toBeUndefined();
+    expect(second.checkpoint).toBe(seeded.at(-1));
+    expect(compareSlackTs(late.ts, second.checkpoint!)).toBe(1);
+  });
+
   it('reads a message into catalog fields', async () => {
     const { id, resource } = channel();
     const m = slack.post(id, 'Please rotate the *staging* key', { user: 'U0ALICE001' });
@@ -567,6 +582,33 @@ describe('slackAdapter errors: ok:false classified', () => {
       recordLevel: false,
       message: 'Slack conversations.history: missing_scope (needs channels:history)',
     });
+  });
+
+  it('fails the record for another ok:false of a write, the run for one of a listing', async () => {
+    const { id, resource } = channel();
+    slack.failNext('invalid_arguments', { method: 'chat.postMessage' });
+    await expect(slackAdapter.createRecord(ctx, resource, { text: 'x' })).rejects.toMatchObject({
+      recordLevel: true,
+      message: 'Slack chat.postMessage: invalid_arguments',
+    });
+    slack.failNext('invalid_arguments', { method: 'conversations.history' });
+    await expect(slackAdapter.listChanges(ctx, resource, {})).rejects.toMatchObject({ recordLevel: false });
+    // A wrong base URL (Slack: 404 unknown_method) fails the run, write or not.
+    const stub: AdapterContext = {
+      http: {
+        request: async () => ({
+          status: 404,
+          headers: {},
+          json: { ok: false, error: 'unknown_method' },
+          text: '',
+        }),
+      },
+    };
+    await expect(slackAdapter.createRecord(stub, resource, { text: 'x' })).rejects.toMatchObject({
+      status: 404,
+      recordLevel: false,
+    });
+    expect(slack.messages(id)).toEqual([]);
   });
 
   it('fails the run on a server error or an answer that is not Slack JSON', async () => {
