@@ -14,6 +14,9 @@
  * holds to find deletions (a deleted message simply vanishes from history, except a thread parent,
  * which Slack replaces by a `tombstone` that this adapter reports as `deleted`).
  *
+ * The checkpoint is a message ts as Slack gives it (10-digit seconds, 6-digit fraction), so the
+ * engine's string comparison of checkpoints orders them as numbers.
+ *
  * Calls are Slack methods below the app's `api_base_url` (`https://slack.com/api`): reads are
  * GET with a query, writes are POST with a JSON body (Slack accepts JSON for chat.* methods).
  * Scopes needed: `channels:history` (or `groups:history` for private channels) and `chat:write`.
