@@ -96,6 +96,12 @@ export interface RootStackProps extends StackProps {
    */
   eventSourcePrincipals?: iam.IPrincipal[];
   /**
+   * Principals of PronaFlow core allowed to consume the records queue (`<prefix>-records`: the
+   * records inbound syncs bring in, schema in shared/bindings/records.ts), through its resource
+   * policy. @default - none (core is granted from its own stack, by the queue's name)
+   */
+  recordConsumerPrincipals?: iam.IPrincipal[];
+  /**
    * JWKS endpoint that signs PronaFlow session JWTs (AUTH_JWKS_URL). Must be https.
    * @default `${authJwtIssuer}/.well-known/jwks.json`
    */
@@ -271,11 +277,15 @@ export class RootStack extends Stack {
           visibilityTimeout: visibilityTimeoutFor(def.id, workerTable),
           alarmActions: [this.alarmTopic.action],
           alarmName: `${namePrefix(stage)}-${def.id}-dlq-not-empty`,
+          ...(def.physicalName ? { queueName: `${namePrefix(stage)}-${def.physicalName}` } : {}),
         }),
       ]),
     ) as Record<QueueId, QueueWithDlq>;
     for (const principal of props.eventSourcePrincipals ?? []) {
       this.queues.ingest.queue.grantSendMessages(principal);
+    }
+    for (const principal of props.recordConsumerPrincipals ?? []) {
+      this.queues.records.queue.grantConsumeMessages(principal);
     }
 
     // ── Buckets ─────────────────────────────────────────────────────────────

@@ -56,6 +56,12 @@ export const configSchema = z.object({
   PLUGIN_MAX_SIZE_MB: int(50, 1),
   PLUGIN_MAX_INSTALLABLE_PER_WORKSPACE: int(100, 1),
   PLUGIN_EXECUTION_TIMEOUT_SECONDS: int(30, 1),
+  // Data sync bindings
+  /** Seconds one sync invocation works on a run before it hands the rest to the next message. */
+  SYNC_INVOCATION_SECONDS: int(240, 5),
+  /** At most this many pages per invocation (0: only the time budget counts). */
+  SYNC_MAX_PAGES_PER_INVOCATION: int(0, 0),
+  SYNC_MAX_BINDINGS_PER_WORKSPACE: int(50, 1),
   // Consent & governance
   CONSENT_POLICY_VERSION: int(1, 1),
   CONSENT_AUDIT_LOG_RETENTION_DAYS: int(2555, 1),
@@ -83,6 +89,7 @@ export const configSchema = z.object({
   USAGE_QUEUE_URL: z.string().default(''),
   PLUGIN_JOBS_QUEUE_URL: z.string().default(''),
   LIFECYCLE_QUEUE_URL: z.string().default(''),
+  RECORDS_QUEUE_URL: z.string().default(''),
   // Buckets (shared/bucket-catalog.ts): set, with its grant, on the functions holding bucket:<id>:read|write
   PACKAGES_BUCKET_NAME: z.string().default(''),
   // Webhooks: the deliveries DLQ (found from the delivery queue's redrive policy when unset)

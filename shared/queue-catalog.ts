@@ -13,15 +13,23 @@ export interface QueueDef {
     | 'SYNC_QUEUE_URL'
     | 'USAGE_QUEUE_URL'
     | 'PLUGIN_JOBS_QUEUE_URL'
-    | 'LIFECYCLE_QUEUE_URL';
+    | 'LIFECYCLE_QUEUE_URL'
+    | 'RECORDS_QUEUE_URL';
   description: string;
   /** Receives before a message moves to the DLQ. */
   maxReceiveCount: number;
   /** DLQ retention; 14 days, the SQS maximum, so operators have time to redrive. */
   dlqRetentionDays: number;
+  /**
+   * A fixed physical name (`<service prefix>-<name>`, DLQ `…-dlq`) for a queue another system
+   * consumes, which must find it by name. @default a name CloudFormation generates
+   */
+  physicalName?: string;
+  /** Consumed outside this service (PronaFlow core): no worker of ours reads it. */
+  external?: boolean;
 }
 
-export type QueueId = 'ingest' | 'deliveries' | 'sync' | 'usage' | 'plugins' | 'lifecycle';
+export type QueueId = 'ingest' | 'deliveries' | 'sync' | 'usage' | 'plugins' | 'lifecycle' | 'records';
 
 export const queues: Record<QueueId, QueueDef> = {
   ingest: {
@@ -71,5 +79,15 @@ export const queues: Record<QueueId, QueueDef> = {
     // cascade record keeps its place, so a redrive resumes it there.
     maxReceiveCount: 5,
     dlqRetentionDays: 14,
+  },
+  records: {
+    id: 'records',
+    urlEnv: 'RECORDS_QUEUE_URL',
+    description:
+      'Records synced in from providers, for PronaFlow core to apply (schema pronaflow.integration.record.v1, shared/bindings/records.ts; an idempotency key per record version)',
+    maxReceiveCount: 5,
+    dlqRetentionDays: 14,
+    physicalName: 'records',
+    external: true,
   },
 };

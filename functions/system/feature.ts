@@ -21,11 +21,13 @@ export const system = {
       timeoutSeconds: 30,
       // The lifecycle consumer's marks: queue:lifecycle:send starts a cascade's sweep,
       // queue:plugins:send a deleted plugin's own cascade, queue:ingest:send raises
-      // plugin.uninstalled for installations of a deleted user.
+      // plugin.uninstalled for installations of a deleted user, queue:sync:send starts the run
+      // of a binding that has PronaFlow changes to write out.
       grants: [
         'table:read',
         'table:write',
         'queue:deliveries:send',
+        'queue:sync:send',
         'queue:lifecycle:send',
         'queue:plugins:send',
         'queue:ingest:send',

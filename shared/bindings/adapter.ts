@@ -32,6 +32,12 @@ export interface ResourceVariant {
   fields: FieldDef[];
   /** Whether the provider lets the sync create, update and delete records of this kind. */
   writable: { create: boolean; update: boolean; delete: boolean };
+  /**
+   * For records that belong to another record (a comment to its issue): the field holding the
+   * parent's external id. Inbound it becomes the record message's `parent_external_id`; outbound
+   * the engine sets it on creation from the parent's link.
+   */
+  parentField?: string;
 }
 
 /** A binding's `resource`, as stored after its type's `locator` accepted it. */

@@ -6,7 +6,9 @@
 import {
   BatchGetCommand,
   BatchWriteCommand,
+  DeleteCommand,
   GetCommand,
+  PutCommand,
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
@@ -405,6 +407,34 @@ export async function linkPage(
   return { items, last: out.LastEvaluatedKey ? (items.at(-1)?.external_id ?? null) : null };
 }
 
+/** Writes one link (after the sync wrote the record to the provider). */
+export async function putLink(item: LinkItem): Promise<void> {
+  await db().send(
+    new PutCommand({ TableName: tableName(), Item: { ...item, updated_at: new Date().toISOString() } }),
+  );
+}
+
+/** The link of a PronaFlow record in one binding (gsi1 finds it, a consistent read gives its state). */
+export async function linkOfRecordIn(
+  binding: BindingItem,
+  pronaflowId: string,
+): Promise<LinkItem | undefined> {
+  const out = await db().send(
+    new QueryCommand({
+      TableName: tableName(),
+      IndexName: 'gsi1',
+      KeyConditionExpression: 'gsi1pk = :pk AND gsi1sk = :binding',
+      ExpressionAttributeValues: {
+        ':pk': bindingKeys.recordIndex(binding.workspace_id, pronaflowId),
+        ':binding': binding.id,
+      },
+      ProjectionExpression: 'pk, sk',
+    }),
+  );
+  const ref = out.Items?.[0] as { pk: string; sk: string } | undefined;
+  return ref ? consistentGet<LinkItem>(ref) : undefined;
+}
+
 // ── Pending PronaFlow changes ──
 
 /** The pending changes of a binding, oldest first by PronaFlow id page (B7). */
@@ -423,6 +453,22 @@ export async function pendingPage(binding: BindingItem, limit: number): Promise<
 
 export const getPending = (binding: BindingItem, pronaflowId: string) =>
   consistentGet<PendingItem>(bindingKeys.pending(binding.connection_id, binding.id, pronaflowId));
+
+/** Removes a settled pending change, unless a newer change of the record replaced it meanwhile. */
+export async function deletePending(item: PendingItem): Promise<void> {
+  try {
+    await db().send(
+      new DeleteCommand({
+        TableName: tableName(),
+        Key: { pk: item.pk, sk: item.sk },
+        ConditionExpression: 'event_id = :event',
+        ExpressionAttributeValues: { ':event': item.event_id },
+      }),
+    );
+  } catch (err) {
+    if (!isConditionFailed(err)) throw err;
+  }
+}
 
 /** Every item a binding holds besides itself (runs, links, pending changes, its markers), by key. */
 export async function deleteBindingData(binding: BindingItem): Promise<number> {

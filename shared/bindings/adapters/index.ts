@@ -4,8 +4,10 @@
  */
 import type { OAuthApp } from '#shared/oauth/catalog.ts';
 import type { SyncAdapter } from '../adapter.ts';
+import { githubAdapter } from './github.ts';
+import { slackAdapter } from './slack.ts';
 
-const adapters: readonly SyncAdapter[] = [];
+const adapters: readonly SyncAdapter[] = [githubAdapter, slackAdapter];
 
 const byId = new Map(adapters.map((a) => [a.id, a]));
 

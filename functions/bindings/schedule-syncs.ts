@@ -1,0 +1,7 @@
+import { startDueRuns } from '#shared/bindings/schedule.ts';
+import { scheduledWorker } from '#shared/queue-worker.ts';
+
+/** Starts the runs of scheduled bindings that are due (found through the schedule index, no scan). */
+export const handler = scheduledWorker('schedule-syncs', 10_000, (shouldStop) =>
+  startDueRuns({ shouldStop }),
+);

@@ -1,0 +1,223 @@
+/**
+ * The bindings' consumer of PronaFlow events (the ingest queue):
+ * - `task.created`, `task.updated`, `task.completed`, `task.deleted`, `comment.created` of a
+ *   bound record become pending changes of each binding that writes them to its provider
+ *   (merged per record: the latest value of each field wins), and ask for a run;
+ * - `consent.revoked` / `consent.expired` of a THIRD_PARTY consent for a connection pause the
+ *   bindings that rely on it (and stop their active run after its current page).
+ *
+ * Echoes are dropped here already where the event says so (`origin.binding_id`, set by core on
+ * changes it applied from a binding's records) and again by the engine (values equal to what the
+ * link last synced), so a change the sync wrote itself never goes back.
+ */
+import { PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { db, tableName } from '#shared/db/client.ts';
+import { isConditionFailed } from '#shared/db/conditions.ts';
+import type { EventConsumer } from '#shared/events/consumers.ts';
+import type { PronaFlowEvent } from '#shared/events/envelope.ts';
+import { logger } from '#shared/logger.ts';
+import type { FieldValues, SyncEntity } from './fields.ts';
+import { bindingKeys } from './keys.ts';
+import { requestRunForChanges, updateRun } from './runs.ts';
+import {
+  allBindingsOf,
+  type BindingItem,
+  getBindingAt,
+  getPending,
+  getRunAt,
+  type LinkItem,
+  linksOfRecord,
+  type PendingItem,
+  updateBinding,
+} from './store.ts';
+import { targetFields } from './targets.ts';
+
+export const OUTBOUND_EVENT_TYPES = [
+  'task.created',
+  'task.updated',
+  'task.completed',
+  'task.deleted',
+  'comment.created',
+] as const;
+export const CONSENT_EVENT_TYPES = ['consent.revoked', 'consent.expired'] as const;
+
+const str = (v: unknown) => (typeof v === 'string' && v.length > 0 ? v : undefined);
+
+/** The PronaFlow field values an event carries, by the entity's target field names. */
+export function valuesOf(event: PronaFlowEvent, entity: SyncEntity): FieldValues {
+  const data = event.data;
+  const names = targetFields[entity].filter((f) => !f.read_only).map((f) => f.name);
+  const out: FieldValues = {};
+  if (event.type === 'task.updated') {
+    const changes = (data.changes ?? {}) as Record<string, { to?: unknown } | undefined>;
+    for (const name of names)
+      if (changes[name] && 'to' in (changes[name] as object)) out[name] = changes[name]?.to;
+    return out;
+  }
+  if (event.type === 'task.completed') return { status: 'done' };
+  const source = (typeof data.task === 'object' && data.task ? data.task : data) as Record<string, unknown>;
+  for (const name of names) if (name in source) out[name] = source[name];
+  if (entity === 'comment' && out.author === undefined && str(data.author_id)) out.author = data.author_id;
+  return out;
+}
+
+const recordIdOf = (event: PronaFlowEvent): string | undefined =>
+  event.type === 'comment.created' ? str(event.data.comment_id) : str(event.data.task_id);
+
+const writesOut = (b: BindingItem) => b.status === 'ACTIVE' && b.direction !== 'INBOUND';
+
+/** The bindings that write this event's record out: through its links, or (a new record) by project. */
+async function bindingsFor(
+  event: PronaFlowEvent,
+  recordId: string,
+): Promise<{ binding: BindingItem; link?: LinkItem }[]> {
+  if (event.type === 'task.created' || event.type === 'comment.created') {
+    const entity: SyncEntity = event.type === 'task.created' ? 'task' : 'comment';
+    const all = await allBindingsOf(event.workspace_id);
+    const project = str(event.data.project_id);
+    let candidates = all.filter((b) => b.sync_entity === entity && writesOut(b));
+    if (entity === 'task') candidates = candidates.filter((b) => !b.project_id || b.project_id === project);
+    else {
+      // A comment goes where its task is linked (through a task binding on the same connection).
+      const task = str(event.data.task_id);
+      const taskLinks = task ? await linksOfRecord(event.workspace_id, task) : [];
+      const connections = new Set(taskLinks.filter((l) => !l.deleted).map((l) => l.pk));
+      candidates = candidates.filter((b) => connections.has(b.pk));
+    }
+    return candidates.map((binding) => ({ binding }));
+  }
+  const links = (await linksOfRecord(event.workspace_id, recordId)).filter((l) => !l.deleted);
+  const out: { binding: BindingItem; link: LinkItem }[] = [];
+  for (const link of links) {
+    const connectionId = link.pk.slice('OAUTHCONN#'.length);
+    const binding = await getBindingAt(connectionId, link.binding_id);
+    if (binding && writesOut(binding)) out.push({ binding, link });
+  }
+  return out;
+}
+
+/**
+ * Records one PronaFlow change as pending for a binding, merged over an earlier pending change of
+ * the same record (conditional on that one being unchanged, retried on a race). An event older
+ * than the pending change's does not overwrite newer values.
+ */
+async function addPending(
+  binding: BindingItem,
+  event: PronaFlowEvent,
+  recordId: string,
+  values: FieldValues,
+) {
+  const op: PendingItem['op'] =
+    event.type === 'task.deleted' ? 'delete' : event.type.endsWith('.created') ? 'create' : 'update';
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const before = await getPending(binding, recordId);
+    if (before?.event_id === event.id) return; // the same event, delivered again
+    const newer = !before || before.occurred_at <= event.occurred_at;
+    const merged: PendingItem = {
+      ...bindingKeys.pending(binding.connection_id, binding.id, recordId),
+      entity: 'SyncPending',
+      binding_id: binding.id,
+      pronaflow_id: recordId,
+      op: before?.op === 'delete' || op === 'delete' ? 'delete' : before?.op === 'create' ? 'create' : op,
+      values: newer ? { ...(before?.values ?? {}), ...values } : { ...values, ...(before?.values ?? {}) },
+      ...(event.type === 'comment.created' && str(event.data.task_id)
+        ? { parent_pronaflow_id: str(event.data.task_id) }
+        : before?.parent_pronaflow_id
+          ? { parent_pronaflow_id: before.parent_pronaflow_id }
+          : {}),
+      event_id: event.id,
+      occurred_at: newer ? event.occurred_at : (before?.occurred_at ?? event.occurred_at),
+    };
+    try {
+      await db().send(
+        new PutCommand({
+          TableName: tableName(),
+          Item: merged,
+          ...(before
+            ? {
+                ConditionExpression: 'event_id = :prev',
+                ExpressionAttributeValues: { ':prev': before.event_id },
+              }
+            : { ConditionExpression: 'attribute_not_exists(pk)' }),
+        }),
+      );
+      return;
+    } catch (err) {
+      if (!isConditionFailed(err)) throw err;
+    }
+  }
+  throw new Error(`Pending change of ${recordId} kept changing`);
+}
+
+async function applyOutboundEvent(event: PronaFlowEvent): Promise<void> {
+  const recordId = recordIdOf(event);
+  if (!recordId) return;
+  const origin = (event.data.origin ?? {}) as { binding_id?: unknown };
+  for (const { binding } of await bindingsFor(event, recordId)) {
+    if (origin.binding_id === binding.id) continue; // core applied this from the binding's own record
+    const values = valuesOf(event, binding.sync_entity);
+    if (event.type !== 'task.deleted' && !Object.keys(values).length) continue;
+    await addPending(binding, event, recordId, values);
+    await requestRunForChanges(binding);
+  }
+}
+
+/** Pauses the bindings whose creator's THIRD_PARTY consent for their connection ended. */
+async function applyConsentEnded(event: PronaFlowEvent): Promise<void> {
+  const d = event.data;
+  if (d.consent_type !== 'THIRD_PARTY' || d.resource_type !== 'oauth_connection') return;
+  const connectionId = str(d.resource_id);
+  const userId = str(d.user_id);
+  if (!connectionId || !userId) return;
+  for (const binding of await allBindingsOf(event.workspace_id)) {
+    if (binding.connection_id !== connectionId || binding.created_by !== userId) continue;
+    const current = await getBindingAt(binding.connection_id, binding.id);
+    if (!current || current.status === 'PAUSED') continue;
+    const reason = {
+      code: 'consent_revoked',
+      message: `The THIRD_PARTY consent for the connection ${connectionId} was ${event.type === 'consent.expired' ? 'expired' : 'withdrawn'}`,
+    };
+    await updateBinding(current, { status: 'PAUSED', status_reason: reason }).catch((err) => {
+      logger.warn('binding not paused (changed meanwhile; its next run checks consent)', {
+        binding_id: binding.id,
+        error: (err as Error).message,
+      });
+    });
+    if (current.active_run_id) {
+      const run = await getRunAt(current.connection_id, current.id, current.active_run_id);
+      if (run && (run.status === 'QUEUED' || run.status === 'RUNNING'))
+        await updateRun(run, { cancel_requested: true });
+    }
+  }
+}
+
+export const bindingsConsumers: EventConsumer[] = [
+  {
+    name: 'bindings.outbound',
+    accepts: (type) => (OUTBOUND_EVENT_TYPES as readonly string[]).includes(type),
+    handle: applyOutboundEvent,
+  },
+  {
+    name: 'bindings.consent',
+    accepts: (type) => (CONSENT_EVENT_TYPES as readonly string[]).includes(type),
+    handle: applyConsentEnded,
+  },
+];
+
+/** Marks a run of a binding that is being removed to stop (the delete route's helper). */
+export async function stopActiveRun(binding: BindingItem): Promise<void> {
+  if (!binding.active_run_id) return;
+  await db()
+    .send(
+      new UpdateCommand({
+        TableName: tableName(),
+        Key: bindingKeys.run(binding.connection_id, binding.id, binding.active_run_id),
+        UpdateExpression: 'SET cancel_requested = :t',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: { ':t': true },
+      }),
+    )
+    .catch((err) => {
+      if (!isConditionFailed(err)) throw err;
+    });
+}

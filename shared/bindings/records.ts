@@ -1,0 +1,65 @@
+/**
+ * What inbound syncs hand to PronaFlow core: one message per record version on the records queue
+ * (`<prefix>-records`, with its DLQ). The schema is the contract with core, versioned by `schema`.
+ *
+ * Core applies a message idempotently by `idempotency_key` (the same record version may arrive
+ * twice: SQS delivers at least once, and a run that crashed re-sends the page it was on), creates
+ * a record it does not know under the given `pronaflow_id` (derived from the binding and the
+ * external id, so a re-sent creation names the same record), and raises its usual events
+ * (`task.updated`, …) marked with `origin.binding_id`; the binding recognises those as its own
+ * echo either way (their values equal what it last synced).
+ */
+import { createHash } from 'node:crypto';
+import * as z from 'zod';
+import { sendJsonBatch } from '#shared/queues.ts';
+import type { SyncEntity } from './fields.ts';
+
+export const RECORD_SCHEMA = 'pronaflow.integration.record.v1';
+
+export const recordMessage = z.object({
+  schema: z.literal(RECORD_SCHEMA),
+  /** Same key = same record version: apply once. `<binding>:<external id>:<content hash | deleted>`. */
+  idempotency_key: z.string().max(400),
+  op: z.enum(['upsert', 'delete']),
+  entity: z.enum(['task', 'comment']),
+  workspace_id: z.string(),
+  /** The project the record belongs to (the binding's). */
+  project_id: z.string().nullable(),
+  binding_id: z.string(),
+  run_id: z.string(),
+  /** The PronaFlow id of the record; for a record new to PronaFlow, the id to create it under. */
+  pronaflow_id: z.string(),
+  /** True the first time the record is synced in (core creates it). */
+  created: z.boolean(),
+  /** For a comment: the external id of the record it comments on (core resolves it through its links). */
+  parent_external_id: z.string().nullable(),
+  external: z.object({
+    provider: z.string().describe('The OAuth app id'),
+    resource_key: z.string(),
+    id: z.string(),
+    url: z.string().nullable(),
+    updated_at: z.string(),
+  }),
+  /** The mapped PronaFlow field values (targets of the binding's mapping); empty for a delete. */
+  values: z.record(z.string(), z.unknown()),
+  occurred_at: z.string(),
+});
+export type RecordMessage = z.infer<typeof recordMessage>;
+
+const CROCKFORD = '0123456789abcdefghjkmnpqrstvwxyz';
+
+/**
+ * The PronaFlow id of an external record new to PronaFlow: the same for the same binding and
+ * external id, so a creation sent twice names one record.
+ */
+export function pronaflowIdFor(entity: SyncEntity, bindingId: string, externalId: string): string {
+  const digest = createHash('sha256').update(`${bindingId}\u0000${externalId}`).digest();
+  let body = '';
+  for (let i = 0; i < 26; i++) body += CROCKFORD[(digest[i] as number) % 32];
+  return `${entity === 'task' ? 'task' : 'cmt'}_${body}`;
+}
+
+/** Sends a page's records (SendMessageBatch, ten a call). */
+export async function publishRecords(messages: RecordMessage[]): Promise<void> {
+  if (messages.length) await sendJsonBatch('RECORDS_QUEUE_URL', messages);
+}
