@@ -402,7 +402,7 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
       const sign = (url.searchParams.get('direction') ?? 'desc') === 'asc' ? 1 : -1;
       list.sort((a, b) => sign * (a.created_at.localeCompare(b.created_at) || a.number - b.number));
     }
-    return [...repo.malformed.issues, ...list.map((i) => issueView(repo, i))];
+    return [...repo.malformed.issues, ...list];
   };
 
   const listComments = (repo: Repo, url: URL) => {
@@ -416,7 +416,7 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
       const sign = url.searchParams.get('sort') && url.searchParams.get('direction') === 'desc' ? -1 : 1;
       list.sort((a, b) => sign * (a.created_at.localeCompare(b.created_at) || a.id - b.id));
     }
-    return [...repo.malformed.comments, ...list.map((c) => commentView(repo, c))];
+    return [...repo.malformed.comments, ...list];
   };
 
   const server: Server = createServer(async (req, res) => {
@@ -570,12 +570,18 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
     if (rest === '/issues' && method === 'GET') {
       listPath += '/issues';
       const page = paginate(listIssues(repo, url), url, listPath);
-      return sendGet(page.body, true, page.link ? { link: page.link } : {});
+      const issues = new Set(repo.issues.values());
+      const body = page.body.map((i) => (issues.has(i as FakeIssue) ? issueView(repo, i as FakeIssue) : i));
+      return sendGet(body, true, page.link ? { link: page.link } : {});
     }
     if (rest === '/issues/comments' && method === 'GET') {
       listPath += '/issues/comments';
       const page = paginate(listComments(repo, url), url, listPath);
-      return sendGet(page.body, true, page.link ? { link: page.link } : {});
+      const comments = new Set(repo.comments.values());
+      const body = page.body.map((c) =>
+        comments.has(c as FakeComment) ? commentView(repo, c as FakeComment) : c,
+      );
+      return sendGet(body, true, page.link ? { link: page.link } : {});
     }
     if (rest === '/issues' && method === 'POST') {
       const problem = validateIssue(body, true);
