@@ -100,8 +100,10 @@ const STRINGY: readonly string[] = ['string', 'text'];
 /** Why values of `from` cannot be stored as they are in `to`, or undefined when they can. */
 function incompatible(from: FieldDef, to: FieldDef): string | undefined {
   if (from.type === to.type) {
-    const extra = to.values ? (from.values ?? ['any']).filter((v) => !to.values?.includes(v)) : [];
-    return from.type === 'enum' && extra.length
+    if (from.type !== 'enum' || !to.values) return;
+    if (!from.values) return `${q(from.name)} lists no values; use a value_map`;
+    const extra = from.values.filter((v) => !to.values?.includes(v));
+    return extra.length
       ? `${q(to.name)} does not take ${extra.map(q).join(', ')} of ${q(from.name)}`
       : undefined;
   }

@@ -315,6 +315,20 @@ describe('validateMapping', () => {
     expect(problems([readOnly], slack('INBOUND'))).toEqual([]);
   });
 
+  it('wants at least one entry, and a required field mapped for comments too', () => {
+    expect(problems([], slack('INBOUND'))).toEqual([
+      'field_mapping: no entry maps inbound',
+      "field_mapping: the PronaFlow field 'title' is required: map a field of slack_channel messages to it",
+    ]);
+    const comments: MappingOptions = { ...gh('INBOUND'), target: targetFields.comment };
+    expect(problems([{ source: 'body', target: 'body' }], comments)).toEqual([
+      "field_mapping.0.transform: the PronaFlow field 'body' is required but 'body' of github_repository issues may be missing: give a 'default' transform",
+    ]);
+    expect(
+      problems([{ source: 'body', target: 'body', transform: { type: 'default', value: '' } }], comments),
+    ).toEqual([]);
+  });
+
   it('refuses an entry of an outbound binding that cannot go outbound', () => {
     expect(
       problems(
@@ -345,19 +359,23 @@ describe('validateMapping', () => {
   });
 
   it('flags unknown field names, whatever they are', () => {
-    const known = new Set(githubIssues.map((f) => f.name));
+    const known = new Set([...githubIssues, ...task].map((f) => f.name));
+    const unknown = fc.string({ minLength: 1, maxLength: 30 }).filter((n) => !known.has(n));
     fc.assert(
-      fc.property(
-        fc.string({ minLength: 1, maxLength: 30 }).filter((n) => !known.has(n)),
-        (name) => {
-          expect(validateMapping([title, { source: name, target: 'description' }], gh())).toEqual([
-            {
-              path: 'field_mapping.1.source',
-              message: expect.stringContaining(`unknown field '${name}' of github_repository issues`),
-            },
-          ]);
-        },
-      ),
+      fc.property(unknown, unknown, (source, target) => {
+        expect(validateMapping([title, { source, target }], gh())).toEqual([
+          {
+            path: 'field_mapping.1.source',
+            message: expect.stringContaining(
+              `unknown field '${source}' of github_repository issues; known: title,`,
+            ),
+          },
+          {
+            path: 'field_mapping.1.target',
+            message: expect.stringContaining(`unknown PronaFlow field '${target}'; known: title,`),
+          },
+        ]);
+      }),
     );
   });
 });
@@ -593,6 +611,27 @@ describe('applyInbound', () => {
     expect(applyInbound([title], { title: 't' }, gh('OUTBOUND')).values).toEqual({});
   });
 
+  it('reads only own fields and own value_map entries (no prototype lookups)', () => {
+    const record = JSON.parse('{"title":"t","__proto__":"x","state":"constructor"}');
+    const noDefault: FieldMapping = {
+      source: 'state',
+      target: 'status',
+      transform: { type: 'value_map', map: { open: 'todo' } },
+    };
+    expect(applyInbound([title, noDefault], record, gh())).toEqual({
+      values: { title: 't' },
+      errors: [
+        {
+          path: 'status',
+          message: "'state' of github_repository issues has a value the value_map of 'status' does not map",
+        },
+      ],
+    });
+    expect(
+      applyInbound([title, { source: 'body', target: 'description' }], { title: 't' }, gh()).values,
+    ).toEqual({ title: 't' });
+  });
+
   it('refuses a record that is not an object', () => {
     expect(applyInbound(mapping, [] as never, gh()).errors).toEqual([
       { path: '', message: 'the record must be an object' },
@@ -600,32 +639,62 @@ describe('applyInbound', () => {
   });
 
   it('never throws on arbitrary JSON', () => {
-    const all: FieldMapping[] = [
-      ...mapping.slice(0, 1),
-      {
-        source: ['title', 'body', 'labels'],
-        target: 'description',
-        transform: { type: 'concat', separator: ' ' },
-      },
-      state,
-      { source: 'labels', target: 'labels' },
-      { source: 'closed_at', target: 'due_date', transform: { type: 'date', format: 'iso' } },
-      { source: 'html_url', target: 'external_url', transform: { type: 'default', value: 'none' } },
-      { source: 'user', target: 'assignee' },
+    const date = (
+      source: string,
+      format: 'iso' | 'date' | 'unix' | 'slack_ts',
+      target: string,
+    ): FieldMapping => ({
+      source,
+      target,
+      transform: { type: 'date', format },
+    });
+    const opts: MappingOptions = {
+      ...gh(),
+      target: [...task, { name: 'happened_at', type: 'datetime', description: '' }],
+    };
+    const mappings: FieldMapping[][] = [
+      [
+        title,
+        {
+          source: ['title', 'body', 'labels'],
+          target: 'description',
+          transform: { type: 'concat', separator: ' ' },
+        },
+        state,
+        { source: 'labels', target: 'labels' },
+        date('closed_at', 'iso', 'due_date'),
+        { source: 'html_url', target: 'external_url', transform: { type: 'default', value: 'none' } },
+        { source: 'assignee', target: 'assignee' },
+      ],
+      [
+        { source: 'title', target: 'title', transform: { type: 'default', value: 'x' } },
+        {
+          source: 'locked',
+          target: 'description',
+          transform: { type: 'value_map', map: { true: 'a', false: 'b' } },
+        },
+        {
+          source: 'number',
+          target: 'status',
+          transform: { type: 'value_map', map: { 1: 'todo' }, default: 'done' },
+        },
+        date('due_ts', 'unix', 'happened_at'),
+        date('due_on', 'date', 'due_date'),
+      ],
+      [title, date('due_at', 'slack_ts', 'happened_at'), date('due_ts', 'unix', 'due_date')],
     ];
+    for (const m of mappings) expect(validateMapping(m, opts)).toEqual([]);
+    const names = [...githubIssues, ...opts.target].map((f) => f.name);
     const record = fc.oneof(
       fc.jsonValue(),
-      fc.dictionary(
-        fc.constantFrom(...githubIssues.map((f) => f.name), '__proto__', 'constructor'),
-        fc.jsonValue(),
-      ),
+      fc.dictionary(fc.constantFrom(...names, '__proto__', 'constructor'), fc.jsonValue()),
     );
     fc.assert(
-      fc.property(record, (r) => {
-        const result = applyInbound(all, r as never, gh());
-        expect(Array.isArray(result.errors)).toBe(true);
-        const out = applyOutbound(all, r as never, gh());
-        expect(Array.isArray(out.errors)).toBe(true);
+      fc.property(record, fc.constantFrom(...mappings), (r, m) => {
+        for (const result of [applyInbound(m, r as never, opts), applyOutbound(m, r as never, opts)]) {
+          expect(Array.isArray(result.errors)).toBe(true);
+          expect(typeof mappedHash(result.values)).toBe('string');
+        }
       }),
     );
   });
@@ -654,6 +723,13 @@ describe('applyOutbound', () => {
       errors: [],
     });
     expect(applyOutbound(mapping, { description: null }, gh()).values).toEqual({ body: null });
+  });
+
+  it('takes a field given as undefined for an absent one', () => {
+    expect(applyOutbound([title, state], { title: undefined, status: 'done' }, gh())).toEqual({
+      values: { state: 'closed' },
+      errors: [],
+    });
   });
 
   it('writes a Slack text from the first entry only', () => {
@@ -831,6 +907,11 @@ describe('mappedHash', () => {
     expect(mappedHash({ meta: { a: 2, b: 1 }, labels: ['a', 'b'], title: 'x', gone: undefined })).toBe(a);
     expect(mappedHash({ title: 'x', labels: ['b', 'a'], meta: { b: 1, a: 2 } })).not.toBe(a);
     expect(mappedHash({ title: null })).not.toBe(mappedHash({}));
+  });
+
+  it('reads dates as JSON and undefined array items as null', () => {
+    expect(mappedHash({ at: new Date(0) })).toBe(mappedHash({ at: '1970-01-01T00:00:00.000Z' }));
+    expect(mappedHash({ a: [undefined] })).toBe(mappedHash({ a: [null] }));
   });
 
   it('gives equal hashes for equal content in any key order', () => {
