@@ -19,7 +19,8 @@ export const consents = {
         'Marks EXPIRED, with an audit entry, the consents whose end date passed (expiry index, hour buckets)',
       trigger: { schedule: 'rate(15 minutes)' },
       timeoutSeconds: 120,
-      grants: ['table:read', 'table:write', 'secrets:keys:read'],
+      // queue:ingest:send raises consent.expired (bindings relying on the consent pause).
+      grants: ['table:read', 'table:write', 'secrets:keys:read', 'queue:ingest:send'],
     },
     {
       id: 'recordConsentPolicy',

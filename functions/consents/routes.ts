@@ -125,6 +125,7 @@ export const routes = {
       },
       ...notYours,
     },
-    grants: ['table:read', 'table:write', 'secrets:keys:read'],
+    // queue:ingest:send raises consent.revoked (bindings relying on the consent pause).
+    grants: ['table:read', 'table:write', 'secrets:keys:read', 'queue:ingest:send'],
   }),
 } satisfies Record<string, RouteDef>;

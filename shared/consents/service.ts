@@ -14,9 +14,11 @@ import { queryPage } from '#shared/db/pagination.ts';
 import { queryAll } from '#shared/db/query.ts';
 import type { TransactItem } from '#shared/db/transact.ts';
 import { ForbiddenError, NotFoundError, ValidationError } from '#shared/errors.ts';
+import { publishEvent } from '#shared/events/publish.ts';
 import type { Caller } from '#shared/http/caller.ts';
 import type { Page } from '#shared/http/common-params.ts';
 import { newId } from '#shared/ids.ts';
+import { logger } from '#shared/logger.ts';
 import { consentKeys } from './keys.ts';
 import { receiptFor } from './receipts.ts';
 import type {
@@ -296,7 +298,30 @@ export async function revokeConsent(
     if (conditionFailedAt(err, 0)) return revokeConsent(caller, id, collection, now);
     throw err;
   }
+  await raiseConsentEnded('consent.revoked', next as ConsentItem);
   return { consent: toView(next as ConsentItem, now), revoked: true };
+}
+
+/**
+ * Tells the rest of the service that a consent ended (`consent.revoked`, `consent.expired`), after
+ * the write committed, through the ingest queue: features that rely on it (sync bindings pause)
+ * react, and webhook subscribers hear of it. At most once (a crash in between loses the event;
+ * the features check consent again before they move data, so nothing moves without it).
+ */
+async function raiseConsentEnded(type: 'consent.revoked' | 'consent.expired', c: ConsentItem): Promise<void> {
+  await publishEvent({
+    type,
+    workspace_id: c.workspace_id,
+    data: {
+      consent_id: c.id,
+      user_id: c.user_id,
+      consent_type: c.consent_type,
+      resource_type: c.resource_type,
+      resource_id: c.resource_id,
+    },
+  }).catch((err) =>
+    logger.warn('consent event not raised', { consent_id: c.id, error: (err as Error).message }),
+  );
 }
 
 /**
@@ -355,6 +380,7 @@ export async function expireConsent(item: ConsentItem, now = new Date()): Promis
       ],
       () => endLiveConsent(item, expiredBase),
     );
+    await raiseConsentEnded('consent.expired', expiredBase);
     return true;
   } catch (err) {
     if (conditionFailedAt(err, 0)) return false;

@@ -131,6 +131,30 @@ export const eventCatalog: readonly WebhookEventType[] = [
     },
   },
   {
+    name: 'consent.revoked',
+    description:
+      'A user withdrew a consent (DELETE /consents/{id}); what relied on it stops (sync bindings of a THIRD_PARTY consent for their connection pause).',
+    example: {
+      consent_id: 'cns_01jd…',
+      user_id: 'u1',
+      consent_type: 'THIRD_PARTY',
+      resource_type: 'oauth_connection',
+      resource_id: 'conn_01jd…',
+    },
+  },
+  {
+    name: 'consent.expired',
+    description:
+      'A consent reached its end date and was marked EXPIRED; what relied on it stops, as for a withdrawal.',
+    example: {
+      consent_id: 'cns_01jd…',
+      user_id: 'u1',
+      consent_type: 'THIRD_PARTY',
+      resource_type: 'oauth_connection',
+      resource_id: 'conn_01jd…',
+    },
+  },
+  {
     name: 'sync.completed',
     description:
       'A sync run of a binding ended (SUCCEEDED, or PARTIAL when some records failed), with its counts per direction; also sent for a run that only deleted records or changed nothing.',
