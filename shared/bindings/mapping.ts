@@ -158,6 +158,8 @@ function transformProblems(
           '.source',
           `date with format '${t.format}' reads a ${t.format === 'unix' ? 'number' : 'date, datetime or string'} field; ${typed(s)} is not one`,
         );
+      else if ((s.type === 'date' && t.format !== 'date') || (s.type === 'datetime' && t.format !== 'iso'))
+        add('.transform.format', `${typed(s)} is read with format '${s.type === 'date' ? 'date' : 'iso'}'`);
       if (!['date', 'datetime', 'string'].includes(target.type))
         add('.target', `date writes a date, datetime or string field; ${typed(target)} is not one`);
       return;

@@ -261,6 +261,14 @@ describe('validateMapping', () => {
         { source: 'due_ts', target: 'due_date', transform: { type: 'date', format: 'unix' } },
       ]),
     ).toEqual([]);
+    const closed: FieldMapping = {
+      source: 'closed_at',
+      target: 'due_date',
+      transform: { type: 'date', format: 'date' },
+    };
+    expect(problems([title, closed])).toEqual([
+      "field_mapping.1.transform.format: 'closed_at' (datetime) is read with format 'iso'",
+    ]);
   });
 
   it('checks that types fit, with a hint', () => {
