@@ -7,6 +7,7 @@
 import { findApp, type OAuthApp } from '#shared/oauth/catalog.ts';
 import type { ConnectionItem } from '#shared/oauth/connections-repo.ts';
 import { getConnection } from '#shared/oauth/connections-repo.ts';
+import { deletedAppsAmong } from '#shared/oauth/deleted-apps.ts';
 import type { AdapterContext, SyncAdapter } from './adapter.ts';
 import { adapterFor } from './adapters/index.ts';
 import { createProviderHttp, emptyProviderStats, type ProviderStats } from './provider-http.ts';
@@ -36,7 +37,12 @@ export interface OpenedContext {
 /** Opens the provider of a binding for one invocation, which must stop calling at `deadline` (epoch ms). */
 export async function openAdapterContext(
   binding: BindingItem,
-  opts: { deadline?: number; maxInlineWaitMs?: number } = {},
+  opts: {
+    deadline?: number;
+    maxInlineWaitMs?: number;
+    now?: () => number;
+    sleep?: (ms: number) => Promise<void>;
+  } = {},
 ): Promise<OpenedContext> {
   const connection = await getConnection(binding.workspace_id, binding.created_by, binding.connection_id);
   if (!connection) {
@@ -46,7 +52,7 @@ export async function openAdapterContext(
     );
   }
   const app = findApp(binding.app_id);
-  if (!app?.api_base_url) {
+  if (!app?.api_base_url || (await deletedAppsAmong([binding.app_id])).size) {
     throw new BindingUnreachable(
       'app_unavailable',
       `The app ${binding.app_id} is not in the catalog or has no API base URL`,
@@ -64,6 +70,8 @@ export async function openAdapterContext(
     etags,
     stats,
     ...(opts.maxInlineWaitMs === undefined ? {} : { maxInlineWaitMs: opts.maxInlineWaitMs }),
+    ...(opts.now ? { now: opts.now } : {}),
+    ...(opts.sleep ? { sleep: opts.sleep } : {}),
   });
   return { adapter, ctx: { http }, stats, connection, app, etags };
 }

@@ -1,3 +1,4 @@
+import { bindingsParticipant } from '#shared/bindings/lifecycle.ts';
 import type { CascadeParticipant } from '#shared/cascade.ts';
 import { consentsParticipant } from '#shared/consents/lifecycle.ts';
 import { oauthParticipant } from '#shared/oauth/lifecycle.ts';
@@ -11,14 +12,11 @@ import { webhooksParticipant } from '#shared/webhooks/lifecycle.ts';
  * its participant here, from its own `shared/<feature>/lifecycle.ts`: the ingest worker runs their
  * marks, the lifecycle worker their sweeps (both read this list, as the ingest worker lists the
  * event consumers).
- *
- * Still to join:
- * - bindings and their runs (not built yet): `bindingsParticipant`, kinds ['workspace',
- *   'oauth_app'] (a connection's bindings already go with it, access pattern O4).
  */
 export const participants: readonly CascadeParticipant[] = [
   tokensParticipant,
   webhooksParticipant,
+  bindingsParticipant,
   pluginsParticipant,
   oauthParticipant,
   consentsParticipant,
