@@ -39,15 +39,18 @@ export interface FieldDef {
  * How a mapping entry turns source values into the target value (inbound: provider → PronaFlow),
  * and back (outbound) where the transform has an inverse:
  * - `rename` (the default): the value as it is; inverse: the same.
- * - `value_map`: each source value to a target value (`{ "open": "todo", "closed": "done" }`),
- *   with `default` for other values; inverse when the map is one-to-one (`inverse` may name the
- *   way back explicitly when it is not, e.g. several task statuses to `open`).
- * - `date`: parses the source (`format`: `iso` timestamp, `date` YYYY-MM-DD, `unix` seconds,
- *   `slack_ts` "1712345678.000200") into the target's form; inverse: formats back.
+ * - `value_map`: each source value (a string, number or boolean, looked up as a string) to a
+ *   target value (`{ "open": "todo", "closed": "done" }`), with `default` for other values;
+ *   inverse when the map is one-to-one (`inverse` may name the way back explicitly when it is
+ *   not, e.g. several task statuses to `open`; a value it does not name falls back to the map's
+ *   only key giving it).
+ * - `date`: parses the source (`format`: `iso` timestamp with its zone, `date` YYYY-MM-DD, `unix`
+ *   seconds, `slack_ts` "1712345678.000200") into the target's form (a `date` target: the UTC day;
+ *   `datetime` or `string`: `toISOString()`); inverse: formats back, to the millisecond.
  * - `default`: the value, or `value` when the source is missing/null/empty; inverse: the same
- *   value unchanged.
- * - `concat`: several sources (`source` is an array) joined with `separator`; no inverse, so
- *   the entry is inbound-only.
+ *   value unchanged (outbound never fills in `value`).
+ * - `concat`: several sources (`source` is an array) joined with `separator`, skipping empty
+ *   parts (a `string[]` source gives one part per item); no inverse, so the entry is inbound-only.
  */
 export type Transform =
   | { type: 'rename' }
