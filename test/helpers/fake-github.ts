@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /**
@@ -124,6 +124,13 @@ export interface FakeGitHubOptions {
   provider?: { issued: string[] };
   /** Accepts any bearer token (the local walk-through). */
   acceptAnyToken?: boolean;
+  /**
+   * Also answers GitHub's OAuth web flow for the local walk-through: `GET /login/oauth/authorize`
+   * consents at once (302 to `redirect_uri` with `code` and `state`), `POST /login/oauth/access_token`
+   * exchanges a code or a refresh token for an access token this fake then accepts. Any client id
+   * and secret; PKCE is not checked (the tests use the strict fake OAuth provider instead).
+   */
+  oauth?: boolean;
   /** Requests per token and hour window (GitHub: 5000 for a user token). */
   quota?: number;
   /** Epoch ms. @default Date.now */
@@ -487,6 +494,8 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
       return send(200, body, { etag, ...headers });
     };
 
+    if (opts.oauth && url.pathname.startsWith('/login/oauth/'))
+      return oauthFlow(url, method, raw, res, tokens);
     if (!token) {
       counters.unauthorized += 1;
       return message(401, 'Requires authentication');
@@ -795,4 +804,54 @@ function applyIssue(issue: FakeIssue, body: Record<string, unknown>, at: number)
     issue.state_reason = body.state_reason as FakeIssue['state_reason'];
   }
   issue.updated_at = iso(at);
+}
+
+/** Unused codes and refresh tokens, with the scope granted. */
+const codes = new Map<string, string>();
+const refreshTokens = new Map<string, string>();
+
+/** GitHub's OAuth web flow, answered at once (see `FakeGitHubOptions.oauth`). */
+function oauthFlow(url: URL, method: string, raw: string, res: ServerResponse, tokens: Set<string>) {
+  const json = (status: number, body: unknown) => {
+    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+    res.end(JSON.stringify(body));
+  };
+  if (method === 'GET' && url.pathname === '/login/oauth/authorize') {
+    const redirect = url.searchParams.get('redirect_uri');
+    if (!redirect || !url.searchParams.get('client_id')) return json(400, { error: 'invalid_request' });
+    const back = new URL(redirect);
+    const code = randomBytes(10).toString('hex');
+    codes.set(code, url.searchParams.get('scope') ?? '');
+    back.searchParams.set('code', code);
+    const state = url.searchParams.get('state');
+    if (state) back.searchParams.set('state', state);
+    res.writeHead(302, { location: back.href });
+    return res.end();
+  }
+  if (method === 'POST' && url.pathname === '/login/oauth/access_token') {
+    const form = raw.trim().startsWith('{')
+      ? new URLSearchParams(JSON.parse(raw) as Record<string, string>)
+      : new URLSearchParams(raw);
+    const grant = form.get('grant_type') ?? 'authorization_code';
+    const presented = grant === 'refresh_token' ? form.get('refresh_token') : form.get('code');
+    const pool = grant === 'refresh_token' ? refreshTokens : codes;
+    const scope = presented ? pool.get(presented) : undefined;
+    // GitHub answers a bad code with 200 and an error body.
+    if (!presented || scope === undefined || !pool.delete(presented)) {
+      return json(200, { error: grant === 'refresh_token' ? 'bad_refresh_token' : 'bad_verification_code' });
+    }
+    const access = `gho_${randomBytes(18).toString('base64url')}`;
+    const refresh = `ghr_${randomBytes(30).toString('base64url')}`;
+    tokens.add(access);
+    refreshTokens.set(refresh, scope);
+    return json(200, {
+      access_token: access,
+      token_type: 'bearer',
+      scope: scope.replaceAll(' ', ','),
+      expires_in: 28_800,
+      refresh_token: refresh,
+      refresh_token_expires_in: 15_897_600,
+    });
+  }
+  return json(404, { message: 'Not Found', documentation_url: DOCS });
 }
