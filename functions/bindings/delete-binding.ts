@@ -1,5 +1,9 @@
 import { routes } from '#functions/bindings/routes.ts';
 import { endpoint } from '#functions/endpoint.ts';
-import { notImplemented } from '#shared/http/endpoint.ts';
+import { deleteBindingOf } from '#shared/bindings/service.ts';
+import { noContent } from '#shared/http/reply.ts';
 
-export const handler = notImplemented(routes.deleteBinding, endpoint);
+export const handler = endpoint(routes.deleteBinding, async ({ params, caller }) => {
+  await deleteBindingOf(caller, params.id);
+  return noContent();
+});

@@ -1,5 +1,8 @@
 import { routes } from '#functions/bindings/routes.ts';
 import { endpoint } from '#functions/endpoint.ts';
-import { notImplemented } from '#shared/http/endpoint.ts';
+import { listBindingsOf } from '#shared/bindings/service.ts';
+import { ok } from '#shared/http/reply.ts';
 
-export const handler = notImplemented(routes.listBindings, endpoint);
+export const handler = endpoint(routes.listBindings, async ({ query, caller }) =>
+  ok(await listBindingsOf(caller, query)),
+);

@@ -1,5 +1,8 @@
 import { routes } from '#functions/bindings/routes.ts';
 import { endpoint } from '#functions/endpoint.ts';
-import { notImplemented } from '#shared/http/endpoint.ts';
+import { updateBindingOf } from '#shared/bindings/service.ts';
+import { ok } from '#shared/http/reply.ts';
 
-export const handler = notImplemented(routes.updateBinding, endpoint);
+export const handler = endpoint(routes.updateBinding, async ({ params, body, caller }) =>
+  ok(await updateBindingOf(caller, params.id, body)),
+);

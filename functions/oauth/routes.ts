@@ -3,6 +3,7 @@
  * Handlers of this feature import this module, never the whole surface (functions/features.ts).
  */
 import * as z from 'zod';
+import { appResourcesSchema } from '#shared/bindings/schemas.ts';
 import { idParams } from '#shared/http/common-params.ts';
 import { problemSchema } from '#shared/http/problem.ts';
 import { featureRoute, type RouteDef } from '#shared/http/route.ts';
@@ -42,6 +43,24 @@ export const routes = {
     params: idParams,
     responses: {
       200: { description: 'The app (never a secret)', schema: oauthAppResponse },
+      404: { description: 'No such app', schema: problemSchema },
+    },
+  }),
+  getOAuthAppResources: route({
+    id: 'getOAuthAppResources',
+    method: 'GET',
+    path: '/oauth/apps/{id}/resources',
+    handler: 'oauth/get-app-resources',
+    auth: 'user_or_token',
+    scopes: ['read:integrations'],
+    summary:
+      "What an app's data sync adapter can bind: resource types with their locator (JSON Schema), variants, the PronaFlow entity each syncs, whether it can be written, and its fields",
+    params: idParams,
+    responses: {
+      200: {
+        description: 'The resource types (none, with `sync_adapter: null`, for an app that cannot be synced)',
+        schema: appResourcesSchema,
+      },
       404: { description: 'No such app', schema: problemSchema },
     },
   }),

@@ -13,16 +13,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /**
-         * List the workspace's bindings
-         * @description Not implemented yet: answers 501 (Data sync bindings).
-         */
+        /** The workspace's bindings, oldest first, by connection, app or status */
         get: operations["listBindings"];
         put?: never;
-        /**
-         * Create a field mapping between an external resource and PronaFlow
-         * @description Not implemented yet: answers 501 (Data sync bindings).
-         */
+        /** Bind a resource of one of your connections (a repository's issues, a channel) to PronaFlow tasks or comments, with a field mapping and an optional schedule */
         post: operations["createBinding"];
         delete?: never;
         options?: never;
@@ -37,21 +31,84 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /** A binding: its mapping (where each entry applies), status, run in progress, last run and checkpoint */
+        get: operations["getBinding"];
         put?: never;
         post?: never;
-        /**
-         * Remove a binding
-         * @description Not implemented yet: answers 501 (Data sync bindings).
-         */
+        /** Delete a binding with its runs, links and pending changes (PronaFlow records stay); a run in progress stops */
         delete: operations["deleteBinding"];
         options?: never;
         head?: never;
-        /**
-         * Update a mapping
-         * @description Not implemented yet: answers 501 (Data sync bindings).
-         */
+        /** Change the mapping (validated again), schedule, conflict policy or project; pause (`active: false`) or resume (`active: true`, needs the consent) */
         patch: operations["updateBinding"];
+        trace?: never;
+    };
+    "/v1/integration/bindings/{id}/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Try the mapping on a record (given, or the provider's first) without writing anything: the PronaFlow values it gives and, for two-way bindings, what goes back */
+        post: operations["previewBinding"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/integration/bindings/{id}/runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A binding's runs, newest first (kept 90 days) */
+        get: operations["listBindingRuns"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/integration/bindings/{id}/runs/{run_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One run: status, counts per direction, record errors, checkpoints, provider calls and rate-limit waits */
+        get: operations["getBindingRun"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/integration/bindings/{id}/runs/{run_id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancel a run: a QUEUED one ends CANCELLED at once, a RUNNING one stops after its current page; a finished one is returned as it is */
+        post: operations["cancelBindingRun"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/v1/integration/bindings/{id}/sync": {
@@ -63,11 +120,25 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /**
-         * Trigger a sync in the background
-         * @description Not implemented yet: answers 501 (Data sync bindings).
-         */
+        /** Start a run now (in the background): the changes since the checkpoint, or everything with `full` */
         post: operations["syncBinding"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/integration/bindings/targets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** PronaFlow's fields a mapping can target, per entity (task, comment) */
+        get: operations["listBindingTargets"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -255,6 +326,23 @@ export interface paths {
         };
         /** One OAuth provider */
         get: operations["getOAuthApp"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/integration/oauth/apps/{id}/resources": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** What an app's data sync adapter can bind: resource types with their locator (JSON Schema), variants, the PronaFlow entity each syncs, whether it can be written, and its fields */
+        get: operations["getOAuthAppResources"];
         put?: never;
         post?: never;
         delete?: never;
@@ -870,6 +958,11 @@ export interface operations {
             query?: {
                 cursor?: string;
                 limit?: number;
+                /** @description Only the bindings of this app */
+                oauth_app_id?: string;
+                /** @description Only the bindings of this connection */
+                oauth_connection_id?: string;
+                status?: "ACTIVE" | "PAUSED" | "ERROR";
             };
             header?: never;
             path?: never;
@@ -877,6 +970,102 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description A page of bindings */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            /** @description The run in progress (QUEUED or RUNNING) */
+                            active_run_id: string | null;
+                            /** @description Where the next incremental run starts (the provider’s clock) */
+                            checkpoint: string | null;
+                            /** @enum {string} */
+                            conflict_policy: "provider_wins" | "pronaflow_wins" | "newest_wins";
+                            created_at: string;
+                            created_by: string;
+                            /** @enum {string} */
+                            direction: "INBOUND" | "OUTBOUND" | "BIDIRECTIONAL";
+                            /** @enum {string} */
+                            entity: "task" | "comment";
+                            field_mapping: {
+                                /** @description The entry applies provider → PronaFlow */
+                                inbound: boolean;
+                                /** @description Why the entry of a two-way binding applies one way only */
+                                one_way_reason?: string;
+                                /** @description The entry applies PronaFlow → provider */
+                                outbound: boolean;
+                                /** @description Provider field(s) */
+                                source: string | string[];
+                                /** @description PronaFlow field */
+                                target: string;
+                                transform?: {
+                                    /** @constant */
+                                    type: "rename";
+                                } | {
+                                    /** @description The target value of source values not in `map` */
+                                    default?: string;
+                                    /** @description Target value → source value, for outbound */
+                                    inverse?: {
+                                        [key: string]: string;
+                                    };
+                                    /** @description Source value → target value, e.g. `{ "open": "todo" }` */
+                                    map: {
+                                        [key: string]: string;
+                                    };
+                                    /** @constant */
+                                    type: "value_map";
+                                } | {
+                                    /** @enum {string} */
+                                    format: "iso" | "date" | "unix" | "slack_ts";
+                                    /** @constant */
+                                    type: "date";
+                                } | {
+                                    /** @constant */
+                                    type: "default";
+                                    value: string | number | boolean | null;
+                                } | {
+                                    separator: string;
+                                    /** @constant */
+                                    type: "concat";
+                                };
+                            }[];
+                            id: string;
+                            last_run: {
+                                finished_at: string;
+                                id: string;
+                                /** @enum {string} */
+                                status: "QUEUED" | "RUNNING" | "SUCCEEDED" | "PARTIAL" | "FAILED" | "CANCELLED";
+                                /** @enum {string} */
+                                trigger: "manual" | "schedule" | "events";
+                            } | null;
+                            /** @description When the schedule runs it next */
+                            next_run_at: string | null;
+                            oauth_app_id: string;
+                            oauth_connection_id: string;
+                            project_id: string | null;
+                            /** @description The resource as its locator normalised it */
+                            resource: {
+                                [key: string]: unknown;
+                            };
+                            schedule: {
+                                every_minutes: number;
+                            } | null;
+                            /** @enum {string} */
+                            status: "ACTIVE" | "PAUSED" | "ERROR";
+                            /** @description Why it is PAUSED or in ERROR (`paused`, `consent_revoked`, `connection_expired`, …) */
+                            status_reason: {
+                                code: string;
+                                message: string;
+                            } | null;
+                            updated_at: string;
+                        }[];
+                        next_cursor: string | null;
+                    };
+                };
+            };
             /** @description Invalid input: a query parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
             400: {
                 headers: {
@@ -897,7 +1086,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
+            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem types: [`forbidden`](/v1/integration/problems/forbidden), [`consent-required`](/v1/integration/problems/consent-required) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -957,30 +1146,6 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not implemented yet. Problem type: [`not-implemented`](/v1/integration/problems/not-implemented) */
-            501: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors?: {
-                            message: string;
-                            path: string;
-                        }[];
-                        /** @description How many more field errors there were beyond the first 20 listed */
-                        errors_omitted?: number;
-                        instance?: string;
-                        request_id?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
-                };
-            };
             /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
@@ -1002,36 +1167,218 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description The OAuth connection the sync reads through */
-                    connection_id: string;
-                    /** @description e.g. `{ "type": "github.repository", "id": "acme/api" }` */
-                    external_resource: {
-                        id: string;
-                        type: string;
-                    };
-                    field_mappings: {
-                        /**
-                         * @default inbound
-                         * @enum {string}
-                         */
-                        direction?: "inbound" | "outbound" | "both";
-                        /** @description Field of the external resource, e.g. `title` */
-                        external_field: string;
-                        /** @description PronaFlow field, e.g. `task.name` */
-                        pronaflow_field: string;
+                    /**
+                     * @description Who wins when both sides changed a record since the last sync: the provider, PronaFlow, or the newest change
+                     * @default provider_wins
+                     * @enum {string}
+                     */
+                    conflict_policy?: "provider_wins" | "pronaflow_wins" | "newest_wins";
+                    /**
+                     * @description INBOUND: provider → PronaFlow; OUTBOUND: PronaFlow → provider; BIDIRECTIONAL: both
+                     * @enum {string}
+                     */
+                    direction: "INBOUND" | "OUTBOUND" | "BIDIRECTIONAL";
+                    /**
+                     * @description The PronaFlow entity the records become
+                     * @enum {string}
+                     */
+                    entity: "task" | "comment";
+                    /** @description Provider fields to PronaFlow fields, each with an optional transform */
+                    field_mapping: {
+                        /** @description Provider field(s) */
+                        source: string | string[];
+                        /** @description PronaFlow field */
+                        target: string;
+                        transform?: {
+                            /** @constant */
+                            type: "rename";
+                        } | {
+                            /** @description The target value of source values not in `map` */
+                            default?: string;
+                            /** @description Target value → source value, for outbound */
+                            inverse?: {
+                                [key: string]: string;
+                            };
+                            /** @description Source value → target value, e.g. `{ "open": "todo" }` */
+                            map: {
+                                [key: string]: string;
+                            };
+                            /** @constant */
+                            type: "value_map";
+                        } | {
+                            /** @enum {string} */
+                            format: "iso" | "date" | "unix" | "slack_ts";
+                            /** @constant */
+                            type: "date";
+                        } | {
+                            /** @constant */
+                            type: "default";
+                            value: string | number | boolean | null;
+                        } | {
+                            separator: string;
+                            /** @constant */
+                            type: "concat";
+                        };
                     }[];
-                    name: string;
+                    /** @description Your OAuth connection the sync reads and writes through */
+                    oauth_connection_id: string;
+                    /** @description The PronaFlow project of the records (inbound tasks are created there) */
+                    project_id?: string | null;
+                    /** @description What to sync: `type`, `kind` and the locator members of the type (e.g. `{ "type": "github_repository", "kind": "issues", "owner": "acme", "repo": "app" }`) */
+                    resource: {
+                        /** @description The variant of the resource type (e.g. `issues`); default `default` */
+                        kind?: string;
+                        /** @description A resource type of the app (`GET /oauth/apps/{id}/resources`), e.g. `github_repository` */
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                    /** @description Run on a schedule; null (or absent) runs only on request and on PronaFlow changes */
+                    schedule?: {
+                        /** @description Minutes between scheduled runs (5 to 1440) */
+                        every_minutes: number;
+                    } | null;
                 };
             };
         };
         responses: {
-            /** @description Invalid input: the body is not valid JSON or a field is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
+            /** @description The binding, ACTIVE; no run is started until requested or scheduled */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description The run in progress (QUEUED or RUNNING) */
+                        active_run_id: string | null;
+                        /** @description Where the next incremental run starts (the provider’s clock) */
+                        checkpoint: string | null;
+                        /** @enum {string} */
+                        conflict_policy: "provider_wins" | "pronaflow_wins" | "newest_wins";
+                        created_at: string;
+                        created_by: string;
+                        /** @enum {string} */
+                        direction: "INBOUND" | "OUTBOUND" | "BIDIRECTIONAL";
+                        /** @enum {string} */
+                        entity: "task" | "comment";
+                        field_mapping: {
+                            /** @description The entry applies provider → PronaFlow */
+                            inbound: boolean;
+                            /** @description Why the entry of a two-way binding applies one way only */
+                            one_way_reason?: string;
+                            /** @description The entry applies PronaFlow → provider */
+                            outbound: boolean;
+                            /** @description Provider field(s) */
+                            source: string | string[];
+                            /** @description PronaFlow field */
+                            target: string;
+                            transform?: {
+                                /** @constant */
+                                type: "rename";
+                            } | {
+                                /** @description The target value of source values not in `map` */
+                                default?: string;
+                                /** @description Target value → source value, for outbound */
+                                inverse?: {
+                                    [key: string]: string;
+                                };
+                                /** @description Source value → target value, e.g. `{ "open": "todo" }` */
+                                map: {
+                                    [key: string]: string;
+                                };
+                                /** @constant */
+                                type: "value_map";
+                            } | {
+                                /** @enum {string} */
+                                format: "iso" | "date" | "unix" | "slack_ts";
+                                /** @constant */
+                                type: "date";
+                            } | {
+                                /** @constant */
+                                type: "default";
+                                value: string | number | boolean | null;
+                            } | {
+                                separator: string;
+                                /** @constant */
+                                type: "concat";
+                            };
+                        }[];
+                        id: string;
+                        last_run: {
+                            finished_at: string;
+                            id: string;
+                            /** @enum {string} */
+                            status: "QUEUED" | "RUNNING" | "SUCCEEDED" | "PARTIAL" | "FAILED" | "CANCELLED";
+                            /** @enum {string} */
+                            trigger: "manual" | "schedule" | "events";
+                        } | null;
+                        /** @description When the schedule runs it next */
+                        next_run_at: string | null;
+                        oauth_app_id: string;
+                        oauth_connection_id: string;
+                        project_id: string | null;
+                        /** @description The resource as its locator normalised it */
+                        resource: {
+                            [key: string]: unknown;
+                        };
+                        schedule: {
+                            every_minutes: number;
+                        } | null;
+                        /** @enum {string} */
+                        status: "ACTIVE" | "PAUSED" | "ERROR";
+                        /** @description Why it is PAUSED or in ERROR (`paused`, `consent_revoked`, `connection_expired`, …) */
+                        status_reason: {
+                            code: string;
+                            message: string;
+                        } | null;
+                        updated_at: string;
+                    };
+                };
+            };
+            /** @description The app has no sync adapter, an unknown resource type or kind, a bad locator field (`body.resource.<field>`), an entity the kind does not sync, a direction the provider cannot write, or mapping problems (each in `errors[]`, e.g. `body.field_mapping.2.source`). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": {
+                        /** @description The binding that already syncs this resource */
+                        binding_id?: string;
+                        /** @enum {string} */
+                        binding_status?: "ACTIVE" | "PAUSED" | "ERROR";
+                        connection_id?: string;
+                        /** @description The consent to grant (`POST /consents`) before the binding can move data */
+                        consent_required?: {
+                            consent_type: string;
+                            resource_id: string;
+                            resource_type: string;
+                        };
+                        detail: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        /** @description How many more field errors there were beyond the first 20 listed */
+                        errors_omitted?: number;
+                        instance?: string;
+                        limit?: number;
+                        /** @description The HTTP status the provider answered */
+                        provider_status?: number;
+                        /** @enum {string} */
+                        reason?: "binding_exists" | "workspace_binding_limit" | "run_in_progress" | "binding_not_active" | "consent_required" | "provider_unreachable";
+                        request_id?: string;
+                        /** @description The run in progress */
+                        run_id?: string;
+                        status: number;
+                        status_reason?: {
+                            code: string;
+                            message: string;
+                        } | null;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
                 };
             };
             /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
@@ -1045,13 +1392,24 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
+            /** @description Not allowed (role, scope), or the connection’s owner has no live THIRD_PARTY consent for it (`consent_required` names the consent to grant). Problem types: [`forbidden`](/v1/integration/problems/forbidden), [`consent-required`](/v1/integration/problems/consent-required) */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": {
+                        /** @description The binding that already syncs this resource */
+                        binding_id?: string;
+                        /** @enum {string} */
+                        binding_status?: "ACTIVE" | "PAUSED" | "ERROR";
+                        connection_id?: string;
+                        /** @description The consent to grant (`POST /consents`) before the binding can move data */
+                        consent_required?: {
+                            consent_type: string;
+                            resource_id: string;
+                            resource_type: string;
+                        };
                         detail: string;
                         errors?: {
                             message: string;
@@ -1060,15 +1418,111 @@ export interface operations {
                         /** @description How many more field errors there were beyond the first 20 listed */
                         errors_omitted?: number;
                         instance?: string;
+                        limit?: number;
+                        /** @description The HTTP status the provider answered */
+                        provider_status?: number;
+                        /** @enum {string} */
+                        reason?: "binding_exists" | "workspace_binding_limit" | "run_in_progress" | "binding_not_active" | "consent_required" | "provider_unreachable";
                         request_id?: string;
-                        /**
-                         * @description The role the caller lacks
-                         * @enum {string}
-                         */
-                        required_role?: "admin" | "operator";
-                        /** @description The scopes of which the caller lacks every one */
-                        required_scopes?: string[];
+                        /** @description The run in progress */
+                        run_id?: string;
                         status: number;
+                        status_reason?: {
+                            code: string;
+                            message: string;
+                        } | null;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description No such connection of yours (another user's or workspace's is never found). Problem type: [`not-found`](/v1/integration/problems/not-found) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description The binding that already syncs this resource */
+                        binding_id?: string;
+                        /** @enum {string} */
+                        binding_status?: "ACTIVE" | "PAUSED" | "ERROR";
+                        connection_id?: string;
+                        /** @description The consent to grant (`POST /consents`) before the binding can move data */
+                        consent_required?: {
+                            consent_type: string;
+                            resource_id: string;
+                            resource_type: string;
+                        };
+                        detail: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        /** @description How many more field errors there were beyond the first 20 listed */
+                        errors_omitted?: number;
+                        instance?: string;
+                        limit?: number;
+                        /** @description The HTTP status the provider answered */
+                        provider_status?: number;
+                        /** @enum {string} */
+                        reason?: "binding_exists" | "workspace_binding_limit" | "run_in_progress" | "binding_not_active" | "consent_required" | "provider_unreachable";
+                        request_id?: string;
+                        /** @description The run in progress */
+                        run_id?: string;
+                        status: number;
+                        status_reason?: {
+                            code: string;
+                            message: string;
+                        } | null;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description The connection has expired (connect again), a binding of this resource and entity exists on the connection (`binding_id`), or the workspace holds the most bindings it may (`limit`). Problem type: [`conflict`](/v1/integration/problems/conflict) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description The binding that already syncs this resource */
+                        binding_id?: string;
+                        /** @enum {string} */
+                        binding_status?: "ACTIVE" | "PAUSED" | "ERROR";
+                        connection_id?: string;
+                        /** @description The consent to grant (`POST /consents`) before the binding can move data */
+                        consent_required?: {
+                            consent_type: string;
+                            resource_id: string;
+                            resource_type: string;
+                        };
+                        detail: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        /** @description How many more field errors there were beyond the first 20 listed */
+                        errors_omitted?: number;
+                        instance?: string;
+                        limit?: number;
+                        /** @description The HTTP status the provider answered */
+                        provider_status?: number;
+                        /** @enum {string} */
+                        reason?: "binding_exists" | "workspace_binding_limit" | "run_in_progress" | "binding_not_active" | "consent_required" | "provider_unreachable";
+                        request_id?: string;
+                        /** @description The run in progress */
+                        run_id?: string;
+                        status: number;
+                        status_reason?: {
+                            code: string;
+                            message: string;
+                        } | null;
                         title: string;
                         type: string;
                     } & {
@@ -1114,30 +1568,6 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not implemented yet. Problem type: [`not-implemented`](/v1/integration/problems/not-implemented) */
-            501: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors?: {
-                            message: string;
-                            path: string;
-                        }[];
-                        /** @description How many more field errors there were beyond the first 20 listed */
-                        errors_omitted?: number;
-                        instance?: string;
-                        request_id?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
-                };
-            };
             /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
             503: {
                 headers: {
@@ -1149,7 +1579,7 @@ export interface operations {
             };
         };
     };
-    deleteBinding: {
+    getBinding: {
         parameters: {
             query?: never;
             header?: never;
@@ -1160,6 +1590,99 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The binding */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description The run in progress (QUEUED or RUNNING) */
+                        active_run_id: string | null;
+                        /** @description Where the next incremental run starts (the provider’s clock) */
+                        checkpoint: string | null;
+                        /** @enum {string} */
+                        conflict_policy: "provider_wins" | "pronaflow_wins" | "newest_wins";
+                        created_at: string;
+                        created_by: string;
+                        /** @enum {string} */
+                        direction: "INBOUND" | "OUTBOUND" | "BIDIRECTIONAL";
+                        /** @enum {string} */
+                        entity: "task" | "comment";
+                        field_mapping: {
+                            /** @description The entry applies provider → PronaFlow */
+                            inbound: boolean;
+                            /** @description Why the entry of a two-way binding applies one way only */
+                            one_way_reason?: string;
+                            /** @description The entry applies PronaFlow → provider */
+                            outbound: boolean;
+                            /** @description Provider field(s) */
+                            source: string | string[];
+                            /** @description PronaFlow field */
+                            target: string;
+                            transform?: {
+                                /** @constant */
+                                type: "rename";
+                            } | {
+                                /** @description The target value of source values not in `map` */
+                                default?: string;
+                                /** @description Target value → source value, for outbound */
+                                inverse?: {
+                                    [key: string]: string;
+                                };
+                                /** @description Source value → target value, e.g. `{ "open": "todo" }` */
+                                map: {
+                                    [key: string]: string;
+                                };
+                                /** @constant */
+                                type: "value_map";
+                            } | {
+                                /** @enum {string} */
+                                format: "iso" | "date" | "unix" | "slack_ts";
+                                /** @constant */
+                                type: "date";
+                            } | {
+                                /** @constant */
+                                type: "default";
+                                value: string | number | boolean | null;
+                            } | {
+                                separator: string;
+                                /** @constant */
+                                type: "concat";
+                            };
+                        }[];
+                        id: string;
+                        last_run: {
+                            finished_at: string;
+                            id: string;
+                            /** @enum {string} */
+                            status: "QUEUED" | "RUNNING" | "SUCCEEDED" | "PARTIAL" | "FAILED" | "CANCELLED";
+                            /** @enum {string} */
+                            trigger: "manual" | "schedule" | "events";
+                        } | null;
+                        /** @description When the schedule runs it next */
+                        next_run_at: string | null;
+                        oauth_app_id: string;
+                        oauth_connection_id: string;
+                        project_id: string | null;
+                        /** @description The resource as its locator normalised it */
+                        resource: {
+                            [key: string]: unknown;
+                        };
+                        schedule: {
+                            every_minutes: number;
+                        } | null;
+                        /** @enum {string} */
+                        status: "ACTIVE" | "PAUSED" | "ERROR";
+                        /** @description Why it is PAUSED or in ERROR (`paused`, `consent_revoked`, `connection_expired`, …) */
+                        status_reason: {
+                            code: string;
+                            message: string;
+                        } | null;
+                        updated_at: string;
+                    };
+                };
+            };
             /** @description Invalid input: a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
             400: {
                 headers: {
@@ -1180,7 +1703,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
+            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem types: [`forbidden`](/v1/integration/problems/forbidden), [`consent-required`](/v1/integration/problems/consent-required) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1211,13 +1734,50 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such resource (another tenant's is never found). Problem type: [`not-found`](/v1/integration/problems/not-found) */
+            /** @description No such binding (another workspace's is never found). Problem type: [`not-found`](/v1/integration/problems/not-found) */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": {
+                        /** @description The binding that already syncs this resource */
+                        binding_id?: string;
+                        /** @enum {string} */
+                        binding_status?: "ACTIVE" | "PAUSED" | "ERROR";
+                        connection_id?: string;
+                        /** @description The consent to grant (`POST /consents`) before the binding can move data */
+                        consent_required?: {
+                            consent_type: string;
+                            resource_id: string;
+                            resource_type: string;
+                        };
+                        detail: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        /** @description How many more field errors there were beyond the first 20 listed */
+                        errors_omitted?: number;
+                        instance?: string;
+                        limit?: number;
+                        /** @description The HTTP status the provider answered */
+                        provider_status?: number;
+                        /** @enum {string} */
+                        reason?: "binding_exists" | "workspace_binding_limit" | "run_in_progress" | "binding_not_active" | "consent_required" | "provider_unreachable";
+                        request_id?: string;
+                        /** @description The run in progress */
+                        run_id?: string;
+                        status: number;
+                        status_reason?: {
+                            code: string;
+                            message: string;
+                        } | null;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
                 };
             };
             /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
@@ -1249,8 +1809,57 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not implemented yet. Problem type: [`not-implemented`](/v1/integration/problems/not-implemented) */
-            501: {
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteBinding: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid input: a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
+            401: {
+                headers: {
+                    /** @description The Bearer challenge, with the error when there is one */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem types: [`forbidden`](/v1/integration/problems/forbidden), [`consent-required`](/v1/integration/problems/consent-required) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1265,12 +1874,94 @@ export interface operations {
                         errors_omitted?: number;
                         instance?: string;
                         request_id?: string;
+                        /**
+                         * @description The role the caller lacks
+                         * @enum {string}
+                         */
+                        required_role?: "admin" | "operator";
+                        /** @description The scopes of which the caller lacks every one */
+                        required_scopes?: string[];
                         status: number;
                         title: string;
                         type: string;
                     } & {
                         [key: string]: unknown;
                     };
+                };
+            };
+            /** @description No such binding (another workspace's is never found). Problem type: [`not-found`](/v1/integration/problems/not-found) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description The binding that already syncs this resource */
+                        binding_id?: string;
+                        /** @enum {string} */
+                        binding_status?: "ACTIVE" | "PAUSED" | "ERROR";
+                        connection_id?: string;
+                        /** @description The consent to grant (`POST /consents`) before the binding can move data */
+                        consent_required?: {
+                            consent_type: string;
+                            resource_id: string;
+                            resource_type: string;
+                        };
+                        detail: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        /** @description How many more field errors there were beyond the first 20 listed */
+                        errors_omitted?: number;
+                        instance?: string;
+                        limit?: number;
+                        /** @description The HTTP status the provider answered */
+                        provider_status?: number;
+                        /** @enum {string} */
+                        reason?: "binding_exists" | "workspace_binding_limit" | "run_in_progress" | "binding_not_active" | "consent_required" | "provider_unreachable";
+                        request_id?: string;
+                        /** @description The run in progress */
+                        run_id?: string;
+                        status: number;
+                        status_reason?: {
+                            code: string;
+                            message: string;
+                        } | null;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry can succeed */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
@@ -1296,30 +1987,198 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
+                    /** @description false pauses the binding (status PAUSED); true resumes it (ACTIVE), which needs your live THIRD_PARTY consent for the connection */
                     active?: boolean;
-                    field_mappings?: {
-                        /**
-                         * @default inbound
-                         * @enum {string}
-                         */
-                        direction?: "inbound" | "outbound" | "both";
-                        /** @description Field of the external resource, e.g. `title` */
-                        external_field: string;
-                        /** @description PronaFlow field, e.g. `task.name` */
-                        pronaflow_field: string;
+                    /**
+                     * @description Who wins when both sides changed a record since the last sync: the provider, PronaFlow, or the newest change
+                     * @enum {string}
+                     */
+                    conflict_policy?: "provider_wins" | "pronaflow_wins" | "newest_wins";
+                    /** @description Replaces the mapping (validated again) */
+                    field_mapping?: {
+                        /** @description Provider field(s) */
+                        source: string | string[];
+                        /** @description PronaFlow field */
+                        target: string;
+                        transform?: {
+                            /** @constant */
+                            type: "rename";
+                        } | {
+                            /** @description The target value of source values not in `map` */
+                            default?: string;
+                            /** @description Target value → source value, for outbound */
+                            inverse?: {
+                                [key: string]: string;
+                            };
+                            /** @description Source value → target value, e.g. `{ "open": "todo" }` */
+                            map: {
+                                [key: string]: string;
+                            };
+                            /** @constant */
+                            type: "value_map";
+                        } | {
+                            /** @enum {string} */
+                            format: "iso" | "date" | "unix" | "slack_ts";
+                            /** @constant */
+                            type: "date";
+                        } | {
+                            /** @constant */
+                            type: "default";
+                            value: string | number | boolean | null;
+                        } | {
+                            separator: string;
+                            /** @constant */
+                            type: "concat";
+                        };
                     }[];
-                    name?: string;
+                    /** @description The PronaFlow project of the records (inbound tasks are created there) */
+                    project_id?: string | null;
+                    /** @description Run on a schedule; null (or absent) runs only on request and on PronaFlow changes */
+                    schedule?: {
+                        /** @description Minutes between scheduled runs (5 to 1440) */
+                        every_minutes: number;
+                    } | null;
                 };
             };
         };
         responses: {
-            /** @description Invalid input: the body is not valid JSON or a field is invalid; a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
+            /** @description The binding as changed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description The run in progress (QUEUED or RUNNING) */
+                        active_run_id: string | null;
+                        /** @description Where the next incremental run starts (the provider’s clock) */
+                        checkpoint: string | null;
+                        /** @enum {string} */
+                        conflict_policy: "provider_wins" | "pronaflow_wins" | "newest_wins";
+                        created_at: string;
+                        created_by: string;
+                        /** @enum {string} */
+                        direction: "INBOUND" | "OUTBOUND" | "BIDIRECTIONAL";
+                        /** @enum {string} */
+                        entity: "task" | "comment";
+                        field_mapping: {
+                            /** @description The entry applies provider → PronaFlow */
+                            inbound: boolean;
+                            /** @description Why the entry of a two-way binding applies one way only */
+                            one_way_reason?: string;
+                            /** @description The entry applies PronaFlow → provider */
+                            outbound: boolean;
+                            /** @description Provider field(s) */
+                            source: string | string[];
+                            /** @description PronaFlow field */
+                            target: string;
+                            transform?: {
+                                /** @constant */
+                                type: "rename";
+                            } | {
+                                /** @description The target value of source values not in `map` */
+                                default?: string;
+                                /** @description Target value → source value, for outbound */
+                                inverse?: {
+                                    [key: string]: string;
+                                };
+                                /** @description Source value → target value, e.g. `{ "open": "todo" }` */
+                                map: {
+                                    [key: string]: string;
+                                };
+                                /** @constant */
+                                type: "value_map";
+                            } | {
+                                /** @enum {string} */
+                                format: "iso" | "date" | "unix" | "slack_ts";
+                                /** @constant */
+                                type: "date";
+                            } | {
+                                /** @constant */
+                                type: "default";
+                                value: string | number | boolean | null;
+                            } | {
+                                separator: string;
+                                /** @constant */
+                                type: "concat";
+                            };
+                        }[];
+                        id: string;
+                        last_run: {
+                            finished_at: string;
+                            id: string;
+                            /** @enum {string} */
+                            status: "QUEUED" | "RUNNING" | "SUCCEEDED" | "PARTIAL" | "FAILED" | "CANCELLED";
+                            /** @enum {string} */
+                            trigger: "manual" | "schedule" | "events";
+                        } | null;
+                        /** @description When the schedule runs it next */
+                        next_run_at: string | null;
+                        oauth_app_id: string;
+                        oauth_connection_id: string;
+                        project_id: string | null;
+                        /** @description The resource as its locator normalised it */
+                        resource: {
+                            [key: string]: unknown;
+                        };
+                        schedule: {
+                            every_minutes: number;
+                        } | null;
+                        /** @enum {string} */
+                        status: "ACTIVE" | "PAUSED" | "ERROR";
+                        /** @description Why it is PAUSED or in ERROR (`paused`, `consent_revoked`, `connection_expired`, …) */
+                        status_reason: {
+                            code: string;
+                            message: string;
+                        } | null;
+                        updated_at: string;
+                    };
+                };
+            };
+            /** @description Mapping problems (each in `errors[]`), or the app can no longer be synced. Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": {
+                        /** @description The binding that already syncs this resource */
+                        binding_id?: string;
+                        /** @enum {string} */
+                        binding_status?: "ACTIVE" | "PAUSED" | "ERROR";
+                        connection_id?: string;
+                        /** @description The consent to grant (`POST /consents`) before the binding can move data */
+                        consent_required?: {
+                            consent_type: string;
+                            resource_id: string;
+                            resource_type: string;
+                        };
+                        detail: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        /** @description How many more field errors there were beyond the first 20 listed */
+                        errors_omitted?: number;
+                        instance?: string;
+                        limit?: number;
+                        /** @description The HTTP status the provider answered */
+                        provider_status?: number;
+                        /** @enum {string} */
+                        reason?: "binding_exists" | "workspace_binding_limit" | "run_in_progress" | "binding_not_active" | "consent_required" | "provider_unreachable";
+                        request_id?: string;
+                        /** @description The run in progress */
+                        run_id?: string;
+                        status: number;
+                        status_reason?: {
+                            code: string;
+                            message: string;
+                        } | null;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
                 };
             };
             /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
@@ -1333,13 +2192,24 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
+            /** @description Not allowed (role, scope), or the connection’s owner has no live THIRD_PARTY consent for it (`consent_required` names the consent to grant). Problem types: [`forbidden`](/v1/integration/problems/forbidden), [`consent-required`](/v1/integration/problems/consent-required) */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": {
+                        /** @description The binding that already syncs this resource */
+                        binding_id?: string;
+                        /** @enum {string} */
+                        binding_status?: "ACTIVE" | "PAUSED" | "ERROR";
+                        connection_id?: string;
+                        /** @description The consent to grant (`POST /consents`) before the binding can move data */
+                        consent_required?: {
+                            consent_type: string;
+                            resource_id: string;
+                            resource_type: string;
+                        };
                         detail: string;
                         errors?: {
                             message: string;
@@ -1348,15 +2218,19 @@ export interface operations {
                         /** @description How many more field errors there were beyond the first 20 listed */
                         errors_omitted?: number;
                         instance?: string;
+                        limit?: number;
+                        /** @description The HTTP status the provider answered */
+                        provider_status?: number;
+                        /** @enum {string} */
+                        reason?: "binding_exists" | "workspace_binding_limit" | "run_in_progress" | "binding_not_active" | "consent_required" | "provider_unreachable";
                         request_id?: string;
-                        /**
-                         * @description The role the caller lacks
-                         * @enum {string}
-                         */
-                        required_role?: "admin" | "operator";
-                        /** @description The scopes of which the caller lacks every one */
-                        required_scopes?: string[];
+                        /** @description The run in progress */
+                        run_id?: string;
                         status: number;
+                        status_reason?: {
+                            code: string;
+                            message: string;
+                        } | null;
                         title: string;
                         type: string;
                     } & {
@@ -1364,13 +2238,96 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such resource (another tenant's is never found). Problem type: [`not-found`](/v1/integration/problems/not-found) */
+            /** @description No such binding (another workspace's is never found). Problem type: [`not-found`](/v1/integration/problems/not-found) */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": {
+                        /** @description The binding that already syncs this resource */
+                        binding_id?: string;
+                        /** @enum {string} */
+                        binding_status?: "ACTIVE" | "PAUSED" | "ERROR";
+                        connection_id?: string;
+                        /** @description The consent to grant (`POST /consents`) before the binding can move data */
+                        consent_required?: {
+                            consent_type: string;
+                            resource_id: string;
+                            resource_type: string;
+                        };
+                        detail: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        /** @description How many more field errors there were beyond the first 20 listed */
+                        errors_omitted?: number;
+                        instance?: string;
+                        limit?: number;
+                        /** @description The HTTP status the provider answered */
+                        provider_status?: number;
+                        /** @enum {string} */
+                        reason?: "binding_exists" | "workspace_binding_limit" | "run_in_progress" | "binding_not_active" | "consent_required" | "provider_unreachable";
+                        request_id?: string;
+                        /** @description The run in progress */
+                        run_id?: string;
+                        status: number;
+                        status_reason?: {
+                            code: string;
+                            message: string;
+                        } | null;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description The binding changed meanwhile (read it again), or its connection has expired. Problem type: [`conflict`](/v1/integration/problems/conflict) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description The binding that already syncs this resource */
+                        binding_id?: string;
+                        /** @enum {string} */
+                        binding_status?: "ACTIVE" | "PAUSED" | "ERROR";
+                        connection_id?: string;
+                        /** @description The consent to grant (`POST /consents`) before the binding can move data */
+                        consent_required?: {
+                            consent_type: string;
+                            resource_id: string;
+                            resource_type: string;
+                        };
+                        detail: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        /** @description How many more field errors there were beyond the first 20 listed */
+                        errors_omitted?: number;
+                        instance?: string;
+                        limit?: number;
+                        /** @description The HTTP status the provider answered */
+                        provider_status?: number;
+                        /** @enum {string} */
+                        reason?: "binding_exists" | "workspace_binding_limit" | "run_in_progress" | "binding_not_active" | "consent_required" | "provider_unreachable";
+                        request_id?: string;
+                        /** @description The run in progress */
+                        run_id?: string;
+                        status: number;
+                        status_reason?: {
+                            code: string;
+                            message: string;
+                        } | null;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
                 };
             };
             /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
@@ -1411,13 +2368,100 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not implemented yet. Problem type: [`not-implemented`](/v1/integration/problems/not-implemented) */
-            501: {
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    previewBinding: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /** @description A provider record's fields by catalog name (an OUTBOUND binding: a PronaFlow record's fields); absent: the provider's first record is read */
+                    record?: {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description The mapped values and the fields that could not be mapped */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        direction: "INBOUND" | "OUTBOUND" | "BIDIRECTIONAL";
+                        /** @description The provider's id of the record read */
+                        external_id?: string;
+                        /** @description INBOUND and BIDIRECTIONAL bindings: the PronaFlow values the record maps to */
+                        inbound?: {
+                            /** @description Fields that could not be mapped (`path` is the field) */
+                            errors: {
+                                message: string;
+                                path: string;
+                            }[];
+                            values: {
+                                [key: string]: unknown;
+                            };
+                        };
+                        /** @description BIDIRECTIONAL: those PronaFlow values mapped back to the provider; OUTBOUND: the given PronaFlow record mapped to the provider */
+                        outbound?: {
+                            /** @description Fields that could not be mapped (`path` is the field) */
+                            errors: {
+                                message: string;
+                                path: string;
+                            }[];
+                            values: {
+                                [key: string]: unknown;
+                            };
+                        };
+                        /** @description The record mapped (null: the provider has none to read) */
+                        record: {
+                            [key: string]: unknown;
+                        } | null;
+                        /**
+                         * @description The record was given in the request, or read from the provider
+                         * @enum {string}
+                         */
+                        source: "given" | "provider";
+                    };
+                };
+            };
+            /** @description The app can no longer be synced, or an OUTBOUND binding was sent no `record`. Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": {
+                        /** @description The binding that already syncs this resource */
+                        binding_id?: string;
+                        /** @enum {string} */
+                        binding_status?: "ACTIVE" | "PAUSED" | "ERROR";
+                        connection_id?: string;
+                        /** @description The consent to grant (`POST /consents`) before the binding can move data */
+                        consent_required?: {
+                            consent_type: string;
+                            resource_id: string;
+                            resource_type: string;
+                        };
                         detail: string;
                         errors?: {
                             message: string;
@@ -1426,8 +2470,252 @@ export interface operations {
                         /** @description How many more field errors there were beyond the first 20 listed */
                         errors_omitted?: number;
                         instance?: string;
+                        limit?: number;
+                        /** @description The HTTP status the provider answered */
+                        provider_status?: number;
+                        /** @enum {string} */
+                        reason?: "binding_exists" | "workspace_binding_limit" | "run_in_progress" | "binding_not_active" | "consent_required" | "provider_unreachable";
                         request_id?: string;
+                        /** @description The run in progress */
+                        run_id?: string;
                         status: number;
+                        status_reason?: {
+                            code: string;
+                            message: string;
+                        } | null;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
+            401: {
+                headers: {
+                    /** @description The Bearer challenge, with the error when there is one */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed (role, scope), or the connection’s owner has no live THIRD_PARTY consent for it (`consent_required` names the consent to grant). Problem types: [`forbidden`](/v1/integration/problems/forbidden), [`consent-required`](/v1/integration/problems/consent-required) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description The binding that already syncs this resource */
+                        binding_id?: string;
+                        /** @enum {string} */
+                        binding_status?: "ACTIVE" | "PAUSED" | "ERROR";
+                        connection_id?: string;
+                        /** @description The consent to grant (`POST /consents`) before the binding can move data */
+                        consent_required?: {
+                            consent_type: string;
+                            resource_id: string;
+                            resource_type: string;
+                        };
+                        detail: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        /** @description How many more field errors there were beyond the first 20 listed */
+                        errors_omitted?: number;
+                        instance?: string;
+                        limit?: number;
+                        /** @description The HTTP status the provider answered */
+                        provider_status?: number;
+                        /** @enum {string} */
+                        reason?: "binding_exists" | "workspace_binding_limit" | "run_in_progress" | "binding_not_active" | "consent_required" | "provider_unreachable";
+                        request_id?: string;
+                        /** @description The run in progress */
+                        run_id?: string;
+                        status: number;
+                        status_reason?: {
+                            code: string;
+                            message: string;
+                        } | null;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description No such binding (another workspace's is never found). Problem type: [`not-found`](/v1/integration/problems/not-found) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description The binding that already syncs this resource */
+                        binding_id?: string;
+                        /** @enum {string} */
+                        binding_status?: "ACTIVE" | "PAUSED" | "ERROR";
+                        connection_id?: string;
+                        /** @description The consent to grant (`POST /consents`) before the binding can move data */
+                        consent_required?: {
+                            consent_type: string;
+                            resource_id: string;
+                            resource_type: string;
+                        };
+                        detail: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        /** @description How many more field errors there were beyond the first 20 listed */
+                        errors_omitted?: number;
+                        instance?: string;
+                        limit?: number;
+                        /** @description The HTTP status the provider answered */
+                        provider_status?: number;
+                        /** @enum {string} */
+                        reason?: "binding_exists" | "workspace_binding_limit" | "run_in_progress" | "binding_not_active" | "consent_required" | "provider_unreachable";
+                        request_id?: string;
+                        /** @description The run in progress */
+                        run_id?: string;
+                        status: number;
+                        status_reason?: {
+                            code: string;
+                            message: string;
+                        } | null;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description The connection has expired, or the provider refused its token. Problem type: [`conflict`](/v1/integration/problems/conflict) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description The binding that already syncs this resource */
+                        binding_id?: string;
+                        /** @enum {string} */
+                        binding_status?: "ACTIVE" | "PAUSED" | "ERROR";
+                        connection_id?: string;
+                        /** @description The consent to grant (`POST /consents`) before the binding can move data */
+                        consent_required?: {
+                            consent_type: string;
+                            resource_id: string;
+                            resource_type: string;
+                        };
+                        detail: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        /** @description How many more field errors there were beyond the first 20 listed */
+                        errors_omitted?: number;
+                        instance?: string;
+                        limit?: number;
+                        /** @description The HTTP status the provider answered */
+                        provider_status?: number;
+                        /** @enum {string} */
+                        reason?: "binding_exists" | "workspace_binding_limit" | "run_in_progress" | "binding_not_active" | "consent_required" | "provider_unreachable";
+                        request_id?: string;
+                        /** @description The run in progress */
+                        run_id?: string;
+                        status: number;
+                        status_reason?: {
+                            code: string;
+                            message: string;
+                        } | null;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON. Problem type: [`unsupported-media-type`](/v1/integration/problems/unsupported-media-type) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry can succeed */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The provider failed. Problem type: [`upstream-error`](/v1/integration/problems/upstream-error) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description The binding that already syncs this resource */
+                        binding_id?: string;
+                        /** @enum {string} */
+                        binding_status?: "ACTIVE" | "PAUSED" | "ERROR";
+                        connection_id?: string;
+                        /** @description The consent to grant (`POST /consents`) before the binding can move data */
+                        consent_required?: {
+                            consent_type: string;
+                            resource_id: string;
+                            resource_type: string;
+                        };
+                        detail: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        /** @description How many more field errors there were beyond the first 20 listed */
+                        errors_omitted?: number;
+                        instance?: string;
+                        limit?: number;
+                        /** @description The HTTP status the provider answered */
+                        provider_status?: number;
+                        /** @enum {string} */
+                        reason?: "binding_exists" | "workspace_binding_limit" | "run_in_progress" | "binding_not_active" | "consent_required" | "provider_unreachable";
+                        request_id?: string;
+                        /** @description The run in progress */
+                        run_id?: string;
+                        status: number;
+                        status_reason?: {
+                            code: string;
+                            message: string;
+                        } | null;
                         title: string;
                         type: string;
                     } & {
@@ -1446,9 +2734,12 @@ export interface operations {
             };
         };
     };
-    syncBinding: {
+    listBindingRuns: {
         parameters: {
-            query?: never;
+            query?: {
+                cursor?: string;
+                limit?: number;
+            };
             header?: never;
             path: {
                 id: string;
@@ -1457,7 +2748,69 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Invalid input: a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
+            /** @description A page of runs */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            binding_id: string;
+                            cancel_requested: boolean;
+                            checkpoint_from: string | null;
+                            checkpoint_to: string | null;
+                            duration_ms: number | null;
+                            /** @description Why the run FAILED (or was CANCELLED) */
+                            error: {
+                                code: string;
+                                message: string;
+                            } | null;
+                            /** @description The first per-record errors (at most 50); `errors_total` counts them all */
+                            errors: {
+                                /** @enum {string} */
+                                direction: "inbound" | "outbound";
+                                external_id: string | null;
+                                message: string;
+                                pronaflow_id?: string | null;
+                            }[];
+                            errors_total: number;
+                            finished_at: string | null;
+                            full: boolean;
+                            id: string;
+                            inbound: {
+                                added: number;
+                                deleted: number;
+                                failed: number;
+                                skipped: number;
+                                updated: number;
+                            };
+                            invocations: number;
+                            /** @description Listings the provider answered 304 (nothing changed) */
+                            not_modified: number;
+                            outbound: {
+                                added: number;
+                                deleted: number;
+                                failed: number;
+                                skipped: number;
+                                updated: number;
+                            };
+                            pages_fetched: number;
+                            provider_calls: number;
+                            queued_at: string;
+                            rate_limit_wait_ms: number;
+                            rate_limit_waits: number;
+                            started_at: string | null;
+                            /** @enum {string} */
+                            status: "QUEUED" | "RUNNING" | "SUCCEEDED" | "PARTIAL" | "FAILED" | "CANCELLED";
+                            /** @enum {string} */
+                            trigger: "manual" | "schedule" | "events";
+                        }[];
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            /** @description Invalid input: a path parameter is invalid; a query parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1477,7 +2830,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
+            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem types: [`forbidden`](/v1/integration/problems/forbidden), [`consent-required`](/v1/integration/problems/consent-required) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1508,13 +2861,50 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such resource (another tenant's is never found). Problem type: [`not-found`](/v1/integration/problems/not-found) */
+            /** @description No such binding (another workspace's is never found). Problem type: [`not-found`](/v1/integration/problems/not-found) */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": {
+                        /** @description The binding that already syncs this resource */
+                        binding_id?: string;
+                        /** @enum {string} */
+                        binding_status?: "ACTIVE" | "PAUSED" | "ERROR";
+                        connection_id?: string;
+                        /** @description The consent to grant (`POST /consents`) before the binding can move data */
+                        consent_required?: {
+                            consent_type: string;
+                            resource_id: string;
+                            resource_type: string;
+                        };
+                        detail: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        /** @description How many more field errors there were beyond the first 20 listed */
+                        errors_omitted?: number;
+                        instance?: string;
+                        limit?: number;
+                        /** @description The HTTP status the provider answered */
+                        provider_status?: number;
+                        /** @enum {string} */
+                        reason?: "binding_exists" | "workspace_binding_limit" | "run_in_progress" | "binding_not_active" | "consent_required" | "provider_unreachable";
+                        request_id?: string;
+                        /** @description The run in progress */
+                        run_id?: string;
+                        status: number;
+                        status_reason?: {
+                            code: string;
+                            message: string;
+                        } | null;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
                 };
             };
             /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
@@ -1546,8 +2936,110 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not implemented yet. Problem type: [`not-implemented`](/v1/integration/problems/not-implemented) */
-            501: {
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getBindingRun: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The run */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        binding_id: string;
+                        cancel_requested: boolean;
+                        checkpoint_from: string | null;
+                        checkpoint_to: string | null;
+                        duration_ms: number | null;
+                        /** @description Why the run FAILED (or was CANCELLED) */
+                        error: {
+                            code: string;
+                            message: string;
+                        } | null;
+                        /** @description The first per-record errors (at most 50); `errors_total` counts them all */
+                        errors: {
+                            /** @enum {string} */
+                            direction: "inbound" | "outbound";
+                            external_id: string | null;
+                            message: string;
+                            pronaflow_id?: string | null;
+                        }[];
+                        errors_total: number;
+                        finished_at: string | null;
+                        full: boolean;
+                        id: string;
+                        inbound: {
+                            added: number;
+                            deleted: number;
+                            failed: number;
+                            skipped: number;
+                            updated: number;
+                        };
+                        invocations: number;
+                        /** @description Listings the provider answered 304 (nothing changed) */
+                        not_modified: number;
+                        outbound: {
+                            added: number;
+                            deleted: number;
+                            failed: number;
+                            skipped: number;
+                            updated: number;
+                        };
+                        pages_fetched: number;
+                        provider_calls: number;
+                        queued_at: string;
+                        rate_limit_wait_ms: number;
+                        rate_limit_waits: number;
+                        started_at: string | null;
+                        /** @enum {string} */
+                        status: "QUEUED" | "RUNNING" | "SUCCEEDED" | "PARTIAL" | "FAILED" | "CANCELLED";
+                        /** @enum {string} */
+                        trigger: "manual" | "schedule" | "events";
+                    };
+                };
+            };
+            /** @description Invalid input: a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
+            401: {
+                headers: {
+                    /** @description The Bearer challenge, with the error when there is one */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem types: [`forbidden`](/v1/integration/problems/forbidden), [`consent-required`](/v1/integration/problems/consent-required) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1562,12 +3054,711 @@ export interface operations {
                         errors_omitted?: number;
                         instance?: string;
                         request_id?: string;
+                        /**
+                         * @description The role the caller lacks
+                         * @enum {string}
+                         */
+                        required_role?: "admin" | "operator";
+                        /** @description The scopes of which the caller lacks every one */
+                        required_scopes?: string[];
                         status: number;
                         title: string;
                         type: string;
                     } & {
                         [key: string]: unknown;
                     };
+                };
+            };
+            /** @description No such binding or run. Problem type: [`not-found`](/v1/integration/problems/not-found) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description The binding that already syncs this resource */
+                        binding_id?: string;
+                        /** @enum {string} */
+                        binding_status?: "ACTIVE" | "PAUSED" | "ERROR";
+                        connection_id?: string;
+                        /** @description The consent to grant (`POST /consents`) before the binding can move data */
+                        consent_required?: {
+                            consent_type: string;
+                            resource_id: string;
+                            resource_type: string;
+                        };
+                        detail: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        /** @description How many more field errors there were beyond the first 20 listed */
+                        errors_omitted?: number;
+                        instance?: string;
+                        limit?: number;
+                        /** @description The HTTP status the provider answered */
+                        provider_status?: number;
+                        /** @enum {string} */
+                        reason?: "binding_exists" | "workspace_binding_limit" | "run_in_progress" | "binding_not_active" | "consent_required" | "provider_unreachable";
+                        request_id?: string;
+                        /** @description The run in progress */
+                        run_id?: string;
+                        status: number;
+                        status_reason?: {
+                            code: string;
+                            message: string;
+                        } | null;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry can succeed */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    cancelBindingRun: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The run */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        binding_id: string;
+                        cancel_requested: boolean;
+                        checkpoint_from: string | null;
+                        checkpoint_to: string | null;
+                        duration_ms: number | null;
+                        /** @description Why the run FAILED (or was CANCELLED) */
+                        error: {
+                            code: string;
+                            message: string;
+                        } | null;
+                        /** @description The first per-record errors (at most 50); `errors_total` counts them all */
+                        errors: {
+                            /** @enum {string} */
+                            direction: "inbound" | "outbound";
+                            external_id: string | null;
+                            message: string;
+                            pronaflow_id?: string | null;
+                        }[];
+                        errors_total: number;
+                        finished_at: string | null;
+                        full: boolean;
+                        id: string;
+                        inbound: {
+                            added: number;
+                            deleted: number;
+                            failed: number;
+                            skipped: number;
+                            updated: number;
+                        };
+                        invocations: number;
+                        /** @description Listings the provider answered 304 (nothing changed) */
+                        not_modified: number;
+                        outbound: {
+                            added: number;
+                            deleted: number;
+                            failed: number;
+                            skipped: number;
+                            updated: number;
+                        };
+                        pages_fetched: number;
+                        provider_calls: number;
+                        queued_at: string;
+                        rate_limit_wait_ms: number;
+                        rate_limit_waits: number;
+                        started_at: string | null;
+                        /** @enum {string} */
+                        status: "QUEUED" | "RUNNING" | "SUCCEEDED" | "PARTIAL" | "FAILED" | "CANCELLED";
+                        /** @enum {string} */
+                        trigger: "manual" | "schedule" | "events";
+                    };
+                };
+            };
+            /** @description Invalid input: a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
+            401: {
+                headers: {
+                    /** @description The Bearer challenge, with the error when there is one */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem types: [`forbidden`](/v1/integration/problems/forbidden), [`consent-required`](/v1/integration/problems/consent-required) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        /** @description How many more field errors there were beyond the first 20 listed */
+                        errors_omitted?: number;
+                        instance?: string;
+                        request_id?: string;
+                        /**
+                         * @description The role the caller lacks
+                         * @enum {string}
+                         */
+                        required_role?: "admin" | "operator";
+                        /** @description The scopes of which the caller lacks every one */
+                        required_scopes?: string[];
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description No such binding or run. Problem type: [`not-found`](/v1/integration/problems/not-found) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description The binding that already syncs this resource */
+                        binding_id?: string;
+                        /** @enum {string} */
+                        binding_status?: "ACTIVE" | "PAUSED" | "ERROR";
+                        connection_id?: string;
+                        /** @description The consent to grant (`POST /consents`) before the binding can move data */
+                        consent_required?: {
+                            consent_type: string;
+                            resource_id: string;
+                            resource_type: string;
+                        };
+                        detail: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        /** @description How many more field errors there were beyond the first 20 listed */
+                        errors_omitted?: number;
+                        instance?: string;
+                        limit?: number;
+                        /** @description The HTTP status the provider answered */
+                        provider_status?: number;
+                        /** @enum {string} */
+                        reason?: "binding_exists" | "workspace_binding_limit" | "run_in_progress" | "binding_not_active" | "consent_required" | "provider_unreachable";
+                        request_id?: string;
+                        /** @description The run in progress */
+                        run_id?: string;
+                        status: number;
+                        status_reason?: {
+                            code: string;
+                            message: string;
+                        } | null;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry can succeed */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    syncBinding: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /** @description Read everything again instead of the changes since the checkpoint (default false) */
+                    full?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description The run, QUEUED: follow it with GET /bindings/{id}/runs/{run_id} */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        binding_id: string;
+                        cancel_requested: boolean;
+                        checkpoint_from: string | null;
+                        checkpoint_to: string | null;
+                        duration_ms: number | null;
+                        /** @description Why the run FAILED (or was CANCELLED) */
+                        error: {
+                            code: string;
+                            message: string;
+                        } | null;
+                        /** @description The first per-record errors (at most 50); `errors_total` counts them all */
+                        errors: {
+                            /** @enum {string} */
+                            direction: "inbound" | "outbound";
+                            external_id: string | null;
+                            message: string;
+                            pronaflow_id?: string | null;
+                        }[];
+                        errors_total: number;
+                        finished_at: string | null;
+                        full: boolean;
+                        id: string;
+                        inbound: {
+                            added: number;
+                            deleted: number;
+                            failed: number;
+                            skipped: number;
+                            updated: number;
+                        };
+                        invocations: number;
+                        /** @description Listings the provider answered 304 (nothing changed) */
+                        not_modified: number;
+                        outbound: {
+                            added: number;
+                            deleted: number;
+                            failed: number;
+                            skipped: number;
+                            updated: number;
+                        };
+                        pages_fetched: number;
+                        provider_calls: number;
+                        queued_at: string;
+                        rate_limit_wait_ms: number;
+                        rate_limit_waits: number;
+                        /** @description The run queued (its `id`) */
+                        run_id: string;
+                        started_at: string | null;
+                        /** @enum {string} */
+                        status: "QUEUED" | "RUNNING" | "SUCCEEDED" | "PARTIAL" | "FAILED" | "CANCELLED";
+                        /** @enum {string} */
+                        trigger: "manual" | "schedule" | "events";
+                    };
+                };
+            };
+            /** @description Invalid input: the body is not valid JSON or a field is invalid; a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
+            401: {
+                headers: {
+                    /** @description The Bearer challenge, with the error when there is one */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed (role, scope), or the connection’s owner has no live THIRD_PARTY consent for it (`consent_required` names the consent to grant). Problem types: [`forbidden`](/v1/integration/problems/forbidden), [`consent-required`](/v1/integration/problems/consent-required) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description The binding that already syncs this resource */
+                        binding_id?: string;
+                        /** @enum {string} */
+                        binding_status?: "ACTIVE" | "PAUSED" | "ERROR";
+                        connection_id?: string;
+                        /** @description The consent to grant (`POST /consents`) before the binding can move data */
+                        consent_required?: {
+                            consent_type: string;
+                            resource_id: string;
+                            resource_type: string;
+                        };
+                        detail: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        /** @description How many more field errors there were beyond the first 20 listed */
+                        errors_omitted?: number;
+                        instance?: string;
+                        limit?: number;
+                        /** @description The HTTP status the provider answered */
+                        provider_status?: number;
+                        /** @enum {string} */
+                        reason?: "binding_exists" | "workspace_binding_limit" | "run_in_progress" | "binding_not_active" | "consent_required" | "provider_unreachable";
+                        request_id?: string;
+                        /** @description The run in progress */
+                        run_id?: string;
+                        status: number;
+                        status_reason?: {
+                            code: string;
+                            message: string;
+                        } | null;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description No such binding (another workspace's is never found). Problem type: [`not-found`](/v1/integration/problems/not-found) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description The binding that already syncs this resource */
+                        binding_id?: string;
+                        /** @enum {string} */
+                        binding_status?: "ACTIVE" | "PAUSED" | "ERROR";
+                        connection_id?: string;
+                        /** @description The consent to grant (`POST /consents`) before the binding can move data */
+                        consent_required?: {
+                            consent_type: string;
+                            resource_id: string;
+                            resource_type: string;
+                        };
+                        detail: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        /** @description How many more field errors there were beyond the first 20 listed */
+                        errors_omitted?: number;
+                        instance?: string;
+                        limit?: number;
+                        /** @description The HTTP status the provider answered */
+                        provider_status?: number;
+                        /** @enum {string} */
+                        reason?: "binding_exists" | "workspace_binding_limit" | "run_in_progress" | "binding_not_active" | "consent_required" | "provider_unreachable";
+                        request_id?: string;
+                        /** @description The run in progress */
+                        run_id?: string;
+                        status: number;
+                        status_reason?: {
+                            code: string;
+                            message: string;
+                        } | null;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description A run is in progress (`run_id`), or the binding is not ACTIVE (`binding_status`, `status_reason`: paused, consent revoked, connection expired). Problem type: [`conflict`](/v1/integration/problems/conflict) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description The binding that already syncs this resource */
+                        binding_id?: string;
+                        /** @enum {string} */
+                        binding_status?: "ACTIVE" | "PAUSED" | "ERROR";
+                        connection_id?: string;
+                        /** @description The consent to grant (`POST /consents`) before the binding can move data */
+                        consent_required?: {
+                            consent_type: string;
+                            resource_id: string;
+                            resource_type: string;
+                        };
+                        detail: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        /** @description How many more field errors there were beyond the first 20 listed */
+                        errors_omitted?: number;
+                        instance?: string;
+                        limit?: number;
+                        /** @description The HTTP status the provider answered */
+                        provider_status?: number;
+                        /** @enum {string} */
+                        reason?: "binding_exists" | "workspace_binding_limit" | "run_in_progress" | "binding_not_active" | "consent_required" | "provider_unreachable";
+                        request_id?: string;
+                        /** @description The run in progress */
+                        run_id?: string;
+                        status: number;
+                        status_reason?: {
+                            code: string;
+                            message: string;
+                        } | null;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON. Problem type: [`unsupported-media-type`](/v1/integration/problems/unsupported-media-type) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry can succeed */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listBindingTargets: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The target fields of each entity */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description PronaFlow fields a mapping can target, per entity */
+                        entities: {
+                            /** @enum {string} */
+                            entity: "task" | "comment";
+                            fields: {
+                                description: string;
+                                name: string;
+                                read_only?: boolean;
+                                required?: boolean;
+                                type: string;
+                                values?: string[];
+                            }[];
+                        }[];
+                    };
+                };
+            };
+            /** @description Invalid input: a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
+            401: {
+                headers: {
+                    /** @description The Bearer challenge, with the error when there is one */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem types: [`forbidden`](/v1/integration/problems/forbidden), [`consent-required`](/v1/integration/problems/consent-required) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        /** @description How many more field errors there were beyond the first 20 listed */
+                        errors_omitted?: number;
+                        instance?: string;
+                        request_id?: string;
+                        /**
+                         * @description The role the caller lacks
+                         * @enum {string}
+                         */
+                        required_role?: "admin" | "operator";
+                        /** @description The scopes of which the caller lacks every one */
+                        required_scopes?: string[];
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry can succeed */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
@@ -3468,6 +5659,8 @@ export interface operations {
                 content: {
                     "application/json": {
                         data: {
+                            /** @description Base URL of the provider's API that sync adapters call */
+                            api_base_url: string | null;
                             authorize_params: {
                                 [key: string]: string;
                             };
@@ -3485,6 +5678,8 @@ export interface operations {
                             scope_separator: " " | ",";
                             /** @description Scopes a connection may request */
                             scopes: string[];
+                            /** @description The data sync adapter of this provider (see `GET /oauth/apps/{id}/resources`); null: no sync */
+                            sync_adapter: string | null;
                             /** @enum {string} */
                             token_auth_method: "client_secret_basic" | "client_secret_post";
                             token_url: string;
@@ -3602,6 +5797,8 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
+                        /** @description Base URL of the provider's API that sync adapters call */
+                        api_base_url: string | null;
                         authorize_params: {
                             [key: string]: string;
                         };
@@ -3619,9 +5816,176 @@ export interface operations {
                         scope_separator: " " | ",";
                         /** @description Scopes a connection may request */
                         scopes: string[];
+                        /** @description The data sync adapter of this provider (see `GET /oauth/apps/{id}/resources`); null: no sync */
+                        sync_adapter: string | null;
                         /** @enum {string} */
                         token_auth_method: "client_secret_basic" | "client_secret_post";
                         token_url: string;
+                    };
+                };
+            };
+            /** @description Invalid input: a path parameter is invalid; a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem types: [`validation-error`](/v1/integration/problems/validation-error), [`oauth-invalid-state`](/v1/integration/problems/oauth-invalid-state), [`oauth-authorization-denied`](/v1/integration/problems/oauth-authorization-denied), [`oauth-invalid-grant`](/v1/integration/problems/oauth-invalid-grant) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
+            401: {
+                headers: {
+                    /** @description The Bearer challenge, with the error when there is one */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        /** @description How many more field errors there were beyond the first 20 listed */
+                        errors_omitted?: number;
+                        instance?: string;
+                        request_id?: string;
+                        /**
+                         * @description The role the caller lacks
+                         * @enum {string}
+                         */
+                        required_role?: "admin" | "operator";
+                        /** @description The scopes of which the caller lacks every one */
+                        required_scopes?: string[];
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description No such app. Problem type: [`not-found`](/v1/integration/problems/not-found) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        /** @description How many more field errors there were beyond the first 20 listed */
+                        errors_omitted?: number;
+                        instance?: string;
+                        request_id?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry can succeed */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getOAuthAppResources: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The resource types (none, with `sync_adapter: null`, for an app that cannot be synced) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        app_id: string;
+                        resource_types: {
+                            description: string;
+                            /** @description JSON Schema of `resource` for this type */
+                            locator: {
+                                [key: string]: unknown;
+                            };
+                            type: string;
+                            variants: {
+                                /** @enum {string} */
+                                entity: "task" | "comment";
+                                fields: {
+                                    description: string;
+                                    name: string;
+                                    read_only?: boolean;
+                                    required?: boolean;
+                                    type: string;
+                                    values?: string[];
+                                }[];
+                                kind: string;
+                                writable: {
+                                    create: boolean;
+                                    delete: boolean;
+                                    update: boolean;
+                                };
+                            }[];
+                        }[];
+                        /** @description The adapter that syncs the app; null: it cannot be bound */
+                        sync_adapter: string | null;
                     };
                 };
             };

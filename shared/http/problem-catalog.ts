@@ -157,6 +157,18 @@ export const PROBLEM_CATALOG = {
       'Read `last_error_code` for why the refresh failed; refresh the connection manually, or connect the app again.',
     ],
   },
+  'consent-required': {
+    tag: 'Sync bindings',
+    title: 'Consent required',
+    status: 403,
+    description:
+      'A sync binding moves data between PronaFlow and a third party through an OAuth connection: that needs a live THIRD_PARTY consent of the connection’s owner for it, and there is none (never granted, revoked, expired, or given under an older policy version).',
+    how_to_fix: [
+      'Read `consent_required`: it names the consent (`consent_type`, `resource_type`, `resource_id`).',
+      'The connection’s owner grants it with `POST /v1/integration/consents` and exactly those three members, then retries.',
+      'A binding paused because its consent was revoked resumes with `PATCH /v1/integration/bindings/{id}` `{ "active": true }` once the consent is granted again.',
+    ],
+  },
   'internal-error': {
     title: 'Internal server error',
     status: 500,

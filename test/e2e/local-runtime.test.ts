@@ -150,8 +150,8 @@ describe('npm start (local runtime)', () => {
     const jwt = cli('dev-token', ['--user', 'u1', '--workspace', 'ws1']).trim();
     expect(jwt.split('.')).toHaveLength(3);
     const authed = await fetch(`${api}/bindings`, { headers: { authorization: `Bearer ${jwt}` } });
-    expect(authed.status).toBe(501);
-    expect(((await authed.json()) as { capability: string }).capability).toBe('Data sync bindings');
+    expect(authed.status).toBe(200);
+    expect(await authed.json()).toEqual({ data: [], next_cursor: null });
   });
 
   it('answers 400 problem+json for malformed JSON, naming the body', async () => {
