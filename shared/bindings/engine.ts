@@ -71,6 +71,8 @@ export interface InvocationOptions {
   /** At most this many pages in this invocation (0: no limit); the time budget applies anyway. */
   maxPages?: number;
   now?: () => number;
+  /** How rate-limit waits that fit inline are slept (tests: without sleeping). */
+  sleep?: (ms: number) => Promise<void>;
 }
 
 export type InvocationResult = 'finished' | 'continued' | 'rescheduled' | 'skipped';
@@ -325,7 +327,15 @@ async function deletionsPage(w: Working): Promise<string | null> {
     const replay = link.stamp.run === run.id && link.stamp.page === page;
     if (!replay && (link.deleted || link.seen_run === run.id)) continue;
     if (!replay) {
-      const found = await opened.adapter.fetchRecord(opened.ctx, binding.resource, link.external_id);
+      let found: Awaited<ReturnType<typeof opened.adapter.fetchRecord>>;
+      try {
+        found = await opened.adapter.fetchRecord(opened.ctx, binding.resource, link.external_id);
+      } catch (err) {
+        // There but unreadable (the listing counted it failed already): never a delete, never fatal.
+        if (!(err instanceof ProviderCallError && err.recordLevel)) throw err;
+        count(run.inbound, 'skipped');
+        continue;
+      }
       if (found !== 'gone') {
         // Still there (outside the listing's reach): not deleted, never a false delete.
         count(run.inbound, 'skipped');
@@ -628,7 +638,14 @@ export async function workOnRun(msg: RunMessage, opts: InvocationOptions): Promi
   }
   let opened: OpenedContext;
   try {
-    opened = await openAdapterContext(binding, { deadline: opts.deadline });
+    // The provider client judges the deadline and rate-limit waits on the same clock as the engine.
+    // A full run lists without ETags: a 304 would tell it nothing of what still exists, and its
+    // deletions phase would then read every linked record one by one.
+    opened = await openAdapterContext(run.full ? { ...binding, etags: {} } : binding, {
+      deadline: opts.deadline,
+      now,
+      ...(opts.sleep ? { sleep: opts.sleep } : {}),
+    });
     if (effectiveStatus(opened.connection, new Date(now())) === 'EXPIRED') {
       throw new ConnectionExpiredError(binding.connection_id, 'has expired');
     }
