@@ -220,9 +220,7 @@ export function createProviderHttp(opts: ProviderHttpOptions): ProviderHttp {
           refreshed = true;
           continue;
         }
-        if (res.status === 200 && req.etagKey !== undefined && res.headers.etag) {
-          opts.etags.set(req.etagKey, res.headers.etag);
-        }
+        if (res.status === 200 && req.etagKey !== undefined) rememberEtag(opts.etags, req.etagKey, res);
         return res;
       }
     },
@@ -282,6 +280,17 @@ function encode(req: ProviderRequest): { headers: Record<string, string>; body?:
  */
 function retriable(method: string, res: PinnedResponse): boolean {
   return method !== 'POST' || res.error === 'Connection refused';
+}
+
+/**
+ * Remembers the ETag of a 200 under `key`, unless the answer is one page of several (a `Link`
+ * with `rel="next"`): that ETag covers its page only, and a 304 to it would hide changes on the
+ * later pages (a deletion, a new record at the end), so the key is forgotten instead.
+ */
+function rememberEtag(etags: Map<string, string>, key: string, res: ProviderResponse): void {
+  const paged = /;\s*rel\s*=\s*"?(?:[^",;]*\s)?next[\s";,]/i.test(`${res.headers.link ?? ''},`);
+  if (res.headers.etag && !paged) etags.set(key, res.headers.etag);
+  else etags.delete(key);
 }
 
 function parse(raw: PinnedResponse): ProviderResponse {

@@ -7,7 +7,8 @@
  * by the `Link` header's `rel="next"` URL (absolute, on the API's origin; GitHub names the
  * repository by id there). The issues endpoint returns pull requests too, told apart by their
  * `pull_request` key, so an issues binding skips them and a pull-requests binding keeps only them.
- * The first page is a conditional GET: an unchanged repository answers 304, which costs no quota.
+ * The first page of an incremental listing is a conditional GET: a repository unchanged since the
+ * checkpoint answers 304, which costs no quota. A full listing (no checkpoint) is never conditional.
  *
  * GitHub cannot delete an issue or pull request through the REST API: deleting one closes it as
  * `not_planned`. An issue deleted on GitHub answers 410, a transferred one 301: both are `gone`.
@@ -311,8 +312,10 @@ export const githubAdapter: SyncAdapter = {
           }
         : undefined,
       headers: HEADERS,
-      // Only the first page: a later page's URL carries its own place, so its ETag says little.
-      etagKey: first ? `${githubAdapter.resourceKey(r)}|${state.since ?? ''}` : undefined,
+      // The first page of an incremental listing only: a 304 then means nothing changed since the
+      // checkpoint. A full listing is never conditional (it is how deletions are seen), and
+      // provider-http keeps no ETag of a page that has a next one.
+      etagKey: first && state.since ? `${githubAdapter.resourceKey(r)}|${state.since}` : undefined,
     });
     if (res.status === 304) return { records: [], malformed: [], notModified: true };
     if (res.status === 404 || res.status === 410 || res.status === 301) {

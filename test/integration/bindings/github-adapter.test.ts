@@ -220,23 +220,37 @@ describe('listChanges', () => {
     expect(changed.checkpoint! >= full.checkpoint!).toBe(true);
   });
 
-  it('answers notModified to an unchanged first page, costing no quota', async () => {
+  it('answers notModified to an unchanged incremental listing, costing no quota', async () => {
     gh.seed({ owner: 'acme', repo: 'etag', issues: 3 });
     const etags = new Map<string, string>();
-    const first = await listAll(context(etags).ctx, repo('etag'));
-    expect(first.records).toHaveLength(3);
-    expect(etags.get('acme/etag#issues|')).toMatch(/^W\/"/);
+    const { checkpoint } = await listAll(context(etags).ctx, repo('etag'));
+    expect(etags.size).toBe(0);
+    const since = checkpoint as string;
+    expect((await listAll(context(etags).ctx, repo('etag'), since)).records).toHaveLength(1);
+    expect(etags.get(`acme/etag#issues|${since}`)).toMatch(/^W\/"/);
     const used = gh.quota(token).used;
 
     const again = context(etags);
-    const page = await githubAdapter.listChanges(again.ctx, repo('etag'), {});
+    const page = await githubAdapter.listChanges(again.ctx, repo('etag'), { since });
 
     expect(page).toEqual({ records: [], malformed: [], notModified: true });
     expect(gh.quota(token).used).toBe(used);
     expect(again.stats).toMatchObject({ provider_calls: 1, not_modified: 1 });
     // A change on GitHub shows again.
     gh.editIssue('acme', 'etag', 2, { title: 'changed' });
-    expect((await githubAdapter.listChanges(again.ctx, repo('etag'), {})).records).toHaveLength(3);
+    const changed = await githubAdapter.listChanges(again.ctx, repo('etag'), { since });
+    expect(changed.records.map((r) => r.fields.title)).toContain('changed');
+  });
+
+  it('never sends a conditional full listing (it is how deletions are seen)', async () => {
+    const etags = new Map<string, string>();
+    await listAll(context(etags).ctx, repo('etag'));
+    await listAll(context(etags).ctx, repo('etag'));
+
+    expect(gh.calls.map((c) => [c.status, c.conditional])).toEqual([
+      [200, false],
+      [200, false],
+    ]);
   });
 
   it('reports malformed items with their id when known and goes on', async () => {

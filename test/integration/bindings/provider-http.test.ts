@@ -207,6 +207,17 @@ describe('createProviderHttp', () => {
     expect(etags.get('k')).toBe(third.headers.etag);
     expect(third.headers.etag).not.toBe(first.headers.etag);
   });
+  it('keeps no ETag of one page of several (its 304 would hide the later pages)', async () => {
+    const { http, etags } = client(await connect());
+    etags.set('k', 'W/"stale"');
+
+    const page = await http.request({ path: ISSUES, query: { per_page: 2 }, etagKey: 'k' });
+
+    expect(page.status).toBe(200);
+    expect(page.headers.link).toContain('rel="next"');
+    expect(page.headers.etag).toBeDefined();
+    expect(etags.has('k')).toBe(false);
+  });
 });
 
 describe('rate limits', () => {
