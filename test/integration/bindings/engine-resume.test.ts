@@ -1,0 +1,229 @@
+import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { handler as syncRuns } from '#functions/bindings/sync-runs.ts';
+import { workOnRun } from '#shared/bindings/engine.ts';
+import type { RecordMessage } from '#shared/bindings/records.ts';
+import { cancelRun, startRun } from '#shared/bindings/runs.ts';
+import type { BindingItem } from '#shared/bindings/store.ts';
+import { db } from '#shared/db/client.ts';
+import { ConflictError } from '#shared/errors.ts';
+import { sqs } from '#shared/queues.ts';
+import { messageOf, useBindingsEnv } from '#test/helpers/bindings.ts';
+import { setEnv } from '#test/helpers/env.ts';
+import { drainQueue } from '#test/helpers/queue-worker.ts';
+
+// Runs that take several invocations: page budgets through the real sync worker, invocations
+// that die mid-page and are resumed, concurrent starts and invocations, cancels between pages.
+
+const env = useBindingsEnv();
+
+afterEach(() => {
+  vi.restoreAllMocks();
+  setEnv({ SYNC_MAX_PAGES_PER_INVOCATION: undefined });
+});
+
+const seeded = async (issues: number) => {
+  const binding = await env.makeBinding();
+  env.gh.seed({ owner: 'acme', repo: binding.resource.repo as string, issues });
+  return binding;
+};
+
+const start = async (b: BindingItem, full = false) =>
+  startRun(await env.binding(b), { trigger: 'manual', full });
+
+/** Every record version sent, by idempotency key: each key must name one version. */
+function byKey(records: RecordMessage[]) {
+  const keys = new Map<string, RecordMessage>();
+  for (const r of records) {
+    const seen = keys.get(r.idempotency_key);
+    if (seen) {
+      expect({ ...r, occurred_at: '' }).toEqual({ ...seen, occurred_at: '' });
+    } else keys.set(r.idempotency_key, r);
+  }
+  return keys;
+}
+
+type Send = (command: unknown) => Promise<unknown>;
+
+/** Makes the client's `send` throw for the commands `fail` picks (it sees each command once). */
+function failSends(client: { send: unknown }, fail: (command: unknown) => boolean) {
+  const real = (client.send as Send).bind(client);
+  return vi.spyOn(client as { send: Send }, 'send').mockImplementation(async (command: unknown) => {
+    if (fail(command)) throw new Error('injected failure');
+    return real(command);
+  });
+}
+
+describe('a run over several invocations', () => {
+  it('one page per invocation through the sync worker: the same totals as one invocation', async () => {
+    const one = await seeded(250);
+    const single = await start(one);
+    await workOnRun(messageOf(single), env.opts());
+    const whole = await env.run(single);
+    await env.purge();
+
+    setEnv({ SYNC_MAX_PAGES_PER_INVOCATION: '1' });
+    const split = await seeded(250);
+    const run = await start(split);
+    const processed = await drainQueue(env.queues.sync, syncRuns, { name: 'sync', batchSize: 1 });
+    const after = await env.run(run);
+    expect(processed).toBe(3);
+    expect(after.status).toBe('SUCCEEDED');
+    expect(after.invocations).toBe(3);
+    expect(after.inbound).toEqual(whole.inbound);
+    expect(after.pages_fetched).toBe(whole.pages_fetched);
+    expect(after.provider_calls).toBe(whole.provider_calls);
+    expect(after.checkpoint_to).not.toBeNull();
+    const records = await env.records();
+    expect(records).toHaveLength(250);
+    expect(byKey(records).size).toBe(250);
+    expect((await env.binding(split)).checkpoint).toBe(after.checkpoint_to);
+  });
+
+  it('two invocations of one run at once: one works, the other is skipped by the lease', async () => {
+    const binding = await seeded(120);
+    const run = await start(binding);
+    const results = await Promise.all([
+      workOnRun(messageOf(run), env.opts()),
+      workOnRun(messageOf(run), env.opts()),
+    ]);
+    expect(results.sort()).toEqual(['finished', 'skipped']);
+    const after = await env.run(run);
+    expect(after.status).toBe('SUCCEEDED');
+    expect(after.inbound.added).toBe(120);
+    expect(await env.records()).toHaveLength(120);
+  });
+});
+
+describe('an invocation that dies mid-page', () => {
+  it('records not all sent: the resumed page counts once, re-sends the same records and ids', async () => {
+    const binding = await seeded(150);
+    const run = await start(binding);
+    let batches = 0;
+    failSends(
+      sqs(),
+      (c) =>
+        c instanceof SendMessageBatchCommand && c.input.QueueUrl === env.queues.records && ++batches === 2,
+    );
+    await expect(workOnRun(messageOf(run), env.opts())).rejects.toThrow('injected failure');
+    const crashed = await env.run(run);
+    expect(crashed.status).toBe('RUNNING');
+    expect(crashed.page_seq).toBe(0);
+    expect(crashed.inbound.added).toBe(0);
+    vi.restoreAllMocks();
+
+    expect(await workOnRun(messageOf(run), env.opts())).toBe('finished');
+    const after = await env.run(run);
+    expect(after.status).toBe('SUCCEEDED');
+    expect(after.inbound).toMatchObject({ added: 150, updated: 0, skipped: 0, failed: 0 });
+    expect(after.invocations).toBe(2);
+    const records = await env.records();
+    expect(records.length).toBe(160); // the first 10 twice
+    const keys = byKey(records);
+    expect(keys.size).toBe(150);
+    expect([...keys.values()].every((r) => r.created)).toBe(true);
+  });
+
+  it('progress not saved and the lease not handed back: resumed after the lease, nothing counted twice', async () => {
+    const binding = await seeded(250);
+    const run = await start(binding);
+    let saves = 0;
+    // The second page's progress write fails, and so does the lease's release (the process died).
+    failSends(db(), (c) => {
+      if (!(c instanceof UpdateCommand)) return false;
+      const expr = c.input.ConditionExpression ?? '';
+      if (expr.includes('cancel_requested = :no')) return ++saves === 2;
+      return expr === 'lease_owner = :owner';
+    });
+    await expect(workOnRun(messageOf(run), env.opts())).rejects.toThrow('injected failure');
+    const crashed = await env.run(run);
+    expect(crashed.page_seq).toBe(1);
+    expect(crashed.inbound.added).toBe(100);
+    vi.restoreAllMocks();
+
+    // Another invocation while the lease holds: skipped.
+    expect(await workOnRun(messageOf(run), env.opts())).toBe('skipped');
+    const later = () => Date.now() + 10 * 60_000;
+    expect(await workOnRun(messageOf(run), env.opts({ now: later, deadline: later() + 120_000 }))).toBe(
+      'finished',
+    );
+    const after = await env.run(run);
+    expect(after.status).toBe('SUCCEEDED');
+    expect(after.inbound).toMatchObject({ added: 250, updated: 0, skipped: 0, failed: 0 });
+    expect(after.pages_fetched).toBe(3);
+    const records = await env.records();
+    expect(records).toHaveLength(350); // page 2 twice
+    expect(byKey(records).size).toBe(250);
+  });
+});
+
+describe('concurrent sync requests', () => {
+  it('10 startRun at once: exactly one run, the others ConflictError with its run_id', async () => {
+    const binding = await env.makeBinding();
+    const results = await Promise.allSettled(
+      Array.from({ length: 10 }, () => startRun(binding, { trigger: 'manual' })),
+    );
+    const started = results.filter((r) => r.status === 'fulfilled');
+    expect(started).toHaveLength(1);
+    const runId = (started[0] as PromiseFulfilledResult<{ id: string }>).value.id;
+    for (const r of results.filter((x) => x.status === 'rejected')) {
+      const err = (r as PromiseRejectedResult).reason;
+      expect(err).toBeInstanceOf(ConflictError);
+      expect(err.extra.run_id).toBe(runId);
+    }
+    expect((await env.binding(binding)).active_run_id).toBe(runId);
+    expect(await env.receiveAll(env.queues.sync)).toEqual([
+      messageOf({ ...binding, binding_id: binding.id, connection_id: binding.connection_id, id: runId }),
+    ]);
+  });
+});
+
+describe('cancel', () => {
+  it('a RUNNING run cancelled between invocations ends CANCELLED with its counts', async () => {
+    const binding = await seeded(250);
+    const run = await start(binding);
+    expect(await workOnRun(messageOf(run), env.opts({ maxPages: 1 }))).toBe('continued');
+    const cancelled = await cancelRun(await env.binding(binding), run.id);
+    expect(cancelled.status).toBe('RUNNING');
+    expect(cancelled.cancel_requested).toBe(true);
+    expect(await workOnRun(messageOf(run), env.opts())).toBe('finished');
+    const after = await env.run(run);
+    expect(after.status).toBe('CANCELLED');
+    expect(after.inbound.added).toBe(100);
+    expect(after.pages_fetched).toBe(1);
+    const b = await env.binding(binding);
+    expect(b.active_run_id).toBeUndefined();
+    expect(b.checkpoint).toBeNull();
+    expect(b.last_run?.status).toBe('CANCELLED');
+  });
+
+  it('a cancel arriving during a page stops the run after that page, its counts kept', async () => {
+    const binding = await seeded(250);
+    const run = await start(binding);
+    let batches = 0;
+    const client = sqs();
+    const real = (client.send as Send).bind(client);
+    vi.spyOn(client as unknown as { send: Send }, 'send').mockImplementation(async (c: unknown) => {
+      // While page 2's records are being sent, someone cancels.
+      if (c instanceof SendMessageBatchCommand && c.input.QueueUrl === env.queues.records && ++batches === 11)
+        await cancelRun(await env.binding(binding), run.id);
+      return real(c);
+    });
+    expect(await workOnRun(messageOf(run), env.opts())).toBe('finished');
+    const after = await env.run(run);
+    expect(after.status).toBe('CANCELLED');
+    expect(after.inbound.added).toBe(200);
+    expect(after.pages_fetched).toBe(2);
+    expect(await env.records()).toHaveLength(200);
+    expect((await env.binding(binding)).checkpoint).toBeNull();
+  });
+
+  it('a QUEUED run is cancelled at once; its message is then skipped', async () => {
+    const binding = await seeded(5);
+    const run = await start(binding);
+    expect((await cancelRun(await env.binding(binding), run.id)).status).toBe('CANCELLED');
+    expect(await workOnRun(messageOf(run), env.opts())).toBe('skipped');
+    expect(env.gh.calls).toEqual([]);
+  });
+});
