@@ -1,13 +1,19 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { handler as createBinding } from '#functions/bindings/create-binding.ts';
 import { handler as grantConsent } from '#functions/consents/grant-consent.ts';
 import { handler as installPlugin } from '#functions/plugins/install-plugin.ts';
 import { routes } from '#functions/routes.ts';
 import { handler as createToken } from '#functions/tokens/create-token.ts';
 import { handler as createWebhook } from '#functions/webhooks/create-webhook.ts';
+import { bindingKeys } from '#shared/bindings/keys.ts';
+import { type RunItem, zeroCounts } from '#shared/bindings/store.ts';
+import { db, tableName } from '#shared/db/client.ts';
 import { keys } from '#shared/db/keys.ts';
 import type { RouteDef } from '#shared/http/route.ts';
+import { newId } from '#shared/ids.ts';
 import { setResolver } from '#shared/net/url-guard.ts';
 import { insertConnection } from '#shared/oauth/connections-repo.ts';
 import { recordUsageBatch } from '#shared/tokens/usage.ts';
@@ -29,7 +35,8 @@ useTestTable();
 let id: TestIdentity;
 
 beforeAll(async () => {
-  setEnv({ ALLOW_LOOPBACK_TARGETS: 'false' });
+  // A list keyed on four attributes (bindings) meets dozens of forgeries: more than a minute's budget.
+  setEnv({ ALLOW_LOOPBACK_TARGETS: 'false', RATE_LIMIT_TIER_FREE_REQ_PER_MIN: '100000' });
   useMemorySecrets();
   id = await testIdentity();
   setResolver(async () => [{ address: '93.184.216.34', family: 4 }]);
@@ -59,6 +66,56 @@ async function webhook(c: Caller, name: string): Promise<string> {
   });
   expect(res.status).toBe(201);
   return res.body.id;
+}
+
+async function connection(c: Caller, connId: string): Promise<void> {
+  const at = new Date().toISOString();
+  await insertConnection({
+    ...keys.oauthConnection(c.ws, c.user, connId),
+    entity: 'OAuthConnection',
+    id: connId,
+    workspace_id: c.ws,
+    user_id: c.user,
+    app_id: 'github',
+    source: 'direct',
+    status: 'ACTIVE',
+    scopes: ['repo'],
+    token_type: 'bearer',
+    access_token_sealed: 'sealed',
+    sealed_key_id: 'k1',
+    token_expires_at: new Date(Date.now() + 3600_000).toISOString(),
+    refresh_attempts: 0,
+    version: 1,
+    created_at: at,
+    updated_at: at,
+  });
+}
+
+/** `count` bindings of repositories of a connection of `c` (with the consent they need). */
+async function bindings(c: Caller, count: number): Promise<{ connId: string; ids: string[] }> {
+  const connId = `conn_${c.user}_sync`;
+  await connection(c, connId);
+  const consent = await invoke(grantConsent, routes.grantConsent, {
+    token: c.jwt,
+    body: { consent_type: 'THIRD_PARTY', resource_type: 'oauth_connection', resource_id: connId },
+  });
+  expect(consent.status).toBe(201);
+  const ids: string[] = [];
+  for (let n = 1; n <= count; n++) {
+    const res = await invoke(createBinding, routes.createBinding, {
+      token: c.jwt,
+      body: {
+        oauth_connection_id: connId,
+        resource: { type: 'github_repository', owner: 'acme', repo: `r${n}`, kind: 'issues' },
+        entity: 'task',
+        direction: 'INBOUND',
+        field_mapping: [{ source: 'title', target: 'title' }],
+      },
+    });
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    ids.push(res.body.id);
+  }
+  return { connId, ids };
 }
 
 const seeds: Record<string, Seed> = {
@@ -151,6 +208,53 @@ const seeds: Record<string, Seed> = {
       expect(res.status).toBe(201);
     }
     return {};
+  },
+  listBindings: async (c) => {
+    await bindings(c, 3);
+    return {};
+  },
+  listBindingRuns: async (c) => {
+    const { connId, ids } = await bindings(c, 1);
+    const bindingId = ids[0] as string;
+    for (const n of [3, 2, 1]) {
+      const at = new Date(Date.now() - n * 1000);
+      const runId = newId('run', at.getTime());
+      const run: RunItem = {
+        ...bindingKeys.run(connId, bindingId, runId),
+        entity: 'SyncRun',
+        id: runId,
+        binding_id: bindingId,
+        workspace_id: c.ws,
+        connection_id: connId,
+        status: 'SUCCEEDED',
+        trigger: 'manual',
+        full: false,
+        inbound: zeroCounts(),
+        outbound: zeroCounts(),
+        errors: [],
+        errors_total: 0,
+        error: null,
+        checkpoint_from: null,
+        checkpoint_to: null,
+        pages_fetched: 1,
+        provider_calls: 1,
+        rate_limit_waits: 0,
+        rate_limit_wait_ms: 0,
+        not_modified: 0,
+        invocations: 1,
+        phase: 'done',
+        cursor: null,
+        page_seq: 1,
+        resume_at: null,
+        cancel_requested: false,
+        queued_at: at.toISOString(),
+        started_at: at.toISOString(),
+        finished_at: at.toISOString(),
+        duration_ms: 5,
+      };
+      await db().send(new PutCommand({ TableName: tableName(), Item: run }));
+    }
+    return { id: bindingId };
   },
   listConnections: async (c) => {
     for (const n of [1, 2, 3]) {
