@@ -445,6 +445,19 @@ describe('writes', () => {
     expect(gh.calls.map((c) => `${c.method} ${c.status}`)).toEqual(['POST 201', 'PATCH 200', 'DELETE 204']);
   });
 
+  it('fails only the record when it is gone by the time of an update', async () => {
+    const { ctx } = context();
+    const issue = gh.addIssue('acme', 'w', { title: 'Soon deleted' });
+    gh.deleteIssue('acme', 'w', issue.number);
+
+    const err = await githubAdapter
+      .updateRecord(ctx, repo('w'), String(issue.number), { title: 'x' })
+      .catch((e) => e);
+
+    expect(err).toBeInstanceOf(ProviderCallError);
+    expect(err).toMatchObject({ status: 410, recordLevel: true });
+  });
+
   it('fails only the record when GitHub refuses its values (422)', async () => {
     const { ctx } = context();
 
@@ -528,5 +541,48 @@ describe('nextLink', () => {
     expect(nextLink('<https://x.test/a?p=2,3>; rel="next last"')).toBe('https://x.test/a?p=2,3');
     expect(nextLink('<https://x.test/a>; rel="last"')).toBeUndefined();
     expect(nextLink(undefined)).toBeUndefined();
+  });
+});
+
+describe('the fake GitHub of the local walk-through', () => {
+  it("answers GitHub's OAuth web flow and accepts the tokens it issues", async () => {
+    const local = await startFakeGitHub({ oauth: true });
+    try {
+      local.addIssue('acme', 'app', { title: 'Hello' });
+      const authorize = await fetch(
+        `${local.url}/login/oauth/authorize?client_id=c&redirect_uri=${encodeURIComponent('https://app.test/cb')}&state=s&scope=repo`,
+        { redirect: 'manual' },
+      );
+      const back = new URL(authorize.headers.get('location') as string);
+      expect(back.searchParams.get('state')).toBe('s');
+      type Tokens = { access_token: string; refresh_token: string };
+      const exchange = async (body: Record<string, string>) =>
+        (await (
+          await fetch(`${local.url}/login/oauth/access_token`, {
+            method: 'POST',
+            headers: { accept: 'application/json', 'content-type': 'application/x-www-form-urlencoded' },
+            body: new URLSearchParams(body),
+          })
+        ).json()) as Tokens;
+      const tokens = await exchange({
+        grant_type: 'authorization_code',
+        code: back.searchParams.get('code')!,
+      });
+      expect(tokens).toMatchObject({ token_type: 'bearer', scope: 'repo', expires_in: 28_800 });
+      expect(
+        await exchange({ grant_type: 'authorization_code', code: back.searchParams.get('code')! }),
+      ).toEqual({
+        error: 'bad_verification_code',
+      });
+      const refreshed = await exchange({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token });
+
+      const list = (t: string) =>
+        fetch(`${local.url}/repos/acme/app/issues`, { headers: { authorization: `Bearer ${t}` } });
+      expect((await list(tokens.access_token)).status).toBe(200);
+      expect((await list(refreshed.access_token)).status).toBe(200);
+      expect((await list('gho_unknown')).status).toBe(401);
+    } finally {
+      await local.stop();
+    }
   });
 });
