@@ -53,7 +53,12 @@ export interface BindingsEnv {
   purge: () => Promise<void>;
   binding: (b: BindingItem) => Promise<BindingItem>;
   run: (r: Pick<RunItem, 'connection_id' | 'binding_id' | 'id'>) => Promise<RunItem>;
-  /** Invocation options with a generous deadline and no real sleeping. */
+  /**
+   * The test's clock (epoch ms), shared by the engine (through {@link BindingsEnv.opts}) and the
+   * fake GitHub: a rate-limit wait "slept" by the engine moves it on instead of sleeping.
+   */
+  clock: { offset: number; now: () => number; advance: (ms: number) => void };
+  /** Invocation options on the test's clock, with a generous deadline and no real sleeping. */
   opts: (more?: Partial<InvocationOptions>) => InvocationOptions;
 }
 
@@ -82,9 +87,17 @@ export function useBindingsEnv(): BindingsEnv {
   const oauth = useOAuthEnv();
   const sqsRef = useTestSqs();
   const env = { oauth, consents: new Map() } as unknown as BindingsEnv;
+  const clock = {
+    offset: 0,
+    now: () => Date.now() + clock.offset,
+    advance: (ms: number) => {
+      clock.offset += ms;
+    },
+  };
+  env.clock = clock;
   beforeAll(async () => {
     setEnv({ CONSENT_POLICY_VERSION: '1', RATE_LIMIT_TIER_FREE_REQ_PER_MIN: '100000' });
-    env.gh = await startFakeGitHub({ provider: oauth.provider });
+    env.gh = await startFakeGitHub({ provider: oauth.provider, now: clock.now });
     env.slack = await startFakeSlack({ accept: (t) => oauth.provider.issued.includes(t) });
     oauth.writeApps([
       fakeApp(oauth.provider),
@@ -221,8 +234,9 @@ export function useBindingsEnv(): BindingsEnv {
     return found;
   };
   env.opts = (more = {}) => ({
-    deadline: Date.now() + 120_000,
-    sleep: async () => undefined,
+    now: clock.now,
+    deadline: clock.now() + 120_000,
+    sleep: async (ms: number) => clock.advance(ms),
     ...more,
   });
   return env;
