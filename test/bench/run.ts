@@ -2,7 +2,7 @@
  * `npm run bench [-- name… [--runs N] [--json FILE]]`: runs the benchmarks and prints their
  * figures. They assert nothing: this machine is shared and noisy, so speed and memory are measured
  * here, never in tests. `--runs` is read by the bundles bench (fresh processes per bundle);
- * `--json FILE` by the bundles and webhooks benches (a JSON file with every figure).
+ * `--json FILE` by the bundles, webhooks and bindings benches (a JSON file with every figure).
  */
 import { parseArgs } from 'node:util';
 
@@ -25,6 +25,7 @@ const benches: Record<string, () => Promise<void>> = {
   tokens: async () => (await import('./tokens.ts')).benchTokens(),
   webhooks: async () => (await import('./webhooks.ts')).benchWebhooks({ json: flags.json }),
   oauth: async () => (await import('./oauth.ts')).benchOAuth(),
+  bindings: async () => (await import('./bindings.ts')).benchBindings({ json: flags.json }),
 };
 
 const unknown = wanted.filter((n) => !(n in benches));
