@@ -229,7 +229,8 @@ export function createProviderHttp(opts: ProviderHttpOptions): ProviderHttp {
 
 /**
  * The URL of a request: `path` below the base URL (its path prefix kept, e.g. Slack's `/api`), or
- * an absolute URL on the base's origin; then `query`. Anything off the origin is refused.
+ * an absolute URL on the base's origin; then `query`. Anything off the origin is refused (also a
+ * relative path that WHATWG parsing turns into another host, such as `/\\evil.example`).
  */
 function targetUrl(base: URL, req: ProviderRequest): URL {
   let url: URL;
@@ -241,8 +242,7 @@ function targetUrl(base: URL, req: ProviderRequest): URL {
     }
   } else {
     const prefix = base.pathname.replace(/\/+$/, '');
-    url = new URL(base.origin);
-    url.pathname = `${prefix}/${req.path.replace(/^\/+/, '')}`;
+    url = new URL(`${prefix}/${req.path.replace(/^\/+/, '')}`, base.origin);
   }
   if (url.origin !== base.origin) {
     throw new ProviderCallError(

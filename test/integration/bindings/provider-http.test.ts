@@ -137,7 +137,14 @@ describe('createProviderHttp', () => {
       body: { channel: 'C1', blocks: [1] },
       form: true,
     });
-    await http.request({ path: '/x', headers: { Accept: 'application/vnd.github+json' } });
+    await http.request({
+      path: '/x?y=1',
+      query: { z: 2 },
+      headers: { Accept: 'application/vnd.github+json' },
+    });
+    // Without a prefix, `/\\host` parses as `//host`: another origin, refused.
+    const plain = client(conn, { send }).http;
+    await expect(plain.request({ path: '/\\evil.example/x' })).rejects.toBeInstanceOf(ProviderCallError);
 
     expect(sent.map((r) => r.url.pathname)).toEqual([
       '/api/v3/repos/a/b/issues',
@@ -149,6 +156,8 @@ describe('createProviderHttp', () => {
     expect(sent[1]?.body).toBe('channel=C1&blocks=%5B1%5D');
     expect(sent[1]?.headers['content-type']).toBe('application/x-www-form-urlencoded');
     expect(sent[2]?.headers.accept).toBe('application/vnd.github+json');
+    expect(sent[2]?.url.search).toBe('?y=1&z=2');
+    expect(sent).toHaveLength(3);
     expect(sent[2]?.keepHeaders).toEqual(
       expect.arrayContaining(['link', 'etag', 'retry-after', 'x-ratelimit-*']),
     );
