@@ -289,7 +289,13 @@ export async function createBinding(
   now = new Date(),
 ): Promise<BindingView> {
   const conn = await connectionOf(caller, body.oauth_connection_id);
-  const adapter = adapterOrFail(findApp(conn.app_id), conn.app_id);
+  const app = findApp(conn.app_id);
+  const adapter = adapterOrFail(app, conn.app_id);
+  if (!app?.api_base_url) {
+    throw invalid(`The app '${conn.app_id}' has no api_base_url: its adapter has nowhere to call.`, [
+      { path: 'body.oauth_connection_id', message: `The app '${conn.app_id}' has no api_base_url` },
+    ]);
+  }
   const { resource, variant } = resolveResource(adapter, body.resource, body.entity);
   const draft = { resource, sync_entity: body.entity, direction: body.direction };
   assertMapping(body.field_mapping, draft, variant);

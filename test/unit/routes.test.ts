@@ -77,6 +77,7 @@ const PLATFORM_SETTINGS = [
   // Queue URLs and bucket names come with their grants (the catalogs name them).
   ...Object.values(queues).map((q) => q.urlEnv),
   'DELIVERY_DLQ_URL',
+  'DLQ_URLS',
   ...Object.values(buckets).map((b) => b.nameEnv),
 ];
 
@@ -208,6 +209,9 @@ describe('route table', () => {
     expect(pick('GET', '/plugins/markdown-editor')).toBe('getPlugin');
     expect(pick('GET', '/consents/status')).toBe('consentStatus');
     expect(pick('GET', '/webhooks/events')).toBe('listWebhookEvents');
+    expect(pick('GET', '/bindings/targets')).toBe('listBindingTargets');
+    expect(pick('GET', '/bindings/bnd_1')).toBe('getBinding');
+    expect(pick('GET', '/oauth/apps/github/resources')).toBe('getOAuthAppResources');
     expect(pick('GET', '/nothing/here')).toBe('not-found');
     expect(pick('PUT', '/health')).toBe('method-not-allowed');
   });

@@ -107,6 +107,7 @@ beforeAll(async () => {
   env.writeApps([
     fakeApp(env.provider),
     fakeApp(env.provider, { id: 'fake-github', sync_adapter: 'github', api_base_url: gh.url }),
+    fakeApp(env.provider, { id: 'fake-nobase', sync_adapter: 'github' }),
   ]);
   alice = await env.id.jwt('alice', [{ id: WS, role: 'member' }]);
   carol = await env.id.jwt('carol', [{ id: WS, role: 'member' }]);
@@ -272,13 +273,21 @@ describe('POST /bindings', () => {
     expect(res.body.errors).toEqual([{ path: 'body.direction', message: expect.stringContaining('create') }]);
   });
 
-  it('refuses an app without a sync adapter, naming it', async () => {
+  it('refuses an app without a sync adapter (or an API base URL), naming it', async () => {
     const plain = await connect(alice, 'fake');
     await consent(alice, plain);
     const res = await create(alice, body(plain));
     expect(res.status).toBe(400);
     expect(res.body.detail).toContain("'fake'");
     expect(res.body.errors[0]).toMatchObject({ path: 'body.oauth_connection_id' });
+    const nobase = await connect(alice, 'fake-nobase');
+    await consent(alice, nobase);
+    const noBase = await create(alice, body(nobase));
+    expect(noBase.status).toBe(400);
+    expect(noBase.body.errors[0]).toMatchObject({
+      path: 'body.oauth_connection_id',
+      message: expect.stringContaining('api_base_url'),
+    });
   });
 
   it("answers 404 for another user's or another workspace's connection", async () => {
