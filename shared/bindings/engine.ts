@@ -237,6 +237,11 @@ async function inboundPage(
       messages.push(recordMessageOf(w, rec, link, 'delete', false, {}));
       continue;
     }
+    if (link?.deleted && link.deleted_by === 'pronaflow' && !replay) {
+      // Deleted in PronaFlow and so closed at the provider: what the provider keeps is not a new record.
+      count(run.inbound, 'skipped');
+      continue;
+    }
     const mapped = applyInbound(binding.field_mapping, rec.fields, mappingOptions(binding, w.variant));
     if (mapped.errors.length) {
       count(run.inbound, 'failed');
@@ -382,6 +387,7 @@ async function outboundOne(w: Working, p: PendingItem): Promise<void> {
         await putLink({
           ...link,
           deleted: true,
+          deleted_by: 'pronaflow',
           stamp: { run: run.id, page: run.page_seq, action: 'deleted' },
         });
         count(run.outbound, 'deleted');

@@ -158,6 +158,11 @@ export interface LinkItem {
   /** The run and page that last wrote it, with what that page counted for it (replays count alike). */
   stamp: { run: string; page: number; action: keyof DirectionCounts };
   deleted?: boolean;
+  /**
+   * Who deleted it: `pronaflow` when the sync deleted it at the provider for PronaFlow (GitHub
+   * only closes an issue, which then keeps being listed): inbound never brings it back.
+   */
+  deleted_by?: 'provider' | 'pronaflow';
   updated_at: string;
 }
 

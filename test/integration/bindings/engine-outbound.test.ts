@@ -1,0 +1,190 @@
+import { describe, expect, it } from 'vitest';
+import { bindingsConsumers } from '#shared/bindings/consumer.ts';
+import { workOnRun } from '#shared/bindings/engine.ts';
+import { startRun } from '#shared/bindings/runs.ts';
+import { type BindingItem, linkOfRecordIn, pendingPage } from '#shared/bindings/store.ts';
+import type { PronaFlowEvent } from '#shared/events/envelope.ts';
+import { ingestMessage } from '#shared/events/ingest.ts';
+import { newId } from '#shared/ids.ts';
+import { messageOf, useBindingsEnv } from '#test/helpers/bindings.ts';
+
+// PronaFlow changes written out: task events → pending changes → a run → the fake GitHub, and the
+// rules that keep the two sides from ping-ponging (echoes) or overwriting each other (conflicts).
+
+const env = useBindingsEnv();
+
+let projects = 0;
+/** A BIDIRECTIONAL binding of its own project (task.created finds bindings by project). */
+const bidirectional = (over: Partial<BindingItem> = {}) =>
+  env.makeBinding({ direction: 'BIDIRECTIONAL', project_id: `prj_out${++projects}`, ...over });
+
+const repoOf = (b: BindingItem) => b.resource.repo as string;
+
+/** Hands a PronaFlow event to the service's consumers, as the ingest worker does. */
+async function emit(type: string, data: Record<string, unknown>): Promise<PronaFlowEvent> {
+  const event: PronaFlowEvent = {
+    id: newId('evt'),
+    type,
+    workspace_id: 'ws1',
+    occurred_at: new Date(env.clock.now()).toISOString(),
+    data,
+  };
+  const out = await ingestMessage(event.id, JSON.stringify(event), bindingsConsumers);
+  expect(out.outcome).toBe('dispatched');
+  return event;
+}
+
+/** Works on the binding's active run (started by events) to its end, or starts one. */
+async function sync(binding: BindingItem) {
+  let current = await env.binding(binding);
+  const runId = current.active_run_id ?? (await startRun(current, { trigger: 'manual' })).id;
+  const msg = messageOf({ connection_id: current.connection_id, binding_id: current.id, id: runId });
+  for (let i = 0; i < 10; i++) {
+    if ((await workOnRun(msg, env.opts())) === 'finished') break;
+  }
+  current = await env.binding(binding);
+  return env.run({ connection_id: current.connection_id, binding_id: current.id, id: runId });
+}
+
+const patches = (repo: string) =>
+  env.gh.calls.filter((c) => c.method === 'PATCH' && c.path.startsWith(`/repos/acme/${repo}/issues/`));
+
+describe('outbound writes', () => {
+  it('task.created → an issue with the mapped fields and a link; updated → PATCH; deleted → closed', async () => {
+    const binding = await bidirectional();
+    const repo = repoOf(binding);
+    env.gh.repo('acme', repo);
+    await emit('task.created', {
+      task_id: 'task_out1',
+      project_id: binding.project_id,
+      task: { title: 'Write the docs', description: 'All of them', status: 'todo', labels: ['docs'] },
+    });
+    const pending = await pendingPage(binding, 10);
+    expect(pending).toMatchObject([{ pronaflow_id: 'task_out1', op: 'create' }]);
+    const b = await env.binding(binding);
+    expect(b.active_run_id).toBeDefined();
+    const created = await sync(binding);
+    expect(created.trigger).toBe('events');
+    expect(created.status).toBe('SUCCEEDED');
+    expect(created.outbound).toMatchObject({ added: 1, failed: 0 });
+    const posts = env.gh.calls.filter((c) => c.method === 'POST');
+    expect(posts).toHaveLength(1);
+    expect(JSON.parse(posts[0]?.body ?? '{}')).toEqual({
+      title: 'Write the docs',
+      body: 'All of them',
+      labels: ['docs'],
+    });
+    const issue = env.gh.issue('acme', repo, 1);
+    expect(issue).toMatchObject({ title: 'Write the docs', body: 'All of them', state: 'open' });
+    const link = await linkOfRecordIn(binding, 'task_out1');
+    expect(link).toMatchObject({ external_id: '1', pronaflow_id: 'task_out1' });
+    expect(await pendingPage(binding, 10)).toEqual([]);
+    expect(await env.records()).toEqual([]);
+
+    // The issue the sync created comes back inbound: skipped (its own echo), no record.
+    const echo = await sync(binding);
+    expect(echo.inbound).toMatchObject({ added: 0, updated: 0, skipped: 1 });
+    expect(await env.records()).toEqual([]);
+
+    await emit('task.updated', {
+      task_id: 'task_out1',
+      changes: { title: { from: 'Write the docs', to: 'Write better docs' }, status: { to: 'done' } },
+    });
+    const updated = await sync(binding);
+    expect(updated.outbound).toMatchObject({ updated: 1, failed: 0 });
+    expect(patches(repo).map((c) => JSON.parse(c.body))).toEqual([
+      { title: 'Write better docs', state: 'closed' },
+    ]);
+    expect(env.gh.issue('acme', repo, 1)).toMatchObject({ title: 'Write better docs', state: 'closed' });
+    const afterUpdate = await sync(binding);
+    expect(afterUpdate.inbound).toMatchObject({ added: 0, updated: 0 });
+    expect(await env.records()).toEqual([]);
+
+    await emit('task.deleted', { task_id: 'task_out1' });
+    env.gh.calls.length = 0;
+    const deleted = await sync(binding);
+    expect(deleted.outbound).toMatchObject({ deleted: 1, failed: 0 });
+    expect(patches(repo).map((c) => JSON.parse(c.body))).toEqual([
+      { state: 'closed', state_reason: 'not_planned' },
+    ]);
+    expect(env.gh.issue('acme', repo, 1)?.state_reason).toBe('not_planned');
+    expect((await linkOfRecordIn(binding, 'task_out1'))?.deleted).toBe(true);
+    // The issue GitHub keeps (closed) is not brought back into PronaFlow as a new task.
+    const afterDelete = await sync(binding);
+    expect(afterDelete.inbound.added).toBe(0);
+    expect(await env.records()).toEqual([]);
+  });
+
+  it('a PronaFlow event carrying the values the sync delivered inbound is not written back', async () => {
+    const binding = await bidirectional();
+    const repo = repoOf(binding);
+    env.gh.seed({ owner: 'acme', repo, issues: 2 });
+    await sync(binding);
+    await env.records();
+    env.gh.editIssue('acme', repo, 1, { title: 'Changed on GitHub' });
+    const inbound = await sync(binding);
+    expect(inbound.inbound.updated).toBe(1);
+    const [record] = (await env.records()).filter((r) => r.op === 'upsert' && r.external.id === '1');
+    expect(record?.values.title).toBe('Changed on GitHub');
+    env.gh.calls.length = 0;
+    // Core applied it and raises task.updated (without origin here: the engine still knows its echo).
+    await emit('task.updated', {
+      task_id: record?.pronaflow_id,
+      changes: { title: { from: 'Issue 1', to: 'Changed on GitHub' } },
+    });
+    const run = await sync(binding);
+    expect(run.outbound).toMatchObject({ skipped: 1, updated: 0 });
+    expect(patches(repo)).toEqual([]);
+    // With origin.binding_id the consumer drops it already: no pending, no run.
+    await emit('task.updated', {
+      task_id: record?.pronaflow_id,
+      changes: { title: { to: 'Changed on GitHub' } },
+      origin: { binding_id: binding.id },
+    });
+    expect(await pendingPage(binding, 10)).toEqual([]);
+    expect((await env.binding(binding)).active_run_id).toBeUndefined();
+  });
+});
+
+describe('conflicts', () => {
+  async function conflicted(policy: BindingItem['conflict_policy']) {
+    const binding = await bidirectional({ conflict_policy: policy });
+    const repo = repoOf(binding);
+    env.gh.seed({ owner: 'acme', repo, issues: 1, start: new Date(env.clock.now() - 60_000) });
+    await sync(binding);
+    const [record] = await env.records();
+    env.gh.editIssue('acme', repo, 1, { title: 'GitHub title' });
+    await emit('task.updated', {
+      task_id: record?.pronaflow_id,
+      changes: { title: { from: 'Issue 1', to: 'PronaFlow title' } },
+    });
+    env.gh.calls.length = 0;
+    const run = await sync(binding);
+    return { binding, repo, run, records: await env.records() };
+  }
+
+  it('provider_wins keeps GitHub’s version and drops the PronaFlow change', async () => {
+    const { binding, repo, run, records } = await conflicted('provider_wins');
+    expect(run.inbound.updated).toBe(1);
+    expect(run.outbound).toMatchObject({ updated: 0, added: 0 });
+    expect(records.map((r) => r.values.title)).toEqual(['GitHub title']);
+    expect(patches(repo)).toEqual([]);
+    expect(env.gh.issue('acme', repo, 1)?.title).toBe('GitHub title');
+    expect(await pendingPage(binding, 10)).toEqual([]);
+  });
+
+  it('pronaflow_wins writes PronaFlow’s version to GitHub and sends no record', async () => {
+    const { binding, repo, run, records } = await conflicted('pronaflow_wins');
+    expect(run.inbound).toMatchObject({ updated: 0, skipped: 1 });
+    expect(run.outbound.updated).toBe(1);
+    expect(records).toEqual([]);
+    expect(patches(repo).map((c) => JSON.parse(c.body))).toEqual([{ title: 'PronaFlow title' }]);
+    expect(env.gh.issue('acme', repo, 1)?.title).toBe('PronaFlow title');
+    expect(await pendingPage(binding, 10)).toEqual([]);
+    // The next run sees its own write: nothing goes either way.
+    const next = await sync(binding);
+    expect(next.inbound).toMatchObject({ updated: 0, added: 0 });
+    expect(next.outbound.updated).toBe(0);
+    expect(await env.records()).toEqual([]);
+  });
+});
