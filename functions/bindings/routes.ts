@@ -9,6 +9,7 @@
  */
 import * as z from 'zod';
 import {
+  bindingForbiddenSchema,
   bindingPageSchema,
   bindingParams,
   bindingProblemSchema,
@@ -32,9 +33,11 @@ const route = featureRoute({ tag: 'Sync bindings', auth: 'user_or_token', grants
 const problem = (description: string) => ({ description, schema: bindingProblemSchema });
 const writes = ['table:read', 'table:write'] as const;
 const notFound = problem("No such binding (another workspace's is never found)");
-const consentProblem = problem(
-  'Not allowed (role, scope), or the connection’s owner has no live THIRD_PARTY consent for it (`consent_required` names the consent to grant)',
-);
+const consentProblem = {
+  description:
+    'Not allowed (`required_scopes`), or the connection’s owner has no live THIRD_PARTY consent for it (`consent_required` names the consent to grant)',
+  schema: bindingForbiddenSchema,
+};
 
 export const routes = {
   listBindingTargets: route({

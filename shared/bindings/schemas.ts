@@ -7,6 +7,7 @@
 import * as z from 'zod';
 import { pageQuery } from '#shared/http/common-params.ts';
 import { problemSchema } from '#shared/http/problem.ts';
+import { forbiddenProblemSchema } from '#shared/http/statuses.ts';
 import { SYNC_ENTITIES } from './fields.ts';
 import { fieldMappingListSchema, fieldMappingSchema } from './mapping.ts';
 
@@ -276,18 +277,13 @@ export const appResourcesSchema = z.object({
   ),
 });
 
+const consentRequired = z
+  .object({ consent_type: z.string(), resource_type: z.string(), resource_id: z.string() })
+  .describe('The consent to grant (`POST /consents`) before the binding can move data');
+
 /** The problem+json answers of bindings, with the members they add. */
 export const bindingProblemSchema = problemSchema.extend({
-  reason: z
-    .enum([
-      'binding_exists',
-      'workspace_binding_limit',
-      'run_in_progress',
-      'binding_not_active',
-      'consent_required',
-      'provider_unreachable',
-    ])
-    .optional(),
+  reason: z.enum(['binding_exists', 'workspace_binding_limit', 'provider_unreachable']).optional(),
   run_id: z.string().optional().describe('The run in progress'),
   binding_id: z.string().optional().describe('The binding that already syncs this resource'),
   limit: z.number().int().optional(),
@@ -295,8 +291,10 @@ export const bindingProblemSchema = problemSchema.extend({
   connection_id: z.string().optional(),
   binding_status: z.enum(BINDING_STATUSES).optional(),
   status_reason: reasonView.nullable().optional(),
-  consent_required: z
-    .object({ consent_type: z.string(), resource_type: z.string(), resource_id: z.string() })
-    .optional()
-    .describe('The consent to grant (`POST /consents`) before the binding can move data'),
+});
+
+/** A 403 of a binding route: the chain's (role, scope) or the missing consent (`consent-required`). */
+export const bindingForbiddenSchema = forbiddenProblemSchema.extend({
+  reason: z.literal('consent_required').optional(),
+  consent_required: consentRequired.optional(),
 });

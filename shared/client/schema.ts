@@ -1347,12 +1347,6 @@ export interface operations {
                         /** @enum {string} */
                         binding_status?: "ACTIVE" | "PAUSED" | "ERROR";
                         connection_id?: string;
-                        /** @description The consent to grant (`POST /consents`) before the binding can move data */
-                        consent_required?: {
-                            consent_type: string;
-                            resource_id: string;
-                            resource_type: string;
-                        };
                         detail: string;
                         errors?: {
                             message: string;
@@ -1365,7 +1359,7 @@ export interface operations {
                         /** @description The HTTP status the provider answered */
                         provider_status?: number;
                         /** @enum {string} */
-                        reason?: "binding_exists" | "workspace_binding_limit" | "run_in_progress" | "binding_not_active" | "consent_required" | "provider_unreachable";
+                        reason?: "binding_exists" | "workspace_binding_limit" | "provider_unreachable";
                         request_id?: string;
                         /** @description The run in progress */
                         run_id?: string;
@@ -1392,18 +1386,13 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed (role, scope), or the connection’s owner has no live THIRD_PARTY consent for it (`consent_required` names the consent to grant). Problem types: [`forbidden`](/v1/integration/problems/forbidden), [`consent-required`](/v1/integration/problems/consent-required) */
+            /** @description Not allowed (`required_scopes`), or the connection’s owner has no live THIRD_PARTY consent for it (`consent_required` names the consent to grant). Problem types: [`forbidden`](/v1/integration/problems/forbidden), [`consent-required`](/v1/integration/problems/consent-required) */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": {
-                        /** @description The binding that already syncs this resource */
-                        binding_id?: string;
-                        /** @enum {string} */
-                        binding_status?: "ACTIVE" | "PAUSED" | "ERROR";
-                        connection_id?: string;
                         /** @description The consent to grant (`POST /consents`) before the binding can move data */
                         consent_required?: {
                             consent_type: string;
@@ -1418,19 +1407,17 @@ export interface operations {
                         /** @description How many more field errors there were beyond the first 20 listed */
                         errors_omitted?: number;
                         instance?: string;
-                        limit?: number;
-                        /** @description The HTTP status the provider answered */
-                        provider_status?: number;
-                        /** @enum {string} */
-                        reason?: "binding_exists" | "workspace_binding_limit" | "run_in_progress" | "binding_not_active" | "consent_required" | "provider_unreachable";
+                        /** @constant */
+                        reason?: "consent_required";
                         request_id?: string;
-                        /** @description The run in progress */
-                        run_id?: string;
+                        /**
+                         * @description The role the caller lacks
+                         * @enum {string}
+                         */
+                        required_role?: "admin" | "operator";
+                        /** @description The scopes of which the caller lacks every one */
+                        required_scopes?: string[];
                         status: number;
-                        status_reason?: {
-                            code: string;
-                            message: string;
-                        } | null;
                         title: string;
                         type: string;
                     } & {
@@ -1450,12 +1437,6 @@ export interface operations {
                         /** @enum {string} */
                         binding_status?: "ACTIVE" | "PAUSED" | "ERROR";
                         connection_id?: string;
-                        /** @description The consent to grant (`POST /consents`) before the binding can move data */
-                        consent_required?: {
-                            consent_type: string;
-                            resource_id: string;
-                            resource_type: string;
-                        };
                         detail: string;
                         errors?: {
                             message: string;
@@ -1468,7 +1449,7 @@ export interface operations {
                         /** @description The HTTP status the provider answered */
                         provider_status?: number;
                         /** @enum {string} */
-                        reason?: "binding_exists" | "workspace_binding_limit" | "run_in_progress" | "binding_not_active" | "consent_required" | "provider_unreachable";
+                        reason?: "binding_exists" | "workspace_binding_limit" | "provider_unreachable";
                         request_id?: string;
                         /** @description The run in progress */
                         run_id?: string;
@@ -1496,12 +1477,6 @@ export interface operations {
                         /** @enum {string} */
                         binding_status?: "ACTIVE" | "PAUSED" | "ERROR";
                         connection_id?: string;
-                        /** @description The consent to grant (`POST /consents`) before the binding can move data */
-                        consent_required?: {
-                            consent_type: string;
-                            resource_id: string;
-                            resource_type: string;
-                        };
                         detail: string;
                         errors?: {
                             message: string;
@@ -1514,7 +1489,7 @@ export interface operations {
                         /** @description The HTTP status the provider answered */
                         provider_status?: number;
                         /** @enum {string} */
-                        reason?: "binding_exists" | "workspace_binding_limit" | "run_in_progress" | "binding_not_active" | "consent_required" | "provider_unreachable";
+                        reason?: "binding_exists" | "workspace_binding_limit" | "provider_unreachable";
                         request_id?: string;
                         /** @description The run in progress */
                         run_id?: string;
@@ -1746,12 +1721,6 @@ export interface operations {
                         /** @enum {string} */
                         binding_status?: "ACTIVE" | "PAUSED" | "ERROR";
                         connection_id?: string;
-                        /** @description The consent to grant (`POST /consents`) before the binding can move data */
-                        consent_required?: {
-                            consent_type: string;
-                            resource_id: string;
-                            resource_type: string;
-                        };
                         detail: string;
                         errors?: {
                             message: string;
@@ -1764,7 +1733,7 @@ export interface operations {
                         /** @description The HTTP status the provider answered */
                         provider_status?: number;
                         /** @enum {string} */
-                        reason?: "binding_exists" | "workspace_binding_limit" | "run_in_progress" | "binding_not_active" | "consent_required" | "provider_unreachable";
+                        reason?: "binding_exists" | "workspace_binding_limit" | "provider_unreachable";
                         request_id?: string;
                         /** @description The run in progress */
                         run_id?: string;
@@ -1901,12 +1870,6 @@ export interface operations {
                         /** @enum {string} */
                         binding_status?: "ACTIVE" | "PAUSED" | "ERROR";
                         connection_id?: string;
-                        /** @description The consent to grant (`POST /consents`) before the binding can move data */
-                        consent_required?: {
-                            consent_type: string;
-                            resource_id: string;
-                            resource_type: string;
-                        };
                         detail: string;
                         errors?: {
                             message: string;
@@ -1919,7 +1882,7 @@ export interface operations {
                         /** @description The HTTP status the provider answered */
                         provider_status?: number;
                         /** @enum {string} */
-                        reason?: "binding_exists" | "workspace_binding_limit" | "run_in_progress" | "binding_not_active" | "consent_required" | "provider_unreachable";
+                        reason?: "binding_exists" | "workspace_binding_limit" | "provider_unreachable";
                         request_id?: string;
                         /** @description The run in progress */
                         run_id?: string;
@@ -2147,12 +2110,6 @@ export interface operations {
                         /** @enum {string} */
                         binding_status?: "ACTIVE" | "PAUSED" | "ERROR";
                         connection_id?: string;
-                        /** @description The consent to grant (`POST /consents`) before the binding can move data */
-                        consent_required?: {
-                            consent_type: string;
-                            resource_id: string;
-                            resource_type: string;
-                        };
                         detail: string;
                         errors?: {
                             message: string;
@@ -2165,7 +2122,7 @@ export interface operations {
                         /** @description The HTTP status the provider answered */
                         provider_status?: number;
                         /** @enum {string} */
-                        reason?: "binding_exists" | "workspace_binding_limit" | "run_in_progress" | "binding_not_active" | "consent_required" | "provider_unreachable";
+                        reason?: "binding_exists" | "workspace_binding_limit" | "provider_unreachable";
                         request_id?: string;
                         /** @description The run in progress */
                         run_id?: string;
@@ -2192,18 +2149,13 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed (role, scope), or the connection’s owner has no live THIRD_PARTY consent for it (`consent_required` names the consent to grant). Problem types: [`forbidden`](/v1/integration/problems/forbidden), [`consent-required`](/v1/integration/problems/consent-required) */
+            /** @description Not allowed (`required_scopes`), or the connection’s owner has no live THIRD_PARTY consent for it (`consent_required` names the consent to grant). Problem types: [`forbidden`](/v1/integration/problems/forbidden), [`consent-required`](/v1/integration/problems/consent-required) */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": {
-                        /** @description The binding that already syncs this resource */
-                        binding_id?: string;
-                        /** @enum {string} */
-                        binding_status?: "ACTIVE" | "PAUSED" | "ERROR";
-                        connection_id?: string;
                         /** @description The consent to grant (`POST /consents`) before the binding can move data */
                         consent_required?: {
                             consent_type: string;
@@ -2218,19 +2170,17 @@ export interface operations {
                         /** @description How many more field errors there were beyond the first 20 listed */
                         errors_omitted?: number;
                         instance?: string;
-                        limit?: number;
-                        /** @description The HTTP status the provider answered */
-                        provider_status?: number;
-                        /** @enum {string} */
-                        reason?: "binding_exists" | "workspace_binding_limit" | "run_in_progress" | "binding_not_active" | "consent_required" | "provider_unreachable";
+                        /** @constant */
+                        reason?: "consent_required";
                         request_id?: string;
-                        /** @description The run in progress */
-                        run_id?: string;
+                        /**
+                         * @description The role the caller lacks
+                         * @enum {string}
+                         */
+                        required_role?: "admin" | "operator";
+                        /** @description The scopes of which the caller lacks every one */
+                        required_scopes?: string[];
                         status: number;
-                        status_reason?: {
-                            code: string;
-                            message: string;
-                        } | null;
                         title: string;
                         type: string;
                     } & {
@@ -2250,12 +2200,6 @@ export interface operations {
                         /** @enum {string} */
                         binding_status?: "ACTIVE" | "PAUSED" | "ERROR";
                         connection_id?: string;
-                        /** @description The consent to grant (`POST /consents`) before the binding can move data */
-                        consent_required?: {
-                            consent_type: string;
-                            resource_id: string;
-                            resource_type: string;
-                        };
                         detail: string;
                         errors?: {
                             message: string;
@@ -2268,7 +2212,7 @@ export interface operations {
                         /** @description The HTTP status the provider answered */
                         provider_status?: number;
                         /** @enum {string} */
-                        reason?: "binding_exists" | "workspace_binding_limit" | "run_in_progress" | "binding_not_active" | "consent_required" | "provider_unreachable";
+                        reason?: "binding_exists" | "workspace_binding_limit" | "provider_unreachable";
                         request_id?: string;
                         /** @description The run in progress */
                         run_id?: string;
@@ -2296,12 +2240,6 @@ export interface operations {
                         /** @enum {string} */
                         binding_status?: "ACTIVE" | "PAUSED" | "ERROR";
                         connection_id?: string;
-                        /** @description The consent to grant (`POST /consents`) before the binding can move data */
-                        consent_required?: {
-                            consent_type: string;
-                            resource_id: string;
-                            resource_type: string;
-                        };
                         detail: string;
                         errors?: {
                             message: string;
@@ -2314,7 +2252,7 @@ export interface operations {
                         /** @description The HTTP status the provider answered */
                         provider_status?: number;
                         /** @enum {string} */
-                        reason?: "binding_exists" | "workspace_binding_limit" | "run_in_progress" | "binding_not_active" | "consent_required" | "provider_unreachable";
+                        reason?: "binding_exists" | "workspace_binding_limit" | "provider_unreachable";
                         request_id?: string;
                         /** @description The run in progress */
                         run_id?: string;
@@ -2456,12 +2394,6 @@ export interface operations {
                         /** @enum {string} */
                         binding_status?: "ACTIVE" | "PAUSED" | "ERROR";
                         connection_id?: string;
-                        /** @description The consent to grant (`POST /consents`) before the binding can move data */
-                        consent_required?: {
-                            consent_type: string;
-                            resource_id: string;
-                            resource_type: string;
-                        };
                         detail: string;
                         errors?: {
                             message: string;
@@ -2474,7 +2406,7 @@ export interface operations {
                         /** @description The HTTP status the provider answered */
                         provider_status?: number;
                         /** @enum {string} */
-                        reason?: "binding_exists" | "workspace_binding_limit" | "run_in_progress" | "binding_not_active" | "consent_required" | "provider_unreachable";
+                        reason?: "binding_exists" | "workspace_binding_limit" | "provider_unreachable";
                         request_id?: string;
                         /** @description The run in progress */
                         run_id?: string;
@@ -2501,18 +2433,13 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed (role, scope), or the connection’s owner has no live THIRD_PARTY consent for it (`consent_required` names the consent to grant). Problem types: [`forbidden`](/v1/integration/problems/forbidden), [`consent-required`](/v1/integration/problems/consent-required) */
+            /** @description Not allowed (`required_scopes`), or the connection’s owner has no live THIRD_PARTY consent for it (`consent_required` names the consent to grant). Problem types: [`forbidden`](/v1/integration/problems/forbidden), [`consent-required`](/v1/integration/problems/consent-required) */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": {
-                        /** @description The binding that already syncs this resource */
-                        binding_id?: string;
-                        /** @enum {string} */
-                        binding_status?: "ACTIVE" | "PAUSED" | "ERROR";
-                        connection_id?: string;
                         /** @description The consent to grant (`POST /consents`) before the binding can move data */
                         consent_required?: {
                             consent_type: string;
@@ -2527,19 +2454,17 @@ export interface operations {
                         /** @description How many more field errors there were beyond the first 20 listed */
                         errors_omitted?: number;
                         instance?: string;
-                        limit?: number;
-                        /** @description The HTTP status the provider answered */
-                        provider_status?: number;
-                        /** @enum {string} */
-                        reason?: "binding_exists" | "workspace_binding_limit" | "run_in_progress" | "binding_not_active" | "consent_required" | "provider_unreachable";
+                        /** @constant */
+                        reason?: "consent_required";
                         request_id?: string;
-                        /** @description The run in progress */
-                        run_id?: string;
+                        /**
+                         * @description The role the caller lacks
+                         * @enum {string}
+                         */
+                        required_role?: "admin" | "operator";
+                        /** @description The scopes of which the caller lacks every one */
+                        required_scopes?: string[];
                         status: number;
-                        status_reason?: {
-                            code: string;
-                            message: string;
-                        } | null;
                         title: string;
                         type: string;
                     } & {
@@ -2559,12 +2484,6 @@ export interface operations {
                         /** @enum {string} */
                         binding_status?: "ACTIVE" | "PAUSED" | "ERROR";
                         connection_id?: string;
-                        /** @description The consent to grant (`POST /consents`) before the binding can move data */
-                        consent_required?: {
-                            consent_type: string;
-                            resource_id: string;
-                            resource_type: string;
-                        };
                         detail: string;
                         errors?: {
                             message: string;
@@ -2577,7 +2496,7 @@ export interface operations {
                         /** @description The HTTP status the provider answered */
                         provider_status?: number;
                         /** @enum {string} */
-                        reason?: "binding_exists" | "workspace_binding_limit" | "run_in_progress" | "binding_not_active" | "consent_required" | "provider_unreachable";
+                        reason?: "binding_exists" | "workspace_binding_limit" | "provider_unreachable";
                         request_id?: string;
                         /** @description The run in progress */
                         run_id?: string;
@@ -2605,12 +2524,6 @@ export interface operations {
                         /** @enum {string} */
                         binding_status?: "ACTIVE" | "PAUSED" | "ERROR";
                         connection_id?: string;
-                        /** @description The consent to grant (`POST /consents`) before the binding can move data */
-                        consent_required?: {
-                            consent_type: string;
-                            resource_id: string;
-                            resource_type: string;
-                        };
                         detail: string;
                         errors?: {
                             message: string;
@@ -2623,7 +2536,7 @@ export interface operations {
                         /** @description The HTTP status the provider answered */
                         provider_status?: number;
                         /** @enum {string} */
-                        reason?: "binding_exists" | "workspace_binding_limit" | "run_in_progress" | "binding_not_active" | "consent_required" | "provider_unreachable";
+                        reason?: "binding_exists" | "workspace_binding_limit" | "provider_unreachable";
                         request_id?: string;
                         /** @description The run in progress */
                         run_id?: string;
@@ -2689,12 +2602,6 @@ export interface operations {
                         /** @enum {string} */
                         binding_status?: "ACTIVE" | "PAUSED" | "ERROR";
                         connection_id?: string;
-                        /** @description The consent to grant (`POST /consents`) before the binding can move data */
-                        consent_required?: {
-                            consent_type: string;
-                            resource_id: string;
-                            resource_type: string;
-                        };
                         detail: string;
                         errors?: {
                             message: string;
@@ -2707,7 +2614,7 @@ export interface operations {
                         /** @description The HTTP status the provider answered */
                         provider_status?: number;
                         /** @enum {string} */
-                        reason?: "binding_exists" | "workspace_binding_limit" | "run_in_progress" | "binding_not_active" | "consent_required" | "provider_unreachable";
+                        reason?: "binding_exists" | "workspace_binding_limit" | "provider_unreachable";
                         request_id?: string;
                         /** @description The run in progress */
                         run_id?: string;
@@ -2873,12 +2780,6 @@ export interface operations {
                         /** @enum {string} */
                         binding_status?: "ACTIVE" | "PAUSED" | "ERROR";
                         connection_id?: string;
-                        /** @description The consent to grant (`POST /consents`) before the binding can move data */
-                        consent_required?: {
-                            consent_type: string;
-                            resource_id: string;
-                            resource_type: string;
-                        };
                         detail: string;
                         errors?: {
                             message: string;
@@ -2891,7 +2792,7 @@ export interface operations {
                         /** @description The HTTP status the provider answered */
                         provider_status?: number;
                         /** @enum {string} */
-                        reason?: "binding_exists" | "workspace_binding_limit" | "run_in_progress" | "binding_not_active" | "consent_required" | "provider_unreachable";
+                        reason?: "binding_exists" | "workspace_binding_limit" | "provider_unreachable";
                         request_id?: string;
                         /** @description The run in progress */
                         run_id?: string;
@@ -3081,12 +2982,6 @@ export interface operations {
                         /** @enum {string} */
                         binding_status?: "ACTIVE" | "PAUSED" | "ERROR";
                         connection_id?: string;
-                        /** @description The consent to grant (`POST /consents`) before the binding can move data */
-                        consent_required?: {
-                            consent_type: string;
-                            resource_id: string;
-                            resource_type: string;
-                        };
                         detail: string;
                         errors?: {
                             message: string;
@@ -3099,7 +2994,7 @@ export interface operations {
                         /** @description The HTTP status the provider answered */
                         provider_status?: number;
                         /** @enum {string} */
-                        reason?: "binding_exists" | "workspace_binding_limit" | "run_in_progress" | "binding_not_active" | "consent_required" | "provider_unreachable";
+                        reason?: "binding_exists" | "workspace_binding_limit" | "provider_unreachable";
                         request_id?: string;
                         /** @description The run in progress */
                         run_id?: string;
@@ -3289,12 +3184,6 @@ export interface operations {
                         /** @enum {string} */
                         binding_status?: "ACTIVE" | "PAUSED" | "ERROR";
                         connection_id?: string;
-                        /** @description The consent to grant (`POST /consents`) before the binding can move data */
-                        consent_required?: {
-                            consent_type: string;
-                            resource_id: string;
-                            resource_type: string;
-                        };
                         detail: string;
                         errors?: {
                             message: string;
@@ -3307,7 +3196,7 @@ export interface operations {
                         /** @description The HTTP status the provider answered */
                         provider_status?: number;
                         /** @enum {string} */
-                        reason?: "binding_exists" | "workspace_binding_limit" | "run_in_progress" | "binding_not_active" | "consent_required" | "provider_unreachable";
+                        reason?: "binding_exists" | "workspace_binding_limit" | "provider_unreachable";
                         request_id?: string;
                         /** @description The run in progress */
                         run_id?: string;
@@ -3462,18 +3351,13 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed (role, scope), or the connection’s owner has no live THIRD_PARTY consent for it (`consent_required` names the consent to grant). Problem types: [`forbidden`](/v1/integration/problems/forbidden), [`consent-required`](/v1/integration/problems/consent-required) */
+            /** @description Not allowed (`required_scopes`), or the connection’s owner has no live THIRD_PARTY consent for it (`consent_required` names the consent to grant). Problem types: [`forbidden`](/v1/integration/problems/forbidden), [`consent-required`](/v1/integration/problems/consent-required) */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": {
-                        /** @description The binding that already syncs this resource */
-                        binding_id?: string;
-                        /** @enum {string} */
-                        binding_status?: "ACTIVE" | "PAUSED" | "ERROR";
-                        connection_id?: string;
                         /** @description The consent to grant (`POST /consents`) before the binding can move data */
                         consent_required?: {
                             consent_type: string;
@@ -3488,19 +3372,17 @@ export interface operations {
                         /** @description How many more field errors there were beyond the first 20 listed */
                         errors_omitted?: number;
                         instance?: string;
-                        limit?: number;
-                        /** @description The HTTP status the provider answered */
-                        provider_status?: number;
-                        /** @enum {string} */
-                        reason?: "binding_exists" | "workspace_binding_limit" | "run_in_progress" | "binding_not_active" | "consent_required" | "provider_unreachable";
+                        /** @constant */
+                        reason?: "consent_required";
                         request_id?: string;
-                        /** @description The run in progress */
-                        run_id?: string;
+                        /**
+                         * @description The role the caller lacks
+                         * @enum {string}
+                         */
+                        required_role?: "admin" | "operator";
+                        /** @description The scopes of which the caller lacks every one */
+                        required_scopes?: string[];
                         status: number;
-                        status_reason?: {
-                            code: string;
-                            message: string;
-                        } | null;
                         title: string;
                         type: string;
                     } & {
@@ -3520,12 +3402,6 @@ export interface operations {
                         /** @enum {string} */
                         binding_status?: "ACTIVE" | "PAUSED" | "ERROR";
                         connection_id?: string;
-                        /** @description The consent to grant (`POST /consents`) before the binding can move data */
-                        consent_required?: {
-                            consent_type: string;
-                            resource_id: string;
-                            resource_type: string;
-                        };
                         detail: string;
                         errors?: {
                             message: string;
@@ -3538,7 +3414,7 @@ export interface operations {
                         /** @description The HTTP status the provider answered */
                         provider_status?: number;
                         /** @enum {string} */
-                        reason?: "binding_exists" | "workspace_binding_limit" | "run_in_progress" | "binding_not_active" | "consent_required" | "provider_unreachable";
+                        reason?: "binding_exists" | "workspace_binding_limit" | "provider_unreachable";
                         request_id?: string;
                         /** @description The run in progress */
                         run_id?: string;
@@ -3566,12 +3442,6 @@ export interface operations {
                         /** @enum {string} */
                         binding_status?: "ACTIVE" | "PAUSED" | "ERROR";
                         connection_id?: string;
-                        /** @description The consent to grant (`POST /consents`) before the binding can move data */
-                        consent_required?: {
-                            consent_type: string;
-                            resource_id: string;
-                            resource_type: string;
-                        };
                         detail: string;
                         errors?: {
                             message: string;
@@ -3584,7 +3454,7 @@ export interface operations {
                         /** @description The HTTP status the provider answered */
                         provider_status?: number;
                         /** @enum {string} */
-                        reason?: "binding_exists" | "workspace_binding_limit" | "run_in_progress" | "binding_not_active" | "consent_required" | "provider_unreachable";
+                        reason?: "binding_exists" | "workspace_binding_limit" | "provider_unreachable";
                         request_id?: string;
                         /** @description The run in progress */
                         run_id?: string;
