@@ -3,7 +3,7 @@
  * change, delete, start and cancel runs (the worker is not run here), preview, PronaFlow's target
  * fields and an app's resource types. The GitHub adapter reads a fake GitHub on 127.0.0.1.
  */
-import { QueryCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { PutCommand, QueryCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { handler as cancelRunH } from '#functions/bindings/cancel-binding-run.ts';
 import { handler as createH } from '#functions/bindings/create-binding.ts';
@@ -21,6 +21,7 @@ import { handler as revokeH } from '#functions/consents/revoke-consent.ts';
 import { handler as connectH } from '#functions/oauth/create-connection.ts';
 import { handler as resourcesH } from '#functions/oauth/get-app-resources.ts';
 import { routes } from '#functions/routes.ts';
+import { handler as createTokenH } from '#functions/tokens/create-token.ts';
 import { bindingKeys } from '#shared/bindings/keys.ts';
 import * as store from '#shared/bindings/store.ts';
 import { targetFields } from '#shared/bindings/targets.ts';
@@ -365,6 +366,51 @@ describe('POST /bindings', () => {
       // Deleting one frees its place.
       expect((await del(capped, second.id)).status).toBe(204);
       await created(capped, body(conn, { resource: freshRepo() }));
+    } finally {
+      setEnv({ SYNC_MAX_BINDINGS_PER_WORKSPACE: undefined });
+    }
+  });
+});
+
+describe('who may change bindings', () => {
+  it('a read:integrations token reads but cannot change (403 required_scopes); write:integrations creates', async () => {
+    const token = async (scopes: string[]) => {
+      const res = await invoke(createTokenH, routes.createToken, {
+        token: alice,
+        body: { name: scopes[0], scopes },
+      });
+      expect(res.status, JSON.stringify(res.body)).toBe(201);
+      return res.body.token as string;
+    };
+    const reader = await token(['read:integrations']);
+    const writer = await token(['write:integrations']);
+    const b = await created(writer, body(aliceConn, { resource: freshRepo() }));
+    expect(b.created_by).toBe('alice');
+    expect((await get(reader, b.id)).status).toBe(200);
+    const refused = await create(reader, body(aliceConn, { resource: freshRepo() }));
+    expect(refused.status).toBe(403);
+    expect(refused.body.required_scopes).toEqual(['write:integrations']);
+    expect((await patch(reader, b.id, { active: false })).status).toBe(403);
+    expect((await del(reader, b.id)).status).toBe(403);
+    // A member's session (no admin role) may change bindings of the workspace.
+    expect((await patch(carol, b.id, { conflict_policy: 'newest_wins' })).status).toBe(200);
+  });
+
+  it('a count above the truth (bindings gone with their connection) is corrected at the cap', async () => {
+    const user = await env.id.jwt('fred', [{ id: 'ws-drift', role: 'member' }]);
+    const conn = await connect(user);
+    await consent(user, conn);
+    await db().send(
+      new PutCommand({
+        TableName: tableName(),
+        Item: { pk: keys.workspace('ws-drift'), sk: 'BINDING_COUNT', entity: 'SyncBindingCount', count: 2 },
+      }),
+    );
+    setEnv({ SYNC_MAX_BINDINGS_PER_WORKSPACE: '2' });
+    try {
+      await created(user, body(conn, { resource: freshRepo() }));
+      await created(user, body(conn, { resource: freshRepo() }));
+      expect((await create(user, body(conn, { resource: freshRepo() }))).status).toBe(409);
     } finally {
       setEnv({ SYNC_MAX_BINDINGS_PER_WORKSPACE: undefined });
     }
