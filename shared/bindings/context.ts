@@ -30,8 +30,38 @@ export interface OpenedContext {
   stats: ProviderStats;
   connection: ConnectionItem;
   app: OAuthApp;
-  /** The ETags as the provider client left them (saved with the run's end). */
+  /** The ETags as the provider client left them. */
   etags: Map<string, string>;
+  /**
+   * The ETags this invocation read or wrote, as it left them (saved with the run's end): the
+   * others name listings no run asks for any more (an older checkpoint), so they are dropped
+   * rather than kept on the binding for ever.
+   */
+  usedEtags: () => Record<string, string>;
+}
+
+/** A binding's ETags that remember which ones the provider client asked for or changed. */
+class UsedEtags extends Map<string, string> {
+  private readonly touched = new Set<string>();
+  constructor(stored: Record<string, string>) {
+    super();
+    for (const [k, v] of Object.entries(stored)) super.set(k, v);
+  }
+  override get(key: string) {
+    this.touched.add(key);
+    return super.get(key);
+  }
+  override set(key: string, value: string) {
+    this.touched.add(key);
+    return super.set(key, value);
+  }
+  override delete(key: string) {
+    this.touched.add(key);
+    return super.delete(key);
+  }
+  used(): Record<string, string> {
+    return Object.fromEntries([...this].filter(([k]) => this.touched.has(k)));
+  }
 }
 
 /** Opens the provider of a binding for one invocation, which must stop calling at `deadline` (epoch ms). */
@@ -61,7 +91,7 @@ export async function openAdapterContext(
   const adapter = adapterFor(binding.adapter);
   if (!adapter) throw new BindingUnreachable('adapter_unavailable', `No sync adapter ${binding.adapter}`);
   const stats = emptyProviderStats();
-  const etags = new Map(Object.entries(binding.etags ?? {}));
+  const etags = new UsedEtags(binding.etags ?? {});
   const http = createProviderHttp({
     app,
     connection,
@@ -73,5 +103,5 @@ export async function openAdapterContext(
     ...(opts.now ? { now: opts.now } : {}),
     ...(opts.sleep ? { sleep: opts.sleep } : {}),
   });
-  return { adapter, ctx: { http }, stats, connection, app, etags };
+  return { adapter, ctx: { http }, stats, connection, app, etags, usedEtags: () => etags.used() };
 }

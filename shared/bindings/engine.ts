@@ -707,7 +707,8 @@ export async function workOnRun(msg: RunMessage, opts: InvocationOptions): Promi
       throw err;
     }
     await saveCounters(w);
-    await finishRun(w.run, { ...outcome, etags: Object.fromEntries(opened.etags) });
+    // A failed run leaves the binding's ETags as they were.
+    await finishRun(w.run, outcome);
     return 'finished';
   }
 }
@@ -789,7 +790,7 @@ async function drive(
   await finishRun(w.run, {
     status: failed ? 'PARTIAL' : 'SUCCEEDED',
     ...(readAll ? { checkpoint: w.run.checkpoint_to ?? w.run.checkpoint_from ?? null } : {}),
-    etags: Object.fromEntries(w.opened.etags),
+    etags: w.opened.usedEtags(),
   });
   return 'finished';
 }

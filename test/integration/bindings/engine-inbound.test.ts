@@ -117,6 +117,24 @@ describe('incremental runs', () => {
     expect(env.gh.quota(token).used).toBe(usedBefore);
     expect((await env.binding(binding)).checkpoint).toBe(checkpointBefore);
   });
+  it('keeps the ETag of the current checkpoint only (the binding does not grow run after run)', async () => {
+    const binding = await env.makeBinding();
+    const repo = repoOf(binding);
+    env.gh.seed({ owner: 'acme', repo, issues: 3, start: new Date(env.clock.now() - 60_000) });
+    await runOnce(binding);
+    let since: string | null = null;
+    for (let i = 1; i <= 4; i++) {
+      env.clock.advance(2000);
+      env.gh.editIssue('acme', repo, 1, { title: `Edit ${i}` });
+      const { run } = await runOnce(binding);
+      expect(run.inbound.updated).toBe(1);
+      since = run.checkpoint_from;
+    }
+    // One ETag: the last run's listing (from its checkpoint), not one per checkpoint ever used.
+    const { etags } = await env.binding(binding);
+    expect(Object.keys(etags)).toEqual([`${`acme/${repo}#issues`.toLowerCase()}|${since}`]);
+    await env.records();
+  });
 });
 
 describe('malformed records', () => {
