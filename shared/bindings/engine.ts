@@ -735,8 +735,11 @@ async function drive(
   now: () => number,
 ): Promise<InvocationResult> {
   const pending = await pendingOf(w.binding);
+  // Every invocation takes at least one page (a budget shorter than the margin would otherwise
+  // re-enqueue the run for ever without progress); the provider client still keeps the deadline.
   const outOfTime = () =>
-    now() + PAGE_MARGIN_MS > opts.deadline || (opts.maxPages ? w.pages >= opts.maxPages : false);
+    (w.pages > 0 && now() + PAGE_MARGIN_MS > opts.deadline) ||
+    (opts.maxPages ? w.pages >= opts.maxPages : false);
   while (w.run.phase !== 'done') {
     if (outOfTime()) {
       await releaseRun(w.run, owner);
@@ -774,7 +777,8 @@ async function drive(
       place = last ? { cursor: last } : { cursor: null, phase: nextPhase(binding, run, 'deletions') };
     } else {
       const more = await outboundBatch(w);
-      place = more ? {} : { phase: 'done' };
+      // The phase is written either way: an OUTBOUND binding's run starts in it without a write.
+      place = { phase: more ? 'outbound' : 'done' };
     }
     w.pages += 1;
     const saved = await saveProgress(w, place);

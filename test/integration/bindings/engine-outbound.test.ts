@@ -146,6 +146,41 @@ describe('outbound writes', () => {
   });
 });
 
+describe('an OUTBOUND binding', () => {
+  it('writes 30 pending changes over several invocations, and never lists the provider', async () => {
+    const binding = await env.makeBinding({ direction: 'OUTBOUND', project_id: `prj_out${++projects}` });
+    const repo = repoOf(binding);
+    env.gh.repo('acme', repo);
+    for (let i = 1; i <= 30; i++) {
+      await emit('task.created', {
+        task_id: `task_many${i}`,
+        project_id: binding.project_id,
+        task: { title: `Task ${i}`, status: 'todo' },
+      });
+    }
+    const b = await env.binding(binding);
+    expect(b.rerun_requested).toBe(true);
+    const msg = messageOf({
+      connection_id: b.connection_id,
+      binding_id: b.id,
+      id: b.active_run_id as string,
+    });
+    expect(await workOnRun(msg, env.opts({ maxPages: 1 }))).toBe('continued');
+    const runKey = { connection_id: b.connection_id, binding_id: b.id, id: msg.run_id };
+    expect((await env.run(runKey)).outbound.added).toBe(25);
+    expect(await workOnRun(msg, env.opts({ maxPages: 1 }))).toBe('finished');
+    const run = await env.run({ connection_id: b.connection_id, binding_id: b.id, id: msg.run_id });
+    expect(run.status).toBe('SUCCEEDED');
+    expect(run.outbound).toMatchObject({ added: 30, failed: 0 });
+    expect(run.inbound).toEqual({ added: 0, updated: 0, deleted: 0, skipped: 0, failed: 0 });
+    expect(run.pages_fetched).toBe(0);
+    expect(env.gh.calls.filter((c) => c.method === 'GET')).toEqual([]);
+    expect(env.gh.calls.filter((c) => c.method === 'POST')).toHaveLength(30);
+    expect(await env.records()).toEqual([]);
+    expect(await pendingPage(binding, 50)).toEqual([]);
+  });
+});
+
 describe('conflicts', () => {
   async function conflicted(policy: BindingItem['conflict_policy']) {
     const binding = await bidirectional({ conflict_policy: policy });

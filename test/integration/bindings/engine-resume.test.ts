@@ -20,7 +20,7 @@ const env = useBindingsEnv();
 
 afterEach(() => {
   vi.restoreAllMocks();
-  setEnv({ SYNC_MAX_PAGES_PER_INVOCATION: undefined });
+  setEnv({ SYNC_MAX_PAGES_PER_INVOCATION: undefined, SYNC_INVOCATION_SECONDS: undefined });
 });
 
 const seeded = async (issues: number) => {
@@ -79,6 +79,17 @@ describe('a run over several invocations', () => {
     expect(records).toHaveLength(250);
     expect(byKey(records).size).toBe(250);
     expect((await env.binding(split)).checkpoint).toBe(after.checkpoint_to);
+  });
+
+  it('an invocation budget shorter than the page margin still makes progress (a page per share)', async () => {
+    setEnv({ SYNC_INVOCATION_SECONDS: '5' });
+    const binding = await seeded(150);
+    const run = await start(binding);
+    await drainQueue(env.queues.sync, syncRuns, { name: 'sync', batchSize: 1, max: 10 });
+    const after = await env.run(run);
+    expect(after.status).toBe('SUCCEEDED');
+    expect(after.inbound.added).toBe(150);
+    setEnv({ SYNC_INVOCATION_SECONDS: undefined });
   });
 
   it('two invocations of one run at once: one works, the other is skipped by the lease', async () => {
