@@ -66,14 +66,48 @@ const recordIdOf = (event: PronaFlowEvent): string | undefined =>
 
 const writesOut = (b: BindingItem) => b.status === 'ACTIVE' && b.direction !== 'INBOUND';
 
+/**
+ * Workspaces found without a binding, until when (epoch ms): most workspaces have none, and their
+ * task events must not cost a read each (the ingest path's DynamoDB budget per event). A binding
+ * created meanwhile in such a workspace sees PronaFlow changes at most this long after.
+ */
+export const NO_BINDINGS_CACHE_MS = 10_000;
+const noBindingsUntil = new Map<string, number>();
+
+/** Reads in flight, by workspace: the events of one ingest batch, handled side by side, share one. */
+const reading = new Map<string, Promise<BindingItem[]>>();
+
+async function bindingsOfWorkspace(workspaceId: string): Promise<BindingItem[]> {
+  if ((noBindingsUntil.get(workspaceId) ?? 0) > Date.now()) return [];
+  const shared = reading.get(workspaceId);
+  if (shared) return shared;
+  const read = allBindingsOf(workspaceId)
+    .then((all) => {
+      if (!all.length) {
+        if (noBindingsUntil.size >= 10_000) noBindingsUntil.clear();
+        noBindingsUntil.set(workspaceId, Date.now() + NO_BINDINGS_CACHE_MS);
+      } else noBindingsUntil.delete(workspaceId);
+      return all;
+    })
+    .finally(() => reading.delete(workspaceId));
+  reading.set(workspaceId, read);
+  return read;
+}
+
+/** Forgets the workspaces cached without bindings (tests). */
+export function resetBindingsCache(): void {
+  noBindingsUntil.clear();
+}
+
 /** The bindings that write this event's record out: through its links, or (a new record) by project. */
 async function bindingsFor(
   event: PronaFlowEvent,
   recordId: string,
 ): Promise<{ binding: BindingItem; link?: LinkItem }[]> {
+  const all = await bindingsOfWorkspace(event.workspace_id);
+  if (!all.some(writesOut)) return [];
   if (event.type === 'task.created' || event.type === 'comment.created') {
     const entity: SyncEntity = event.type === 'task.created' ? 'task' : 'comment';
-    const all = await allBindingsOf(event.workspace_id);
     const project = str(event.data.project_id);
     let candidates = all.filter((b) => b.sync_entity === entity && writesOut(b));
     if (entity === 'task') candidates = candidates.filter((b) => !b.project_id || b.project_id === project);

@@ -13,7 +13,9 @@
 import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
 import type { CascadeParticipant } from '#shared/cascade.ts';
 import { db, tableName } from '#shared/db/client.ts';
+import { isConditionFailed } from '#shared/db/conditions.ts';
 import { stopActiveRun } from './consumer.ts';
+import { bindingKeys } from './keys.ts';
 import { allBindingsOf, deleteBindingData, updateBinding } from './store.ts';
 
 export const bindingsParticipant: CascadeParticipant = {
@@ -35,8 +37,20 @@ export const bindingsParticipant: CascadeParticipant = {
     let deleted = 0;
     for (const binding of all.slice(0, Math.max(1, Math.floor(budget.maxItems / 100)))) {
       deleted += await deleteBindingData(binding);
+      await db()
+        .send(
+          new DeleteCommand({
+            TableName: tableName(),
+            Key: bindingKeys.resourceClaim(binding.connection_id, binding.resource_key, binding.sync_entity),
+            ConditionExpression: 'attribute_not_exists(pk) OR binding_id = :id',
+            ExpressionAttributeValues: { ':id': binding.id },
+          }),
+        )
+        .catch((err) => {
+          if (!isConditionFailed(err)) throw err;
+        });
       await db().send(new DeleteCommand({ TableName: tableName(), Key: { pk: binding.pk, sk: binding.sk } }));
-      deleted += 1;
+      deleted += 2;
     }
     const left = all.length > Math.max(1, Math.floor(budget.maxItems / 100));
     return { deleted, ...(left ? { next: {} } : {}) };

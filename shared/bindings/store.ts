@@ -475,12 +475,11 @@ export async function deletePending(item: PendingItem): Promise<void> {
   }
 }
 
-/** Every item a binding holds besides itself (runs, links, pending changes, its markers), by key. */
+/** Deletes every item a binding holds besides itself and its resource claim (runs, links, pending changes, schedule marker). */
 export async function deleteBindingData(binding: BindingItem): Promise<number> {
-  const toDelete: { pk: string; sk: string }[] = [
-    bindingKeys.resourceClaim(binding.connection_id, binding.resource_key, binding.sync_entity),
-    bindingKeys.schedule(binding.connection_id, binding.id),
-  ];
+  // The resource claim is not among them: it is deleted with the binding, conditionally on still
+  // being this binding's (a newer binding of the same resource may hold it by now).
+  const toDelete: { pk: string; sk: string }[] = [bindingKeys.schedule(binding.connection_id, binding.id)];
   for await (const item of queryAll({
     KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
     ExpressionAttributeValues: { ':pk': binding.pk, ':prefix': `BIND#${binding.id}#` },
