@@ -1,5 +1,9 @@
 import type { FeatureModule } from '#functions/feature-module.ts';
-import { CONSENT_EVENT_TYPES, OUTBOUND_EVENT_TYPES } from '#shared/bindings/consumer.ts';
+import {
+  CONNECTION_EVENT_TYPES,
+  CONSENT_EVENT_TYPES,
+  OUTBOUND_EVENT_TYPES,
+} from '#shared/bindings/consumer.ts';
 import { routes } from './routes.ts';
 
 /**
@@ -14,7 +18,7 @@ export const bindings = {
   routes,
   // records: consumed by PronaFlow core (a fixed name, `<prefix>-records`); sync: our runs.
   queues: ['sync', 'records'],
-  consumes: [...OUTBOUND_EVENT_TYPES, ...CONSENT_EVENT_TYPES],
+  consumes: [...OUTBOUND_EVENT_TYPES, ...CONSENT_EVENT_TYPES, ...CONNECTION_EVENT_TYPES],
   bundlesOAuthCatalog: true,
   settings: ['SYNC_INVOCATION_SECONDS', 'SYNC_MAX_PAGES_PER_INVOCATION', 'SYNC_MAX_BINDINGS_PER_WORKSPACE'],
   workers: [

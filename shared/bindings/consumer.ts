@@ -40,6 +40,8 @@ export const OUTBOUND_EVENT_TYPES = [
   'comment.created',
 ] as const;
 export const CONSENT_EVENT_TYPES = ['consent.revoked', 'consent.expired'] as const;
+/** The connection's grant is dead (the OAuth feature's operational event): its bindings go to ERROR. */
+export const CONNECTION_EVENT_TYPES = ['oauth_connection.expired'] as const;
 
 const str = (v: unknown) => (typeof v === 'string' && v.length > 0 ? v : undefined);
 
@@ -225,6 +227,27 @@ async function applyConsentEnded(event: PronaFlowEvent): Promise<void> {
   }
 }
 
+/** Marks the bindings of a connection whose grant died ERROR, so they say why before their next run fails. */
+async function applyConnectionExpired(event: PronaFlowEvent): Promise<void> {
+  const connectionId = str(event.data.connection_id);
+  if (!connectionId) return;
+  for (const binding of await allBindingsOf(event.workspace_id)) {
+    if (binding.connection_id !== connectionId || binding.status !== 'ACTIVE') continue;
+    await updateBinding(binding, {
+      status: 'ERROR',
+      status_reason: {
+        code: 'connection_expired',
+        message: `The connection ${connectionId} expired; connect the app again, then resume the binding`,
+      },
+    }).catch((err) => {
+      logger.warn('binding not marked (changed meanwhile; its next run fails on the connection)', {
+        binding_id: binding.id,
+        error: (err as Error).message,
+      });
+    });
+  }
+}
+
 export const bindingsConsumers: EventConsumer[] = [
   {
     name: 'bindings.outbound',
@@ -235,6 +258,11 @@ export const bindingsConsumers: EventConsumer[] = [
     name: 'bindings.consent',
     accepts: (type) => (CONSENT_EVENT_TYPES as readonly string[]).includes(type),
     handle: applyConsentEnded,
+  },
+  {
+    name: 'bindings.connection',
+    accepts: (type) => (CONNECTION_EVENT_TYPES as readonly string[]).includes(type),
+    handle: applyConnectionExpired,
   },
 ];
 
