@@ -360,14 +360,22 @@ async function deletionsPage(w: Working): Promise<string | null> {
 
 // ── Outbound ──
 
-/** True when every value of `values` is what the link last synced: PronaFlow echoing the sync's own write. */
-function isEcho(link: LinkItem | undefined, values: FieldValues): boolean {
+/**
+ * True when `values` would write to the provider what the link last synced: PronaFlow echoing the
+ * sync's own write. Compared through the outbound mapping, so fields the binding does not write
+ * (a whole task of core's `task.created`, with `assignee: null`, `external_url`…) do not count.
+ */
+function isEcho(w: Working, link: LinkItem | undefined, values: FieldValues): boolean {
   if (!link) return false;
-  const keys = Object.keys(values);
-  return (
-    keys.length > 0 &&
-    keys.every((k) => mappedHash({ v: values[k] }) === mappedHash({ v: link.pf_values[k] }))
+  const opts = mappingOptions(w.binding, w.variant);
+  const out = applyOutbound(w.binding.field_mapping, values, opts);
+  if (out.errors.length || !Object.keys(out.values).length) return false;
+  const last = Object.fromEntries(
+    Object.keys(values)
+      .filter((k) => k in link.pf_values)
+      .map((k) => [k, link.pf_values[k]]),
   );
+  return mappedHash(out.values) === mappedHash(applyOutbound(w.binding.field_mapping, last, opts).values);
 }
 
 async function outboundOne(w: Working, p: PendingItem): Promise<void> {
@@ -394,7 +402,7 @@ async function outboundOne(w: Working, p: PendingItem): Promise<void> {
       }
       return;
     }
-    if (isEcho(link, p.values)) {
+    if (isEcho(w, link, p.values)) {
       count(run.outbound, 'skipped');
       return;
     }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { bindingsConsumers } from '#shared/bindings/consumer.ts';
 import { workOnRun } from '#shared/bindings/engine.ts';
+import { pronaflowIdFor } from '#shared/bindings/records.ts';
 import { startRun } from '#shared/bindings/runs.ts';
 import { type BindingItem, linkOfRecordIn, pendingPage } from '#shared/bindings/store.ts';
 import type { PronaFlowEvent } from '#shared/events/envelope.ts';
@@ -134,6 +135,24 @@ describe('outbound writes', () => {
     });
     const run = await sync(binding);
     expect(run.outbound).toMatchObject({ skipped: 1, updated: 0 });
+    expect(patches(repo)).toEqual([]);
+    // Core's task.created of a record the sync brought in carries the whole task, fields the
+    // binding does not map among them: still its own echo.
+    await emit('task.created', {
+      task_id: pronaflowIdFor('task', binding.id, '2'),
+      project_id: binding.project_id,
+      task: {
+        title: 'Issue 2',
+        description: null,
+        status: 'todo',
+        labels: [],
+        assignee: null,
+        due_date: null,
+        external_url: `https://github.com/acme/${repo}/issues/2`,
+      },
+    });
+    const created = await sync(binding);
+    expect(created.outbound).toMatchObject({ skipped: 1, updated: 0, added: 0 });
     expect(patches(repo)).toEqual([]);
     // With origin.binding_id the consumer drops it already: no pending, no run.
     await emit('task.updated', {
