@@ -287,6 +287,8 @@ export const githubAdapter: SyncAdapter = {
           entity: 'comment',
           fields: commentFields,
           writable: { create: true, update: true, delete: true },
+          // Inbound the comment's parent_external_id; outbound set from its task's link.
+          parentField: 'issue_number',
         },
       ],
     },
