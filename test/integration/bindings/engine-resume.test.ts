@@ -1,11 +1,13 @@
 import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { SQSRecord } from 'aws-lambda';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { handler as syncRuns } from '#functions/bindings/sync-runs.ts';
 import { workOnRun } from '#shared/bindings/engine.ts';
 import type { RecordMessage } from '#shared/bindings/records.ts';
 import { cancelRun, startRun } from '#shared/bindings/runs.ts';
 import type { BindingItem } from '#shared/bindings/store.ts';
+import { runSyncMessage } from '#shared/bindings/worker.ts';
 import { db } from '#shared/db/client.ts';
 import { ConflictError } from '#shared/errors.ts';
 import { sqs } from '#shared/queues.ts';
@@ -81,6 +83,24 @@ describe('a run over several invocations', () => {
     expect((await env.binding(split)).checkpoint).toBe(after.checkpoint_to);
   });
 
+  // KNOWN BUG (design, not fixed here): GitHub pages by offset over `sort=updated&direction=asc`,
+  // so an issue edited while a run is between pages moves to the end and the issue after the
+  // page boundary slides back onto a page already read: this run never sees it, and its
+  // updated_at is below the checkpoint, so no incremental run will either. Listing newest first
+  // (an edit then moves a record to the front, to be seen by the next run) or keyset paging on
+  // `since` would close it; both are the GitHub adapter's to change. Fails until then.
+  it.fails('an issue edited between pages does not make the run miss another one', async () => {
+    const binding = await seeded(250);
+    const run = await start(binding);
+    expect(await workOnRun(messageOf(run), env.opts({ maxPages: 1 }))).toBe('continued');
+    env.clock.advance(5000);
+    env.gh.editIssue('acme', binding.resource.repo as string, 50, { title: 'Edited meanwhile' });
+    for (let i = 0; i < 5; i++)
+      if ((await workOnRun(messageOf(run), env.opts({ maxPages: 1 }))) === 'finished') break;
+    const ids = new Set((await env.records()).map((r) => r.external.id));
+    expect(ids.size).toBe(250);
+  });
+
   it('an invocation budget shorter than the page margin still makes progress (a page per share)', async () => {
     setEnv({ SYNC_INVOCATION_SECONDS: '5' });
     const binding = await seeded(150);
@@ -104,6 +124,31 @@ describe('a run over several invocations', () => {
     expect(after.status).toBe('SUCCEEDED');
     expect(after.inbound.added).toBe(120);
     expect(await env.records()).toHaveLength(120);
+  });
+});
+
+describe('the sync worker', () => {
+  it('our side failing on the last receive before the DLQ: the run ends FAILED internal_error', async () => {
+    const binding = await seeded(5);
+    const run = await start(binding);
+    failSends(sqs(), (c) => c instanceof SendMessageBatchCommand && c.input.QueueUrl === env.queues.records);
+    const record = (receives: number) =>
+      ({
+        messageId: `m${receives}`,
+        body: JSON.stringify(messageOf(run)),
+        attributes: { ApproximateReceiveCount: String(receives) },
+      }) as unknown as SQSRecord;
+    await expect(runSyncMessage(record(1))).rejects.toThrow('injected failure');
+    expect((await env.run(run)).status).toBe('RUNNING');
+    expect(await runSyncMessage(record(5))).toBe('finished');
+    const after = await env.run(run);
+    expect(after.status).toBe('FAILED');
+    expect(after.error?.code).toBe('internal_error');
+    const b = await env.binding(binding);
+    expect(b.active_run_id).toBeUndefined();
+    expect(b.last_run?.status).toBe('FAILED');
+    // A message that is not a run is dropped, not retried.
+    expect(await runSyncMessage({ messageId: 'x', body: '{"kind":"other"}' } as SQSRecord)).toBeUndefined();
   });
 });
 
