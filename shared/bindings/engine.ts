@@ -170,7 +170,7 @@ function expressionOf(set: Partial<RunItem>, seq: number) {
 function recordMessageOf(
   w: Working,
   rec: ExternalRecord,
-  link: Pick<LinkItem, 'pronaflow_id' | 'hash'>,
+  link: Pick<LinkItem, 'pronaflow_id' | 'hash' | 'external_updated_at'>,
   op: 'upsert' | 'delete',
   created: boolean,
   values: FieldValues,
@@ -180,7 +180,13 @@ function recordMessageOf(
   const parent = parentField ? rec.fields[parentField] : undefined;
   return {
     schema: RECORD_SCHEMA,
-    idempotency_key: `${binding.id}:${rec.id}:${op === 'delete' ? 'deleted' : link.hash}`,
+    // A record version: its provider time with its content (the same title changed and changed
+    // back is a new version), or for a delete the version it deletes (deleted twice: two keys).
+    // A replayed page sends the same keys.
+    idempotency_key:
+      op === 'delete'
+        ? `${binding.id}:${rec.id}:deleted:${link.external_updated_at}`
+        : `${binding.id}:${rec.id}:${rec.updatedAt}:${link.hash}`,
     op,
     entity: binding.sync_entity,
     workspace_id: binding.workspace_id,
@@ -290,7 +296,7 @@ async function inboundPage(
         recordMessageOf(
           w,
           rec,
-          { pronaflow_id: pronaflowId, hash },
+          { pronaflow_id: pronaflowId, hash, external_updated_at: rec.updatedAt },
           'upsert',
           action === 'added',
           mapped.values,
@@ -534,14 +540,14 @@ async function claimRun(
         TableName: tableName(),
         Key: { pk: run.pk, sk: run.sk },
         UpdateExpression:
-          'SET #st = :running, started_at = if_not_exists(started_at, :now), invocations = invocations + :one, lease_owner = :owner, lease_until = :leaseUntil, resume_at = :null',
+          `SET #st = :running, ${run.started_at ? '' : 'started_at = :now, '}invocations = invocations + :one, lease_owner = :owner, lease_until = :leaseUntil, resume_at = :null`,
         ConditionExpression: `${LEASE_FREE} AND #st IN (:queued, :running)`,
         ExpressionAttributeNames: { '#st': 'status' },
         ExpressionAttributeValues: {
           ...leaseValues(now, deadline - now + LEASE_SLACK_MS),
           ':running': 'RUNNING',
           ':queued': 'QUEUED',
-          ':now': new Date(now).toISOString(),
+          ...(run.started_at ? {} : { ':now': new Date(now).toISOString() }),
           ':one': 1,
           ':owner': owner,
           ':null': null,

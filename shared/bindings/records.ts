@@ -18,7 +18,10 @@ export const RECORD_SCHEMA = 'pronaflow.integration.record.v1';
 
 export const recordMessage = z.object({
   schema: z.literal(RECORD_SCHEMA),
-  /** Same key = same record version: apply once. `<binding>:<external id>:<content hash | deleted>`. */
+  /**
+   * Same key = same record version: apply once. `<binding>:<external id>:<updated_at>:<content
+   * hash>`, or `<binding>:<external id>:deleted:<updated_at of the version deleted>`.
+   */
   idempotency_key: z.string().max(400),
   op: z.enum(['upsert', 'delete']),
   entity: z.enum(['task', 'comment']),

@@ -137,6 +137,42 @@ describe('incremental runs', () => {
   });
 });
 
+describe('record versions', () => {
+  it('a title changed and changed back is a new version (a new idempotency key), as is a second delete', async () => {
+    const binding = await env.makeBinding();
+    const repo = repoOf(binding);
+    env.gh.seed({ owner: 'acme', repo, issues: 2, start: new Date(env.clock.now() - 60_000) });
+    await runOnce(binding);
+    const keys = (await env.records()).filter((r) => r.external.id === '1').map((r) => r.idempotency_key);
+    for (const title of ['Changed', 'Issue 1']) {
+      env.clock.advance(2000);
+      env.gh.editIssue('acme', repo, 1, { title });
+      await runOnce(binding);
+      const [record] = await env.records();
+      expect(record?.values.title).toBe(title);
+      keys.push(record?.idempotency_key as string);
+    }
+    expect(new Set(keys).size).toBe(3);
+
+    // Deleted, restored (and edited), deleted again: two deletes, two keys.
+    const deletes: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      env.gh.deleteIssue('acme', repo, 2);
+      await runOnce(binding, { full: true });
+      const del = (await env.records()).filter((r) => r.op === 'delete');
+      expect(del.map((r) => r.external.id)).toEqual(['2']);
+      deletes.push(del[0]?.idempotency_key as string);
+      env.gh.repo('acme', repo).deleted.delete(2);
+      env.clock.advance(2000);
+      env.gh.editIssue('acme', repo, 2, { title: `Back ${i}` });
+      const { run } = await runOnce(binding);
+      expect(run.inbound.added).toBe(1);
+      await env.records();
+    }
+    expect(deletes[0]).not.toBe(deletes[1]);
+  });
+});
+
 describe('malformed records', () => {
   it('counts them failed with their external id; the run is PARTIAL and the others sync', async () => {
     const binding = await env.makeBinding();
@@ -177,7 +213,7 @@ describe('deletions', () => {
       op: 'delete',
       created: false,
       pronaflow_id: pronaflowIdFor('task', binding.id, '3'),
-      idempotency_key: `${binding.id}:3:deleted`,
+      idempotency_key: `${binding.id}:3:deleted:${env.gh.issue('acme', repo, 3)?.updated_at}`,
       values: {},
     });
     expect((await linksOf(binding, ['3'])).get('3')?.deleted).toBe(true);
