@@ -179,12 +179,20 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
   }
 }
 
-/** A keyring of an earlier local start gets the pseudonym key it lacks, as the keyring initialiser does in AWS. */
+/**
+ * A secrets file without the keyring (`npm run dev:secret` ran before the first start) gets one;
+ * a keyring of an earlier local start gets the pseudonym key it lacks, as the keyring initialiser
+ * does in AWS.
+ */
 function completeKeyring(secretsFile: string): void {
   const prefix = process.env.SECRETS_PREFIX ?? 'pronaflow-integrations/';
   const all = JSON.parse(readFileSync(secretsFile, 'utf8')) as Record<string, string>;
   const raw = all[`${prefix}${KEYRING_SECRET}`];
-  if (!raw) return;
+  if (!raw) {
+    all[`${prefix}${KEYRING_SECRET}`] = JSON.stringify(newKeyring());
+    writeFileSync(secretsFile, JSON.stringify(all, null, 2), { mode: 0o600 });
+    return;
+  }
   const ring = JSON.parse(raw) as { pseudonym_key?: string };
   if (ring.pseudonym_key) return;
   all[`${prefix}${KEYRING_SECRET}`] = JSON.stringify({ ...ring, pseudonym_key: newPseudonymKey() });
