@@ -539,8 +539,7 @@ async function claimRun(
       new UpdateCommand({
         TableName: tableName(),
         Key: { pk: run.pk, sk: run.sk },
-        UpdateExpression:
-          `SET #st = :running, ${run.started_at ? '' : 'started_at = :now, '}invocations = invocations + :one, lease_owner = :owner, lease_until = :leaseUntil, resume_at = :null`,
+        UpdateExpression: `SET #st = :running, ${run.started_at ? '' : 'started_at = :now, '}invocations = invocations + :one, lease_owner = :owner, lease_until = :leaseUntil, resume_at = :null`,
         ConditionExpression: `${LEASE_FREE} AND #st IN (:queued, :running)`,
         ExpressionAttributeNames: { '#st': 'status' },
         ExpressionAttributeValues: {
@@ -622,10 +621,6 @@ export async function workOnRun(msg: RunMessage, opts: InvocationOptions): Promi
   const now = opts.now ?? Date.now;
   const found = await getRunAt(msg.connection_id, msg.binding_id, msg.run_id);
   if (!found || isTerminal(found.status)) return 'skipped';
-  if (found.resume_at && found.resume_at > now() + 1000) {
-    await enqueueRun(found, Math.ceil((found.resume_at - now()) / 1000));
-    return 'rescheduled';
-  }
   const binding = await getBindingAt(msg.connection_id, msg.binding_id);
   if (!binding) {
     await finishRun(found, {
@@ -637,6 +632,11 @@ export async function workOnRun(msg: RunMessage, opts: InvocationOptions): Promi
   if (found.cancel_requested) {
     await finishRun(found, { status: 'CANCELLED', error: { code: 'cancelled', message: 'Cancelled' } });
     return 'finished';
+  }
+  // After the cancel and deletion checks: a run waiting out a long rate limit still stops at once.
+  if (found.resume_at && found.resume_at > now() + 1000) {
+    await enqueueRun(found, Math.ceil((found.resume_at - now()) / 1000));
+    return 'rescheduled';
   }
   const owner = newId('inv');
   const run = await claimRun(found, owner, opts.deadline, now());

@@ -1,7 +1,7 @@
 import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { workOnRun } from '#shared/bindings/engine.ts';
-import { startRun } from '#shared/bindings/runs.ts';
+import { cancelRun, startRun } from '#shared/bindings/runs.ts';
 import type { BindingItem } from '#shared/bindings/store.ts';
 import { openAccessToken } from '#shared/oauth/connections.ts';
 import { reload } from '#shared/oauth/connections-repo.ts';
@@ -99,6 +99,17 @@ describe('rate limits', () => {
     expect(after.invocations).toBe(2);
     const records = await env.records();
     expect(new Set(records.map((r) => r.idempotency_key)).size).toBe(250);
+  });
+
+  it('a run waiting for a rate limit is cancelled at once, not when the wait is over', async () => {
+    const binding = await seeded(50);
+    const run = await start(binding);
+    env.gh.inject({ kind: 'secondary' });
+    expect(await workOnRun(messageOf(run), env.opts())).toBe('rescheduled');
+    await cancelRun(await env.binding(binding), run.id);
+    expect(await workOnRun(messageOf(run), env.opts())).toBe('finished');
+    expect((await env.run(run)).status).toBe('CANCELLED');
+    expect((await env.binding(binding)).active_run_id).toBeUndefined();
   });
 
   it('secondary limit: backs off a minute (rescheduled), then goes on', async () => {
