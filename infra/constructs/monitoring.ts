@@ -152,6 +152,8 @@ export const THRESHOLDS = {
   minDeliveryJobs: 20,
   /** Failed scheduled OAuth refreshes in 15 minutes (three runs of the 5-minute schedule). */
   oauthRefreshFailures: 5,
+  /** Sync runs that ended FAILED in 15 minutes (dead connections, refused tokens, gone resources, withdrawn consent). */
+  syncFailures: 3,
 } as const;
 
 /** CloudWatch's limit of metrics in one metric-math alarm. */
@@ -205,6 +207,38 @@ export const LOG_METRICS: readonly LogMetricDef[] = [
     source: 'functions/workers/refresh-oauth-connections.ts',
   },
   {
+    // shared/bindings/runs.ts finishRun(): `logger.info('sync run finished', { …, failed, records_in,
+    // records_out })`, written by the sync worker at the end of each run.
+    worker: 'syncRuns',
+    metricName: 'SyncRunsFailed',
+    message: 'sync run finished',
+    valueField: 'failed',
+    source: 'shared/bindings/runs.ts',
+    alarm: {
+      name: 'sync-failures',
+      description:
+        'Sync runs of data sync bindings ended FAILED (the run and sync.failed webhook say why: a refused or expired ' +
+        'connection, a resource gone at the provider, consent withdrawn). Look for "sync run finished" lines with ' +
+        'failed = 1 in the sync worker log group.',
+      threshold: THRESHOLDS.syncFailures,
+      periodMinutes: 15,
+    },
+  },
+  {
+    worker: 'syncRuns',
+    metricName: 'SyncRecordsIn',
+    message: 'sync run finished',
+    valueField: 'records_in',
+    source: 'shared/bindings/runs.ts',
+  },
+  {
+    worker: 'syncRuns',
+    metricName: 'SyncRecordsOut',
+    message: 'sync run finished',
+    valueField: 'records_out',
+    source: 'shared/bindings/runs.ts',
+  },
+  {
     // shared/webhooks/delivery-store.ts logDisabled(), called by the delivery worker's follow-up.
     worker: 'deliverWebhooks',
     metricName: 'WebhookEndpointsDisabled',
@@ -217,15 +251,7 @@ export const LOG_METRICS: readonly LogMetricDef[] = [
  * Alarms that are still to be built, each an EXTENSION POINT with what it waits for. A test fails
  * once the feature gets the worker the alarm needs, so the entry is not forgotten.
  */
-export const PENDING_ALARMS = [
-  {
-    id: 'syncFailures',
-    feature: 'bindings',
-    waitsFor:
-      'the bindings sync worker (consumer of the sync queue): add its outcome line (or EMF metric) to ' +
-      'LOG_METRICS with an alarm, as refreshOAuthConnections does; the sync DLQ alarm exists already',
-  },
-] as const;
+export const PENDING_ALARMS: readonly { id: string; feature: string; waitsFor: string }[] = [];
 
 // ── The alarm topic (root) ──────────────────────────────────────────────────────────────────
 

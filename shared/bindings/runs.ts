@@ -340,6 +340,19 @@ export async function finishRun(run: RunItem, outcome: RunOutcome): Promise<RunI
     throw err;
   }
   const finished: RunItem = { ...run, ...runSet };
+  // The sync worker's outcome line: CloudWatch metric filters count failed runs and records synced
+  // from it (infra/constructs/monitoring.ts LOG_METRICS; the sync-failures alarm).
+  logger.info('sync run finished', {
+    run_id: run.id,
+    binding_id: run.binding_id,
+    status: outcome.status,
+    trigger: run.trigger,
+    failed: outcome.status === 'FAILED' ? 1 : 0,
+    records_in: run.inbound.added + run.inbound.updated + run.inbound.deleted,
+    records_out: run.outbound.added + run.outbound.updated + run.outbound.deleted,
+    record_errors: run.errors_total,
+    ...(outcome.error ? { error_code: outcome.error.code } : {}),
+  });
   await raiseRunEvent(finished, binding).catch((err) =>
     logger.warn('sync event not raised', { run_id: run.id, error: (err as Error).message }),
   );
