@@ -197,6 +197,17 @@ describe('an OUTBOUND binding', () => {
     expect(env.gh.calls.filter((c) => c.method === 'POST')).toHaveLength(30);
     expect(await env.records()).toEqual([]);
     expect(await pendingPage(binding, 50)).toEqual([]);
+    // Events came while it was active: its end started the next run.
+    const after = await env.binding(binding);
+    expect(after.rerun_requested).toBeUndefined();
+    expect(after.active_run_id).toBeDefined();
+    expect(after.active_run_id).not.toBe(run.id);
+    const rerun = await env.run({
+      connection_id: b.connection_id,
+      binding_id: b.id,
+      id: after.active_run_id as string,
+    });
+    expect(rerun).toMatchObject({ status: 'QUEUED', trigger: 'events' });
   });
 });
 

@@ -74,4 +74,22 @@ describe('a Slack channel inbound', () => {
     });
     expect(records.find((r) => r.op === 'upsert')?.values.title).toBe('Edited request');
   });
+
+  it('a deleted thread parent (a tombstone in the listing) is deleted by the listing itself', async () => {
+    const binding = await env.makeBinding({ app_id: 'slack' });
+    const channel = channelOf(binding);
+    env.slack.createChannel(channel);
+    const ts = env.slack.seed(channel, 3, { user: 'U0PERSON01' });
+    env.slack.reply(channel, ts[1] as string, 'A reply', { user: 'U0PERSON02' });
+    const first = await runOnce(binding);
+    expect(first.inbound.added).toBe(3);
+    await env.records();
+    env.slack.deleteMessage(channel, ts[1] as string);
+    env.slack.calls.length = 0;
+    const full = await runOnce(binding, true);
+    expect(full.inbound).toMatchObject({ added: 0, updated: 0, deleted: 1, failed: 0 });
+    expect((await env.records()).map((r) => [r.op, r.external.id])).toEqual([['delete', ts[1]]]);
+    // Seen deleted in the listing: no message was read one by one.
+    expect(env.slack.calls.filter((c) => c.method !== 'conversations.history')).toEqual([]);
+  });
 });
