@@ -11,6 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import * as z from 'zod';
+import { forEachLimit } from '#shared/db/batch.ts';
 import { sendJsonBatch } from '#shared/queues.ts';
 import type { SyncEntity } from './fields.ts';
 
@@ -62,7 +63,9 @@ export function pronaflowIdFor(entity: SyncEntity, bindingId: string, externalId
   return `${entity === 'task' ? 'task' : 'cmt'}_${body}`;
 }
 
-/** Sends a page's records (SendMessageBatch, ten a call). */
+/** Sends a page's records (SendMessageBatch, ten a call, five calls side by side). */
 export async function publishRecords(messages: RecordMessage[]): Promise<void> {
-  if (messages.length) await sendJsonBatch('RECORDS_QUEUE_URL', messages);
+  const batches: RecordMessage[][] = [];
+  for (let i = 0; i < messages.length; i += 10) batches.push(messages.slice(i, i + 10));
+  await forEachLimit(batches, 5, (batch) => sendJsonBatch('RECORDS_QUEUE_URL', batch));
 }

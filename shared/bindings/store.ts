@@ -12,7 +12,7 @@ import {
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { batchDelete } from '#shared/db/batch.ts';
+import { batchDelete, forEachLimit } from '#shared/db/batch.ts';
 import { db, tableName } from '#shared/db/client.ts';
 import { isConditionFailed } from '#shared/db/conditions.ts';
 import { queryPage } from '#shared/db/pagination.ts';
@@ -366,17 +366,19 @@ export async function linksOf(
   return found;
 }
 
-/** Writes links (BatchWriteItem, 25 a call; a page's links are idempotent puts). */
+/** Writes links (BatchWriteItem, 25 a call, four calls side by side; a page's links are idempotent puts). */
 export async function putLinks(items: readonly LinkItem[]): Promise<void> {
-  for (let i = 0; i < items.length; i += 25) {
-    let requests = items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } }));
+  const chunks: LinkItem[][] = [];
+  for (let i = 0; i < items.length; i += 25) chunks.push(items.slice(i, i + 25));
+  await forEachLimit(chunks, 4, async (chunk) => {
+    let requests = chunk.map((Item) => ({ PutRequest: { Item } }));
     for (let attempt = 0; requests.length; attempt++) {
       if (attempt >= 8) throw new Error(`${requests.length} links left unprocessed`);
       if (attempt) await new Promise((r) => setTimeout(r, 25 * 2 ** attempt));
       const out = await db().send(new BatchWriteCommand({ RequestItems: { [tableName()]: requests } }));
       requests = (out.UnprocessedItems?.[tableName()] ?? []) as typeof requests;
     }
-  }
+  });
 }
 
 /** The links of one PronaFlow record in a workspace, one per binding (B6). */
