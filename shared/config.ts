@@ -94,6 +94,8 @@ export const configSchema = z.object({
   PACKAGES_BUCKET_NAME: z.string().default(''),
   // Webhooks: the deliveries DLQ (found from the delivery queue's redrive policy when unset)
   DELIVERY_DLQ_URL: z.string().optional(),
+  // The status view: every DLQ (`<queue id>=<url>` pairs), set with the grant queue:dlqs:read-attributes
+  DLQ_URLS: z.string().optional(),
   SERVICE_VERSION: z.string().default('0.1.0'),
 });
 

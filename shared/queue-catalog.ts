@@ -29,6 +29,27 @@ export interface QueueDef {
   external?: boolean;
 }
 
+/**
+ * `DLQ_URLS`, the setting through which the status function learns every DLQ (with the grant
+ * `queue:dlqs:read-attributes`): space-separated `<queue id>=<DLQ URL>` pairs.
+ */
+export function dlqUrlsSetting(urls: Record<QueueId, string>): string {
+  return Object.values(queues)
+    .map((q) => `${q.id}=${urls[q.id]}`)
+    .join(' ');
+}
+
+/** The DLQ URLs of a `DLQ_URLS` setting, by queue id (pairs of unknown queues are skipped). */
+export function parseDlqUrls(setting: string | undefined): Partial<Record<QueueId, string>> {
+  const out: Partial<Record<QueueId, string>> = {};
+  for (const pair of (setting ?? '').split(/\s+/).filter(Boolean)) {
+    const at = pair.indexOf('=');
+    const id = pair.slice(0, at) as QueueId;
+    if (at > 0 && id in queues) out[id] = pair.slice(at + 1);
+  }
+  return out;
+}
+
 export type QueueId = 'ingest' | 'deliveries' | 'sync' | 'usage' | 'plugins' | 'lifecycle' | 'records';
 
 export const queues: Record<QueueId, QueueDef> = {

@@ -1,6 +1,7 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { config } from '#shared/config.ts';
+import { withCounterBuffer } from '#shared/counters.ts';
 import { logger } from '#shared/logger.ts';
 
 /**
@@ -15,7 +16,8 @@ export function queueWorker(name: string, processRecord: (record: SQSRecord) => 
     const processor = new BatchProcessor(EventType.SQS);
     logger.resetKeys();
     logger.appendKeys({ worker: name });
-    return processPartialResponse(event, processRecord, processor, { context });
+    // The status view's counters of the batch's transitions are written once, at its end.
+    return withCounterBuffer(() => processPartialResponse(event, processRecord, processor, { context }));
   };
 }
 
@@ -33,6 +35,8 @@ export function scheduledWorker<T>(
   return async (_event: unknown, context?: Context): Promise<T> => {
     logger.resetKeys();
     logger.appendKeys({ worker: name });
-    return run(() => (context?.getRemainingTimeInMillis?.() ?? Number.POSITIVE_INFINITY) < marginMs);
+    return withCounterBuffer(() =>
+      run(() => (context?.getRemainingTimeInMillis?.() ?? Number.POSITIVE_INFINITY) < marginMs),
+    );
   };
 }

@@ -1,7 +1,13 @@
-import { SendMessageBatchCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import {
+  GetQueueAttributesCommand,
+  SendMessageBatchCommand,
+  SendMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
 import { config } from '#shared/config.ts';
 import type { Grant } from '#shared/http/route.ts';
-import { type QueueDef, queues } from '#shared/queue-catalog.ts';
+import { logger } from '#shared/logger.ts';
+import { parseDlqUrls, type QueueDef, type QueueId, queues } from '#shared/queue-catalog.ts';
 import { assertGranted } from '#shared/runtime-grants.ts';
 
 let client: SQSClient | undefined;
@@ -26,6 +32,17 @@ export function sqs(): SQSClient {
         if (command === 'SendMessageCommand' || command === 'SendMessageBatchCommand') {
           const url = (args.input as { QueueUrl?: string }).QueueUrl ?? '';
           assertGranted(`SQS send to ${url}`, ...sendGrantsFor(url));
+        }
+        if (command === 'GetQueueAttributesCommand') {
+          const url = (args.input as { QueueUrl?: string }).QueueUrl ?? '';
+          if (Object.values(parseDlqUrls(config().DLQ_URLS)).includes(url)) {
+            // Sending to a queue (CDK's grantSendMessages) includes reading its attributes.
+            assertGranted(
+              `SQS GetQueueAttributes of ${url}`,
+              'queue:dlqs:read-attributes',
+              ...sendGrantsFor(url),
+            );
+          }
         }
         return next(args);
       },
@@ -82,4 +99,32 @@ export async function sendJsonBatch(urlEnv: QueueDef['urlEnv'], bodies: unknown[
     );
     if (out.Failed?.length) throw new Error(`${out.Failed.length} messages were not accepted by SQS`);
   }
+}
+
+/** One DLQ's depth as the status view shows it (`messages` null when it could not be read). */
+export interface DlqDepth {
+  queue: QueueId;
+  /** ApproximateNumberOfMessages: messages waiting in the DLQ for a redrive. */
+  messages: number | null;
+}
+
+/**
+ * The depth of every DLQ named by `DLQ_URLS` (one GetQueueAttributes each, side by side); a queue
+ * that cannot be read shows `null` (logged by the caller's view, never a failed status call).
+ */
+export async function dlqDepths(): Promise<DlqDepth[]> {
+  const urls = parseDlqUrls(config().DLQ_URLS);
+  return Promise.all(
+    (Object.entries(urls) as [QueueId, string][]).map(async ([queue, url]) => {
+      try {
+        const out = await sqs().send(
+          new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages'] }),
+        );
+        return { queue, messages: Number(out.Attributes?.ApproximateNumberOfMessages ?? 0) };
+      } catch (err) {
+        logger.error('DLQ depth could not be read', { queue, error: err as Error });
+        return { queue, messages: null };
+      }
+    }),
+  );
 }

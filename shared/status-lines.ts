@@ -55,18 +55,32 @@ export async function deleteStatusEntry(line: string, entryId: string): Promise<
   await db().send(new DeleteCommand({ TableName: tableName(), Key: keys.statusEntry(line, entryId) }));
 }
 
-/** Every line, with its entries, oldest first (one Query of the status partition). */
+/** Every line, with its entries, oldest first (one Query of the lines of the status partition). */
 export async function readStatusLines(): Promise<StatusLine[]> {
   const out = await db().send(
     new QueryCommand({
       TableName: tableName(),
-      KeyConditionExpression: 'pk = :pk',
-      ExpressionAttributeValues: { ':pk': keys.statusPartition },
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :lines)',
+      ExpressionAttributeValues: { ':pk': keys.statusPartition, ':lines': keys.statusLinesPrefix },
       Limit: STATUS_ENTRIES_READ,
     }),
   );
+  return statusLinesOf(out.Items ?? [], out.LastEvaluatedKey !== undefined);
+}
+
+/**
+ * The status lines among items of the status partition (others, e.g. the service-wide counters
+ * an operator's view reads in the same Query, are skipped); `truncated`: the read stopped early.
+ */
+export function statusLinesOf(items: readonly Record<string, unknown>[], truncated: boolean): StatusLine[] {
   const lines = new Map<string, StatusLine>();
-  for (const item of out.Items ?? []) {
+  let read = 0;
+  for (const item of items) {
+    if (item.entity !== 'StatusLine' && item.entity !== 'StatusEntry') continue;
+    if (++read > STATUS_ENTRIES_READ) {
+      truncated = true;
+      break;
+    }
     const name = String(item.line);
     const line = lines.get(name) ?? { name, in_progress: 0, truncated: false, entries: [] };
     lines.set(name, line);
@@ -80,7 +94,6 @@ export async function readStatusLines(): Promise<StatusLine[]> {
       items_done: Number(item.items_done ?? 0),
     });
   }
-  const truncated = out.LastEvaluatedKey !== undefined;
   return [...lines.values()].map((l) => {
     const entries = l.entries.sort((a, b) => a.started_at.localeCompare(b.started_at));
     return { ...l, truncated: truncated || entries.length > LISTED, entries: entries.slice(0, LISTED) };

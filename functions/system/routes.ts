@@ -12,6 +12,7 @@ import {
   problemTypeParams,
   problemTypeSchema,
   statusSchema,
+  workspaceStatusSchema,
 } from '#shared/system/schemas.ts';
 
 const route = featureRoute({ tag: 'System', auth: 'public', scopes: [] });
@@ -37,6 +38,20 @@ export const routes = {
     summary: 'Service version, which capabilities are available, and background work in progress',
     responses: { 200: { description: 'Service status', schema: statusSchema } },
     grants: ['table:read'],
+  }),
+  workspaceStatus: route({
+    id: 'workspaceStatus',
+    method: 'GET',
+    path: '/status/workspace',
+    handler: 'system/get-workspace-status',
+    // Counts only, no resource of any feature: any credential of the workspace, no scope.
+    auth: 'user_or_token',
+    summary:
+      "The workspace's view per feature (tokens, webhooks, OAuth connections, plugins, consents, bindings); for an operator, also the service-wide view, the DLQ depths and the cascades in progress",
+    responses: {
+      200: { description: 'Counters of the workspace (and of the service)', schema: workspaceStatusSchema },
+    },
+    grants: ['table:read', 'queue:dlqs:read-attributes'],
   }),
   openapi: route({
     id: 'openapi',

@@ -14,7 +14,7 @@ import { Construct } from 'constructs';
 import type { BucketDef, BucketId } from '#shared/bucket-catalog.ts';
 import { APPEND_ONLY_PREFIX } from '#shared/db/append-only.ts';
 import type { Grant } from '#shared/http/route.ts';
-import type { QueueDef, QueueId } from '#shared/queue-catalog.ts';
+import { dlqUrlsSetting, type QueueDef, type QueueId } from '#shared/queue-catalog.ts';
 
 /** The resources grants point at. */
 export interface GrantTargets {
@@ -133,6 +133,15 @@ export function grant(role: iam.Role, g: Grant, t: GrantTargets): void {
     case 'queue:deliveries-dlq:send':
       t.queues.deliveries.dlq.grantSendMessages(role);
       return;
+    case 'queue:dlqs:read-attributes':
+      // The depth of every DLQ (the operators' status view): GetQueueAttributes only, each DLQ by ARN.
+      role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          actions: ['sqs:GetQueueAttributes'],
+          resources: Object.values(t.queues).map((q) => q.dlq.queueArn),
+        }),
+      );
+      return;
     case 'table:scan':
       role.addToPrincipalPolicy(
         new iam.PolicyStatement({ actions: ['dynamodb:Scan'], resources: [t.table.tableArn] }),
@@ -189,6 +198,16 @@ export function grant(role: iam.Role, g: Grant, t: GrantTargets): void {
 /** Environment variables that come with a grant (bound together so neither exists without the other). */
 export function grantEnvironment(g: Grant, t: GrantTargets): Record<string, string> {
   if (g === 'queue:deliveries-dlq:send') return { DELIVERY_DLQ_URL: t.queues.deliveries.dlq.queueUrl };
+  if (g === 'queue:dlqs:read-attributes') {
+    return {
+      DLQ_URLS: dlqUrlsSetting(
+        Object.fromEntries(Object.entries(t.queues).map(([id, q]) => [id, q.dlq.queueUrl])) as Record<
+          QueueId,
+          string
+        >,
+      ),
+    };
+  }
   const bucketId = grantBucket(g);
   if (bucketId) {
     const { bucket, def } = t.buckets[bucketId];

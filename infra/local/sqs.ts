@@ -7,7 +7,7 @@ import {
 import { type FauxqsServer, startFauxqs } from 'fauxqs';
 import { workers } from '#functions/features.ts';
 import { visibilityTimeoutSeconds } from '#functions/workers.ts';
-import { type QueueDef, type QueueId, queues } from '#shared/queue-catalog.ts';
+import { dlqUrlsSetting, type QueueDef, type QueueId, queues } from '#shared/queue-catalog.ts';
 
 export interface LocalSqs {
   endpoint: string;
@@ -15,7 +15,7 @@ export interface LocalSqs {
   urls: Record<QueueId, string>;
   dlqUrls: Record<QueueId, string>;
   /** Environment variables functions read queue URLs from (as the CDK stack sets them). */
-  env: Record<QueueDef['urlEnv'] | 'DELIVERY_DLQ_URL', string>;
+  env: Record<QueueDef['urlEnv'] | 'DELIVERY_DLQ_URL' | 'DLQ_URLS', string>;
   stop: () => Promise<void>;
 }
 
@@ -56,6 +56,7 @@ export async function startSqs(opts: { prefix?: string; dataDir?: string } = {})
       env[q.urlEnv] = main.queueUrl;
     }
     env.DELIVERY_DLQ_URL = dlqUrls.deliveries;
+    env.DLQ_URLS = dlqUrlsSetting(dlqUrls);
     return { endpoint, urls, dlqUrls, env, stop: () => server.stop() };
   } catch (err) {
     await server.stop();

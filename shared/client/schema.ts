@@ -663,6 +663,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/integration/status/workspace": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The workspace's view per feature (tokens, webhooks, OAuth connections, plugins, consents, bindings); for an operator, also the service-wide view, the DLQ depths and the cascades in progress */
+        get: operations["workspaceStatus"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/integration/tokens": {
         parameters: {
             query?: never;
@@ -9981,6 +9998,157 @@ export interface operations {
             };
             /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    workspaceStatus: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Counters of the workspace (and of the service) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description The workspace's counters per feature */
+                        features: {
+                            [key: string]: {
+                                [key: string]: number | {
+                                    [key: string]: number;
+                                };
+                            };
+                        };
+                        /** @description PronaFlow operators only (the session's `operator` claim, or a token an operator created) */
+                        service?: {
+                            /** @description Background work in progress (the cascades of deletions) */
+                            background: {
+                                entries: {
+                                    items_done: number;
+                                    kind: string;
+                                    started_at: string;
+                                    step: string;
+                                    updated_at: string;
+                                }[];
+                                in_progress: number;
+                                name: string;
+                                truncated: boolean;
+                            }[];
+                            /** @description Every queue's dead-letter queue */
+                            dead_letter_queues: {
+                                /** @description Messages waiting in the DLQ (ApproximateNumberOfMessages); null when it could not be read */
+                                messages: number | null;
+                                queue: string;
+                            }[];
+                            /** @description The same counters summed over every workspace (kept as they change) */
+                            features: {
+                                [key: string]: {
+                                    [key: string]: number | {
+                                        [key: string]: number;
+                                    };
+                                };
+                            };
+                        };
+                        time: string;
+                        /** @description The workspace of the credentials (X-Workspace-Id for a session in several) */
+                        workspace_id: string;
+                    };
+                };
+            };
+            /** @description Invalid input: a session in several workspaces names none (X-Workspace-Id) (problem+json lists each bad field). Problem type: [`validation-error`](/v1/integration/problems/validation-error) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. Problem type: [`unauthorized`](/v1/integration/problems/unauthorized) */
+            401: {
+                headers: {
+                    /** @description The Bearer challenge, with the error when there is one */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed: workspace membership, role (`required_role`) or token scope (`required_scopes`). Problem type: [`forbidden`](/v1/integration/problems/forbidden) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        /** @description How many more field errors there were beyond the first 20 listed */
+                        errors_omitted?: number;
+                        instance?: string;
+                        request_id?: string;
+                        /**
+                         * @description The role the caller lacks
+                         * @enum {string}
+                         */
+                        required_role?: "admin" | "operator";
+                        /** @description The scopes of which the caller lacks every one */
+                        required_scopes?: string[];
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Body larger than the limit (MAX_BODY_SIZE_KB). Problem type: [`payload-too-large`](/v1/integration/problems/payload-too-large) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limit exceeded. Problem type: [`rate-limited`](/v1/integration/problems/rate-limited) */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry can succeed */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (nothing of its cause is said; quote the request_id). Problem type: [`internal-error`](/v1/integration/problems/internal-error) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Credentials cannot be verified right now; try again shortly. Problem type: [`service-unavailable`](/v1/integration/problems/service-unavailable) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

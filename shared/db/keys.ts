@@ -124,6 +124,22 @@ export const keys = {
   statusLine: (line: string) => ({ pk: 'STATUS', sk: `LINE#${line}` }),
   /** One piece of work in progress on a line. */
   statusEntry: (line: string, entryId: string) => ({ pk: 'STATUS', sk: `LINE#${line}#${entryId}` }),
+  /** Prefix of the status lines in the status partition (the public status reads only these). */
+  statusLinesPrefix: 'LINE#',
+
+  // ── Counters of the status view (shared/counters.ts; any feature writes its own) ──
+  /** Partition of a workspace's counters (S5): GET /status/workspace reads it with one Query. */
+  workspaceCounters: (workspaceId: string) => `COUNTERS#WS#${encodeURIComponent(workspaceId)}`,
+  /** One counter of a workspace (`sk = <feature>#<counter>#<status|*>#<bucket|*>`). */
+  workspaceCounter: (workspaceId: string, sk: string) => ({
+    pk: `COUNTERS#WS#${encodeURIComponent(workspaceId)}`,
+    sk,
+  }),
+  /**
+   * One service-wide counter (S6), the sum of the workspaces' as they change: in the status
+   * partition, so an operator's view reads it with the status lines in one Query.
+   */
+  serviceCounter: (sk: string) => ({ pk: 'STATUS', sk: `COUNTER#${sk}` }),
 
   // ── Other features ──
 } as const;

@@ -85,6 +85,8 @@ export type Grant =
   | `queue:${QueueId}:send`
   /** Parks a finally failed delivery in the deliveries DLQ. */
   | 'queue:deliveries-dlq:send'
+  /** Reads the attributes (depth) of every DLQ (GetQueueAttributes only): the operators' status view. */
+  | 'queue:dlqs:read-attributes'
   /** Reads objects (GetObject, HeadObject, by version too) of one bucket of the catalog (`shared/bucket-catalog.ts`). */
   | `bucket:${BucketId}:read`
   /** Writes and deletes objects of one bucket, and signs presigned uploads to it (a POST is authorized as the signer). */

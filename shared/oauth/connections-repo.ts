@@ -14,6 +14,7 @@ import { LEASE_FREE, leaseValues } from '#shared/db/lease.ts';
 import { type Page, queryPage } from '#shared/db/pagination.ts';
 import { updateExpression } from '#shared/db/update.ts';
 import { ConflictError, NotFoundError } from '#shared/errors.ts';
+import { countConnection } from './counters.ts';
 
 export type ConnectionStatus = 'ACTIVE' | 'ERROR' | 'EXPIRED';
 
@@ -53,11 +54,12 @@ export interface ConnectionItem {
 
 export type ConnectionKey = Pick<ConnectionItem, 'pk' | 'sk'>;
 
-/** Stores a new connection (conditional create). */
+/** Stores a new connection (conditional create), then counts it (shared/oauth/counters.ts). */
 export async function insertConnection(item: ConnectionItem): Promise<void> {
   await db().send(
     new PutCommand({ TableName: tableName(), Item: item, ConditionExpression: 'attribute_not_exists(pk)' }),
   );
+  await countConnection(undefined, item);
 }
 
 /** A user's connection in a workspace; undefined for an unknown id or another user's connection. */
@@ -149,18 +151,23 @@ export async function deleteConnection(item: ConnectionItem): Promise<number> {
     deleted += keysToDelete.length;
     start = page.LastEvaluatedKey;
   } while (start);
+  let old: ConnectionItem | undefined;
   try {
-    await db().send(
+    const out = await db().send(
       new DeleteCommand({
         TableName: tableName(),
         Key: { pk: item.pk, sk: item.sk },
         ConditionExpression: 'attribute_exists(pk)',
+        ReturnValues: 'ALL_OLD',
       }),
     );
+    old = out.Attributes as ConnectionItem | undefined;
   } catch (err) {
     if (isConditionFailed(err)) throw new NotFoundError(`There is no connection ${item.id}.`, { cause: err });
     throw err;
   }
+  // Only the delete that removed it gets it back: counted out once.
+  await countConnection(old, undefined);
   return deleted;
 }
 
@@ -227,6 +234,7 @@ export async function writeRefreshOutcome(
     remove: [...remove, 'lease_owner', 'lease_until'],
     clauses: ['version = version + :one'],
   });
+  // The item as it was (ALL_OLD): the counts move from exactly that; the new one is built from it.
   const attempt = async (condition: string, extra: Record<string, unknown>) => {
     const out = await db().send(
       new UpdateCommand({
@@ -235,10 +243,14 @@ export async function writeRefreshOutcome(
         ...update,
         ConditionExpression: condition,
         ExpressionAttributeValues: { ...update.ExpressionAttributeValues, ':one': 1, ...extra },
-        ReturnValues: 'ALL_NEW',
+        ReturnValues: 'ALL_OLD',
       }),
     );
-    return out.Attributes as ConnectionItem;
+    const old = out.Attributes as ConnectionItem;
+    const saved = { ...old, ...set, version: old.version + 1 } as ConnectionItem & Record<string, unknown>;
+    for (const name of [...remove, 'lease_owner', 'lease_until']) delete saved[name];
+    await countConnection(old, saved);
+    return saved as ConnectionItem;
   };
   try {
     return await attempt('lease_owner = :me', { ':me': owner });

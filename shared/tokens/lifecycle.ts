@@ -9,9 +9,10 @@
  *   query of its partition); SWEEP deletes the tokens and their records, then each user's quota,
  *   usage logs and counters, the membership records, and the plan item.
  */
-import { QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { CascadeParticipant, CascadeSubject, SweepCursor, SweepPage } from '#shared/cascade.ts';
 import { config } from '#shared/config.ts';
+import { addCounters } from '#shared/counters.ts';
 import { batchDelete, forEachLimit, type ItemKey } from '#shared/db/batch.ts';
 import { userItemsPage } from '#shared/db/by-user.ts';
 import { db, tableName } from '#shared/db/client.ts';
@@ -19,6 +20,8 @@ import { isConditionFailed } from '#shared/db/conditions.ts';
 import { keys } from '#shared/db/keys.ts';
 import { queryAll } from '#shared/db/query.ts';
 import { rateSubject } from './rate-limit.ts';
+import { activeToken } from './token-counters.ts';
+import type { TokenItem } from './token-store.ts';
 
 /** Entities of this feature that carry `user_id` (so the `byUser` index finds them). */
 export const TOKEN_USER_ENTITIES = [
@@ -92,6 +95,20 @@ function counterKeys(workspaceId: string, userId: string, now = Date.now()): Ite
   );
 }
 
+/**
+ * Deletes a deleted user's token metadata one by one and takes each active one out of its
+ * workspace's count: only the delete that removed the item gets it back, so a page run again
+ * counts nothing twice.
+ */
+async function deleteCounted(key: ItemKey): Promise<void> {
+  const out = await db().send(
+    new DeleteCommand({ TableName: tableName(), Key: key, ReturnValues: 'ALL_OLD' }),
+  );
+  const old = out.Attributes as TokenItem | undefined;
+  if (old?.is_active && !old.revoked_at)
+    await addCounters(old.workspace_id, [activeToken(old.expires_at, -1)]);
+}
+
 async function sweepUser(
   s: CascadeSubject,
   cursor: SweepCursor | undefined,
@@ -102,7 +119,12 @@ async function sweepUser(
   const found: ItemKey[] = page.items.map((i) => ({ pk: i.pk, sk: i.sk }));
   const workspaces = new Set(page.items.flatMap((i) => (i.workspace_id ? [i.workspace_id] : [])));
   const counters = [...workspaces].flatMap((ws) => counterKeys(ws, s.id));
-  await batchDelete([...found, ...counters]);
+  const metadata = page.items.filter((i) => i.entity === 'ApiToken').map((i) => ({ pk: i.pk, sk: i.sk }));
+  await forEachLimit(metadata, MARK_PARALLEL, deleteCounted);
+  await batchDelete([
+    ...page.items.filter((i) => i.entity !== 'ApiToken').map((i) => ({ pk: i.pk, sk: i.sk })),
+    ...counters,
+  ]);
   if (page.next) return { deleted: found.length, next: { start: page.next } };
   // Index pages done: read it once more a little later (writes of the last moment show then).
   if (cursor?.recheck && found.length === 0) return { deleted: 0 };

@@ -1,5 +1,6 @@
 import { TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
+import { addServiceCounters, counterTransactItems } from '#shared/counters.ts';
 import { db, tableName } from '#shared/db/client.ts';
 import { isConditionFailed, isTransactionCanceled } from '#shared/db/conditions.ts';
 import { keys } from '#shared/db/keys.ts';
@@ -10,6 +11,7 @@ import type { WorkspaceRole } from '#shared/http/caller.ts';
 import { logger } from '#shared/logger.ts';
 import { membershipKey, membershipOrder } from './member-record.ts';
 import { scopesBeyondRole } from './scopes.ts';
+import { activeToken } from './token-counters.ts';
 import { getToken, type TokenItem } from './token-store.ts';
 import { revokeToken } from './token-writes.ts';
 
@@ -126,6 +128,7 @@ async function restrictToRole(workspaceId: string, user: string, id: string, rol
     const deactivate =
       current.is_active && scopesBeyondRole(current.scopes, role, current.operator === true).length > 0;
     if (!deactivate && current.role === role) return;
+    const counted = deactivate ? [activeToken(current.expires_at, -1)] : [];
     const values: Record<string, unknown> = { ':role': role, ':v': current.version };
     const sets = ['#role = :role'];
     if (deactivate) {
@@ -160,9 +163,11 @@ async function restrictToRole(workspaceId: string, user: string, id: string, rol
                 ExpressionAttributeValues: deactivate ? { ':role': role, ':f': false } : { ':role': role },
               },
             },
+            ...counterTransactItems(workspaceId, counted),
           ],
         }),
       );
+      await addServiceCounters(counted);
       if (deactivate) logger.info('token deactivated: scopes beyond the new role', { token_id: id, role });
       return;
     } catch (err) {

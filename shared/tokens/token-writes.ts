@@ -5,6 +5,7 @@
  */
 import { TransactWriteCommand, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
 import { config } from '#shared/config.ts';
+import { addServiceCounters, type CounterChange, counterTransactItems } from '#shared/counters.ts';
 import { db, tableName } from '#shared/db/client.ts';
 import { cancellationCodes, conditionFailedAt, isTransactionConflict } from '#shared/db/conditions.ts';
 import { keys } from '#shared/db/keys.ts';
@@ -14,6 +15,7 @@ import { newId } from '#shared/ids.ts';
 import { generateToken } from './format.ts';
 import { membershipUnchangedCheck } from './member-record.ts';
 import { getWorkspacePlan, planUnchangedCheck, type WorkspacePlan } from './plans.ts';
+import { activeToken } from './token-counters.ts';
 import { ensureQuota, pruneExpiredSlots, quotaFull, quotaKey, takeSlot } from './token-quota.ts';
 import { getToken, hashToken, type TokenAuthRecord, type TokenItem } from './token-store.ts';
 
@@ -125,6 +127,7 @@ export async function createToken(input: {
     ttl: metaTtl(input.expiresAt),
   };
   await ensureQuota(input.workspaceId, input.userId);
+  const counted = [activeToken(input.expiresAt, 1)];
   let pruned = false;
   for (let attempt = 0; ; attempt++) {
     try {
@@ -139,7 +142,9 @@ export async function createToken(input: {
         authRecordPut(item, hash, plan),
         takeSlot(input.workspaceId, input.userId, id, input.expiresAt),
         ...membershipChecks(input.workspaceId, input.userId, input.membershipAsOf),
+        ...counterTransactItems(input.workspaceId, counted),
       ]);
+      await addServiceCounters(counted);
       return { item, value };
     } catch (err) {
       if (input.membershipAsOf !== undefined && conditionFailedAt(err, 3)) throw membershipMoved(err);
@@ -234,6 +239,12 @@ export async function updateToken(
       },
     });
   }
+  // Switched on or off: the token enters or leaves the active count (the version condition makes it once).
+  const counted: CounterChange[] =
+    patch.is_active !== undefined && patch.is_active !== current.is_active
+      ? [activeToken(current.expires_at, patch.is_active ? 1 : -1)]
+      : [];
+  items.push(...counterTransactItems(workspaceId, counted));
   // Switching a token back on hands out a credential again: under the membership it was checked against.
   const checked = patch.is_active === true ? membershipChecks(workspaceId, userId, opts.membershipAsOf) : [];
   items.push(...checked);
@@ -243,6 +254,7 @@ export async function updateToken(
     if (checked.length && conditionFailedAt(err, items.length - 1)) throw membershipMoved(err);
     conflictOrThrow(err, 'The token changed while you updated it; read it again and retry.');
   }
+  await addServiceCounters(counted);
   return {
     ...current,
     ...(patch.name !== undefined ? { name: patch.name } : {}),
@@ -264,6 +276,7 @@ export async function revokeToken(workspaceId: string, userId: string, id: strin
     if (current.revoked_at) return;
     if (attempt === 0) await ensureQuota(workspaceId, userId);
     const now = new Date();
+    const counted = current.is_active ? [activeToken(current.expires_at, -1)] : [];
     try {
       await db().send(
         new TransactWriteCommand({
@@ -294,9 +307,11 @@ export async function revokeToken(workspaceId: string, userId: string, id: strin
                 ExpressionAttributeNames: { '#id': id },
               },
             },
+            ...counterTransactItems(workspaceId, counted),
           ],
         }),
       );
+      await addServiceCounters(counted);
       return;
     } catch (err) {
       // A concurrent rotate or update moved the version, or another token write of the user held
@@ -337,6 +352,8 @@ export async function rotateToken(
     ttl: metaTtl(expiresAt),
   };
   await ensureQuota(workspaceId, userId);
+  // A token switched on moves to its new expiry day (a switched-off one is not counted).
+  const counted = current.is_active ? [activeToken(current.expires_at, -1), activeToken(expiresAt, 1)] : [];
   try {
     await withPlan(workspaceId, (plan) => [
       {
@@ -363,11 +380,13 @@ export async function rotateToken(
       // An expired token whose slot was pruned needs a free one again.
       takeSlot(workspaceId, userId, id, expiresAt),
       ...membershipChecks(workspaceId, userId, opts.membershipAsOf),
+      ...counterTransactItems(workspaceId, counted),
     ]);
   } catch (err) {
     if (opts.membershipAsOf !== undefined && conditionFailedAt(err, 4)) throw membershipMoved(err);
     if (conditionFailedAt(err, 3)) throw quotaFull();
     conflictOrThrow(err, 'The token was rotated or changed by another request at the same time.');
   }
+  await addServiceCounters(counted);
   return { item, value };
 }

@@ -7,6 +7,7 @@
  */
 import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { config } from '#shared/config.ts';
+import { addCounters } from '#shared/counters.ts';
 import { sha256Hex } from '#shared/crypto.ts';
 import { db, tableName } from '#shared/db/client.ts';
 import {
@@ -20,6 +21,7 @@ import { LEASE_FREE, leaseValues } from '#shared/db/lease.ts';
 import { transactWrite } from '#shared/db/transact.ts';
 import type { PronaFlowEvent } from '#shared/events/envelope.ts';
 import { logger } from '#shared/logger.ts';
+import { deliveryCount, syncEndpointCount } from './counters.ts';
 import { expiryMarker, expiryMarkerKey } from './delivery-markers.ts';
 import type { DeliveryStatus, EndpointItem } from './endpoints.ts';
 
@@ -226,6 +228,7 @@ async function createChunk(
     try {
       await transactWrite(writes);
       for (const i of todo) results[i] = { created: true, item: items[i] as DeliveryItem };
+      await countCreated(todo.map((i) => items[i] as DeliveryItem));
       return;
     } catch (err) {
       const codes = cancellationCodes(err);
@@ -414,6 +417,8 @@ export async function recordAttempt(r: AttemptRecord): Promise<RecordedOutcome |
         { Update: { TableName: tableName(), Key: endpointKey, ...change.update } },
         markerDelete,
       ]);
+      await countOutcome(d, r.status);
+      if (change.disabled) await syncEndpointCount(d.workspace_id, d.endpoint_id, false);
       return change.disabled ? { disabled: change.disabled, disabledAt: at } : {};
     } catch (err) {
       if (conditionFailedAt(err, 0)) return false;
@@ -432,6 +437,7 @@ export async function recordAttempt(r: AttemptRecord): Promise<RecordedOutcome |
       // The endpoint was deleted meanwhile: record the outcome without stats.
       try {
         await transactWrite([{ Update: deliveryUpdate }, markerDelete]);
+        await countOutcome(d, r.status);
         return {};
       } catch (inner) {
         if (isTransactionCanceled(inner)) return false;
@@ -501,7 +507,11 @@ function endpointChange(r: AttemptRecord, at: string, known: number | undefined)
  * Conditional on the delivery still being finished in `cycle`, so repeating a restart does
  * nothing. Returns false when it did not apply.
  */
-export async function restartDelivery(d: Pick<DeliveryItem, 'id' | 'cycle'>, now: Date): Promise<boolean> {
+export async function restartDelivery(
+  d: Pick<DeliveryItem, 'id' | 'cycle' | 'status' | 'workspace_id' | 'created_at'>,
+  now: Date,
+): Promise<boolean> {
+  if (d.status === 'PENDING') return false; // read before it finished: nothing to restart yet
   const at = now.toISOString();
   const expiresAt = new Date(now.getTime() + deliveryTtlMs()).toISOString();
   const ttl = ttlIn(retentionSeconds(), now.getTime());
@@ -513,7 +523,8 @@ export async function restartDelivery(d: Pick<DeliveryItem, 'id' | 'cycle'>, now
           Key: keys.webhookDelivery(d.id),
           UpdateExpression:
             'SET #s = :pending, #c = :next, attempt_count = :zero, updated_at = :u, next_attempt_at = :u, expires_at = :exp, #ttl = :ttl REMOVE finished_at, dead_letter, lease_id, lease_until',
-          ConditionExpression: '#c = :c AND #s IN (:d, :f, :e)',
+          // The status read is pinned (a finished cycle's status never changes): the count moves from it.
+          ConditionExpression: '#c = :c AND #s = :was',
           ExpressionAttributeNames: { '#s': 'status', '#c': 'cycle', '#ttl': 'ttl' },
           ExpressionAttributeValues: {
             ':pending': 'PENDING',
@@ -523,19 +534,43 @@ export async function restartDelivery(d: Pick<DeliveryItem, 'id' | 'cycle'>, now
             ':exp': expiresAt,
             ':ttl': ttl,
             ':c': d.cycle,
-            ':d': 'DELIVERED',
-            ':f': 'FAILED',
-            ':e': 'EXPIRED',
+            ':was': d.status,
           },
         },
       },
       { Put: { TableName: tableName(), Item: expiryMarker(d.id, expiresAt, ttl, at) } },
+    ]);
+    await addCounters(d.workspace_id, [
+      deliveryCount(d.created_at, d.status, -1),
+      deliveryCount(d.created_at, 'PENDING', 1),
     ]);
     return true;
   } catch (err) {
     if (conditionFailedAt(err, 0)) return false;
     throw err;
   }
+}
+
+/** Counts deliveries just created (PENDING), per workspace, once their transaction committed. */
+async function countCreated(created: DeliveryItem[]): Promise<void> {
+  const byWorkspace = new Map<string, DeliveryItem[]>();
+  for (const d of created) byWorkspace.set(d.workspace_id, [...(byWorkspace.get(d.workspace_id) ?? []), d]);
+  await Promise.all(
+    [...byWorkspace].map(([ws, list]) =>
+      addCounters(
+        ws,
+        list.map((d) => deliveryCount(d.created_at, 'PENDING', 1)),
+      ),
+    ),
+  );
+}
+
+/** Moves a delivery whose terminal record just committed from PENDING to its outcome. */
+async function countOutcome(d: DeliveryItem, status: DeliveryStatus): Promise<void> {
+  await addCounters(d.workspace_id, [
+    deliveryCount(d.created_at, 'PENDING', -1),
+    deliveryCount(d.created_at, status, 1),
+  ]);
 }
 
 /** Logs an endpoint disabled by a recorded outcome (the disable itself is in the record's transaction). */

@@ -1,5 +1,6 @@
 import { GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { config } from '#shared/config.ts';
+import { addServiceCounters, counterTransactItems } from '#shared/counters.ts';
 import { decrypt, encrypt } from '#shared/crypto.ts';
 import { db, tableName } from '#shared/db/client.ts';
 import { conditionFailedAt, isConditionFailed } from '#shared/db/conditions.ts';
@@ -10,6 +11,7 @@ import { updateExpression } from '#shared/db/update.ts';
 import { ConflictError, NotFoundError, ValidationError } from '#shared/errors.ts';
 import { newId } from '#shared/ids.ts';
 import { resolveTarget, UnsafeTargetError } from '#shared/net/url-guard.ts';
+import { type CountedState, endpointCount, syncEndpointCount } from './counters.ts';
 import type { RetryPolicy } from './retry.ts';
 import type { CreateWebhookInput, UpdateWebhookInput, WebhookView } from './schemas.ts';
 import { generateSecret } from './signing.ts';
@@ -36,6 +38,8 @@ export interface EndpointItem {
   event_types: string[];
   retry_policy: RetryPolicy;
   active: boolean;
+  /** The state the endpoint is counted in by the status view (./counters.ts); absent: from before the counters. */
+  counted?: CountedState;
   disabled_reason?: string;
   disabled_at?: string;
   secret_sealed: string;
@@ -119,6 +123,7 @@ export async function createEndpoint(
   const id = newId('wh', now.getTime());
   const secret = generateSecret();
   const at = now.toISOString();
+  const counted = [endpointCount('active', 1)];
   const item: EndpointItem = {
     ...keys.webhookEndpoint(workspaceId, id),
     entity: 'WebhookEndpoint',
@@ -130,6 +135,7 @@ export async function createEndpoint(
     event_types: subscribed(input.events),
     retry_policy: input.retry_policy,
     active: true,
+    counted: 'active',
     secret_sealed: await encrypt(secret, id),
     consecutive_failures: 0,
     created_by: userId,
@@ -155,6 +161,7 @@ export async function createEndpoint(
               },
             },
           },
+          ...counterTransactItems(workspaceId, counted),
         ],
       }),
     );
@@ -164,6 +171,7 @@ export async function createEndpoint(
     }
     throw err;
   }
+  await addServiceCounters(counted);
   return { view: toView(item, undefined, now), secret };
 }
 
@@ -292,44 +300,63 @@ export async function updateEndpoint(
         ReturnValues: 'ALL_NEW',
       }),
     );
-    return toView(out.Attributes as EndpointItem, undefined, now);
+    const updated = out.Attributes as EndpointItem;
+    if (patch.active !== undefined) await syncEndpointCount(workspaceId, id, updated.active);
+    return toView(updated, undefined, now);
   } catch (err) {
     if (isConditionFailed(err)) throw new NotFoundError(`Webhook endpoint ${id} was not found.`);
     throw err;
   }
 }
 
-/** Deletes an endpoint and gives its slot back; its delivery records expire with their TTL. */
+/**
+ * Deletes an endpoint and gives its slot back; its delivery records expire with their TTL. The
+ * endpoint leaves the count of the state it is counted in, in the same transaction (conditional
+ * on that state, read just before: a flip in between makes it read again).
+ */
 export async function deleteEndpoint(workspaceId: string, id: string): Promise<void> {
-  try {
-    await db().send(
-      new TransactWriteCommand({
-        TransactItems: [
-          {
-            Delete: {
-              TableName: tableName(),
-              Key: keys.webhookEndpoint(workspaceId, id),
-              ConditionExpression: 'attribute_exists(pk)',
+  for (let attempt = 0; ; attempt++) {
+    const current = await findEndpoint(workspaceId, id);
+    if (!current) throw new NotFoundError(`Webhook endpoint ${id} was not found.`);
+    const counted = current.counted ? [endpointCount(current.counted, -1)] : [];
+    try {
+      await db().send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Delete: {
+                TableName: tableName(),
+                Key: keys.webhookEndpoint(workspaceId, id),
+                ...(current.counted
+                  ? {
+                      ConditionExpression: 'attribute_exists(pk) AND counted = :c',
+                      ExpressionAttributeValues: { ':c': current.counted },
+                    }
+                  : { ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(counted)' }),
+              },
             },
-          },
-          {
-            Update: {
-              TableName: tableName(),
-              Key: keys.webhookCount(workspaceId),
-              UpdateExpression: 'ADD #n :minus',
-              ConditionExpression: '#n > :zero',
-              ExpressionAttributeNames: { '#n': 'count' },
-              ExpressionAttributeValues: { ':minus': -1, ':zero': 0 },
+            {
+              Update: {
+                TableName: tableName(),
+                Key: keys.webhookCount(workspaceId),
+                UpdateExpression: 'ADD #n :minus',
+                ConditionExpression: '#n > :zero',
+                ExpressionAttributeNames: { '#n': 'count' },
+                ExpressionAttributeValues: { ':minus': -1, ':zero': 0 },
+              },
             },
-          },
-        ],
-      }),
-    );
-  } catch (err) {
-    if (conditionFailedAt(err, 0)) {
-      throw new NotFoundError(`Webhook endpoint ${id} was not found.`);
+            ...counterTransactItems(workspaceId, counted),
+          ],
+        }),
+      );
+      await addServiceCounters(counted);
+      return;
+    } catch (err) {
+      // Gone, or its counted state flipped since the read: read again.
+      if (conditionFailedAt(err, 0) && attempt < 3) continue;
+      if (conditionFailedAt(err, 0)) throw new NotFoundError(`Webhook endpoint ${id} was not found.`);
+      throw err;
     }
-    throw err;
   }
 }
 

@@ -138,7 +138,8 @@ export async function sendToDlq(job: DeadJob): Promise<void> {
  * a crash in between loses nothing: the caller's message is retried and restarts again.
  */
 export async function restartAndSchedule(
-  d: Pick<DeliveryItem, 'id' | 'cycle'> & Partial<Pick<DeliveryItem, 'endpoint_id'>>,
+  d: Pick<DeliveryItem, 'id' | 'cycle' | 'status' | 'workspace_id' | 'created_at'> &
+    Partial<Pick<DeliveryItem, 'endpoint_id'>>,
   now: Date,
 ): Promise<boolean> {
   await enqueueJobs([

@@ -180,9 +180,9 @@ describe('route table', () => {
     for (const r of routeList) for (const s of r.scopes) expect(isKnownScope(s), `${r.id} ${s}`).toBe(true);
   });
 
-  it("gives token-accepting routes a required scope (except the caller's own rate limit)", () => {
+  it("gives token-accepting routes a required scope (except the caller's own rate limit and the workspace's counters)", () => {
     const scopeless = routeList.filter((x) => x.auth === 'user_or_token' && x.scopes.length === 0);
-    expect(scopeless.map((r) => r.id)).toEqual(['getRateLimit']);
+    expect(scopeless.map((r) => r.id).sort()).toEqual(['getRateLimit', 'workspaceStatus']);
   });
 
   it('grants every authenticated route the table, and token routes the usage queue', () => {
