@@ -139,7 +139,7 @@ export function useBindingsEnv(): BindingsEnv {
   afterAll(async () => {
     await env.gh?.stop();
     await env.slack?.stop();
-    closePooledAgents();
+    await closePooledAgents();
   });
   beforeEach(async () => {
     await env.purge();
