@@ -1,8 +1,10 @@
 import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { workOnRun } from '#shared/bindings/engine.ts';
 import { cancelRun, startRun } from '#shared/bindings/runs.ts';
 import type { BindingItem } from '#shared/bindings/store.ts';
+import { db, tableName } from '#shared/db/client.ts';
 import { openAccessToken } from '#shared/oauth/connections.ts';
 import { reload } from '#shared/oauth/connections-repo.ts';
 import { sqs } from '#shared/queues.ts';
@@ -159,6 +161,22 @@ describe('a token refused mid-run', () => {
     expect(fresh).not.toBe(token);
     expect(env.gh.calls.at(-1)?.headers.authorization).toBe(`Bearer ${fresh}`);
     expect((await env.binding(binding)).status).toBe('ACTIVE');
+  });
+
+  it('an expired connection: FAILED connection_expired before any call, binding ERROR', async () => {
+    const binding = await seeded(5);
+    const run = await start(binding);
+    const connection = (await reload(env.github))!;
+    await db().send(new PutCommand({ TableName: tableName(), Item: { ...connection, status: 'EXPIRED' } }));
+    try {
+      expect(await workOnRun(messageOf(run), env.opts())).toBe('finished');
+    } finally {
+      await db().send(new PutCommand({ TableName: tableName(), Item: connection }));
+    }
+    const after = await env.run(run);
+    expect(after).toMatchObject({ status: 'FAILED', error: { code: 'connection_expired' } });
+    expect((await env.binding(binding)).status_reason?.code).toBe('connection_expired');
+    expect(env.gh.calls).toEqual([]);
   });
 
   it('refused again after the refresh: FAILED connection_rejected, binding ERROR, sync.failed', async () => {
