@@ -8,6 +8,7 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { type AuditInput, writeAudited } from '#shared/audit/log.ts';
 import { config } from '#shared/config.ts';
+import { addServiceCounters, counterTransactItems } from '#shared/counters.ts';
 import { db, tableName } from '#shared/db/client.ts';
 import { conditionFailedAt } from '#shared/db/conditions.ts';
 import { queryPage } from '#shared/db/pagination.ts';
@@ -19,6 +20,7 @@ import type { Caller } from '#shared/http/caller.ts';
 import type { Page } from '#shared/http/common-params.ts';
 import { newId } from '#shared/ids.ts';
 import { logger } from '#shared/logger.ts';
+import { consentCount } from './counters.ts';
 import { consentKeys } from './keys.ts';
 import { receiptFor } from './receipts.ts';
 import type {
@@ -254,9 +256,11 @@ export async function grantConsent(
               },
             },
             { Put: { TableName: tableName(), Item: item, ConditionExpression: 'attribute_not_exists(pk)' } },
+            ...counterTransactItems(caller.workspaceId, [consentCount('GRANTED', 1)]),
           ];
         },
       );
+      await addServiceCounters([consentCount('GRANTED', 1)]);
       return { consent: toView(item as ConsentItem, now), created: true };
     } catch (err) {
       // Another grant of the same consent won the race: answer with the one it recorded.
@@ -298,6 +302,7 @@ export async function revokeConsent(
     if (conditionFailedAt(err, 0)) return revokeConsent(caller, id, collection, now);
     throw err;
   }
+  await addServiceCounters(ended('REVOKED'));
   await raiseConsentEnded('consent.revoked', next as ConsentItem);
   return { consent: toView(next as ConsentItem, now), revoked: true };
 }
@@ -329,6 +334,17 @@ async function raiseConsentEnded(type: 'consent.revoked' | 'consent.expired', c:
  * being GRANTED (item 0), and its live pointer gone if it still points at it.
  */
 function endLiveConsent(current: ConsentItem, next: ConsentItem): TransactItem[] {
+  return [
+    ...endingWrites(current, next),
+    // The status view's count moves with the state (the record's condition makes it once).
+    ...counterTransactItems(current.workspace_id, ended(next.state as 'REVOKED' | 'EXPIRED')),
+  ];
+}
+
+/** A live consent's count moves from GRANTED to how it ended. */
+const ended = (state: 'REVOKED' | 'EXPIRED') => [consentCount('GRANTED', -1), consentCount(state, 1)];
+
+function endingWrites(current: ConsentItem, next: ConsentItem): TransactItem[] {
   return [
     {
       Put: {
@@ -380,6 +396,7 @@ export async function expireConsent(item: ConsentItem, now = new Date()): Promis
       ],
       () => endLiveConsent(item, expiredBase),
     );
+    await addServiceCounters(ended('EXPIRED'));
     await raiseConsentEnded('consent.expired', expiredBase);
     return true;
   } catch (err) {

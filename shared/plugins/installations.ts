@@ -8,6 +8,7 @@
 import { BatchGetCommand, type BatchGetCommandOutput } from '@aws-sdk/lib-dynamodb';
 import { type AuditInput, writeAudited } from '#shared/audit/log.ts';
 import { config } from '#shared/config.ts';
+import { addServiceCounters, counterTransactItems } from '#shared/counters.ts';
 import { decrypt, encrypt } from '#shared/crypto.ts';
 import { db, tableName } from '#shared/db/client.ts';
 import { conditionFailedAt } from '#shared/db/conditions.ts';
@@ -24,11 +25,13 @@ import {
   splitSecrets,
   validateConfiguration,
 } from './config-schema.ts';
+import { installationMove } from './counters.ts';
 import { publishPluginEvent } from './events.ts';
 import { pluginKeys } from './keys.ts';
 import { missingPermissions } from './permissions.ts';
 import type { InstallationView } from './schemas.ts';
 import {
+  findInstallation,
   findPluginAndInstallation,
   findVersion,
   getInstallation,
@@ -118,14 +121,19 @@ async function replaceInstallation(
   next: InstallationItem,
   audit: AuditInput,
 ): Promise<void> {
+  const counted = installationMove(prev, next);
   try {
-    await writeAudited([audit], () => [{ Put: { TableName: tableName(), Item: next, ...atRevision(prev) } }]);
+    await writeAudited([audit], () => [
+      { Put: { TableName: tableName(), Item: next, ...atRevision(prev) } },
+      ...counterTransactItems(next.workspace_id, counted),
+    ]);
   } catch (err) {
     if (conditionFailedAt(err, 0)) {
       throw new ConflictError('The installation changed while this request ran; read it and try again.');
     }
     throw err;
   }
+  await addServiceCounters(counted);
 }
 
 const clean = (i: InstallationItem): InstallationItem =>
@@ -172,6 +180,7 @@ export async function install(
       revision: 1,
     });
     const max = config().PLUGIN_MAX_INSTALLABLE_PER_WORKSPACE;
+    const counted = installationMove(null, item);
     const items: TransactItem[] = [
       { Put: { TableName: tableName(), Item: item, ConditionExpression: 'attribute_not_exists(pk)' } },
       {
@@ -194,6 +203,7 @@ export async function install(
           ExpressionAttributeValues: { ':one': 1, ':published': 'PUBLISHED', ':v': plugin.current_version },
         },
       },
+      ...counterTransactItems(workspaceId, counted),
     ];
     try {
       // Many installs into one workspace race on its count (and an admin's on their trail):
@@ -216,6 +226,7 @@ export async function install(
       if (conditionFailedAt(err, 2) && attempt < 2) continue;
       throw err;
     }
+    await addServiceCounters(counted);
     await publishPluginEvent('plugin.installed', item, { installed_by: caller.userId });
     return toInstallationView(item, plugin);
   }
@@ -385,17 +396,38 @@ export async function upgrade(
  * was none.
  */
 export async function removeInstallation(
-  i: InstallationItem,
+  read: InstallationItem,
   opts: { countOnPlugin: boolean; by: Caller | { system: string } },
 ): Promise<boolean> {
+  // The delete is conditional on the status read (the status view counts it out of that one): a
+  // change in between makes it read the installation again.
+  let i = read;
+  for (let round = 0; ; round++) {
+    const outcome = await removeAt(i, opts);
+    if (outcome !== 'moved') return outcome === 'removed';
+    const current = await findInstallation(i.workspace_id, i.plugin_id);
+    if (!current) return false;
+    if (round >= 5)
+      throw new ConflictError('The installation kept changing while it was being removed; try again.');
+    i = current;
+  }
+}
+
+async function removeAt(
+  i: InstallationItem,
+  opts: { countOnPlugin: boolean; by: Caller | { system: string } },
+): Promise<'removed' | 'gone' | 'moved'> {
   const audits = [installationAudit('plugin.uninstalled', opts.by, i, null)];
   const remove: TransactItem = {
     Delete: {
       TableName: tableName(),
       Key: pluginKeys.installation(i.workspace_id, i.plugin_id),
-      ConditionExpression: 'attribute_exists(pk)',
+      ConditionExpression: 'attribute_exists(pk) AND #s = :s',
+      ExpressionAttributeNames: { '#s': 'status' },
+      ExpressionAttributeValues: { ':s': i.status },
     },
   };
+  const counted = installationMove(i, null);
   const counters: TransactItem[] = [
     {
       Update: {
@@ -426,13 +458,16 @@ export async function removeInstallation(
   let kept = counters;
   for (let attempt = 0; attempt <= counters.length; attempt++) {
     try {
-      await writeAudited(audits, () => [remove, ...kept], { attempts: 30 });
+      await writeAudited(audits, () => [remove, ...kept, ...counterTransactItems(i.workspace_id, counted)], {
+        attempts: 30,
+      });
       if (kept.length < counters.length) {
         logger.warn('plugin installation removed without some of its counters', { plugin_id: i.plugin_id });
       }
-      return true;
+      await addServiceCounters(counted);
+      return 'removed';
     } catch (err) {
-      if (conditionFailedAt(err, 0)) return false;
+      if (conditionFailedAt(err, 0)) return 'moved';
       const failed = kept.filter((_, n) => conditionFailedAt(err, n + 1));
       if (!failed.length) throw err;
       kept = kept.filter((c) => !failed.includes(c));

@@ -13,6 +13,7 @@
 import { DeleteCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
 import { writeAudited } from '#shared/audit/log.ts';
+import { addServiceCounters, counterTransactItems } from '#shared/counters.ts';
 import { db, tableName } from '#shared/db/client.ts';
 import { conditionFailedAt } from '#shared/db/conditions.ts';
 import { queryAll } from '#shared/db/query.ts';
@@ -21,6 +22,7 @@ import { bucketName, deleteObject } from '#shared/objects.ts';
 import { sendJson } from '#shared/queues.ts';
 import { installationAudit } from './audit.ts';
 import { revalidate } from './config-schema.ts';
+import { installationMove } from './counters.ts';
 import { publishPluginEvent } from './events.ts';
 import { fullConfiguration, removeInstallation, statusOf, storedConfiguration } from './installations.ts';
 import { pluginKeys } from './keys.ts';
@@ -160,7 +162,9 @@ export async function followVersion(
           ExpressionAttributeValues: { ':rev': i.revision },
         },
       },
+      ...counterTransactItems(i.workspace_id, installationMove(i, written)),
     ]);
+    await addServiceCounters(installationMove(i, written));
   } catch (err) {
     if (!conditionFailedAt(err, 0)) throw err;
     if (!retry) return false;
