@@ -633,6 +633,17 @@ export async function workOnRun(msg: RunMessage, opts: InvocationOptions): Promi
     await finishRun(found, { status: 'CANCELLED', error: { code: 'cancelled', message: 'Cancelled' } });
     return 'finished';
   }
+  if (binding.status !== 'ACTIVE') {
+    // Paused (by its owner, a workspace deletion) or in ERROR meanwhile: the run stops here.
+    await finishRun(found, {
+      status: 'CANCELLED',
+      error: {
+        code: `binding_${binding.status.toLowerCase()}`,
+        message: `The binding is ${binding.status}${binding.status_reason ? ` (${binding.status_reason.message})` : ''}`,
+      },
+    });
+    return 'finished';
+  }
   // After the cancel and deletion checks: a run waiting out a long rate limit still stops at once.
   if (found.resume_at && found.resume_at > now() + 1000) {
     await enqueueRun(found, Math.ceil((found.resume_at - now()) / 1000));

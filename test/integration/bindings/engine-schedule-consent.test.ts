@@ -5,7 +5,7 @@ import { workOnRun } from '#shared/bindings/engine.ts';
 import { bindingKeys } from '#shared/bindings/keys.ts';
 import { startRun } from '#shared/bindings/runs.ts';
 import { startDueRuns, writeScheduleMarker } from '#shared/bindings/schedule.ts';
-import type { BindingItem } from '#shared/bindings/store.ts';
+import { type BindingItem, updateBinding } from '#shared/bindings/store.ts';
 import { grantConsent, revokeConsent } from '#shared/consents/service.ts';
 import { db, tableName } from '#shared/db/client.ts';
 import { ingestMessage } from '#shared/events/ingest.ts';
@@ -83,6 +83,29 @@ describe('scheduled runs', () => {
       removed: 1,
     });
     expect(await marker(b)).toBeUndefined();
+  });
+});
+
+describe('a binding paused during its run', () => {
+  it('its run stops at its next share, CANCELLED binding_paused, its counts kept', async () => {
+    const binding = await env.makeBinding();
+    env.gh.seed({ owner: 'acme', repo: binding.resource.repo as string, issues: 150 });
+    const run = await startRun(binding, { trigger: 'manual' });
+    expect(await workOnRun(messageOf(run), env.opts({ maxPages: 1 }))).toBe('continued');
+    // PATCH { active: false } (the bindings API) writes only the binding.
+    await updateBinding(await env.binding(binding), {
+      status: 'PAUSED',
+      status_reason: { code: 'paused', message: 'Paused by alice' },
+    });
+    env.gh.calls.length = 0;
+    expect(await workOnRun(messageOf(run), env.opts())).toBe('finished');
+    const after = await env.run(run);
+    expect(after).toMatchObject({ status: 'CANCELLED', error: { code: 'binding_paused' } });
+    expect(after.inbound.added).toBe(100);
+    expect(env.gh.calls).toEqual([]);
+    const b = await env.binding(binding);
+    expect(b.status).toBe('PAUSED');
+    expect(b.active_run_id).toBeUndefined();
   });
 });
 
