@@ -56,9 +56,14 @@ describe('outbound writes', () => {
     const repo = repoOf(binding);
     env.gh.repo('acme', repo);
     await emit('task.created', {
+      // The shape of the webhook catalog's example: the task's fields beside its ids.
       task_id: 'task_out1',
       project_id: binding.project_id,
-      task: { title: 'Write the docs', description: 'All of them', status: 'todo', labels: ['docs'] },
+      title: 'Write the docs',
+      description: 'All of them',
+      status: 'todo',
+      labels: ['docs'],
+      created_by: 'u1',
     });
     const pending = await pendingPage(binding, 10);
     expect(pending).toMatchObject([{ pronaflow_id: 'task_out1', op: 'create' }]);
