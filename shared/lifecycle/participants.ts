@@ -1,6 +1,7 @@
 import { bindingsParticipant } from '#shared/bindings/lifecycle.ts';
 import type { CascadeParticipant } from '#shared/cascade.ts';
 import { consentsParticipant } from '#shared/consents/lifecycle.ts';
+import { countersParticipant } from '#shared/counters.ts';
 import { oauthParticipant } from '#shared/oauth/lifecycle.ts';
 import { pluginsParticipant } from '#shared/plugins/lifecycle.ts';
 import { tokensParticipant } from '#shared/tokens/lifecycle.ts';
@@ -20,4 +21,6 @@ export const participants: readonly CascadeParticipant[] = [
   pluginsParticipant,
   oauthParticipant,
   consentsParticipant,
+  // Last: a deleted workspace's counters go once the features' sweeps have counted their items out.
+  countersParticipant,
 ];

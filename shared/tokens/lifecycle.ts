@@ -4,7 +4,8 @@
  *   every workspace (found through the `byUser` index), so the very next request with one is a
  *   401 and authentication still costs one GetItem; SWEEP deletes the user's tokens, their
  *   authentication records, quotas, membership records and usage logs (same index) and the
- *   rate-limit counters of the current and previous window.
+ *   rate-limit counters of the current and previous window; each active token's metadata is
+ *   deleted on its own and counted out of its workspace's status counters (shared/counters.ts).
  * - `workspace.deleted`: MARK deactivates every token of the workspace (strongly consistent
  *   query of its partition); SWEEP deletes the tokens and their records, then each user's quota,
  *   usage logs and counters, the membership records, and the plan item.

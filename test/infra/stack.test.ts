@@ -714,6 +714,47 @@ describe('RootStack and feature stacks (bundled synth)', () => {
     }
   });
 
+  it('lets only the status view read the DLQ depths: GetQueueAttributes on every DLQ, with DLQ_URLS', () => {
+    const rows = [
+      ...routeList.map((r) => ({ id: r.id, fn: stack.routeFunctions.get(r.id)!, grants: routeGrants(r) })),
+      ...workers.map((w) => ({ id: w.id, fn: stack.workerFunctions.get(w.id)!, grants: w.grants })),
+    ];
+    const holders = rows.filter((r) => r.grants.includes('queue:dlqs:read-attributes'));
+    expect(holders.map((r) => r.id)).toEqual(['workspaceStatus']);
+    for (const { id, fn, grants } of rows) {
+      const vars = (res(fn).Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+      const holds = grants.includes('queue:dlqs:read-attributes');
+      expect(vars.DLQ_URLS === undefined, `${id} DLQ_URLS`).toBe(!holds);
+      if (!holds) continue;
+      // `<id>=<url>` pairs, a URL (a parameter of the nested stack) per queue of the catalog.
+      const setting = JSON.stringify(vars.DLQ_URLS);
+      for (const q of Object.keys(queues)) expect(setting, id).toContain(`${q}=`);
+      const roleId = (res(fn).Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+      const statements = Object.values(
+        templates.get(Stack.of(fn))!.toJSON().Resources as Record<string, Resource>,
+      )
+        .filter(
+          (r) =>
+            r.Type === 'AWS::IAM::Policy' &&
+            JSON.stringify(r.Properties.Roles) === JSON.stringify([{ Ref: roleId }]),
+        )
+        .flatMap((r) => (r.Properties.PolicyDocument as { Statement: Statement[] }).Statement);
+      const reads = statements.filter((st) => actionsOf(st).includes('sqs:GetQueueAttributes'));
+      // Only GetQueueAttributes, on each DLQ's ARN (no receive, no purge, no main queue but the usage queue it sends to).
+      const dlqRead = reads.find((st) => actionsOf(st).length === 1);
+      expect(dlqRead, id).toBeDefined();
+      const resourcesOf = (st: Statement) => (Array.isArray(st.Resource) ? st.Resource : [st.Resource]);
+      const arns = resourcesOf(dlqRead!).map((r) => JSON.stringify(fromRoot(template, Stack.of(fn), r)));
+      expect(arns.sort()).toEqual(
+        Object.keys(queues)
+          .map((q) =>
+            JSON.stringify({ 'Fn::GetAtt': [logicalId(stack.queues[q as keyof typeof queues].dlq), 'Arn'] }),
+          )
+          .sort(),
+      );
+    }
+  });
+
   it('runs the reconciler of lost jobs every 5 minutes, allowed to send to the deliveries queue', () => {
     const fn = stack.workerFunctions.get('reconcileJobs')!;
     const fnId = logicalId(fn);
