@@ -40,12 +40,13 @@ import {
   type SyncAdapter,
 } from './adapter.ts';
 import { adapterOfApp } from './adapters/index.ts';
+import { stopActiveRun } from './consumer.ts';
 import { BindingUnreachable, openAdapterContext } from './context.ts';
 import type { FieldMapping, SyncDirection, SyncEntity } from './fields.ts';
 import { SYNC_ENTITIES } from './fields.ts';
 import { bindingKeys } from './keys.ts';
-import { applyInbound, applyOutbound, validateMapping } from './mapping.ts';
-import { cancelRun, startRun } from './runs.ts';
+import { applyInbound, applyOutbound, mappedHash, validateMapping } from './mapping.ts';
+import { cancelRun, requestRunForChanges, startRun } from './runs.ts';
 import type { BindingView, CreateBindingBody, PreviewView, RunView, UpdateBindingBody } from './schemas.ts';
 import {
   allBindingsOf,
@@ -56,6 +57,7 @@ import {
   getRunAt,
   listBindings,
   listRuns,
+  pendingPage,
 } from './store.ts';
 import { targetFields } from './targets.ts';
 import { mappingOptions, toBindingView, toFieldView, toRunView, variantOf } from './views.ts';
@@ -188,6 +190,19 @@ function assertMapping(
   }
 }
 
+/**
+ * A task binding that writes PronaFlow changes out names the project it reads: without one, every
+ * task of the workspace would go to the provider.
+ */
+function assertProjectScope(entity: SyncEntity, direction: SyncDirection, projectId: string | null): void {
+  if (entity === 'task' && direction !== 'INBOUND' && !projectId) {
+    throw invalid(
+      "A task binding that writes to the provider (OUTBOUND or BIDIRECTIONAL) needs a project_id: only that project's tasks go out.",
+      [{ path: 'body.project_id', message: `Required for ${direction} task bindings` }],
+    );
+  }
+}
+
 function assertConnectionUsable(conn: ConnectionItem, now: Date): void {
   if (effectiveStatus(conn, now) === 'EXPIRED') throw new ConnectionExpiredError(conn.id, 'has expired');
 }
@@ -298,6 +313,7 @@ export async function createBinding(
   }
   const { resource, variant } = resolveResource(adapter, body.resource, body.entity);
   const draft = { resource, sync_entity: body.entity, direction: body.direction };
+  assertProjectScope(body.entity, body.direction, body.project_id ?? null);
   assertMapping(body.field_mapping, draft, variant);
   assertWritable(variant, body.direction, `${resource.type} '${variant.kind}'`);
   assertConnectionUsable(conn, now);
@@ -441,9 +457,20 @@ export async function updateBindingOf(
   if (body.field_mapping) {
     assertMapping(body.field_mapping, item, variantOfBinding(item));
     set.field_mapping = body.field_mapping;
+    // Records synced under the old mapping are mapped again: the next run lists from the start
+    // (no checkpoint, no ETag), and updates what now maps differently.
+    if (mappedHash({ m: body.field_mapping }) !== mappedHash({ m: item.field_mapping })) {
+      set.checkpoint = null;
+      set.etags = {};
+    }
   }
   if (body.conflict_policy) set.conflict_policy = body.conflict_policy;
   if (body.project_id !== undefined) set.project_id = body.project_id;
+  assertProjectScope(
+    item.sync_entity,
+    item.direction,
+    body.project_id !== undefined ? body.project_id : item.project_id,
+  );
   let marker: TransactItem | undefined;
   if (body.schedule !== undefined) {
     const before = item.schedule?.every_minutes ?? null;
@@ -494,7 +521,12 @@ export async function updateBindingOf(
     }
     throw err;
   }
-  return toBindingView({ ...item, ...set, version: item.version + 1, updated_at: at });
+  const updated = { ...item, ...set, version: item.version + 1, updated_at: at };
+  // PronaFlow changes that waited while the binding was paused go out now.
+  if (set.status === 'ACTIVE' && item.direction !== 'INBOUND' && (await pendingPage(updated, 1)).length) {
+    await requestRunForChanges(updated);
+  }
+  return toBindingView(updated);
 }
 
 /**
@@ -504,6 +536,8 @@ export async function updateBindingOf(
  */
 export async function deleteBindingOf(caller: Caller, id: string): Promise<void> {
   const item = await findBinding(caller.workspaceId, id);
+  // A run in progress stops after its page (it would otherwise write links for a binding gone).
+  await stopActiveRun(item);
   const items: TransactItem[] = [
     {
       Delete: {

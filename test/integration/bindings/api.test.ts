@@ -64,6 +64,8 @@ const body = (conn: string, over: Record<string, unknown> = {}) => ({
   oauth_connection_id: conn,
   resource: repo,
   entity: 'task',
+  // A task binding that writes out names the project it reads.
+  project_id: 'prj_test',
   direction: 'BIDIRECTIONAL',
   field_mapping: mapping,
   ...over,
@@ -188,8 +190,24 @@ describe('POST /bindings', () => {
     expect((await get(bob, b.id)).status).toBe(404);
   });
 
+  it('needs a project for a task binding that writes out (every task of the workspace would go)', async () => {
+    for (const direction of ['OUTBOUND', 'BIDIRECTIONAL']) {
+      const res = await invoke(createH, routes.createBinding, {
+        token: alice,
+        body: body(aliceConn, { resource: freshRepo(), direction, project_id: undefined }),
+      });
+      expect(res.status, direction).toBe(400);
+      expect(res.body.errors).toEqual([
+        { path: 'body.project_id', message: `Required for ${direction} task bindings` },
+      ]);
+    }
+  });
+
   it('defaults: no project, no schedule (no marker), provider_wins', async () => {
-    const b = await created(alice, body(aliceConn, { resource: freshRepo(), direction: 'INBOUND' }));
+    const b = await created(
+      alice,
+      body(aliceConn, { resource: freshRepo(), direction: 'INBOUND', project_id: undefined }),
+    );
     expect(b).toMatchObject({
       project_id: null,
       schedule: null,
@@ -494,6 +512,52 @@ describe('PATCH /bindings/{id}', () => {
     expect(good.body.field_mapping.map((e: { source: string }) => e.source)).toEqual(['title', 'labels']);
     expect((await get(alice, b.id)).body).toEqual(good.body);
     expect((await patch(alice, b.id, {})).status).toBe(400);
+  });
+
+  it('a changed mapping drops the checkpoint and ETags (records are mapped again); the same mapping keeps them', async () => {
+    const b = await created(alice, body(aliceConn, { resource: freshRepo() }));
+    await db().send(
+      new UpdateCommand({
+        TableName: tableName(),
+        Key: bindingKeys.binding(aliceConn, b.id),
+        UpdateExpression: 'SET checkpoint = :c, etags = :e',
+        ExpressionAttributeValues: { ':c': '2026-12-01T10:00:00Z', ':e': { k: 'W/"1"' } },
+      }),
+    );
+    const same = await patch(alice, b.id, { field_mapping: mapping, conflict_policy: 'newest_wins' });
+    expect(same.status, JSON.stringify(same.body)).toBe(200);
+    expect(same.body.checkpoint).toBe('2026-12-01T10:00:00Z');
+    const changed = await patch(alice, b.id, { field_mapping: mapping.slice(0, 3) });
+    expect(changed.status, JSON.stringify(changed.body)).toBe(200);
+    expect(changed.body.checkpoint).toBeNull();
+    const stored = await store.getBindingAt(aliceConn, b.id);
+    expect(stored?.etags).toEqual({});
+  });
+
+  it('resuming a binding with PronaFlow changes waiting starts a run for them', async () => {
+    const b = await created(alice, body(aliceConn, { resource: freshRepo() }));
+    expect((await patch(alice, b.id, { active: false })).status).toBe(200);
+    await db().send(
+      new PutCommand({
+        TableName: tableName(),
+        Item: {
+          ...bindingKeys.pending(aliceConn, b.id, 'task_waiting'),
+          entity: 'SyncPending',
+          binding_id: b.id,
+          pronaflow_id: 'task_waiting',
+          op: 'update',
+          values: { title: 'Changed while paused' },
+          event_id: 'evt_w',
+          occurred_at: new Date().toISOString(),
+        },
+      }),
+    );
+    const resumed = await patch(alice, b.id, { active: true });
+    expect(resumed.status, JSON.stringify(resumed.body)).toBe(200);
+    const after = await get(alice, b.id);
+    expect(after.body.active_run_id).toEqual(expect.stringMatching(/^run_/));
+    const runs = await invoke(runsH, routes.listBindingRuns, { token: alice, params: { id: b.id } });
+    expect(runs.body.data[0]).toMatchObject({ trigger: 'events', status: 'QUEUED' });
   });
 
   it('writes and deletes the schedule marker with the schedule', async () => {
