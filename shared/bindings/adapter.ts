@@ -160,8 +160,37 @@ export interface SyncAdapter {
   listChanges(ctx: AdapterContext, resource: Resource, state: ListingState): Promise<ChangePage>;
   /** One record by id; `gone` when the provider says it no longer exists there. */
   fetchRecord(ctx: AdapterContext, resource: Resource, id: string): Promise<ExternalRecord | 'gone'>;
-  /** Creates a record from catalog fields; returns it as the provider now holds it. */
-  createRecord(ctx: AdapterContext, resource: Resource, fields: FieldValues): Promise<ExternalRecord>;
+  /**
+   * Creates a record from catalog fields with one call (no follow-up writes: a field the provider
+   * does not take on creation, GitHub's `state: closed`, is written by the engine afterwards with
+   * `updateRecord`); returns it as the provider now holds it. `marker`, when given, is embedded
+   * where {@link SyncAdapter.findCreated} can find it again (GitHub: an HTML comment at the end of
+   * the body) and never shows in the record's fields as read back.
+   */
+  createRecord(
+    ctx: AdapterContext,
+    resource: Resource,
+    fields: FieldValues,
+    marker?: string,
+  ): Promise<ExternalRecord>;
+  /**
+   * Finds a record an earlier, interrupted `createRecord` may have made: one of the records
+   * created since `since` (ISO 8601) that carries `marker`, or undefined. Without this method the
+   * engine creates again and counts the possible duplicate in the run's errors.
+   */
+  findCreated?(
+    ctx: AdapterContext,
+    resource: Resource,
+    marker: string,
+    since: string,
+  ): Promise<ExternalRecord | undefined>;
+  /**
+   * For resources whose records have parents (a variant with `parentField`) and the resources
+   * those parents live in: a key naming the container they share (GitHub: `owner/repo`, the same
+   * for a repository's issues, pull requests and comments). A comment is written only to a parent
+   * linked by a binding with the same key. @default the binding's `resource` without `kind`.
+   */
+  parentResourceKey?(resource: Resource): string;
   /** Updates the given fields of a record; returns it as the provider now holds it. */
   updateRecord(
     ctx: AdapterContext,
@@ -219,4 +248,40 @@ export class ConnectionRejected extends Error {
   ) {
     super(message);
   }
+}
+
+/** What {@link isParentBinding} needs of a binding. */
+interface BoundResource {
+  adapter: string;
+  sync_entity: string;
+  resource: Resource;
+}
+
+/** The container a resource's records (and their parents) live in: see `parentResourceKey`. */
+export function parentContainerKey(adapter: SyncAdapter, resource: Resource): string {
+  if (adapter.parentResourceKey) return adapter.parentResourceKey(resource);
+  const { kind: _kind, ...rest } = resource;
+  return JSON.stringify(
+    Object.keys(rest)
+      .sort()
+      .map((k) => [k, rest[k]]),
+  );
+}
+
+/**
+ * Whether `parent` is a binding whose records can be the parents of `child`'s records (a comment
+ * binding's tasks): the same adapter, a kind without a parent of its own syncing tasks, in the
+ * same container (GitHub: the same repository). A comment goes only to a parent linked by such a
+ * binding, never to a record of the same number in another repository.
+ */
+export function isParentBinding(adapter: SyncAdapter, child: BoundResource, parent: BoundResource): boolean {
+  if (parent.adapter !== child.adapter || parent.adapter !== adapter.id || parent.sync_entity !== 'task')
+    return false;
+  const type = adapter.resourceTypes.find((t) => t.type === parent.resource.type);
+  const variant = type?.variants.find((v) => v.kind === (parent.resource.kind ?? 'default'));
+  if (!variant || variant.parentField) return false;
+  return (
+    parent.resource.type === child.resource.type &&
+    parentContainerKey(adapter, parent.resource) === parentContainerKey(adapter, child.resource)
+  );
 }

@@ -16,6 +16,8 @@ import { isConditionFailed } from '#shared/db/conditions.ts';
 import type { EventConsumer } from '#shared/events/consumers.ts';
 import type { PronaFlowEvent } from '#shared/events/envelope.ts';
 import { logger } from '#shared/logger.ts';
+import { isParentBinding } from './adapter.ts';
+import { adapterFor } from './adapters/index.ts';
 import type { FieldValues, SyncEntity } from './fields.ts';
 import { bindingKeys } from './keys.ts';
 import { requestRunForChanges, updateRun } from './runs.ts';
@@ -114,11 +116,20 @@ async function bindingsFor(
     let candidates = all.filter((b) => b.sync_entity === entity && writesOut(b));
     if (entity === 'task') candidates = candidates.filter((b) => !b.project_id || b.project_id === project);
     else {
-      // A comment goes where its task is linked (through a task binding on the same connection).
+      // A comment goes where its task is linked: through a task binding of the same connection
+      // and the same repository (container) as the comment binding, never another repository's.
       const task = str(event.data.task_id);
       const taskLinks = task ? await linksOfRecord(event.workspace_id, task) : [];
-      const connections = new Set(taskLinks.filter((l) => !l.deleted).map((l) => l.pk));
-      candidates = candidates.filter((b) => connections.has(b.pk));
+      const parents = taskLinks
+        .filter((l) => !l.deleted)
+        .map((l) => all.find((b) => b.id === l.binding_id && b.pk === l.pk))
+        .filter((b) => b !== undefined);
+      candidates = candidates.filter((b) => {
+        const adapter = adapterFor(b.adapter);
+        return (
+          !!adapter && parents.some((parent) => parent.pk === b.pk && isParentBinding(adapter, b, parent))
+        );
+      });
     }
     return candidates.map((binding) => ({ binding }));
   }
@@ -163,6 +174,8 @@ async function addPending(
           : {}),
       event_id: event.id,
       occurred_at: newer ? event.occurred_at : (before?.occurred_at ?? event.occurred_at),
+      // A creation the sync set out to make stays marked (so it is looked for, not made twice).
+      ...(before?.create_started_at ? { create_started_at: before.create_started_at } : {}),
     };
     try {
       await db().send(

@@ -25,6 +25,7 @@ import { ConnectionExpiredError, RefreshPausedError } from '#shared/oauth/refres
 import {
   ConnectionRejected,
   type ExternalRecord,
+  isParentBinding,
   ProviderCallError,
   RescheduleRun,
   type Resource,
@@ -38,6 +39,7 @@ import { applyInbound, applyOutbound, mappedHash } from './mapping.ts';
 import { pronaflowIdFor, publishRecords, RECORD_SCHEMA, type RecordMessage } from './records.ts';
 import { enqueueRun, finishRun, isTerminal, type RunMessage, type RunOutcome, updateRun } from './runs.ts';
 import {
+  allBindingsOf,
   type BindingItem,
   type DirectionCounts,
   deletePending,
@@ -49,6 +51,7 @@ import {
   linksOf,
   linksOfRecord,
   MAX_RUN_ERRORS,
+  markCreateStarted,
   type PendingItem,
   pendingPage,
   putLink,
@@ -103,7 +106,12 @@ interface Working {
   pages: number;
   /** The counts before the current page (a page cut short by a rate limit is redone, not counted). */
   snapshot?: Pick<RunItem, 'inbound' | 'outbound' | 'errors' | 'errors_total' | 'pages_fetched'>;
+  /** For a binding of records with parents: the bindings that may link the parents (read once). */
+  parentBindings?: BindingItem[];
 }
+
+/** A parent as a record message names it (records.ts `parent`). */
+type ParentRef = { resource_key: string; pronaflow_id: string };
 
 function addError(run: RunItem, error: RecordError): void {
   run.errors_total += 1;
@@ -174,10 +182,13 @@ function recordMessageOf(
   op: 'upsert' | 'delete',
   created: boolean,
   values: FieldValues,
+  parents?: Map<string, ParentRef>,
 ): RecordMessage {
   const { binding, run, variant } = w;
   const parentField = variant.parentField;
   const parent = parentField ? rec.fields[parentField] : undefined;
+  const parentId = parent === undefined || parent === null ? null : String(parent);
+  const resolved = parentId === null ? undefined : parents?.get(parentId);
   return {
     schema: RECORD_SCHEMA,
     // A record version: its provider time with its content (the same title changed and changed
@@ -195,7 +206,15 @@ function recordMessageOf(
     run_id: run.id,
     pronaflow_id: link.pronaflow_id,
     created,
-    parent_external_id: parent === undefined || parent === null ? null : String(parent),
+    parent_external_id: parentId,
+    parent:
+      parentId === null
+        ? null
+        : {
+            external_id: parentId,
+            resource_key: resolved?.resource_key ?? null,
+            pronaflow_id: resolved?.pronaflow_id ?? null,
+          },
     external: {
       provider: binding.app_id,
       resource_key: binding.resource_key,
@@ -225,6 +244,7 @@ async function inboundPage(
     binding,
     records.map((r) => r.id),
   );
+  const parents = await parentsOf(w, records);
   const writes: LinkItem[] = [];
   const messages: RecordMessage[] = [];
   const dropPending: PendingItem[] = [];
@@ -240,7 +260,7 @@ async function inboundPage(
       const action = replay ?? 'deleted';
       count(run.inbound, action);
       writes.push({ ...link, deleted: true, stamp: { run: run.id, page, action }, updated_at: now });
-      messages.push(recordMessageOf(w, rec, link, 'delete', false, {}));
+      messages.push(recordMessageOf(w, rec, link, 'delete', false, {}, parents));
       continue;
     }
     if (link?.deleted && link.deleted_by === 'pronaflow' && !replay) {
@@ -263,7 +283,7 @@ async function inboundPage(
     let action: keyof DirectionCounts;
     if (replay) action = replay;
     else if (!link || link.deleted) action = 'added';
-    else if (link.hash === hash) action = 'skipped';
+    else if (!changedFields(link, mapped.values).length) action = 'skipped';
     else action = 'updated';
     const waiting = pending.get(pronaflowId);
     if (!replay && action === 'updated' && waiting && !providerWins(binding, rec, waiting)) {
@@ -286,6 +306,12 @@ async function inboundPage(
         external_updated_at: rec.updatedAt,
         pf_values: changed || !link ? mapped.values : link.pf_values,
         hash: changed || !link ? hash : link.hash,
+        ...(changed || !link
+          ? { field_hashes: fieldHashes(mapped.values) }
+          : link.field_hashes
+            ? { field_hashes: link.field_hashes }
+            : {}),
+        ...(link?.pf_updated_at ? { pf_updated_at: link.pf_updated_at } : {}),
         ...(run.full ? { seen_run: run.id } : link?.seen_run ? { seen_run: link.seen_run } : {}),
         stamp: changed ? { run: run.id, page, action } : (link?.stamp ?? { run: run.id, page, action }),
         updated_at: now,
@@ -300,6 +326,7 @@ async function inboundPage(
           'upsert',
           action === 'added',
           mapped.values,
+          parents,
         ),
       );
     }
@@ -310,6 +337,38 @@ async function inboundPage(
     pending.delete(p.pronaflow_id);
     await deletePending(p);
   }
+}
+
+/**
+ * The parents of a page's records (comments: their issues), through the links of the task
+ * bindings of the same repository and connection: the parent's binding resource and PronaFlow id.
+ */
+async function parentsOf(w: Working, records: ExternalRecord[]): Promise<Map<string, ParentRef>> {
+  const found = new Map<string, ParentRef>();
+  const field = w.variant.parentField;
+  if (!field) return found;
+  const ids = [
+    ...new Set(
+      records
+        .map((r) => r.fields[field])
+        .filter((v) => v !== undefined && v !== null)
+        .map((v) => String(v)),
+    ),
+  ];
+  if (!ids.length) return found;
+  w.parentBindings ??= (await allBindingsOf(w.binding.workspace_id)).filter(
+    (b) => b.pk === w.binding.pk && b.id !== w.binding.id && isParentBinding(w.opened.adapter, w.binding, b),
+  );
+  for (const parent of w.parentBindings) {
+    const links = await linksOf(
+      parent,
+      ids.filter((id) => !found.has(id)),
+    );
+    for (const [id, link] of links)
+      if (!link.deleted)
+        found.set(id, { resource_key: parent.resource_key, pronaflow_id: link.pronaflow_id });
+  }
+  return found;
 }
 
 /** Whether the provider's version wins over a pending PronaFlow change of the same record. */
@@ -384,63 +443,50 @@ function isEcho(w: Working, link: LinkItem | undefined, values: FieldValues): bo
   return mappedHash(out.values) === mappedHash(applyOutbound(w.binding.field_mapping, last, opts).values);
 }
 
-async function outboundOne(w: Working, p: PendingItem): Promise<void> {
+/** What became of a pending change: settled (it is removed), or kept for the next attempt. */
+type Settled = 'settled' | 'kept';
+
+async function outboundOne(w: Working, p: PendingItem): Promise<Settled> {
   const { binding, run, opened, variant } = w;
   const { adapter, ctx } = opened;
   const link = await linkOfRecordIn(binding, p.pronaflow_id);
-  const fail = (message: string, externalId: string | null = link?.external_id ?? null) => {
+  const fail = (message: string, externalId: string | null = link?.external_id ?? null): Settled => {
     count(run.outbound, 'failed');
     addError(run, { direction: 'outbound', external_id: externalId, pronaflow_id: p.pronaflow_id, message });
+    return 'settled';
+  };
+  const skip = (): Settled => {
+    count(run.outbound, 'skipped');
+    return 'settled';
   };
   try {
     if (p.op === 'delete') {
-      if (!link || link.deleted) {
-        count(run.outbound, 'skipped');
-      } else {
-        await adapter.deleteRecord(ctx, binding.resource, link.external_id);
-        await putLink({
-          ...link,
-          deleted: true,
-          deleted_by: 'pronaflow',
-          stamp: { run: run.id, page: run.page_seq, action: 'deleted' },
-        });
-        count(run.outbound, 'deleted');
-      }
-      return;
-    }
-    if (isEcho(w, link, p.values)) {
-      count(run.outbound, 'skipped');
-      return;
-    }
-    const out = applyOutbound(binding.field_mapping, p.values, mappingOptions(binding, variant));
-    if (out.errors.length) {
-      fail(out.errors.map((e) => `${e.path}: ${e.message}`).join('; '));
-      return;
-    }
-    if (!Object.keys(out.values).length) {
-      count(run.outbound, 'skipped');
-      return;
-    }
-    const merged = { ...(link?.pf_values ?? {}), ...p.values };
-    if (!link || link.deleted) {
-      if (p.op !== 'create' || !variant.writable.create) {
-        count(run.outbound, 'skipped');
-        return;
-      }
-      const parent = await parentExternalId(w, p);
-      const created = await adapter.createRecord(ctx, binding.resource, {
-        ...out.values,
-        ...(variant.parentField && parent ? { [variant.parentField]: parent } : {}),
+      if (!link || link.deleted) return skip();
+      await adapter.deleteRecord(ctx, binding.resource, link.external_id);
+      await putLink({
+        ...link,
+        deleted: true,
+        deleted_by: 'pronaflow',
+        stamp: { run: run.id, page: run.page_seq, action: 'deleted' },
       });
-      await putLink(linkFor(w, created, p.pronaflow_id, merged, 'added'));
-      count(run.outbound, 'added');
-      return;
+      count(run.outbound, 'deleted');
+      return 'settled';
     }
-    if (!variant.writable.update) {
-      count(run.outbound, 'skipped');
-      return;
+    if (isEcho(w, link, p.values)) return skip();
+    const opts = mappingOptions(binding, variant);
+    const out = applyOutbound(binding.field_mapping, p.values, opts);
+    if (out.errors.length) return fail(out.errors.map((e) => `${e.path}: ${e.message}`).join('; '));
+    if (!Object.keys(out.values).length) return skip();
+    if (!link || link.deleted) {
+      if (p.op !== 'create' || !variant.writable.create) return skip();
+      return await createOne(w, p, out.values);
     }
-    if (binding.conflict_policy !== 'pronaflow_wins') {
+    if (!variant.writable.update) return skip();
+    let values = p.values;
+    // A conflict is the provider's mapped content changed since the last sync on a field this
+    // change writes (GitHub bumps updated_at for a comment or a label: no conflict). An OUTBOUND
+    // binding has no inbound side to prefer: PronaFlow's change is written whatever the policy.
+    if (binding.direction === 'BIDIRECTIONAL' && binding.conflict_policy !== 'pronaflow_wins') {
       const current = await adapter.fetchRecord(ctx, binding.resource, link.external_id);
       if (current === 'gone') {
         await putLink({
@@ -448,49 +494,173 @@ async function outboundOne(w: Working, p: PendingItem): Promise<void> {
           deleted: true,
           stamp: { run: run.id, page: run.page_seq, action: 'skipped' },
         });
-        count(run.outbound, 'skipped');
-        return;
+        return skip();
       }
-      const changedThere = current.updatedAt !== link.external_updated_at;
-      if (changedThere && providerWins(binding, current, p)) {
-        // The provider changed it since the last sync and wins: its version comes in next run.
-        count(run.outbound, 'skipped');
-        return;
+      const mapped = applyInbound(binding.field_mapping, current.fields, opts).values;
+      const changed = new Set(changedFields(link, mapped));
+      const conflicts = Object.keys(p.values).filter((k) => changed.has(k));
+      if (conflicts.length && providerWins(binding, current, p)) {
+        // The provider's version of these fields wins: their link hashes stay as last synced, so
+        // the next inbound run brings them in; the link knows the version compared with.
+        values = without(p.values, conflicts);
+        await putLink({ ...link, external_updated_at: current.updatedAt });
       }
     }
-    const updated = await adapter.updateRecord(ctx, binding.resource, link.external_id, out.values);
-    await putLink(linkFor(w, updated, p.pronaflow_id, merged, 'updated'));
+    const write =
+      values === p.values ? out.values : applyOutbound(binding.field_mapping, values, opts).values;
+    if (!Object.keys(write).length) return skip();
+    const updated = await adapter.updateRecord(ctx, binding.resource, link.external_id, write);
+    await putLink(linkAfterWrite(w, updated, p, link, values, 'updated'));
     count(run.outbound, 'updated');
+    return 'settled';
   } catch (err) {
-    if (err instanceof ProviderCallError && err.recordLevel) {
-      fail(err.message);
-      return;
-    }
+    if (err instanceof ProviderCallError && err.recordLevel) return fail(err.message);
     throw err;
   }
 }
 
-/** The link of a record as the provider now holds it, after the sync wrote it. */
-function linkFor(
+/** A record's values by field, without `keys`. */
+const without = (values: FieldValues, keys: readonly string[]) =>
+  Object.fromEntries(Object.entries(values).filter(([k]) => !keys.includes(k)));
+
+/**
+ * Creates the record of a pending creation, at most once: the pending change is marked before
+ * the create; a later attempt that finds the mark and no link looks for the record the earlier
+ * one may have made (the adapter's `findCreated`, by a marker naming the PronaFlow id) before
+ * creating again. The link is written as soon as the create returns; the fields the created
+ * record does not hold yet (GitHub creates issues open) are written after, as an update: a
+ * failure there leaves the link and the pending change, and the next attempt updates.
+ */
+async function createOne(w: Working, p: PendingItem, fields: FieldValues): Promise<Settled> {
+  const { binding, run, opened, variant } = w;
+  const { adapter, ctx } = opened;
+  const opts = mappingOptions(binding, variant);
+  const failed = (message: string): Settled => {
+    count(run.outbound, 'failed');
+    addError(run, { direction: 'outbound', external_id: null, pronaflow_id: p.pronaflow_id, message });
+    return 'settled';
+  };
+  let parent: string | undefined;
+  if (variant.parentField) {
+    parent = await parentExternalId(w, p);
+    if (!parent) {
+      return failed(
+        `Its ${p.parent_pronaflow_id ? `parent ${p.parent_pronaflow_id}` : 'parent'} is not linked to a record of ${binding.resource_key} through a binding of the same ${binding.resource.type}`,
+      );
+    }
+  }
+  const toCreate = { ...fields, ...(variant.parentField && parent ? { [variant.parentField]: parent } : {}) };
+  let created: ExternalRecord | undefined;
+  if (p.create_started_at) {
+    if (adapter.findCreated) {
+      const since = new Date(Date.parse(p.create_started_at) - 60_000).toISOString();
+      created = await adapter.findCreated(ctx, binding.resource, p.pronaflow_id, since);
+    } else {
+      addError(run, {
+        direction: 'outbound',
+        external_id: null,
+        pronaflow_id: p.pronaflow_id,
+        message: `An earlier attempt to create it was interrupted and ${adapter.id} cannot look for its record: created again, it may exist twice there`,
+      });
+    }
+  } else if (!(await markCreateStarted(p, new Date().toISOString()))) {
+    // Settled meanwhile (by a run of the same binding before this one took over).
+    count(run.outbound, 'skipped');
+    return 'settled';
+  }
+  created ??= await adapter.createRecord(ctx, binding.resource, toCreate, p.pronaflow_id);
+  // The provider fields the created record does not hold as asked, and the PronaFlow fields behind them.
+  const record = created;
+  const same = (a: unknown, b: unknown) => mappedHash({ v: a }) === mappedHash({ v: b });
+  const rest = Object.fromEntries(
+    Object.entries(fields).filter(([k, v]) => k !== variant.parentField && !same(v, record.fields[k])),
+  );
+  const restPf = Object.keys(p.values).filter((k) =>
+    Object.keys(applyOutbound(binding.field_mapping, { [k]: p.values[k] }, opts).values).some(
+      (f) => f in rest,
+    ),
+  );
+  const first = linkAfterWrite(w, record, p, undefined, without(p.values, restPf), 'added');
+  await putLink(first);
+  count(run.outbound, 'added');
+  if (!Object.keys(rest).length) return 'settled';
+  try {
+    const updated = await adapter.updateRecord(ctx, binding.resource, record.id, rest);
+    await putLink(linkAfterWrite(w, updated, p, first, p.values, 'added'));
+  } catch (err) {
+    if (!(err instanceof ProviderCallError && err.recordLevel)) throw err;
+    addError(run, {
+      direction: 'outbound',
+      external_id: record.id,
+      pronaflow_id: p.pronaflow_id,
+      message: `Created, but ${Object.keys(rest).join(', ')} not written yet (next attempt): ${err.message}`,
+    });
+    return 'kept';
+  }
+  return 'settled';
+}
+
+/** Per field, a short hash of a mapped value (the link's `field_hashes`). */
+function fieldHashes(values: FieldValues): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(values)) if (v !== undefined) out[k] = mappedHash({ v }).slice(0, 24);
+  return out;
+}
+
+/** The mapped fields whose provider value differs from what the link last synced. */
+function changedFields(link: LinkItem, mapped: FieldValues): string[] {
+  const now = fieldHashes(mapped);
+  if (link.field_hashes) {
+    const before = link.field_hashes;
+    return [...new Set([...Object.keys(now), ...Object.keys(before)])].filter((k) => now[k] !== before[k]);
+  }
+  if (link.hash === mappedHash(mapped)) return [];
+  // A link written before field hashes: compared with the PronaFlow-side values last synced.
+  const before = fieldHashes(link.pf_values);
+  const differ = Object.keys(now).filter((k) => now[k] !== before[k]);
+  return differ.length ? differ : Object.keys(now);
+}
+
+/**
+ * The link of a record as the provider now holds it, after the sync wrote `written` (PronaFlow
+ * fields) to it: the written fields' hashes are what the provider now holds, the others keep what
+ * was last synced (a provider change made meanwhile still comes in at the next inbound run).
+ */
+function linkAfterWrite(
   w: Working,
   rec: ExternalRecord,
-  pronaflowId: string,
-  pfValues: FieldValues,
+  p: PendingItem,
+  prev: LinkItem | undefined,
+  written: FieldValues,
   action: keyof DirectionCounts,
 ): LinkItem {
   const { binding, run, variant } = w;
-  const mapped = applyInbound(binding.field_mapping, rec.fields, mappingOptions(binding, variant));
+  const opts = mappingOptions(binding, variant);
+  const mapped = applyInbound(binding.field_mapping, rec.fields, opts).values;
+  const now = fieldHashes(mapped);
+  const writtenKeys = Object.keys(written).filter(
+    (k) =>
+      k in now &&
+      Object.keys(applyOutbound(binding.field_mapping, { [k]: written[k] }, opts).values).length > 0,
+  );
+  const hashes: Record<string, string> = prev?.field_hashes
+    ? { ...prev.field_hashes, ...Object.fromEntries(writtenKeys.map((k) => [k, now[k] as string])) }
+    : now;
+  const pfUpdatedAt =
+    prev?.pf_updated_at && prev.pf_updated_at > p.occurred_at ? prev.pf_updated_at : p.occurred_at;
   return {
     ...bindingKeys.link(binding.connection_id, binding.id, rec.id),
-    ...bindingKeys.linkOfRecord(binding.workspace_id, pronaflowId, binding.id),
+    ...bindingKeys.linkOfRecord(binding.workspace_id, p.pronaflow_id, binding.id),
     entity: 'SyncLink',
     binding_id: binding.id,
     external_id: rec.id,
-    pronaflow_id: pronaflowId,
+    pronaflow_id: p.pronaflow_id,
     external_updated_at: rec.updatedAt,
-    pf_values: pfValues,
+    pf_values: { ...(prev && !prev.deleted ? prev.pf_values : {}), ...written },
     // What the provider now holds maps to this: the next inbound run sees it as unchanged (no echo).
-    hash: mappedHash(mapped.values),
+    hash: mappedHash(mapped),
+    field_hashes: hashes,
+    pf_updated_at: pfUpdatedAt,
     stamp: { run: run.id, page: run.page_seq, action },
     updated_at: new Date().toISOString(),
   };
@@ -500,16 +670,25 @@ function linkFor(
 async function parentExternalId(w: Working, p: PendingItem): Promise<string | undefined> {
   if (!p.parent_pronaflow_id) return undefined;
   const links = await linksOfRecord(w.binding.workspace_id, p.parent_pronaflow_id);
-  return links.find((l) => l.pk === w.binding.pk && !l.deleted)?.external_id;
+  for (const link of links) {
+    if (link.pk !== w.binding.pk || link.deleted || link.binding_id === w.binding.id) continue;
+    // Only a link of a task binding of the same repository (container): never a record of the
+    // same number elsewhere on the connection.
+    const parent = await getBindingAt(w.binding.connection_id, link.binding_id);
+    if (parent && isParentBinding(w.opened.adapter, w.binding, parent)) return link.external_id;
+  }
+  return undefined;
 }
 
 async function outboundBatch(w: Working): Promise<boolean> {
   const batch = await pendingPage(w.binding, OUTBOUND_BATCH);
+  let kept = 0;
   for (const p of batch) {
-    await outboundOne(w, p);
-    await deletePending(p);
+    if ((await outboundOne(w, p)) === 'kept') kept += 1;
+    else await deletePending(p);
   }
-  return batch.length === OUTBOUND_BATCH;
+  // A kept change is read again by the next batch (and settled by it: it goes the update path).
+  return batch.length === OUTBOUND_BATCH || kept > 0;
 }
 
 // ── The invocation ──
@@ -527,38 +706,60 @@ const nextPhase = (binding: BindingItem, run: RunItem, after: RunItem['phase']):
 const firstPhase = (binding: BindingItem): RunItem['phase'] =>
   binding.direction === 'OUTBOUND' ? 'outbound' : 'inbound';
 
-/** Takes the run for this invocation (lease), marks it RUNNING; undefined when another invocation holds it. */
+/**
+ * Takes the run for this invocation (lease), marks it RUNNING and moves its entry in the
+ * stalled-runs index (B9) to the lease's end; undefined when another invocation holds it. A run
+ * the scheduler found stalled too often (`stalled`) is finished FAILED `stalled` instead of worked.
+ */
 async function claimRun(
   run: RunItem,
   owner: string,
   deadline: number,
   now: number,
 ): Promise<RunItem | undefined> {
+  const lease = leaseValues(now, deadline - now + LEASE_SLACK_MS);
+  const active = bindingKeys.activeRun(new Date(lease[':leaseUntil'] as number).toISOString(), run.id);
+  let claimed: RunItem & { stalled?: boolean };
   try {
     const out = await db().send(
       new UpdateCommand({
         TableName: tableName(),
         Key: { pk: run.pk, sk: run.sk },
-        UpdateExpression: `SET #st = :running, ${run.started_at ? '' : 'started_at = :now, '}invocations = invocations + :one, lease_owner = :owner, lease_until = :leaseUntil, resume_at = :null`,
+        UpdateExpression: `SET #st = :running, ${run.started_at ? '' : 'started_at = :now, '}invocations = invocations + :one, lease_owner = :owner, lease_until = :leaseUntil, resume_at = :null, gsi1pk = :activePk, gsi1sk = :activeSk`,
         ConditionExpression: `${LEASE_FREE} AND #st IN (:queued, :running)`,
         ExpressionAttributeNames: { '#st': 'status' },
         ExpressionAttributeValues: {
-          ...leaseValues(now, deadline - now + LEASE_SLACK_MS),
+          ...lease,
           ':running': 'RUNNING',
           ':queued': 'QUEUED',
           ...(run.started_at ? {} : { ':now': new Date(now).toISOString() }),
           ':one': 1,
           ':owner': owner,
           ':null': null,
+          ':activePk': active.gsi1pk,
+          ':activeSk': active.gsi1sk,
         },
         ReturnValues: 'ALL_NEW',
       }),
     );
-    return out.Attributes as RunItem;
+    claimed = out.Attributes as RunItem & { stalled?: boolean };
   } catch (err) {
     if (isConditionFailed(err)) return undefined;
     throw err;
   }
+  if (claimed.stalled) {
+    // Every invocation of it died without a word (timeouts, out of memory) through the scheduler's
+    // recoveries: it ends here, before any work, rather than dying once more.
+    await finishRun(claimed, {
+      status: 'FAILED',
+      error: {
+        code: 'stalled',
+        message: 'The run stopped moving and its recoveries did not help; start it again',
+      },
+    });
+    return undefined;
+  }
+  return claimed;
 }
 
 /** Hands the lease back at the end of an invocation that leaves the run unfinished. */

@@ -37,6 +37,21 @@ export const recordMessage = z.object({
   created: z.boolean(),
   /** For a comment: the external id of the record it comments on (core resolves it through its links). */
   parent_external_id: z.string().nullable(),
+  /**
+   * For a comment: the record it comments on, resolved by the sync where it can. `resource_key` is
+   * the resource of the binding that links the parent (a task binding of the same repository and
+   * connection, e.g. `acme/app#issues`), `pronaflow_id` the parent's PronaFlow id; both null when
+   * no such binding links it yet (core then waits for the parent to be synced in). Never a
+   * record of the same number in another repository. Null for records without a parent.
+   */
+  parent: z
+    .object({
+      external_id: z.string(),
+      resource_key: z.string().nullable(),
+      pronaflow_id: z.string().nullable(),
+    })
+    .nullable()
+    .optional(),
   external: z.object({
     provider: z.string().describe('The OAuth app id'),
     resource_key: z.string(),

@@ -134,6 +134,8 @@ export interface RunItem {
   started_at: string | null;
   finished_at: string | null;
   duration_ms: number | null;
+  /** The ETags the run's invocations used so far (merged at every page; saved on the binding at its end). */
+  etags_used?: Record<string, string>;
   ttl?: number;
 }
 
@@ -153,6 +155,18 @@ export interface LinkItem {
   pf_values: FieldValues;
   /** Hash of the external record's mapped values last synced: a record that maps to it is an echo. */
   hash: string;
+  /**
+   * Per mapped (PronaFlow) field, a hash of the provider's value last synced: which fields the
+   * provider changed since (conflicts are settled per field). A field the sync wrote out keeps the
+   * hash of what it wrote; the others keep what was last brought in, so a provider change made
+   * meanwhile still comes in. Absent on links written before field-level conflicts.
+   */
+  field_hashes?: Record<string, string>;
+  /**
+   * The `occurred_at` of the last PronaFlow event whose change the sync wrote to the provider:
+   * an older event (redelivered, out of order) no longer carries news, and its values are dropped.
+   */
+  pf_updated_at?: string;
   /** Seen by this full run (deletions are the links a complete full run did not see). */
   seen_run?: string;
   /** The run and page that last wrote it, with what that page counted for it (replays count alike). */
@@ -180,6 +194,11 @@ export interface PendingItem {
   parent_pronaflow_id?: string;
   event_id: string;
   occurred_at: string;
+  /**
+   * When the sync first set out to create the record at the provider (ISO 8601): a later attempt
+   * that finds no link looks for the record it may have created (`findCreated`) before creating.
+   */
+  create_started_at?: string;
 }
 
 export const MAX_RUN_ERRORS = 50;
@@ -460,6 +479,75 @@ export async function pendingPage(binding: BindingItem, limit: number): Promise<
 
 export const getPending = (binding: BindingItem, pronaflowId: string) =>
   consistentGet<PendingItem>(bindingKeys.pending(binding.connection_id, binding.id, pronaflowId));
+
+/** The pending changes of these PronaFlow records, by PronaFlow id (BatchGetItem, 100 keys a call). */
+export async function pendingOfRecords(
+  binding: BindingItem,
+  pronaflowIds: readonly string[],
+): Promise<Map<string, PendingItem>> {
+  const found = new Map<string, PendingItem>();
+  const unique = [...new Set(pronaflowIds)];
+  for (let i = 0; i < unique.length; i += 100) {
+    let request: Record<string, unknown>[] | undefined = unique
+      .slice(i, i + 100)
+      .map((id) => bindingKeys.pending(binding.connection_id, binding.id, id));
+    for (let attempt = 0; request?.length; attempt++) {
+      if (attempt >= 8) throw new Error('Pending changes left unprocessed');
+      if (attempt) await new Promise((r) => setTimeout(r, 25 * 2 ** attempt));
+      const out = await db().send(
+        new BatchGetCommand({ RequestItems: { [tableName()]: { Keys: request, ConsistentRead: true } } }),
+      );
+      for (const item of (out.Responses?.[tableName()] ?? []) as PendingItem[])
+        found.set(item.pronaflow_id, item);
+      request = out.UnprocessedKeys?.[tableName()]?.Keys as Record<string, unknown>[] | undefined;
+    }
+  }
+  return found;
+}
+
+/**
+ * Marks a pending creation as started (keeping the first mark), unless the pending change was
+ * settled meanwhile; returns it as marked, or undefined when it is gone.
+ */
+export async function markCreateStarted(item: PendingItem, at: string): Promise<PendingItem | undefined> {
+  try {
+    const out = await db().send(
+      new UpdateCommand({
+        TableName: tableName(),
+        Key: { pk: item.pk, sk: item.sk },
+        UpdateExpression: 'SET create_started_at = if_not_exists(create_started_at, :at)',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: { ':at': at },
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    return out.Attributes as PendingItem;
+  } catch (err) {
+    if (isConditionFailed(err)) return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Replaces the values of a pending change (a conflict settled some of its fields for the
+ * provider), unless a newer change of the record replaced it meanwhile (then that one stands).
+ */
+export async function setPendingValues(item: PendingItem, values: FieldValues): Promise<void> {
+  try {
+    await db().send(
+      new UpdateCommand({
+        TableName: tableName(),
+        Key: { pk: item.pk, sk: item.sk },
+        UpdateExpression: 'SET #v = :v',
+        ConditionExpression: 'event_id = :event',
+        ExpressionAttributeNames: { '#v': 'values' },
+        ExpressionAttributeValues: { ':v': values, ':event': item.event_id },
+      }),
+    );
+  } catch (err) {
+    if (!isConditionFailed(err)) throw err;
+  }
+}
 
 /** Removes a settled pending change, unless a newer change of the record replaced it meanwhile. */
 export async function deletePending(item: PendingItem): Promise<void> {

@@ -3,9 +3,11 @@
  * REST API below the app's `api_base_url` (`https://api.github.com`).
  *
  * Listing: `GET /repos/{owner}/{repo}/issues?state=all&sort=updated&direction=asc&per_page=100`
- * (`since` for an incremental run; GitHub returns records updated at or after it), pages followed
- * by the `Link` header's `rel="next"` URL (absolute, on the API's origin; GitHub names the
- * repository by id there). The issues endpoint returns pull requests too, told apart by their
+ * (`since` for an incremental run; GitHub returns records updated at or after it), paged by keyset:
+ * the next page is listed `since` the last record's second (see {@link ListCursor}); the `Link`
+ * header's `rel="next"` URL (absolute, on the API's origin; GitHub names the repository by id
+ * there) says whether there is a next page, and is followed only when a whole page shares one
+ * second. The issues endpoint returns pull requests too, told apart by their
  * `pull_request` key, so an issues binding skips them and a pull-requests binding keeps only them.
  * The first page of an incremental listing is a conditional GET: a repository unchanged since the
  * checkpoint answers 304, which costs no quota. A full listing (no checkpoint) is never conditional.
@@ -126,6 +128,25 @@ export function nextLink(header: string | undefined): string | undefined {
   return undefined;
 }
 
+/**
+ * The marker of a record the sync creates: an HTML comment at the end of its body (GitHub does not
+ * render it), so an interrupted creation can be found again (`findCreated`). Reading a body drops
+ * it, so it never reaches PronaFlow nor the echo hashes.
+ */
+const markerTag = (marker: string) => `<!-- pronaflow:${marker} -->`;
+const MARKER_TAIL = /\s*<!-- pronaflow:[A-Za-z0-9_.:-]{1,200} -->\s*$/;
+const withMarker = (body: string | null | undefined, marker: string | undefined) => {
+  if (marker === undefined || !/^[A-Za-z0-9_.:-]{1,200}$/.test(marker)) return body;
+  return body ? `${body}\n\n${markerTag(marker)}` : markerTag(marker);
+};
+/** A body as read: without the sync's marker (a body that was only the marker is empty). */
+const bodyOf = (v: unknown): string | null => {
+  if (typeof v !== 'string') return null;
+  if (!MARKER_TAIL.test(v)) return v;
+  const stripped = v.replace(MARKER_TAIL, '');
+  return stripped === '' ? null : stripped;
+};
+
 const ok = (res: ProviderResponse) => res.status >= 200 && res.status < 300;
 const obj = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
 const str = (v: unknown) => (typeof v === 'string' ? v : null);
@@ -176,7 +197,7 @@ function readIssue(item: unknown): Parsed {
   const fields: FieldValues = {
     number,
     title: item.title,
-    body: str(item.body),
+    body: bodyOf(item.body),
     state: item.state === 'closed' ? 'closed' : 'open',
     state_reason: str(item.state_reason),
     assignee: login(item.assignee) ?? (Array.isArray(item.assignees) ? login(item.assignees[0]) : null),
@@ -206,7 +227,7 @@ function readComment(item: unknown): Parsed {
   const issue = /\/issues\/(\d+)$/.exec(str(item.issue_url) ?? '');
   if (!issue) return { malformed: { externalId: id, error: 'The comment has no issue_url' } };
   const fields: FieldValues = {
-    body: str(item.body) ?? '',
+    body: bodyOf(item.body) ?? '',
     user: login(item.user),
     issue_number: Number(issue[1]),
     created_at: str(item.created_at),
@@ -261,6 +282,85 @@ async function patchIssue(ctx: AdapterContext, r: GitHubResource, id: string, bo
   return ctx.http.request({ method: 'PATCH', path: `${repoPath(r)}/issues/${id}`, body, headers: HEADERS });
 }
 
+/**
+ * Keyset paging of a listing (`sort=updated&direction=asc`): GitHub's offset pages shift when a
+ * record changes between two pages (it moves to the end, and the record after the boundary slides
+ * onto a page already read, never to be listed). So the next page asks again `since` the last
+ * record's `updated_at` second (inclusive), dropping the records of that second this listing has
+ * had (their ids ride in the cursor). Only when a whole page shares one second (keyset paging
+ * cannot move on) does the next page follow GitHub's `Link` URL (offset paging within that
+ * `since`). The cursor is opaque to the engine and bounded (at most a page of ids and one URL).
+ */
+interface ListCursor {
+  /** The boundary second (`YYYY-MM-DDTHH:MM:SSZ`): the next page lists from it. */
+  since: string;
+  /** Ids of the boundary second's records already listed. */
+  seen: string[];
+  /** Offset fallback: GitHub's next page URL within `since`. */
+  link?: string;
+}
+
+const CURSOR_PREFIX = 'ks1.';
+/** Bounds a cursor (a page of ids is about 1 KB; a Link URL well under 1 KB). */
+const MAX_CURSOR_CHARS = 8192;
+
+const secondOf = (iso: string) =>
+  `${new Date(Math.floor(Date.parse(iso) / 1000) * 1000).toISOString().slice(0, 19)}Z`;
+
+/** Where an item stands in the listing's order (its id and `updated_at` second), when it says. */
+function placeOf(r: GitHubResource, item: unknown): { id: string; second: string } | undefined {
+  if (!obj(item)) return undefined;
+  const key = isComments(r) ? item.id : item.number;
+  const updatedAt = str(item.updated_at);
+  if (!Number.isSafeInteger(key) || !updatedAt || Number.isNaN(Date.parse(updatedAt))) return undefined;
+  return { id: String(key), second: secondOf(updatedAt) };
+}
+
+function readCursor(cursor: string): ListCursor {
+  // A cursor of an earlier version (a run saved mid-way): GitHub's Link URL itself.
+  if (!cursor.startsWith(CURSOR_PREFIX)) return { since: '', seen: [], link: cursor };
+  try {
+    const parsed = JSON.parse(Buffer.from(cursor.slice(CURSOR_PREFIX.length), 'base64url').toString('utf8'));
+    if (
+      obj(parsed) &&
+      typeof parsed.s === 'string' &&
+      !Number.isNaN(Date.parse(parsed.s)) &&
+      Array.isArray(parsed.x) &&
+      parsed.x.every((x) => typeof x === 'string') &&
+      (parsed.l === undefined || typeof parsed.l === 'string')
+    ) {
+      return { since: parsed.s, seen: parsed.x as string[], ...(parsed.l ? { link: parsed.l } : {}) };
+    }
+  } catch {
+    // Not ours: refused below.
+  }
+  throw new ProviderCallError('The listing cursor is not readable', undefined, false);
+}
+
+function writeCursor(c: ListCursor): string {
+  const out = `${CURSOR_PREFIX}${Buffer.from(JSON.stringify({ s: c.since, x: c.seen, ...(c.link ? { l: c.link } : {}) })).toString('base64url')}`;
+  if (out.length > MAX_CURSOR_CHARS)
+    throw new ProviderCallError('The listing cursor outgrew its bound', undefined, false);
+  return out;
+}
+
+/** The seconds a page's placed items span (in order), and the ids of its last second. */
+interface PageSpan {
+  first: string | null;
+  last: string | null;
+  lastIds: string[];
+}
+
+/** The cursor of the page after this one, which had GitHub's `link` as its next page. */
+function nextCursor(at: ListCursor | undefined, span: PageSpan, link: string): string {
+  if (span.last && span.first !== span.last) return writeCursor({ since: span.last, seen: span.lastIds });
+  // The whole page is in one second (keyset paging would list it again), or places nothing:
+  // GitHub's next page of this listing, still dropping that second's records seen so far.
+  if (span.last)
+    return writeCursor({ since: span.last, seen: span.lastIds.slice(0, GITHUB_PAGE_SIZE), link });
+  return at?.since ? writeCursor({ since: at.since, seen: at.seen, link }) : link;
+}
+
 export const githubAdapter: SyncAdapter = {
   id: 'github',
   resourceTypes: [
@@ -299,20 +399,28 @@ export const githubAdapter: SyncAdapter = {
     return `${r.owner}/${r.repo}#${r.kind}`.toLowerCase();
   },
 
+  parentResourceKey(resource) {
+    const r = asGitHub(resource);
+    return `${r.owner}/${r.repo}`.toLowerCase();
+  },
+
   async listChanges(ctx, resource, state): Promise<ChangePage> {
     const r = asGitHub(resource);
     const first = state.cursor === undefined;
+    const at = first ? undefined : readCursor(state.cursor as string);
+    // A keyset page asks again from its boundary second; a fallback page follows GitHub's Link.
+    const since = at?.link ? undefined : (at?.since ?? state.since);
     const res = await ctx.http.request({
-      path: state.cursor ?? `${repoPath(r)}/issues${isComments(r) ? '/comments' : ''}`,
-      query: first
-        ? {
+      path: at?.link ?? `${repoPath(r)}/issues${isComments(r) ? '/comments' : ''}`,
+      query: at?.link
+        ? undefined
+        : {
             ...(isComments(r) ? {} : { state: 'all' }),
             sort: 'updated',
             direction: 'asc',
             per_page: GITHUB_PAGE_SIZE,
-            since: state.since,
-          }
-        : undefined,
+            since,
+          },
       headers: HEADERS,
       // The first page of an incremental listing only: a 304 then means nothing changed since the
       // checkpoint. A full listing is never conditional (it is how deletions are seen), and
@@ -331,7 +439,26 @@ export const githubAdapter: SyncAdapter = {
       );
     }
     const page: ChangePage = { records: [], malformed: [] };
+    const boundary = at?.since ?? null;
+    const seen = new Set(at?.seen ?? []);
+    const span: PageSpan = { first: null, last: null, lastIds: [] };
     for (const item of res.json) {
+      const place = placeOf(r, item);
+      if (place) {
+        span.first ??= place.second;
+        if (span.last !== place.second) {
+          span.last = place.second;
+          span.lastIds = [];
+        }
+        span.lastIds.push(place.id);
+        // Before the cursor (GitHub's `since` is inclusive): the boundary second's records this
+        // listing has had already, and anything older, are not listed twice.
+        if (boundary && (place.second < boundary || (place.second === boundary && seen.has(place.id))))
+          continue;
+      } else if (!first) {
+        // An item without a place in the order is reported once, on the listing's first page.
+        continue;
+      }
       const parsed = isComments(r) ? readComment(item) : readIssue(item);
       if ('malformed' in parsed) {
         page.malformed.push(parsed.malformed);
@@ -344,7 +471,7 @@ export const githubAdapter: SyncAdapter = {
       page.records.push(parsed.record);
     }
     const next = nextLink(res.headers.link);
-    if (next) page.next = next;
+    if (next) page.next = nextCursor(at, span, next);
     return page;
   },
 
@@ -369,7 +496,7 @@ export const githubAdapter: SyncAdapter = {
     return parsed.record;
   },
 
-  async createRecord(ctx, resource, fields) {
+  async createRecord(ctx, resource, fields, marker) {
     const r = asGitHub(resource);
     if (isComments(r)) {
       const n = Number(fields.issue_number);
@@ -379,7 +506,7 @@ export const githubAdapter: SyncAdapter = {
       const res = await ctx.http.request({
         method: 'POST',
         path: `${repoPath(r)}/issues/${n}/comments`,
-        body: { body: String(fields.body ?? '') },
+        body: { body: withMarker(String(fields.body ?? ''), marker) ?? '' },
         headers: HEADERS,
       });
       if (res.status === 404 || res.status === 410) {
@@ -391,18 +518,44 @@ export const githubAdapter: SyncAdapter = {
     if (wantsPull(r)) {
       throw new ProviderCallError('GitHub cannot create a pull request from a task', undefined, true);
     }
+    const body = issueBody(fields, true);
+    const marked = withMarker(body.body as string | null | undefined, marker);
+    if (marked !== undefined && marked !== null) body.body = marked;
     const res = await ctx.http.request({
       method: 'POST',
       path: `${repoPath(r)}/issues`,
-      body: issueBody(fields, true),
+      body,
       headers: HEADERS,
     });
     if (res.status !== 201) throw failure(`Creating an issue in ${r.owner}/${r.repo}`, res);
-    const created = recordOf(r, res, 'Creating an issue');
-    if (fields.state !== 'closed') return created;
-    const closed = await patchIssue(ctx, r, created.id, { state: 'closed' });
-    if (!ok(closed)) throw failure(`Closing the new issue #${created.id}`, closed, true);
-    return recordOf(r, closed, 'Closing the new issue');
+    // Only the POST: GitHub creates issues open, and the engine closes a closed one afterwards.
+    return recordOf(r, res, 'Creating an issue');
+  },
+
+  async findCreated(ctx, resource, marker, since) {
+    const r = asGitHub(resource);
+    if (wantsPull(r)) return undefined;
+    // The newest records first; `since` (updated at or after) bounds the page to recent ones.
+    const res = await ctx.http.request({
+      path: `${repoPath(r)}/issues${isComments(r) ? '/comments' : ''}`,
+      query: {
+        ...(isComments(r) ? {} : { state: 'all' }),
+        sort: 'created',
+        direction: 'desc',
+        per_page: GITHUB_PAGE_SIZE,
+        since,
+      },
+      headers: HEADERS,
+    });
+    if (!ok(res)) throw failure(`Looking for a record created in ${r.owner}/${r.repo}`, res, false);
+    if (!Array.isArray(res.json)) return undefined;
+    const tag = markerTag(marker);
+    for (const item of res.json) {
+      if (!obj(item) || typeof item.body !== 'string' || !item.body.includes(tag)) continue;
+      const parsed = isComments(r) ? readComment(item) : readIssue(item);
+      if ('record' in parsed && (isComments(r) || !parsed.pull)) return parsed.record;
+    }
+    return undefined;
   },
 
   async updateRecord(ctx, resource, id, fields) {

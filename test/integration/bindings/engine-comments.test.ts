@@ -80,7 +80,7 @@ describe('comments', () => {
     expect(run.outbound).toMatchObject({ added: 1, failed: 0 });
     const posts = env.gh.calls.filter((c) => c.method === 'POST');
     expect(posts.map((c) => [c.path, JSON.parse(c.body)])).toEqual([
-      [`/repos/acme/${repo}/issues/2/comments`, { body: 'Looks good' }],
+      [`/repos/acme/${repo}/issues/2/comments`, { body: 'Looks good\n\n<!-- pronaflow:cmt_pf1 -->' }],
     ]);
     const link = await linkOfRecordIn(await env.binding(comments), 'cmt_pf1');
     expect(env.gh.comment('acme', repo, Number(link?.external_id))?.issue_number).toBe(2);

@@ -75,13 +75,14 @@ describe('outbound writes', () => {
     expect(created.outbound).toMatchObject({ added: 1, failed: 0 });
     const posts = env.gh.calls.filter((c) => c.method === 'POST');
     expect(posts).toHaveLength(1);
+    // The body carries the creation's marker (an HTML comment GitHub does not render).
     expect(JSON.parse(posts[0]?.body ?? '{}')).toEqual({
       title: 'Write the docs',
-      body: 'All of them',
+      body: 'All of them\n\n<!-- pronaflow:task_out1 -->',
       labels: ['docs'],
     });
     const issue = env.gh.issue('acme', repo, 1);
-    expect(issue).toMatchObject({ title: 'Write the docs', body: 'All of them', state: 'open' });
+    expect(issue).toMatchObject({ title: 'Write the docs', state: 'open' });
     const link = await linkOfRecordIn(binding, 'task_out1');
     expect(link).toMatchObject({ external_id: '1', pronaflow_id: 'task_out1' });
     expect(await pendingPage(binding, 10)).toEqual([]);
