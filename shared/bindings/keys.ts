@@ -1,5 +1,5 @@
 /**
- * Key builders of data sync bindings (access patterns B1–B8 in shared/db/README.md). Everything a
+ * Key builders of data sync bindings (access patterns B1–B9 in shared/db/README.md). Everything a
  * binding holds lives in its connection's partition (`OAUTHCONN#<conn>`, O4), so deleting the
  * connection deletes its bindings, runs, links and pending changes with it; the workspace finds
  * its bindings through gsi1.
@@ -66,4 +66,14 @@ export const bindingKeys = {
     gsi1sk: `${nextRunAt}#${bindingId}`,
   }),
   schedulePartition: 'BINDDUE',
+  /**
+   * gsi1 keys of an active (QUEUED or RUNNING) run, sparse (B9): sorted by when it should have
+   * moved by (queued time, then its lease's end, moved by each claim), removed when it finishes,
+   * so the scheduler reads the stalled ones (`gsi1sk <= now - margin`) without a scan.
+   */
+  activeRun: (at: string, runId: string) => ({
+    gsi1pk: 'BINDRUNS',
+    gsi1sk: `${at}#${runId}`,
+  }),
+  activeRunPartition: 'BINDRUNS',
 } as const;

@@ -9,6 +9,7 @@ import * as z from 'zod';
 import { db, tableName } from '#shared/db/client.ts';
 import { conditionFailedAt, isConditionFailed } from '#shared/db/conditions.ts';
 import { ttlIn } from '#shared/db/keys.ts';
+import { LEASE_FREE, leaseHeld, leaseValues } from '#shared/db/lease.ts';
 import { transactWrite } from '#shared/db/transact.ts';
 import { updateExpression } from '#shared/db/update.ts';
 import { ConflictError, NotFoundError } from '#shared/errors.ts';
@@ -31,6 +32,23 @@ import {
 /** Runs are kept for 90 days. */
 const RUN_RETENTION_SECONDS = 90 * 24 * 3600;
 
+/** How many times the scheduler re-enqueues a stalled run before it is finished FAILED `stalled`. */
+export const MAX_RUN_RECOVERIES = 3;
+
+/**
+ * What an active run holds besides its {@link RunItem} fields: its entry in the stalled-runs index
+ * (B9; removed when it finishes), how often the scheduler recovered it, its lease (engine.ts), and
+ * `stalled` once recovered {@link MAX_RUN_RECOVERIES} times (its next claim finishes it FAILED).
+ */
+export type ActiveRunItem = RunItem & {
+  gsi1pk?: string;
+  gsi1sk?: string;
+  recoveries?: number;
+  stalled?: boolean;
+  lease_owner?: string;
+  lease_until?: number;
+};
+
 /** The sync queue's message: work on this run (start it, or go on where it stands). */
 export const runMessage = z.object({
   kind: z.literal('run'),
@@ -42,10 +60,12 @@ export type RunMessage = z.infer<typeof runMessage>;
 
 export const isTerminal = (status: RunStatus) => TERMINAL_RUN_STATUSES.includes(status);
 
-function newRunItem(binding: BindingItem, trigger: RunTrigger, full: boolean, now: Date): RunItem {
+function newRunItem(binding: BindingItem, trigger: RunTrigger, full: boolean, now: Date): ActiveRunItem {
   const id = newId('run', now.getTime());
   return {
     ...bindingKeys.run(binding.connection_id, binding.id, id),
+    ...bindingKeys.activeRun(now.toISOString(), id),
+    recoveries: 0,
     entity: 'SyncRun',
     id,
     binding_id: binding.id,
@@ -215,11 +235,13 @@ export async function updateRun(
 }
 
 /**
- * `POST /bindings/{id}/runs/{run_id}/cancel`: a QUEUED run is CANCELLED at once; a RUNNING one is
- * asked to stop and stops after the page it is on (its counts stay true). A finished run is
- * returned as it is.
+ * `POST /bindings/{id}/runs/{run_id}/cancel`: a QUEUED run is CANCELLED at once, and so is a
+ * RUNNING one that no invocation holds (its lease free or expired: between shares, or its worker
+ * died; conditional on that, so no invocation is working on it); a RUNNING one an invocation holds
+ * is asked to stop and stops after the page it is on. Its counts stay true either way. A finished
+ * run is returned as it is.
  */
-export async function cancelRun(binding: BindingItem, runId: string): Promise<RunItem> {
+export async function cancelRun(binding: BindingItem, runId: string, now = new Date()): Promise<RunItem> {
   const run = await getRunAt(binding.connection_id, binding.id, runId);
   if (!run) throw new NotFoundError(`There is no run ${runId} of the binding ${binding.id}.`);
   if (isTerminal(run.status)) return run;
@@ -228,6 +250,17 @@ export async function cancelRun(binding: BindingItem, runId: string): Promise<Ru
       status: 'CANCELLED',
       error: { code: 'cancelled', message: 'Cancelled before it started' },
       onlyIf: 'QUEUED',
+      now,
+    });
+    if (done) return done;
+  }
+  if (run.status === 'RUNNING' && !leaseHeld((run as ActiveRunItem).lease_until, now)) {
+    const done = await finishRun(run, {
+      status: 'CANCELLED',
+      error: { code: 'cancelled', message: 'Cancelled' },
+      onlyIf: 'RUNNING',
+      onlyIfLeaseFree: true,
+      now,
     });
     if (done) return done;
   }
@@ -244,6 +277,8 @@ export interface RunOutcome {
   bindingStatus?: { status: 'ERROR' | 'PAUSED'; reason: { code: string; message: string } };
   /** Only while the run is still in this status (a cancel racing the worker's start). */
   onlyIf?: RunStatus;
+  /** Only while no invocation holds the run's lease (at `now`): a cancel of a RUNNING run. */
+  onlyIfLeaseFree?: boolean;
   now?: Date;
 }
 
@@ -268,17 +303,20 @@ export async function finishRun(run: RunItem, outcome: RunOutcome): Promise<RunI
     phase: 'done',
     ...(outcome.checkpoint !== undefined ? { checkpoint_to: outcome.checkpoint } : {}),
   };
-  const runExpr = updateExpression({ set: runSet });
+  // A finished run leaves the stalled-runs index (B9).
+  const runExpr = updateExpression({ set: runSet, remove: ['gsi1pk', 'gsi1sk'] });
+  const leaseFree = outcome.onlyIfLeaseFree ? ` AND ${LEASE_FREE}` : '';
   const items: Parameters<typeof transactWrite>[0] = [
     {
       Update: {
         TableName: tableName(),
         Key: { pk: run.pk, sk: run.sk },
         ...runExpr,
-        ConditionExpression: outcome.onlyIf ? '#st = :only' : 'NOT (#st IN (:t1, :t2, :t3, :t4))',
+        ConditionExpression: `${outcome.onlyIf ? '#st = :only' : 'NOT (#st IN (:t1, :t2, :t3, :t4))'}${leaseFree}`,
         ExpressionAttributeNames: { ...runExpr.ExpressionAttributeNames, '#st': 'status' },
         ExpressionAttributeValues: {
           ...runExpr.ExpressionAttributeValues,
+          ...(outcome.onlyIfLeaseFree ? leaseValues(now) : {}),
           ...(outcome.onlyIf
             ? { ':only': outcome.onlyIf }
             : { ':t1': 'SUCCEEDED', ':t2': 'PARTIAL', ':t3': 'FAILED', ':t4': 'CANCELLED' }),
@@ -357,10 +395,45 @@ export async function finishRun(run: RunItem, outcome: RunOutcome): Promise<RunI
     logger.warn('sync event not raised', { run_id: run.id, error: (err as Error).message }),
   );
   if (rerun && binding && !outcome.bindingStatus && outcome.status !== 'CANCELLED') {
-    const current = await getBindingAt(binding.connection_id, binding.id);
-    if (current) await startRun(current, { trigger: 'events' }).catch(() => undefined);
+    await startFollowUp(run, binding);
   }
   return finished;
+}
+
+/**
+ * The run PronaFlow changes asked for while this one was active. A busy binding (another start
+ * won) is fine; any other failure is logged and the binding's `rerun_requested` put back, so the
+ * next schedule or event starts it.
+ */
+async function startFollowUp(run: RunItem, binding: BindingItem): Promise<void> {
+  try {
+    const current = await getBindingAt(binding.connection_id, binding.id);
+    if (current) await startRun(current, { trigger: 'events' });
+  } catch (err) {
+    if (err instanceof ConflictError) return;
+    logger.warn('follow-up sync run not started', {
+      run_id: run.id,
+      binding_id: run.binding_id,
+      error: (err as Error).message,
+    });
+    await db()
+      .send(
+        new UpdateCommand({
+          TableName: tableName(),
+          Key: { pk: binding.pk, sk: binding.sk },
+          UpdateExpression: 'SET rerun_requested = :t',
+          ConditionExpression: 'attribute_exists(pk)',
+          ExpressionAttributeValues: { ':t': true },
+        }),
+      )
+      .catch((e) =>
+        logger.warn('rerun_requested not kept', {
+          run_id: run.id,
+          binding_id: run.binding_id,
+          error: (e as Error).message,
+        }),
+      );
+  }
 }
 
 /** `sync.completed` for a run that ended (counts, also when it only deleted), `sync.failed` otherwise. */
