@@ -258,9 +258,12 @@ describe('deletions', () => {
     expect(done.status).toBe('SUCCEEDED');
     expect(done.inbound.deleted).toBe(0);
 
-    // Failed on page 2 of a full run: the issues of page 2 were not seen, none is deleted.
-    env.gh.inject({ kind: 'raw', status: 500, body: { message: 'Server Error' } }, (_m, p) =>
-      p.startsWith('/repositories/'),
+    // Failed on page 2 of a full run: the issues of page 2 were not seen, none is deleted. (Pages
+    // after the first are keyset pages, `since` the last record of the page before.)
+    let listings = 0;
+    env.gh.inject(
+      { kind: 'raw', status: 500, body: { message: 'Server Error' } },
+      (m, p) => m === 'GET' && p === `/repos/acme/${repo}/issues` && ++listings === 2,
     );
     const failed = await runOnce(binding, { full: true });
     expect(failed.run.status).toBe('FAILED');

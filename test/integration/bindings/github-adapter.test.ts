@@ -163,13 +163,19 @@ describe('listChanges', () => {
     const times = all.records.map((r) => r.updatedAt);
     expect([...times].sort()).toEqual(times);
     expect(all.checkpoint).toBe(gh.issue('acme', 'paged', 250)?.updated_at);
-    // First page by path and query, then GitHub's absolute next URLs (the repository by id).
+    // Keyset pages: each next page `since` the last record's second of the page before (inclusive:
+    // that second's records already listed are dropped), not GitHub's offset `page=N`.
     expect(gh.calls[0]).toMatchObject({
       path: '/repos/acme/paged/issues',
       query: { state: 'all', sort: 'updated', direction: 'asc', per_page: '100' },
     });
-    expect(gh.calls[1]?.path).toMatch(/^\/repositories\/\d+\/issues$/);
-    expect(gh.calls[2]?.query).toMatchObject({ page: '3', per_page: '100', sort: 'updated' });
+    expect(gh.calls[0]?.query.since).toBeUndefined();
+    expect(gh.calls[1]).toMatchObject({
+      path: '/repos/acme/paged/issues',
+      query: { since: gh.issue('acme', 'paged', 100)?.updated_at, per_page: '100', sort: 'updated' },
+    });
+    expect(gh.calls[2]?.query).toMatchObject({ since: gh.issue('acme', 'paged', 199)?.updated_at });
+    expect(gh.calls.some((c) => c.query.page !== undefined)).toBe(false);
     const first = all.records[0] as ExternalRecord;
     expect(first).toMatchObject({
       id: '1',
@@ -288,15 +294,17 @@ describe('listChanges', () => {
     expect(err).toMatchObject({ status: 404, recordLevel: false });
   });
 
-  it('lists 10 000 issues in 100 pages', async () => {
+  // 101 pages, not 100: each keyset page asks again from the second of the page before's last
+  // record, so that record (dropped) takes one of the next page's 100 places.
+  it('lists 10 000 issues in 101 pages', async () => {
     gh.seed({ owner: 'acme', repo: 'big', issues: 10_000 });
     const { ctx, stats } = context();
 
     const all = await listAll(ctx, repo('big'));
 
     expect(all.records).toHaveLength(10_000);
-    expect(all.pages).toBe(100);
-    expect(stats.provider_calls).toBe(100);
+    expect(all.pages).toBe(101);
+    expect(stats.provider_calls).toBe(101);
   });
 });
 
