@@ -146,7 +146,8 @@ async function bindingsFor(
 /**
  * Records one PronaFlow change as pending for a binding, merged over an earlier pending change of
  * the same record (conditional on that one being unchanged, retried on a race). An event older
- * than the pending change's does not overwrite newer values.
+ * than the pending change's does not overwrite newer values; one older than the change the sync
+ * last wrote out (the link's `pf_updated_at`) is dropped before it gets here.
  */
 async function addPending(
   binding: BindingItem,
@@ -202,8 +203,16 @@ async function applyOutboundEvent(event: PronaFlowEvent): Promise<void> {
   const recordId = recordIdOf(event);
   if (!recordId) return;
   const origin = (event.data.origin ?? {}) as { binding_id?: unknown };
-  for (const { binding } of await bindingsFor(event, recordId)) {
+  for (const { binding, link } of await bindingsFor(event, recordId)) {
     if (origin.binding_id === binding.id) continue; // core applied this from the binding's own record
+    // Older than the PronaFlow change the sync last wrote out (redelivered, out of order): its
+    // values are not news, and would overwrite newer ones. A deletion still counts.
+    if (
+      event.type !== 'task.deleted' &&
+      link?.pf_updated_at &&
+      Date.parse(event.occurred_at) < Date.parse(link.pf_updated_at)
+    )
+      continue;
     const values = valuesOf(event, binding.sync_entity);
     if (event.type !== 'task.deleted' && !Object.keys(values).length) continue;
     await addPending(binding, event, recordId, values);

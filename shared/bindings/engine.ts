@@ -36,7 +36,14 @@ import { BindingUnreachable, type OpenedContext, openAdapterContext } from './co
 import type { FieldValues } from './fields.ts';
 import { bindingKeys } from './keys.ts';
 import { applyInbound, applyOutbound, mappedHash } from './mapping.ts';
-import { pronaflowIdFor, publishRecords, RECORD_SCHEMA, type RecordMessage } from './records.ts';
+import {
+  MAX_RECORD_BYTES,
+  pronaflowIdFor,
+  publishRecords,
+  RECORD_SCHEMA,
+  type RecordMessage,
+  recordBytes,
+} from './records.ts';
 import { enqueueRun, finishRun, isTerminal, type RunMessage, type RunOutcome, updateRun } from './runs.ts';
 import {
   allBindingsOf,
@@ -53,11 +60,13 @@ import {
   MAX_RUN_ERRORS,
   markCreateStarted,
   type PendingItem,
+  pendingOfRecords,
   pendingPage,
   putLink,
   putLinks,
   type RecordError,
   type RunItem,
+  setPendingValues,
 } from './store.ts';
 import { targetFields } from './targets.ts';
 
@@ -134,6 +143,8 @@ async function saveProgress(w: Working, place: Partial<RunItem>): Promise<'saved
     errors_total: run.errors_total,
     pages_fetched: run.pages_fetched,
     checkpoint_to: run.checkpoint_to,
+    // Every invocation's ETags, not only the last one's: saved on the binding at the run's end.
+    etags_used: { ...(run.etags_used ?? {}), ...opened.usedEtags() },
     provider_calls: base.provider_calls + opened.stats.provider_calls,
     rate_limit_waits: base.rate_limit_waits + opened.stats.rate_limit_waits,
     rate_limit_wait_ms: base.rate_limit_wait_ms + opened.stats.rate_limit_wait_ms,
@@ -230,14 +241,19 @@ function recordMessageOf(
 /**
  * One page of inbound changes: classify each record against its link (added, updated, deleted,
  * skipped when it maps to what was last synced — unchanged, or the echo of the sync's own write
- * — failed when it does not map), settle conflicts with pending PronaFlow changes by the
- * binding's policy, then write the links, publish the records, and report the page's counts.
+ * — or when it is older than the version last synced (a stale read), failed when it does not map
+ * or its record would be too large for the records queue), settle conflicts with pending
+ * PronaFlow changes field by field, then write the links, publish the records, and report the
+ * page's counts.
+ *
+ * Conflicts: the pending PronaFlow changes of the page's records are read with the page (so a
+ * change made while the run goes is seen). A pending field the provider changed too since the
+ * last sync goes by the binding's policy; every other pending field is PronaFlow's, every other
+ * changed field the provider's. A record is published without the fields PronaFlow keeps (its
+ * pending change writes them out in the outbound phase); the fields the provider won leave the
+ * pending change (removed when none is left).
  */
-async function inboundPage(
-  w: Working,
-  records: ExternalRecord[],
-  pending: Map<string, PendingItem>,
-): Promise<void> {
+async function inboundPage(w: Working, records: ExternalRecord[]): Promise<void> {
   const { binding, run } = w;
   const page = run.page_seq;
   const links = await linksOf(
@@ -245,9 +261,17 @@ async function inboundPage(
     records.map((r) => r.id),
   );
   const parents = await parentsOf(w, records);
+  const idOf = (rec: ExternalRecord) =>
+    links.get(rec.id)?.pronaflow_id ?? pronaflowIdFor(binding.sync_entity, binding.id, rec.id);
+  // Only a two-way binding has PronaFlow changes that may conflict with what comes in.
+  const pending =
+    binding.direction === 'BIDIRECTIONAL'
+      ? await pendingOfRecords(binding, records.filter((r) => !r.deleted).map(idOf))
+      : new Map<string, PendingItem>();
   const writes: LinkItem[] = [];
   const messages: RecordMessage[] = [];
-  const dropPending: PendingItem[] = [];
+  /** Pending changes the provider won fields of: their values left, or null to remove them. */
+  const settle: { item: PendingItem; values: FieldValues | null }[] = [];
   const now = new Date().toISOString();
   for (const rec of records) {
     const link = links.get(rec.id);
@@ -268,6 +292,16 @@ async function inboundPage(
       count(run.inbound, 'skipped');
       continue;
     }
+    if (
+      !replay &&
+      link &&
+      !link.deleted &&
+      Date.parse(rec.updatedAt) < Date.parse(link.external_updated_at)
+    ) {
+      // Older than the version last synced (a stale read, a lagging replica): never a revert.
+      count(run.inbound, 'skipped');
+      continue;
+    }
     const mapped = applyInbound(binding.field_mapping, rec.fields, mappingOptions(binding, w.variant));
     if (mapped.errors.length) {
       count(run.inbound, 'failed');
@@ -279,23 +313,65 @@ async function inboundPage(
       continue;
     }
     const hash = mappedHash(mapped.values);
-    const pronaflowId = link?.pronaflow_id ?? pronaflowIdFor(binding.sync_entity, binding.id, rec.id);
-    let action: keyof DirectionCounts;
-    if (replay) action = replay;
-    else if (!link || link.deleted) action = 'added';
-    else if (!changedFields(link, mapped.values).length) action = 'skipped';
-    else action = 'updated';
+    const pronaflowId = idOf(rec);
     const waiting = pending.get(pronaflowId);
-    if (!replay && action === 'updated' && waiting && !providerWins(binding, rec, waiting)) {
-      // PronaFlow's change wins: it is written to the provider in the outbound phase.
-      action = 'skipped';
-    } else if (waiting && action === 'updated') {
-      dropPending.push(waiting);
+    const changed = link && !link.deleted ? changedFields(link, mapped.values) : Object.keys(mapped.values);
+    let publish = mapped.values;
+    let settled: { item: PendingItem; values: FieldValues | null } | undefined;
+    let action: keyof DirectionCounts;
+    if (replay) {
+      action = replay;
+      // As the first time: the fields PronaFlow keeps are those its (already settled) change holds.
+      if (waiting && waiting.op !== 'delete') publish = without(mapped.values, Object.keys(waiting.values));
+    } else if (!link || link.deleted) action = 'added';
+    else if (!changed.length) action = 'skipped';
+    else if (!waiting) action = 'updated';
+    else if (waiting.op === 'delete') {
+      // A deletion is all or nothing: the policy decides between it and the provider's change.
+      if (providerWins(binding, rec, waiting)) {
+        action = 'updated';
+        settled = { item: waiting, values: null };
+      } else action = 'skipped';
+    } else {
+      const conflicts = Object.keys(waiting.values).filter((k) => changed.includes(k));
+      const providerWon = conflicts.length && providerWins(binding, rec, waiting) ? conflicts : [];
+      const kept = without(waiting.values, providerWon);
+      if (providerWon.length) settled = { item: waiting, values: Object.keys(kept).length ? kept : null };
+      publish = without(mapped.values, Object.keys(kept));
+      // Nothing to bring in when every field the provider changed is one PronaFlow keeps.
+      action = changed.some((k) => !(k in kept)) ? 'updated' : 'skipped';
     }
+    let message: RecordMessage | undefined;
+    if (action !== 'skipped') {
+      message = recordMessageOf(
+        w,
+        rec,
+        { pronaflow_id: pronaflowId, hash: mappedHash(publish), external_updated_at: rec.updatedAt },
+        'upsert',
+        action === 'added',
+        publish,
+        parents,
+      );
+      const bytes = recordBytes(message);
+      if (bytes > MAX_RECORD_BYTES) {
+        // Never sendable as it is: a failure of this record (its link left as it was), not of the run.
+        count(run.inbound, 'failed');
+        addError(run, {
+          direction: 'inbound',
+          external_id: rec.id,
+          message: `The record is too large for the records queue (${bytes} bytes, at most ${MAX_RECORD_BYTES})`,
+        });
+        continue;
+      }
+      messages.push(message);
+    }
+    if (settled) settle.push(settled);
     count(run.inbound, action);
-    const changed = action !== 'skipped';
+    // The link follows what the provider holds whenever its content changed (fields PronaFlow
+    // keeps included: its pending change goes out next, and its write updates them).
+    const fresh = action !== 'skipped' || changed.length > 0 || !link;
     const seen = run.full && link?.seen_run !== run.id;
-    if (changed || seen || !link || link.external_updated_at !== rec.updatedAt) {
+    if (fresh || seen || !link || link.external_updated_at !== rec.updatedAt) {
       writes.push({
         ...bindingKeys.link(binding.connection_id, binding.id, rec.id),
         ...bindingKeys.linkOfRecord(binding.workspace_id, pronaflowId, binding.id),
@@ -304,39 +380,32 @@ async function inboundPage(
         external_id: rec.id,
         pronaflow_id: pronaflowId,
         external_updated_at: rec.updatedAt,
-        pf_values: changed || !link ? mapped.values : link.pf_values,
-        hash: changed || !link ? hash : link.hash,
-        ...(changed || !link
+        pf_values: fresh || !link ? mapped.values : link.pf_values,
+        hash: fresh || !link ? hash : link.hash,
+        ...(fresh || !link
           ? { field_hashes: fieldHashes(mapped.values) }
           : link.field_hashes
             ? { field_hashes: link.field_hashes }
             : {}),
         ...(link?.pf_updated_at ? { pf_updated_at: link.pf_updated_at } : {}),
         ...(run.full ? { seen_run: run.id } : link?.seen_run ? { seen_run: link.seen_run } : {}),
-        stamp: changed ? { run: run.id, page, action } : (link?.stamp ?? { run: run.id, page, action }),
+        stamp:
+          action !== 'skipped'
+            ? { run: run.id, page, action }
+            : (link?.stamp ?? { run: run.id, page, action }),
         updated_at: now,
       });
     }
-    if (changed) {
-      messages.push(
-        recordMessageOf(
-          w,
-          rec,
-          { pronaflow_id: pronaflowId, hash, external_updated_at: rec.updatedAt },
-          'upsert',
-          action === 'added',
-          mapped.values,
-          parents,
-        ),
-      );
-    }
+  }
+  // Pending changes first: a page replayed after a crash finds them settled and publishes alike.
+  for (const { item, values } of settle) {
+    if (values) await setPendingValues(item, values);
+    else await deletePending(item);
   }
   await putLinks(writes);
-  await publishRecords(messages);
-  for (const p of dropPending) {
-    pending.delete(p.pronaflow_id);
-    await deletePending(p);
-  }
+  const refused = await publishRecords(messages);
+  if (refused.length)
+    throw new Error(`${refused.length} records over the queue's size limit were not screened`);
 }
 
 /**
@@ -376,12 +445,6 @@ function providerWins(binding: BindingItem, rec: ExternalRecord, waiting: Pendin
   if (binding.conflict_policy === 'provider_wins') return true;
   if (binding.conflict_policy === 'pronaflow_wins') return false;
   return Date.parse(rec.updatedAt) >= Date.parse(waiting.occurred_at);
-}
-
-async function pendingOf(binding: BindingItem): Promise<Map<string, PendingItem>> {
-  if (binding.direction !== 'BIDIRECTIONAL') return new Map();
-  const items = await pendingPage(binding, 1000);
-  return new Map(items.map((p) => [p.pronaflow_id, p]));
 }
 
 // ── Deletions (full runs) ──
@@ -647,7 +710,9 @@ function linkAfterWrite(
     ? { ...prev.field_hashes, ...Object.fromEntries(writtenKeys.map((k) => [k, now[k] as string])) }
     : now;
   const pfUpdatedAt =
-    prev?.pf_updated_at && prev.pf_updated_at > p.occurred_at ? prev.pf_updated_at : p.occurred_at;
+    prev?.pf_updated_at && Date.parse(prev.pf_updated_at) > Date.parse(p.occurred_at)
+      ? prev.pf_updated_at
+      : p.occurred_at;
   return {
     ...bindingKeys.link(binding.connection_id, binding.id, rec.id),
     ...bindingKeys.linkOfRecord(binding.workspace_id, p.pronaflow_id, binding.id),
@@ -947,6 +1012,7 @@ async function saveCounters(w: Working): Promise<void> {
     errors: w.run.errors,
     errors_total: w.run.errors_total,
     pages_fetched: w.run.pages_fetched,
+    etags_used: { ...(w.run.etags_used ?? {}), ...w.opened.usedEtags() },
     provider_calls: w.base.provider_calls + w.opened.stats.provider_calls,
     rate_limit_waits: w.base.rate_limit_waits + w.opened.stats.rate_limit_waits,
     rate_limit_wait_ms: w.base.rate_limit_wait_ms + w.opened.stats.rate_limit_wait_ms,
@@ -960,7 +1026,6 @@ async function drive(
   opts: InvocationOptions,
   now: () => number,
 ): Promise<InvocationResult> {
-  const pending = await pendingOf(w.binding);
   // Every invocation takes at least one page (a budget shorter than the margin would otherwise
   // re-enqueue the run for ever without progress); the provider client still keeps the deadline.
   const outOfTime = () =>
@@ -991,7 +1056,7 @@ async function drive(
         count(run.inbound, 'failed');
         addError(run, { direction: 'inbound', external_id: bad.externalId, message: bad.error });
       }
-      await inboundPage(w, listed.records, pending);
+      await inboundPage(w, listed.records);
       if (listed.checkpoint && (!run.checkpoint_to || listed.checkpoint > run.checkpoint_to)) {
         run.checkpoint_to = listed.checkpoint;
       }
@@ -1020,7 +1085,7 @@ async function drive(
   await finishRun(w.run, {
     status: failed ? 'PARTIAL' : 'SUCCEEDED',
     ...(readAll ? { checkpoint: w.run.checkpoint_to ?? w.run.checkpoint_from ?? null } : {}),
-    etags: w.opened.usedEtags(),
+    etags: { ...(w.run.etags_used ?? {}), ...w.opened.usedEtags() },
   });
   return 'finished';
 }

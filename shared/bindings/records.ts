@@ -78,9 +78,47 @@ export function pronaflowIdFor(entity: SyncEntity, bindingId: string, externalId
   return `${entity === 'task' ? 'task' : 'cmt'}_${body}`;
 }
 
-/** Sends a page's records (SendMessageBatch, ten a call, five calls side by side). */
-export async function publishRecords(messages: RecordMessage[]): Promise<void> {
+/**
+ * SQS's limits on what a send carries (docs.aws.amazon.com, SQS quotas and SendMessageBatch): a
+ * message body of at most the queue's `MaximumMessageSize` — 256 KiB (262,144 bytes) unless the
+ * queue raises it, up to 1 MiB — and a SendMessageBatch of at most 10 messages and 1 MiB
+ * (1,048,576 bytes) in all. The records queue keeps the 256 KiB default; records are held to it
+ * (which also keeps a record's link, whose `pf_values` carry the same values, under DynamoDB's
+ * 400 KB item size).
+ */
+export const MAX_RECORD_BYTES = 256 * 1024;
+export const MAX_RECORD_BATCH_BYTES = 1024 * 1024;
+const BATCH_ENTRIES = 10;
+
+/** The size of a record as SQS counts it: its JSON body's UTF-8 bytes. */
+export const recordBytes = (message: RecordMessage): number =>
+  Buffer.byteLength(JSON.stringify(message), 'utf8');
+
+/**
+ * Sends a page's records (SendMessageBatch calls of at most ten records and 1 MiB, five side by
+ * side). A record over {@link MAX_RECORD_BYTES} is not sent: it is returned, for the caller to
+ * count as a failure of that record (the engine screens them before, so none should come back).
+ */
+export async function publishRecords(messages: RecordMessage[]): Promise<RecordMessage[]> {
+  const refused: RecordMessage[] = [];
   const batches: RecordMessage[][] = [];
-  for (let i = 0; i < messages.length; i += 10) batches.push(messages.slice(i, i + 10));
-  await forEachLimit(batches, 5, (batch) => sendJsonBatch('RECORDS_QUEUE_URL', batch));
+  let batch: RecordMessage[] = [];
+  let bytes = 0;
+  for (const message of messages) {
+    const size = recordBytes(message);
+    if (size > MAX_RECORD_BYTES) {
+      refused.push(message);
+      continue;
+    }
+    if (batch.length === BATCH_ENTRIES || bytes + size > MAX_RECORD_BATCH_BYTES) {
+      batches.push(batch);
+      batch = [];
+      bytes = 0;
+    }
+    batch.push(message);
+    bytes += size;
+  }
+  if (batch.length) batches.push(batch);
+  await forEachLimit(batches, 5, (b) => sendJsonBatch('RECORDS_QUEUE_URL', b));
+  return refused;
 }

@@ -373,3 +373,266 @@ describe('4. comments stay in their repository', () => {
     ]);
   });
 });
+
+describe('3. conflicts are settled per field', () => {
+  /**
+   * GitHub changes `github` (issue fields) while PronaFlow changes `pronaflow` (task fields) of
+   * one synced issue; then one run of the binding.
+   */
+  async function bothChange(
+    policy: BindingItem['conflict_policy'],
+    github: { title?: string; body?: string },
+    pronaflow: Record<string, unknown>,
+    order: 'github_first' | 'pronaflow_first' = 'github_first',
+  ) {
+    const b = await binding({ conflict_policy: policy });
+    const repo = repoOf(b);
+    env.gh.seed({ owner: 'acme', repo, issues: 1, start: new Date(env.clock.now() - 60_000) });
+    await sync(b);
+    const [record] = await env.records();
+    const pfId = record?.pronaflow_id as string;
+    const changes = Object.fromEntries(Object.entries(pronaflow).map(([k, v]) => [k, { to: v }]));
+    const edit = () => env.gh.editIssue('acme', repo, 1, github);
+    env.clock.advance(5000);
+    if (order === 'github_first') edit();
+    env.clock.advance(5000);
+    await emit('task.updated', { task_id: pfId, changes });
+    env.clock.advance(5000);
+    if (order === 'pronaflow_first') edit();
+    env.gh.calls.length = 0;
+    const run = await sync(b);
+    const records = await env.records();
+    const patched = calls('PATCH', repo).map((c) => JSON.parse(c.body));
+    // The run after: nothing left to sync either way (the link is consistent with both sides).
+    env.gh.calls.length = 0;
+    const next = await sync(b);
+    expect(next.inbound).toMatchObject({ added: 0, updated: 0, failed: 0 });
+    expect(next.outbound).toMatchObject({ added: 0, updated: 0 });
+    expect(await env.records()).toEqual([]);
+    expect(calls('PATCH', repo)).toEqual([]);
+    expect(await pendingPage(b, 10)).toEqual([]);
+    return { run, records, patched, issue: env.gh.issue('acme', repo, 1), pfId };
+  }
+
+  it('GitHub changes the body, PronaFlow the title: both changes survive (no conflict)', async () => {
+    const { run, records, patched, issue } = await bothChange(
+      'provider_wins',
+      { body: 'GitHub body' },
+      { title: 'PronaFlow title' },
+    );
+    expect(run.inbound.updated).toBe(1);
+    expect(records).toHaveLength(1);
+    expect(records[0]?.values).toEqual({ description: 'GitHub body', status: 'todo', labels: [] });
+    expect(patched).toEqual([{ title: 'PronaFlow title' }]);
+    expect(issue).toMatchObject({ title: 'PronaFlow title', body: 'GitHub body' });
+  });
+
+  it('provider_wins: GitHub’s title wins the conflict, PronaFlow’s status still goes out', async () => {
+    const { records, patched, issue } = await bothChange(
+      'provider_wins',
+      { title: 'GitHub title', body: 'GitHub body' },
+      { title: 'PronaFlow title', status: 'done' },
+    );
+    expect(records.map((r) => r.values)).toEqual([
+      { title: 'GitHub title', description: 'GitHub body', labels: [] },
+    ]);
+    expect(patched).toEqual([{ state: 'closed' }]);
+    expect(issue).toMatchObject({ title: 'GitHub title', body: 'GitHub body', state: 'closed' });
+  });
+
+  it('pronaflow_wins: PronaFlow’s title and status go out, GitHub’s body still comes in', async () => {
+    const { run, records, patched, issue } = await bothChange(
+      'pronaflow_wins',
+      { title: 'GitHub title', body: 'GitHub body' },
+      { title: 'PronaFlow title', status: 'done' },
+    );
+    expect(run.inbound.updated).toBe(1);
+    expect(records.map((r) => r.values)).toEqual([{ description: 'GitHub body', labels: [] }]);
+    expect(patched).toEqual([{ title: 'PronaFlow title', state: 'closed' }]);
+    expect(issue).toMatchObject({ title: 'PronaFlow title', body: 'GitHub body', state: 'closed' });
+  });
+
+  it('newest_wins: the later side wins the conflicting field, each keeps its other changes', async () => {
+    const githubNewer = await bothChange(
+      'newest_wins',
+      { title: 'GitHub title', body: 'GitHub body' },
+      { title: 'PronaFlow title', status: 'done' },
+      'pronaflow_first',
+    );
+    expect(githubNewer.records.map((r) => r.values)).toEqual([
+      { title: 'GitHub title', description: 'GitHub body', labels: [] },
+    ]);
+    expect(githubNewer.patched).toEqual([{ state: 'closed' }]);
+    expect(githubNewer.issue).toMatchObject({ title: 'GitHub title', body: 'GitHub body', state: 'closed' });
+
+    const pronaflowNewer = await bothChange(
+      'newest_wins',
+      { title: 'GitHub title', body: 'GitHub body' },
+      { title: 'PronaFlow title', status: 'done' },
+      'github_first',
+    );
+    expect(pronaflowNewer.records.map((r) => r.values)).toEqual([{ description: 'GitHub body', labels: [] }]);
+    expect(pronaflowNewer.patched).toEqual([{ title: 'PronaFlow title', state: 'closed' }]);
+    expect(pronaflowNewer.issue).toMatchObject({
+      title: 'PronaFlow title',
+      body: 'GitHub body',
+      state: 'closed',
+    });
+  });
+});
+
+describe('5. pending changes are read with each inbound page', () => {
+  it('a PronaFlow change made while the run lists is seen by the page it conflicts with', async () => {
+    const b = await binding({ conflict_policy: 'pronaflow_wins' });
+    const repo = repoOf(b);
+    env.gh.seed({ owner: 'acme', repo, issues: 1, start: new Date(env.clock.now() - 60_000) });
+    await sync(b);
+    const [record] = await env.records();
+    env.clock.advance(5000);
+    env.gh.editIssue('acme', repo, 1, { title: 'GitHub title' });
+    const run = await startRun(await env.binding(b), { trigger: 'manual' });
+    const real = githubAdapter.listChanges.bind(githubAdapter);
+    let emitted = false;
+    vi.spyOn(githubAdapter, 'listChanges').mockImplementation(async (ctx, resource, state) => {
+      const page = await real(ctx, resource, state);
+      if (!emitted) {
+        emitted = true;
+        // After the invocation began, before its page is classified.
+        await emit('task.updated', {
+          task_id: record?.pronaflow_id,
+          changes: { title: { to: 'PronaFlow title' } },
+        });
+      }
+      return page;
+    });
+    env.gh.calls.length = 0;
+    expect(await workOnRun(messageOf(run), env.opts())).toBe('finished');
+    const done = await env.run(run);
+    expect(done.inbound).toMatchObject({ updated: 0, skipped: 1 });
+    expect(await env.records()).toEqual([]);
+    expect(calls('PATCH', repo).map((c) => JSON.parse(c.body))).toEqual([{ title: 'PronaFlow title' }]);
+  });
+});
+
+describe('6. stale PronaFlow events', () => {
+  it('an event older than the change last written out is dropped (no pending, no write)', async () => {
+    const b = await env.makeBinding({ direction: 'OUTBOUND', project_id: `prj_rev${++projects}` });
+    const repo = repoOf(b);
+    env.gh.repo('acme', repo);
+    const t0 = env.clock.now();
+    await emit('task.created', {
+      task_id: 'task_s1',
+      project_id: b.project_id,
+      title: 'First',
+      status: 'todo',
+    });
+    await sync(b);
+    await emit(
+      'task.updated',
+      { task_id: 'task_s1', changes: { title: { to: 'Newest' } } },
+      new Date(t0 + 20_000).toISOString(),
+    );
+    await sync(b);
+    expect(env.gh.issue('acme', repo, 1)?.title).toBe('Newest');
+    expect((await linkOfRecordIn(b, 'task_s1'))?.pf_updated_at).toBe(new Date(t0 + 20_000).toISOString());
+    // Delivered late (or again): older than what was written.
+    await emit(
+      'task.updated',
+      { task_id: 'task_s1', changes: { title: { to: 'Older' } } },
+      new Date(t0 + 10_000).toISOString(),
+    );
+    expect(await pendingPage(b, 10)).toEqual([]);
+    env.gh.calls.length = 0;
+    await sync(b);
+    expect(calls('PATCH', repo)).toEqual([]);
+    expect(env.gh.issue('acme', repo, 1)?.title).toBe('Newest');
+  });
+});
+
+describe('7. stale provider reads', () => {
+  it('a listed record older than the version last synced is skipped, not published', async () => {
+    const b = await env.makeBinding();
+    const repo = repoOf(b);
+    const [old] = env.gh.seed({
+      owner: 'acme',
+      repo,
+      issues: 1,
+      start: new Date(env.clock.now() - 60_000),
+    }).issues;
+    const stale = structuredClone(old);
+    await sync(b);
+    env.clock.advance(5000);
+    env.gh.editIssue('acme', repo, 1, { title: 'New title' });
+    await sync(b);
+    expect((await env.records()).map((r) => r.values.title)).toEqual(['Issue 1', 'New title']);
+    // A lagging replica answers the listing with the version before.
+    env.gh.inject(
+      { kind: 'raw', status: 200, body: [stale] },
+      (m, p) => m === 'GET' && p.endsWith(`/${repo}/issues`),
+    );
+    const run = await sync(b);
+    expect(run.inbound).toMatchObject({ updated: 0, skipped: 1 });
+    expect(await env.records()).toEqual([]);
+  });
+});
+
+describe('8. record sizes', () => {
+  it('batches stay within SQS’s 1 MiB, and a record over the message limit fails alone', async () => {
+    const b = await env.makeBinding();
+    const repo = repoOf(b);
+    const big = 'x'.repeat(110 * 1024);
+    for (let i = 0; i < 12; i++) env.gh.addIssue('acme', repo, { body: `${i}${big}` });
+    const huge = env.gh.addIssue('acme', repo, { body: 'y'.repeat(300 * 1024) });
+    const { sqs } = await import('#shared/queues.ts');
+    const client = sqs();
+    const real = client.send.bind(client) as (c: unknown) => Promise<unknown>;
+    const batches: number[][] = [];
+    vi.spyOn(client as { send: (c: unknown) => Promise<unknown> }, 'send').mockImplementation(
+      async (command) => {
+        const entries = (command as { input?: { Entries?: { MessageBody?: string }[] } }).input?.Entries;
+        if (entries) batches.push(entries.map((e) => Buffer.byteLength(e.MessageBody ?? '', 'utf8')));
+        return real(command);
+      },
+    );
+    const run = await sync(b);
+    vi.restoreAllMocks();
+    expect(run.status).toBe('PARTIAL');
+    expect(run.inbound).toMatchObject({ added: 12, failed: 1 });
+    expect(run.errors).toEqual([
+      expect.objectContaining({
+        direction: 'inbound',
+        external_id: String(huge.number),
+        message: expect.stringMatching(/too large/),
+      }),
+    ]);
+    const recordBatches = batches.filter((sizes) => sizes.some((n) => n > 100 * 1024));
+    expect(recordBatches.flat()).toHaveLength(12);
+    for (const sizes of recordBatches) {
+      expect(sizes.length).toBeLessThanOrEqual(10);
+      expect(sizes.reduce((a, n) => a + n, 0)).toBeLessThanOrEqual(1024 * 1024);
+    }
+    expect((await env.records()).map((r) => r.external.id).sort()).toHaveLength(12);
+  });
+});
+
+describe('9. ETags of a run over several invocations', () => {
+  it('the first invocation’s ETag is kept on the binding when a later one ends the run', async () => {
+    const b = await binding();
+    const repo = repoOf(b);
+    env.gh.seed({ owner: 'acme', repo, issues: 1, start: new Date(env.clock.now() - 60_000) });
+    await sync(b);
+    const [record] = await env.records();
+    await emit('task.updated', { task_id: record?.pronaflow_id, changes: { title: { to: 'Out' } } });
+    const current = await env.binding(b);
+    const msg = messageOf({
+      connection_id: current.connection_id,
+      binding_id: current.id,
+      id: current.active_run_id as string,
+    });
+    // The incremental listing (conditional, its ETag remembered), then the outbound phase.
+    expect(await workOnRun(msg, env.opts({ maxPages: 1 }))).toBe('continued');
+    expect(await workOnRun(msg, env.opts())).toBe('finished');
+    const etags = (await env.binding(b)).etags;
+    expect(Object.keys(etags)).toEqual([`${`acme/${repo}#issues`.toLowerCase()}|${current.checkpoint}`]);
+  });
+});

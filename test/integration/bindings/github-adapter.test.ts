@@ -356,21 +356,21 @@ describe('writes', () => {
     gh.repo('acme', 'w');
   });
 
-  it('creates an issue with body, assignee and labels; a closed one is closed next', async () => {
+  it('creates an issue with one POST (a closed one stays open: the engine closes it next), marked', async () => {
     const { ctx } = context();
 
-    const open = await githubAdapter.createRecord(ctx, repo('w'), {
-      title: 'From PronaFlow',
-      body: 'Details',
-      assignee: 'mona',
-      labels: ['sync', 'p1'],
-      state: 'open',
-    });
+    const open = await githubAdapter.createRecord(
+      ctx,
+      repo('w'),
+      { title: 'From PronaFlow', body: 'Details', assignee: 'mona', labels: ['sync', 'p1'], state: 'open' },
+      'task_m1',
+    );
     const closed = await githubAdapter.createRecord(ctx, repo('w'), {
       title: 'Done already',
       state: 'closed',
     });
 
+    // The marker is in the body GitHub holds, never in the fields as read.
     expect(open.fields).toMatchObject({
       title: 'From PronaFlow',
       body: 'Details',
@@ -378,22 +378,23 @@ describe('writes', () => {
       labels: ['sync', 'p1'],
       state: 'open',
     });
-    expect(closed.fields).toMatchObject({
-      title: 'Done already',
-      state: 'closed',
-      state_reason: 'completed',
-    });
+    expect(closed.fields).toMatchObject({ title: 'Done already', state: 'open' });
     expect(gh.calls.map((c) => `${c.method} ${c.path} ${c.status}`)).toEqual([
       'POST /repos/acme/w/issues 201',
       'POST /repos/acme/w/issues 201',
-      `PATCH /repos/acme/w/issues/${closed.id} 200`,
     ]);
     expect(JSON.parse(gh.calls[0]?.body ?? '')).toEqual({
       title: 'From PronaFlow',
-      body: 'Details',
+      body: 'Details\n\n<!-- pronaflow:task_m1 -->',
       assignees: ['mona'],
       labels: ['sync', 'p1'],
     });
+
+    // findCreated finds it again by its marker among the recent issues; another marker finds nothing.
+    const since = new Date(Date.now() - 60_000).toISOString();
+    expect((await githubAdapter.findCreated?.(ctx, repo('w'), 'task_m1', since))?.id).toBe(open.id);
+    expect(await githubAdapter.findCreated?.(ctx, repo('w'), 'task_other', since)).toBeUndefined();
+    expect(gh.calls.at(-1)?.query).toMatchObject({ state: 'all', sort: 'created', direction: 'desc', since });
   });
 
   it('updates only the writable fields given', async () => {
