@@ -336,6 +336,10 @@ export async function finishRun(run: RunItem, outcome: RunOutcome): Promise<RunI
       updated_at: finishedAt,
     };
     if (outcome.checkpoint !== undefined && outcome.checkpoint !== null) set.checkpoint = outcome.checkpoint;
+    // A full run that read every page (and so compared the seen set): the scheduler's next full
+    // run is due a period after it (schedule.ts).
+    if (run.full && (outcome.status === 'SUCCEEDED' || outcome.status === 'PARTIAL'))
+      set.last_full_run_at = finishedAt;
     if (outcome.etags) set.etags = outcome.etags;
     if (outcome.bindingStatus) {
       set.status = outcome.bindingStatus.status;

@@ -2,7 +2,9 @@
  * Scheduled bindings: every binding with a schedule has a marker sorted by its next run in one
  * gsi1 partition (B8), so the scheduler reads exactly the due ones (`gsi1sk <= now`), oldest
  * first, and never scans. Starting a run moves the marker one interval on (the run's end sets it
- * from the end time); a busy or paused binding's marker is moved on without a run.
+ * from the end time); a busy or paused binding's marker is moved on without a run. A scheduled run
+ * is full once a day ({@link scheduledRunIsFull}), so deletions at the provider are seen. The same
+ * worker sweeps stalled runs ({@link recoverStalledRuns}).
  */
 import { DeleteCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { db, tableName } from '#shared/db/client.ts';
@@ -47,6 +49,22 @@ export async function writeScheduleMarker(binding: BindingItem, nextRunAt: strin
 const later = (binding: BindingItem, now: Date) =>
   new Date(now.getTime() + (binding.schedule?.every_minutes ?? 60) * 60_000).toISOString();
 
+/** A scheduled binding gets a full run at least this often (hours; the schedule may say otherwise). */
+export const FULL_RUN_EVERY_HOURS = 24;
+
+/**
+ * Whether a binding's scheduled run at `now` is a full one: incremental runs never see what was
+ * deleted at the provider (GitHub lists no deleted issue), only a full run's comparison of the seen
+ * set does. Full when the binding's last complete full run (`last_full_run_at`, written by
+ * finishRun for a SUCCEEDED or PARTIAL full run) is older than the period, or there never was one.
+ */
+export function scheduledRunIsFull(binding: BindingItem, now: Date): boolean {
+  const hours = (binding.schedule as { full_every_hours?: number } | null)?.full_every_hours;
+  const periodMs = (typeof hours === 'number' && hours > 0 ? hours : FULL_RUN_EVERY_HOURS) * 3600_000;
+  const last = (binding as BindingItem & { last_full_run_at?: string }).last_full_run_at;
+  return !last || now.getTime() - Date.parse(last) >= periodMs;
+}
+
 /** Starts the runs of every due scheduled binding; returns how many it started and moved on. */
 export async function startDueRuns(
   opts: { now?: Date; shouldStop?: () => boolean } = {},
@@ -79,7 +97,7 @@ export async function startDueRuns(
         continue;
       }
       try {
-        await startRun(binding, { trigger: 'schedule', now });
+        await startRun(binding, { trigger: 'schedule', now, full: scheduledRunIsFull(binding, now) });
         stats.started += 1;
       } catch (err) {
         if (!(err instanceof ConflictError)) throw err;
