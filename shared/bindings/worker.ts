@@ -1,7 +1,9 @@
 /**
  * The sync worker's part around the engine: reads the queue message, gives the engine its
  * deadline, and ends a run FAILED when our own side keeps failing on it (the last receive before
- * the DLQ), so no run stays RUNNING for ever.
+ * the DLQ). An invocation that dies without running this (a timeout, out of memory) leaves the run
+ * to the scheduler's sweep of stalled runs (schedule.ts `recoverStalledRuns`), so no run stays
+ * QUEUED or RUNNING for ever.
  */
 import type { SQSRecord } from 'aws-lambda';
 import { config } from '#shared/config.ts';
