@@ -179,7 +179,7 @@ export const routes = {
     handler: 'bindings/cancel-binding-run',
     scopes: ['write:integrations'],
     summary:
-      'Cancel a run: a QUEUED one ends CANCELLED at once, a RUNNING one stops after its current page; a finished one is returned as it is',
+      'Cancel a run: a QUEUED one, or a RUNNING one no invocation is working, ends CANCELLED at once; one being worked stops after its current page; a finished one is returned as it is',
     params: runParams,
     responses: { 200: { description: 'The run', schema: runSchema }, 404: problem('No such binding or run') },
     grants: [...writes],

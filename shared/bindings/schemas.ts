@@ -159,6 +159,10 @@ export const bindingSchema = z.object({
   active_run_id: z.string().nullable().describe('The run in progress (QUEUED or RUNNING)'),
   last_run: lastRunView.nullable(),
   next_run_at: z.string().nullable().describe('When the schedule runs it next'),
+  last_full_run_at: z
+    .string()
+    .nullable()
+    .describe('When its last full run ended (scheduled runs are full once this is over 24 hours old)'),
   checkpoint: z.string().nullable().describe('Where the next incremental run starts (the provider’s clock)'),
   created_by: z.string(),
   created_at: z.string(),
@@ -206,6 +210,7 @@ export const runSchema = z.object({
   rate_limit_wait_ms: z.number().int(),
   not_modified: z.number().int().describe('Listings the provider answered 304 (nothing changed)'),
   invocations: z.number().int(),
+  recoveries: z.number().int().describe('Times the run was put back on the queue after its invocations died'),
   queued_at: z.string(),
   started_at: z.string().nullable(),
   finished_at: z.string().nullable(),

@@ -1,6 +1,6 @@
 /**
  * The stored items of data sync bindings and the one way they are read and written (keys in
- * ./keys.ts, access patterns B1–B8 in shared/db/README.md). The run state machine is ./runs.ts,
+ * ./keys.ts, access patterns B1–B9 in shared/db/README.md). The run state machine is ./runs.ts,
  * the sync itself ./engine.ts.
  */
 import {
@@ -64,6 +64,8 @@ export interface BindingItem {
   etags: Record<string, string>;
   last_run: { id: string; status: RunStatus; finished_at: string; trigger: RunTrigger } | null;
   next_run_at: string | null;
+  /** When its last complete full run ended (scheduled runs go full again after a day). */
+  last_full_run_at?: string;
   version: number;
   created_at: string;
   updated_at: string;
@@ -122,6 +124,8 @@ export interface RunItem {
   rate_limit_wait_ms: number;
   not_modified: number;
   invocations: number;
+  /** Times the stalled-runs sweep put it back on the queue. */
+  recoveries?: number;
   /** Where the run stands: the phase and the position in it, saved after every page. */
   phase: RunPhase;
   cursor: string | null;

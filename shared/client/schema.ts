@@ -103,7 +103,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Cancel a run: a QUEUED one ends CANCELLED at once, a RUNNING one stops after its current page; a finished one is returned as it is */
+        /** Cancel a run: a QUEUED one, or a RUNNING one no invocation is working, ends CANCELLED at once; one being worked stops after its current page; a finished one is returned as it is */
         post: operations["cancelBindingRun"];
         delete?: never;
         options?: never;
@@ -1050,6 +1050,8 @@ export interface operations {
                                 };
                             }[];
                             id: string;
+                            /** @description When its last full run ended (scheduled runs are full once this is over 24 hours old) */
+                            last_full_run_at: string | null;
                             last_run: {
                                 finished_at: string;
                                 id: string;
@@ -1321,6 +1323,8 @@ export interface operations {
                             };
                         }[];
                         id: string;
+                        /** @description When its last full run ended (scheduled runs are full once this is over 24 hours old) */
+                        last_full_run_at: string | null;
                         last_run: {
                             finished_at: string;
                             id: string;
@@ -1644,6 +1648,8 @@ export interface operations {
                             };
                         }[];
                         id: string;
+                        /** @description When its last full run ended (scheduled runs are full once this is over 24 hours old) */
+                        last_full_run_at: string | null;
                         last_run: {
                             finished_at: string;
                             id: string;
@@ -2084,6 +2090,8 @@ export interface operations {
                             };
                         }[];
                         id: string;
+                        /** @description When its last full run ended (scheduled runs are full once this is over 24 hours old) */
+                        last_full_run_at: string | null;
                         last_run: {
                             finished_at: string;
                             id: string;
@@ -2724,6 +2732,8 @@ export interface operations {
                             queued_at: string;
                             rate_limit_wait_ms: number;
                             rate_limit_waits: number;
+                            /** @description Times the run was put back on the queue after its invocations died */
+                            recoveries: number;
                             started_at: string | null;
                             /** @enum {string} */
                             status: "QUEUED" | "RUNNING" | "SUCCEEDED" | "PARTIAL" | "FAILED" | "CANCELLED";
@@ -2928,6 +2938,8 @@ export interface operations {
                         queued_at: string;
                         rate_limit_wait_ms: number;
                         rate_limit_waits: number;
+                        /** @description Times the run was put back on the queue after its invocations died */
+                        recoveries: number;
                         started_at: string | null;
                         /** @enum {string} */
                         status: "QUEUED" | "RUNNING" | "SUCCEEDED" | "PARTIAL" | "FAILED" | "CANCELLED";
@@ -3130,6 +3142,8 @@ export interface operations {
                         queued_at: string;
                         rate_limit_wait_ms: number;
                         rate_limit_waits: number;
+                        /** @description Times the run was put back on the queue after its invocations died */
+                        recoveries: number;
                         started_at: string | null;
                         /** @enum {string} */
                         status: "QUEUED" | "RUNNING" | "SUCCEEDED" | "PARTIAL" | "FAILED" | "CANCELLED";
@@ -3338,6 +3352,8 @@ export interface operations {
                         queued_at: string;
                         rate_limit_wait_ms: number;
                         rate_limit_waits: number;
+                        /** @description Times the run was put back on the queue after its invocations died */
+                        recoveries: number;
                         /** @description The run queued (its `id`) */
                         run_id: string;
                         started_at: string | null;
