@@ -6,6 +6,7 @@
  */
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
+import { addServiceCounters, type CounterChange, counterTransactItems } from '#shared/counters.ts';
 import { db, tableName } from '#shared/db/client.ts';
 import { conditionFailedAt, isConditionFailed } from '#shared/db/conditions.ts';
 import { ttlIn } from '#shared/db/keys.ts';
@@ -375,12 +376,33 @@ export async function finishRun(run: RunItem, outcome: RunOutcome): Promise<RunI
       });
     }
   }
+  // The status view's counters (GET /status/workspace): runs of the last 24 h by outcome and the
+  // workspace's bindings by the outcome of their last run, moved in the same transaction.
+  const counters: CounterChange[] = [
+    {
+      feature: 'bindings',
+      counter: 'runs_24h',
+      status: outcome.status,
+      delta: 1,
+      recent: { at: finishedAt, hours: 24 },
+    },
+    ...(binding && binding.active_run_id === run.id
+      ? [
+          ...(binding.last_run
+            ? [{ feature: 'bindings', counter: 'by_last_run', status: binding.last_run.status, delta: -1 }]
+            : []),
+          { feature: 'bindings', counter: 'by_last_run', status: outcome.status, delta: 1 },
+        ]
+      : []),
+  ];
+  items.push(...counterTransactItems(run.workspace_id, counters));
   try {
     await transactWrite(items);
   } catch (err) {
     if (conditionFailedAt(err, 0)) return undefined;
     throw err;
   }
+  await addServiceCounters(counters);
   const finished: RunItem = { ...run, ...runSet };
   // The sync worker's outcome line: CloudWatch metric filters count failed runs and records synced
   // from it (infra/constructs/monitoring.ts LOG_METRICS; the sync-failures alarm).

@@ -8,6 +8,7 @@ import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { config } from '#shared/config.ts';
 import type { ConsentItem } from '#shared/consents/service.ts';
 import { hasLiveConsent } from '#shared/consents/service.ts';
+import { addServiceCounters, type CounterChange, counterTransactItems } from '#shared/counters.ts';
 import { db, tableName } from '#shared/db/client.ts';
 import { conditionFailedAt } from '#shared/db/conditions.ts';
 import { keys } from '#shared/db/keys.ts';
@@ -557,19 +558,25 @@ export async function deleteBindingOf(caller: Caller, id: string): Promise<void>
     noScheduleMarker(item),
     countDown(item.workspace_id),
   ];
+  // The status view's bindings by last run outcome lose this one (in the same transaction).
+  const counters: CounterChange[] = item.last_run
+    ? [{ feature: 'bindings', counter: 'by_last_run', status: item.last_run.status, delta: -1 }]
+    : [];
+  const statusItems = counterTransactItems(item.workspace_id, counters);
   try {
-    await transactWrite(items, { attempts: 20 });
+    await transactWrite([...items, ...statusItems], { attempts: 20 });
   } catch (err) {
     if (conditionFailedAt(err, 0)) throw new NotFoundError(`There is no binding ${id}.`);
     // The counter is below the truth (corrected by a recount): delete without it.
     if (!conditionFailedAt(err, 3)) throw err;
     try {
-      await transactWrite(items.slice(0, 3), { attempts: 20 });
+      await transactWrite([...items.slice(0, 3), ...statusItems], { attempts: 20 });
     } catch (again) {
       if (conditionFailedAt(again, 0)) throw new NotFoundError(`There is no binding ${id}.`);
       throw again;
     }
   }
+  await addServiceCounters(counters);
   const removed = await deleteBindingData(item);
   logger.info('binding deleted', {
     binding_id: id,
