@@ -26,6 +26,7 @@ import {
   type RunItem,
   type RunStatus,
   type RunTrigger,
+  scheduleMarkerItem,
   TERMINAL_RUN_STATUSES,
   zeroCounts,
 } from './store.ts';
@@ -362,17 +363,7 @@ export async function finishRun(run: RunItem, outcome: RunOutcome): Promise<RunI
     });
     if (nextRunAt) {
       items.push({
-        Put: {
-          TableName: tableName(),
-          Item: {
-            ...bindingKeys.schedule(binding.connection_id, binding.id),
-            ...bindingKeys.scheduleIndex(nextRunAt, binding.id),
-            entity: 'SyncSchedule',
-            binding_id: binding.id,
-            connection_id: binding.connection_id,
-            next_run_at: nextRunAt,
-          },
-        },
+        Put: { TableName: tableName(), Item: scheduleMarkerItem(binding, nextRunAt) },
       });
     }
   }

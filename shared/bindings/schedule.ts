@@ -14,7 +14,7 @@ import { ConflictError } from '#shared/errors.ts';
 import { logger } from '#shared/logger.ts';
 import { bindingKeys } from './keys.ts';
 import { type ActiveRunItem, enqueueRun, isTerminal, MAX_RUN_RECOVERIES, startRun } from './runs.ts';
-import { type BindingItem, getBindingAt, getRunAt } from './store.ts';
+import { type BindingItem, getBindingAt, getRunAt, scheduleMarkerItem } from './store.ts';
 
 interface ScheduleMarker {
   pk: string;
@@ -34,14 +34,7 @@ export async function writeScheduleMarker(binding: BindingItem, nextRunAt: strin
   await db().send(
     new PutCommand({
       TableName: tableName(),
-      Item: {
-        ...key,
-        ...bindingKeys.scheduleIndex(nextRunAt, binding.id),
-        entity: 'SyncSchedule',
-        binding_id: binding.id,
-        connection_id: binding.connection_id,
-        next_run_at: nextRunAt,
-      },
+      Item: scheduleMarkerItem(binding, nextRunAt),
     }),
   );
 }

@@ -59,6 +59,7 @@ import {
   listBindings,
   listRuns,
   pendingPage,
+  scheduleMarkerItem,
 } from './store.ts';
 import { targetFields } from './targets.ts';
 import { mappingOptions, toBindingView, toFieldView, toRunView, variantOf } from './views.ts';
@@ -279,17 +280,7 @@ const nextRunAt = (schedule: { every_minutes: number }, now: Date) =>
   new Date(now.getTime() + schedule.every_minutes * 60_000).toISOString();
 
 const scheduleMarker = (b: Pick<BindingItem, 'connection_id' | 'id'>, next: string): TransactItem => ({
-  Put: {
-    TableName: tableName(),
-    Item: {
-      ...bindingKeys.schedule(b.connection_id, b.id),
-      ...bindingKeys.scheduleIndex(next, b.id),
-      entity: 'SyncSchedule',
-      binding_id: b.id,
-      connection_id: b.connection_id,
-      next_run_at: next,
-    },
-  },
+  Put: { TableName: tableName(), Item: scheduleMarkerItem(b, next) },
 });
 
 const noScheduleMarker = (b: Pick<BindingItem, 'connection_id' | 'id'>): TransactItem => ({

@@ -337,6 +337,16 @@ export async function updateBinding(
   }
 }
 
+/** The schedule marker of a binding due at `nextRunAt` (B8): the one shape every writer puts. */
+export const scheduleMarkerItem = (b: Pick<BindingItem, 'connection_id' | 'id'>, nextRunAt: string) => ({
+  ...bindingKeys.schedule(b.connection_id, b.id),
+  ...bindingKeys.scheduleIndex(nextRunAt, b.id),
+  entity: 'SyncSchedule' as const,
+  binding_id: b.id,
+  connection_id: b.connection_id,
+  next_run_at: nextRunAt,
+});
+
 // ── Runs ──
 
 export const getRunAt = (connectionId: string, bindingId: string, runId: string) =>
