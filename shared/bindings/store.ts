@@ -4,15 +4,13 @@
  * the sync itself ./engine.ts.
  */
 import {
-  BatchGetCommand,
-  BatchWriteCommand,
   DeleteCommand,
   GetCommand,
   PutCommand,
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { batchDelete, forEachLimit } from '#shared/db/batch.ts';
+import { batchDelete, batchGet, batchPut } from '#shared/db/batch.ts';
 import { db, tableName } from '#shared/db/client.ts';
 import { isConditionFailed } from '#shared/db/conditions.ts';
 import { queryPage } from '#shared/db/pagination.ts';
@@ -379,39 +377,13 @@ export async function linksOf(
   binding: BindingItem,
   externalIds: readonly string[],
 ): Promise<Map<string, LinkItem>> {
-  const found = new Map<string, LinkItem>();
-  const unique = [...new Set(externalIds)];
-  for (let i = 0; i < unique.length; i += 100) {
-    let request: Record<string, unknown>[] | undefined = unique
-      .slice(i, i + 100)
-      .map((id) => bindingKeys.link(binding.connection_id, binding.id, id));
-    for (let attempt = 0; request?.length; attempt++) {
-      if (attempt >= 8) throw new Error('Links left unprocessed');
-      if (attempt) await new Promise((r) => setTimeout(r, 25 * 2 ** attempt));
-      const out = await db().send(
-        new BatchGetCommand({ RequestItems: { [tableName()]: { Keys: request, ConsistentRead: true } } }),
-      );
-      for (const item of (out.Responses?.[tableName()] ?? []) as LinkItem[])
-        found.set(item.external_id, item);
-      request = out.UnprocessedKeys?.[tableName()]?.Keys as Record<string, unknown>[] | undefined;
-    }
-  }
-  return found;
+  const keys = [...new Set(externalIds)].map((id) => bindingKeys.link(binding.connection_id, binding.id, id));
+  return new Map((await batchGet<LinkItem>(keys)).map((l) => [l.external_id, l]));
 }
 
 /** Writes links (BatchWriteItem, 25 a call, four calls side by side; a page's links are idempotent puts). */
 export async function putLinks(items: readonly LinkItem[]): Promise<void> {
-  const chunks: LinkItem[][] = [];
-  for (let i = 0; i < items.length; i += 25) chunks.push(items.slice(i, i + 25));
-  await forEachLimit(chunks, 4, async (chunk) => {
-    let requests = chunk.map((Item) => ({ PutRequest: { Item } }));
-    for (let attempt = 0; requests.length; attempt++) {
-      if (attempt >= 8) throw new Error(`${requests.length} links left unprocessed`);
-      if (attempt) await new Promise((r) => setTimeout(r, 25 * 2 ** attempt));
-      const out = await db().send(new BatchWriteCommand({ RequestItems: { [tableName()]: requests } }));
-      requests = (out.UnprocessedItems?.[tableName()] ?? []) as typeof requests;
-    }
-  });
+  await batchPut(items as unknown as Record<string, unknown>[]);
 }
 
 /** The links of one PronaFlow record in a workspace, one per binding (B6). */
@@ -499,24 +471,10 @@ export async function pendingOfRecords(
   binding: BindingItem,
   pronaflowIds: readonly string[],
 ): Promise<Map<string, PendingItem>> {
-  const found = new Map<string, PendingItem>();
-  const unique = [...new Set(pronaflowIds)];
-  for (let i = 0; i < unique.length; i += 100) {
-    let request: Record<string, unknown>[] | undefined = unique
-      .slice(i, i + 100)
-      .map((id) => bindingKeys.pending(binding.connection_id, binding.id, id));
-    for (let attempt = 0; request?.length; attempt++) {
-      if (attempt >= 8) throw new Error('Pending changes left unprocessed');
-      if (attempt) await new Promise((r) => setTimeout(r, 25 * 2 ** attempt));
-      const out = await db().send(
-        new BatchGetCommand({ RequestItems: { [tableName()]: { Keys: request, ConsistentRead: true } } }),
-      );
-      for (const item of (out.Responses?.[tableName()] ?? []) as PendingItem[])
-        found.set(item.pronaflow_id, item);
-      request = out.UnprocessedKeys?.[tableName()]?.Keys as Record<string, unknown>[] | undefined;
-    }
-  }
-  return found;
+  const keys = [...new Set(pronaflowIds)].map((id) =>
+    bindingKeys.pending(binding.connection_id, binding.id, id),
+  );
+  return new Map((await batchGet<PendingItem>(keys)).map((p) => [p.pronaflow_id, p]));
 }
 
 /**
