@@ -36,7 +36,6 @@ import { pollQueue } from '#infra/local/poller.ts';
 import { type LocalStack, startLocalStack } from '#infra/local/stack.ts';
 import type { Resource } from '#shared/bindings/adapter.ts';
 import { githubAdapter } from '#shared/bindings/adapters/github.ts';
-import type { FieldMapping } from '#shared/bindings/fields.ts';
 import { bindingKeys } from '#shared/bindings/keys.ts';
 import { startRun } from '#shared/bindings/runs.ts';
 import type { BindingItem, RunItem } from '#shared/bindings/store.ts';
@@ -46,6 +45,7 @@ import { newId } from '#shared/ids.ts';
 import { resetCatalog } from '#shared/oauth/catalog.ts';
 import { sqs } from '#shared/queues.ts';
 import { startFakeGitHub } from '#test/helpers/fake-github.ts';
+import { GITHUB_TASK_MAPPING } from '#test/helpers/github-mapping.ts';
 import { testIdentity } from '#test/helpers/session.ts';
 import { countDynamoCalls } from '#test/helpers/tokens.ts';
 
@@ -57,21 +57,6 @@ const OWNER = 'acme';
 const REPO = 'app';
 const USER = 'u1';
 const WORKSPACE = 'ws1';
-
-const MAPPING: FieldMapping[] = [
-  { source: 'title', target: 'title' },
-  { source: 'body', target: 'description' },
-  {
-    source: 'state',
-    target: 'status',
-    transform: {
-      type: 'value_map',
-      map: { open: 'todo', closed: 'done' },
-      inverse: { todo: 'open', in_progress: 'open', in_review: 'open', done: 'closed', cancelled: 'closed' },
-    },
-  },
-  { source: 'labels', target: 'labels' },
-];
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const round = (n: number, digits: number) => Number(n.toFixed(digits));
@@ -255,7 +240,7 @@ export async function benchBindings(opts: { json?: string } = {}): Promise<void>
       sync_entity: 'task',
       project_id: 'prj_bench',
       direction: 'INBOUND',
-      field_mapping: MAPPING,
+      field_mapping: GITHUB_TASK_MAPPING,
       schedule: null,
       conflict_policy: 'provider_wins',
       status: 'ACTIVE',

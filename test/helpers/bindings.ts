@@ -19,6 +19,7 @@ import { sqs } from '#shared/queues.ts';
 import { setEnv, useTestSqs } from './env.ts';
 import { type FakeGitHub, startFakeGitHub } from './fake-github.ts';
 import { type FakeSlack, startFakeSlack } from './fake-slack.ts';
+import { GITHUB_TASK_MAPPING } from './github-mapping.ts';
 import { fakeApp } from './oauth-provider.ts';
 import { connectThroughFlow, type OAuthTestEnv, useOAuthEnv } from './oauth-setup.ts';
 
@@ -62,20 +63,7 @@ export interface BindingsEnv {
   opts: (more?: Partial<InvocationOptions>) => InvocationOptions;
 }
 
-export const GITHUB_TASK_MAPPING: FieldMapping[] = [
-  { source: 'title', target: 'title' },
-  { source: 'body', target: 'description' },
-  {
-    source: 'state',
-    target: 'status',
-    transform: {
-      type: 'value_map',
-      map: { open: 'todo', closed: 'done' },
-      inverse: { todo: 'open', in_progress: 'open', in_review: 'open', done: 'closed', cancelled: 'closed' },
-    },
-  },
-  { source: 'labels', target: 'labels' },
-];
+export { GITHUB_TASK_MAPPING };
 
 export const SLACK_TASK_MAPPING: FieldMapping[] = [{ source: 'text', target: 'title' }];
 
