@@ -10,7 +10,7 @@
  * changes it applied from a binding's records) and again by the engine (values equal to what the
  * link last synced), so a change the sync wrote itself never goes back.
  */
-import { PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { db, tableName } from '#shared/db/client.ts';
 import { isConditionFailed } from '#shared/db/conditions.ts';
 import type { EventConsumer } from '#shared/events/consumers.ts';
@@ -287,21 +287,3 @@ export const bindingsConsumers: EventConsumer[] = [
     handle: applyConnectionExpired,
   },
 ];
-
-/** Marks a run of a binding that is being removed to stop (the delete route's helper). */
-export async function stopActiveRun(binding: BindingItem): Promise<void> {
-  if (!binding.active_run_id) return;
-  await db()
-    .send(
-      new UpdateCommand({
-        TableName: tableName(),
-        Key: bindingKeys.run(binding.connection_id, binding.id, binding.active_run_id),
-        UpdateExpression: 'SET cancel_requested = :t',
-        ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeValues: { ':t': true },
-      }),
-    )
-    .catch((err) => {
-      if (!isConditionFailed(err)) throw err;
-    });
-}

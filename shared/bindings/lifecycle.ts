@@ -14,8 +14,8 @@ import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
 import type { CascadeParticipant } from '#shared/cascade.ts';
 import { db, tableName } from '#shared/db/client.ts';
 import { isConditionFailed } from '#shared/db/conditions.ts';
-import { stopActiveRun } from './consumer.ts';
 import { bindingKeys } from './keys.ts';
+import { stopActiveRun } from './runs.ts';
 import { allBindingsOf, deleteBindingData, updateBinding } from './store.ts';
 
 export const bindingsParticipant: CascadeParticipant = {

@@ -479,3 +479,21 @@ async function raiseRunEvent(run: RunItem, binding: BindingItem | undefined): Pr
     },
   });
 }
+
+/** Marks a run of a binding that is being removed to stop (the delete route's helper). */
+export async function stopActiveRun(binding: BindingItem): Promise<void> {
+  if (!binding.active_run_id) return;
+  await db()
+    .send(
+      new UpdateCommand({
+        TableName: tableName(),
+        Key: bindingKeys.run(binding.connection_id, binding.id, binding.active_run_id),
+        UpdateExpression: 'SET cancel_requested = :t',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: { ':t': true },
+      }),
+    )
+    .catch((err) => {
+      if (!isConditionFailed(err)) throw err;
+    });
+}

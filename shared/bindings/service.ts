@@ -41,13 +41,12 @@ import {
   type SyncAdapter,
 } from './adapter.ts';
 import { adapterOfApp } from './adapters/index.ts';
-import { stopActiveRun } from './consumer.ts';
 import { BindingUnreachable, openAdapterContext } from './context.ts';
 import type { FieldMapping, SyncDirection, SyncEntity } from './fields.ts';
 import { SYNC_ENTITIES } from './fields.ts';
 import { bindingKeys } from './keys.ts';
 import { applyInbound, applyOutbound, mappedHash, validateMapping } from './mapping.ts';
-import { cancelRun, requestRunForChanges, startRun } from './runs.ts';
+import { cancelRun, requestRunForChanges, startRun, stopActiveRun } from './runs.ts';
 import type { BindingView, CreateBindingBody, PreviewView, RunView, UpdateBindingBody } from './schemas.ts';
 import {
   allBindingsOf,
