@@ -3,13 +3,7 @@
  * ./keys.ts, access patterns B1–B9 in shared/db/README.md). The run state machine is ./runs.ts,
  * the sync itself ./engine.ts.
  */
-import {
-  DeleteCommand,
-  GetCommand,
-  PutCommand,
-  QueryCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { batchDelete, batchGet, batchPut } from '#shared/db/batch.ts';
 import { db, tableName } from '#shared/db/client.ts';
 import { isConditionFailed } from '#shared/db/conditions.ts';
