@@ -14,14 +14,10 @@
  *   the personal data of an entry (user id, IP address, user agent) is a separate item that
  *   {@link erasePersonalData} deletes, so the chain still verifies after a subject is deleted.
  */
-import {
-  BatchGetCommand,
-  type BatchGetCommandOutput,
-  BatchWriteCommand,
-  QueryCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { config } from '#shared/config.ts';
 import { pseudonymize, sha256Hex } from '#shared/crypto.ts';
+import { batchDelete, batchGet, type ItemKey } from '#shared/db/batch.ts';
 import { db, tableName } from '#shared/db/client.ts';
 import { cancellationCodes } from '#shared/db/conditions.ts';
 import { ttlIn } from '#shared/db/keys.ts';
@@ -236,18 +232,9 @@ export interface AuditView extends AuditEntry {
 }
 
 async function withPersonalData(entries: StoredEntry[]): Promise<AuditView[]> {
-  const found = new Map<string, Record<string, unknown>>();
   const keys = entries.map((e) => auditKeys.personal(e.subject, e.workspace_id, e.seq));
-  for (let i = 0; i < keys.length; i += 100) {
-    let batch: Record<string, unknown>[] | undefined = keys.slice(i, i + 100);
-    for (let round = 0; batch?.length && round < 5; round++) {
-      const res: BatchGetCommandOutput = await db().send(
-        new BatchGetCommand({ RequestItems: { [tableName()]: { Keys: batch } } }),
-      );
-      for (const item of res.Responses?.[tableName()] ?? []) found.set(`${item.pk}|${item.sk}`, item);
-      batch = res.UnprocessedKeys?.[tableName()]?.Keys;
-    }
-  }
+  const found = new Map<string, Record<string, unknown>>();
+  for (const item of await batchGet<Record<string, unknown>>(keys)) found.set(`${item.pk}|${item.sk}`, item);
   return entries.map((e) => {
     const k = auditKeys.personal(e.subject, e.workspace_id, e.seq);
     const p = found.get(`${k.pk}|${k.sk}`);
@@ -406,26 +393,18 @@ export async function verifyWorkspace(
 export async function erasePersonalData(userId: string): Promise<number> {
   const subject = await subjectOf(userId);
   let deleted = 0;
-  let batch: { pk: string; sk: string }[] = [];
-  const flush = async () => {
-    let requests: Record<string, unknown>[] | undefined = batch.map((Key) => ({ DeleteRequest: { Key } }));
-    for (let round = 0; requests?.length && round < 8; round++) {
-      const res = await db().send(
-        new BatchWriteCommand({ RequestItems: { [tableName()]: requests as never } }),
-      );
-      requests = res.UnprocessedItems?.[tableName()] as Record<string, unknown>[] | undefined;
-    }
-    deleted += batch.length;
-    batch = [];
-  };
+  let keys: ItemKey[] = [];
   for await (const item of queryAll({
     KeyConditionExpression: 'pk = :pk',
     ExpressionAttributeValues: { ':pk': auditKeys.personalPartition(subject) },
     ProjectionExpression: 'pk, sk',
   })) {
-    batch.push({ pk: item.pk as string, sk: item.sk as string });
-    if (batch.length === 25) await flush();
+    keys.push({ pk: item.pk as string, sk: item.sk as string });
+    if (keys.length === 1000) {
+      deleted += await batchDelete(keys);
+      keys = [];
+    }
   }
-  if (batch.length) await flush();
+  deleted += await batchDelete(keys);
   return deleted;
 }
