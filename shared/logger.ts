@@ -1,5 +1,6 @@
 import { LogFormatter, Logger, LogItem } from '@aws-lambda-powertools/logger';
 import type { LogAttributes, UnformattedAttributes } from '@aws-lambda-powertools/logger/types';
+import { currentCorrelation } from '#shared/correlation.ts';
 
 /** Keys whose values may be secrets, at any depth. */
 const SECRET_KEY =
@@ -73,9 +74,10 @@ export function redact(
 }
 
 /**
- * Powertools' standard JSON shape (the same keys as its default formatter), with every entry's
- * attributes (persistent keys, extra arguments, errors with their causes) and its message passed
- * through {@link redact} before anything is written.
+ * Powertools' standard JSON shape (the same keys as its default formatter, the Lambda context's
+ * included: the kits call `logger.addContext`), plus the current correlation ids, with every
+ * entry's attributes (persistent keys, extra arguments, errors with their causes) and its message
+ * passed through {@link redact} before anything is written.
  */
 export class RedactingLogFormatter extends LogFormatter {
   override formatAttributes(attributes: UnformattedAttributes, additional: LogAttributes): LogItem {
@@ -92,7 +94,12 @@ export class RedactingLogFormatter extends LogFormatter {
       sampling_rate: attributes.sampleRateValue,
       xray_trace_id: attributes.xRayTraceId,
     };
-    const safe = redact(additional, (e) => this.formatError(e)) as LogAttributes;
+    // The correlation ids of the unit of work (shared/correlation.ts), read per line, so
+    // invocations running side by side in one process (the local runtime) keep their own.
+    const ids = currentCorrelation();
+    const safe = redact(ids ? { ...ids, ...additional } : additional, (e) =>
+      this.formatError(e),
+    ) as LogAttributes;
     return new LogItem({ attributes: base }).addAttributes(safe);
   }
 }

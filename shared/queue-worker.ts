@@ -1,30 +1,92 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { config } from '#shared/config.ts';
+import { type Correlation, correlationFromAttributes, withCorrelation } from '#shared/correlation.ts';
 import { withCounterBuffer } from '#shared/counters.ts';
 import { logger } from '#shared/logger.ts';
+import { flushMetrics, metrics } from '#shared/metrics.ts';
+
+/** Ids a job body may name at its top level, added to the record's correlation (and log lines). */
+const BODY_IDS = ['event_id', 'delivery_id', 'run_id'] as const;
+
+/**
+ * The correlation of one record: the ids its message attributes carry (set by shared/queues.ts
+ * from the sender's correlation), the job's own ids from its body, and, for a message sent
+ * outside any correlation (an external event source), its message id as the correlation id.
+ */
+export function recordCorrelation(record: SQSRecord): Correlation {
+  const carried = correlationFromAttributes(record.messageAttributes);
+  const fromBody: Partial<Correlation> = {};
+  try {
+    const body: unknown = JSON.parse(record.body);
+    if (body && typeof body === 'object') {
+      for (const k of BODY_IDS) {
+        const v = (body as Record<string, unknown>)[k];
+        if (typeof v === 'string' && v.length <= 128) fromBody[k] = v;
+      }
+    }
+  } catch {
+    // Not JSON: the worker will say so.
+  }
+  return { ...fromBody, ...carried, correlation_id: carried.correlation_id ?? record.messageId };
+}
+
+/** The Lambda context on every log line (Powertools `addContext`), where there is one. */
+function withLambdaContext(context: Context | undefined): void {
+  if (context?.awsRequestId) logger.addContext(context);
+}
 
 /**
  * Builds an SQS worker handler: each record is processed on its own and failures are reported
- * as `batchItemFailures`, so one bad record never makes the others run again.
+ * as `batchItemFailures`, so one bad record never makes the others run again. Each record runs in
+ * its correlation ({@link recordCorrelation}): its log lines and the messages it sends carry it.
+ * Per record it counts `QueueRecordsSucceeded` / `QueueRecordsFailed`, `QueueRecordRetries`
+ * (received before) and `QueueRecordDuration`, by worker; metrics are flushed at the batch's end.
  */
-export function queueWorker(name: string, processRecord: (record: SQSRecord) => Promise<unknown>) {
+export function queueWorker(
+  name: string,
+  processRecord: (record: SQSRecord, context?: Context) => Promise<unknown>,
+) {
   config(); // a bad setting fails at init, naming the variable
+  const dims = { worker: name };
+  const handle = async (record: SQSRecord, context?: Context): Promise<unknown> => {
+    const started = Date.now();
+    if (Number(record.attributes?.ApproximateReceiveCount ?? '1') > 1) {
+      metrics.count('QueueRecordRetries', 1, dims);
+    }
+    try {
+      const out = await withCorrelation(recordCorrelation(record), () => processRecord(record, context));
+      metrics.count('QueueRecordsSucceeded', 1, dims);
+      return out;
+    } catch (err) {
+      metrics.count('QueueRecordsFailed', 1, dims);
+      throw err;
+    } finally {
+      metrics.duration('QueueRecordDuration', Date.now() - started, dims);
+    }
+  };
   return async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
     // A processor per invocation: it holds the batch's results, and the local runtime may run
     // invocations of one worker side by side.
     const processor = new BatchProcessor(EventType.SQS);
     logger.resetKeys();
+    withLambdaContext(context);
     logger.appendKeys({ worker: name });
-    // The status view's counters of the batch's transitions are written once, at its end.
-    return withCounterBuffer(() => processPartialResponse(event, processRecord, processor, { context }));
+    try {
+      // The status view's counters of the batch's transitions are written once, at its end.
+      return await withCounterBuffer(() => processPartialResponse(event, handle, processor, { context }));
+    } finally {
+      flushMetrics();
+    }
   };
 }
 
 /**
  * Builds a scheduled worker handler (an EventBridge rule invokes it): settings are checked at init
  * like every other function's, and `run` gets a `shouldStop()` that turns true `marginMs` before
- * the Lambda timeout, so a run stops taking new work and leaves the rest to the next one.
+ * the Lambda timeout, so a run stops taking new work and leaves the rest to the next one. Each
+ * run is its own correlation (the Lambda request id, else a new one); it counts `ScheduledRuns`
+ * and `ScheduledRunsFailed` by worker, and flushes the run's metrics at its end.
  */
 export function scheduledWorker<T>(
   name: string,
@@ -32,11 +94,23 @@ export function scheduledWorker<T>(
   run: (shouldStop: () => boolean) => Promise<T>,
 ) {
   config(); // a bad setting fails at init, naming the variable
+  const dims = { worker: name };
   return async (_event: unknown, context?: Context): Promise<T> => {
     logger.resetKeys();
+    withLambdaContext(context);
     logger.appendKeys({ worker: name });
-    return withCounterBuffer(() =>
-      run(() => (context?.getRemainingTimeInMillis?.() ?? Number.POSITIVE_INFINITY) < marginMs),
-    );
+    metrics.count('ScheduledRuns', 1, dims);
+    try {
+      return await withCorrelation({ correlation_id: context?.awsRequestId || crypto.randomUUID() }, () =>
+        withCounterBuffer(() =>
+          run(() => (context?.getRemainingTimeInMillis?.() ?? Number.POSITIVE_INFINITY) < marginMs),
+        ),
+      );
+    } catch (err) {
+      metrics.count('ScheduledRunsFailed', 1, dims);
+      throw err;
+    } finally {
+      flushMetrics();
+    }
   };
 }

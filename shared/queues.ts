@@ -5,8 +5,10 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { config } from '#shared/config.ts';
+import { correlationAttributes } from '#shared/correlation.ts';
 import type { Grant } from '#shared/http/route.ts';
 import { logger } from '#shared/logger.ts';
+import { metrics } from '#shared/metrics.ts';
 import { parseDlqUrls, type QueueDef, type QueueId, queues } from '#shared/queue-catalog.ts';
 import { assertGranted } from '#shared/runtime-grants.ts';
 
@@ -48,8 +50,48 @@ export function sqs(): SQSClient {
       },
       { step: 'initialize', name: 'runtimeGrants' },
     );
+    client.middlewareStack.add(
+      (next, context) => (args) => {
+        carryCorrelation(context.commandName ?? '', args.input as SendInput);
+        return next(args);
+      },
+      { step: 'initialize', name: 'correlationIds' },
+    );
   }
   return client;
+}
+
+type Attributes = Record<string, { DataType: string; StringValue?: string }>;
+type SendInput = {
+  QueueUrl?: string;
+  MessageAttributes?: Attributes;
+  Entries?: { MessageAttributes?: Attributes }[];
+};
+
+/**
+ * Every message sent carries the sender's correlation ids as message attributes (the worker kit
+ * restores them; shared/correlation.ts), whoever builds the command; attributes the caller set
+ * itself win. A send to a DLQ is counted (`DlqMoves` by queue).
+ */
+function carryCorrelation(command: string, input: SendInput): void {
+  if (command !== 'SendMessageCommand' && command !== 'SendMessageBatchCommand') return;
+  const ids = correlationAttributes();
+  const messages = command === 'SendMessageCommand' ? [input] : (input.Entries ?? []);
+  if (Object.keys(ids).length) {
+    // SQS takes at most 10 attributes per message: the caller's own come first.
+    for (const m of messages) m.MessageAttributes = { ...ids, ...m.MessageAttributes };
+  }
+  const dlq = dlqName(input.QueueUrl ?? '');
+  if (dlq) metrics.count('DlqMoves', messages.length, { queue: dlq });
+}
+
+/** The queue id of a DLQ URL (the deliveries DLQ, or one named by DLQ_URLS), else undefined. */
+function dlqName(url: string): string | undefined {
+  if (!url) return undefined;
+  const cfg = config();
+  if (cfg.DELIVERY_DLQ_URL === url) return 'deliveries';
+  const found = Object.entries(parseDlqUrls(cfg.DLQ_URLS)).find(([, u]) => u === url);
+  return found?.[0];
 }
 
 /** The grants that allow sending to `url` (by the queue URL variables the stack sets). */

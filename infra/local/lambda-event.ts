@@ -88,6 +88,8 @@ export function sqsRecord(input: {
   body: string;
   queueArn: string;
   attributes?: Record<string, string>;
+  /** Message attributes as ReceiveMessage returns them (with `MessageAttributeNames: ['All']`). */
+  messageAttributes?: Record<string, { DataType?: string; StringValue?: string }>;
 }): SQSRecord {
   const a = input.attributes ?? {};
   return {
@@ -100,7 +102,17 @@ export function sqsRecord(input: {
       SenderId: a.SenderId ?? 'local',
       ApproximateFirstReceiveTimestamp: a.ApproximateFirstReceiveTimestamp ?? String(Date.now()),
     },
-    messageAttributes: {},
+    messageAttributes: Object.fromEntries(
+      Object.entries(input.messageAttributes ?? {}).map(([name, v]) => [
+        name,
+        {
+          dataType: v.DataType ?? 'String',
+          stringValue: v.StringValue,
+          stringListValues: [],
+          binaryListValues: [],
+        },
+      ]),
+    ),
     md5OfBody: '',
     eventSource: 'aws:sqs',
     eventSourceARN: input.queueArn,
@@ -118,6 +130,7 @@ export function sqsEvent(messages: Message[], queueArn: string): SQSEvent {
         body: m.Body ?? '',
         queueArn,
         attributes: m.Attributes as Record<string, string> | undefined,
+        messageAttributes: m.MessageAttributes,
       }),
     ),
   };

@@ -123,6 +123,10 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       ALLOW_LOOPBACK_TARGETS: allowLoopback,
       // OAuth providers send the browser back to this very server, whatever PORT it got.
       OAUTH_REDIRECT_URI_BASE: process.env.OAUTH_REDIRECT_URI_BASE ?? baseUrl,
+      // No X-Ray daemon here: tracing is off (shared/tracing.ts), and EMF metrics stay off the
+      // terminal unless asked for (POWERTOOLS_METRICS_DISABLED=false npm start prints them).
+      POWERTOOLS_TRACE_ENABLED: process.env.POWERTOOLS_TRACE_ENABLED ?? 'false',
+      POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? 'true',
       ...opts.env,
     };
     Object.assign(process.env, env);

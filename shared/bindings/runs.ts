@@ -17,6 +17,7 @@ import { ConflictError, NotFoundError } from '#shared/errors.ts';
 import { publishEvent } from '#shared/events/publish.ts';
 import { newId } from '#shared/ids.ts';
 import { logger } from '#shared/logger.ts';
+import { metrics } from '#shared/metrics.ts';
 import { sendJson } from '#shared/queues.ts';
 import { bindingKeys } from './keys.ts';
 import {
@@ -397,6 +398,9 @@ export async function finishRun(run: RunItem, outcome: RunOutcome): Promise<RunI
   const finished: RunItem = { ...run, ...runSet };
   // The sync worker's outcome line: CloudWatch metric filters count failed runs and records synced
   // from it (infra/constructs/monitoring.ts LOG_METRICS; the sync-failures alarm).
+  metrics.count('SyncRunsFinished', 1, { outcome: outcome.status });
+  metrics.count('SyncRecordsRead', run.inbound.added + run.inbound.updated + run.inbound.deleted);
+  metrics.count('SyncRecordsWritten', run.outbound.added + run.outbound.updated + run.outbound.deleted);
   logger.info('sync run finished', {
     run_id: run.id,
     binding_id: run.binding_id,

@@ -3,6 +3,7 @@
  * PronaFlow's, so the same consumers (the webhook fan-out) apply them and the same rejections and
  * DLQ guard them. Sending needs the `queue:ingest:send` grant.
  */
+import { currentCorrelation, withCorrelation } from '#shared/correlation.ts';
 import { newId } from '#shared/ids.ts';
 import { sendJson } from '#shared/queues.ts';
 import type { PronaFlowEvent } from './envelope.ts';
@@ -19,6 +20,8 @@ export async function publishEvent(
     id: event.id ?? newId('evt'),
     occurred_at: event.occurred_at ?? new Date().toISOString(),
   };
-  await sendJson('INGEST_QUEUE_URL', full);
+  // The message carries the event's id beside the sender's correlation (or starts one from it).
+  const ids = currentCorrelation() ?? { correlation_id: full.id };
+  await withCorrelation({ ...ids, event_id: full.id }, () => sendJson('INGEST_QUEUE_URL', full));
   return full.id;
 }

@@ -5,7 +5,7 @@
  */
 export const CORS = {
   allowMethods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
-  allowHeaders: ['authorization', 'content-type', 'x-workspace-id', 'idempotency-key'],
+  allowHeaders: ['authorization', 'content-type', 'x-workspace-id', 'idempotency-key', 'x-correlation-id'],
   exposeHeaders: [
     'ratelimit',
     'ratelimit-policy',
@@ -17,6 +17,7 @@ export const CORS = {
     'retry-after',
     'www-authenticate',
     'x-request-id',
+    'x-correlation-id',
   ],
   maxAgeSeconds: 3600,
 } as const;

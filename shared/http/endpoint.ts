@@ -1,7 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import type * as z from 'zod';
 import { config } from '#shared/config.ts';
+import { CORRELATION_HEADER, correlationIdFrom, withCorrelation } from '#shared/correlation.ts';
 import { NotImplementedError } from '#shared/errors.ts';
 import { logger } from '#shared/logger.ts';
 import type { AccessControl } from './access.ts';
@@ -110,7 +112,18 @@ function build<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType>(
   for (const m of standardMiddlewares(route as RouteDef, access)) {
     chain.use(m as middy.MiddlewareObj<HttpEvent, HttpResult, Error, Context>);
   }
-  return chain.handler(core);
+  const handler = chain.handler(core);
+  // The request runs inside its correlation (shared/correlation.ts): the caller's X-Correlation-Id
+  // or, without one, the request id; log lines, queue messages and the answer carry it.
+  const correlated = (event: HttpEvent, context: Context) => {
+    const requestId = event?.requestContext?.requestId || randomUUID();
+    const header = event?.headers?.[CORRELATION_HEADER.toLowerCase()];
+    return withCorrelation(
+      { correlation_id: correlationIdFrom(header, requestId), request_id: requestId },
+      () => handler(event, context),
+    );
+  };
+  return Object.assign(correlated, handler) as typeof handler;
 }
 
 /**

@@ -4,6 +4,7 @@ import { loadKeyring } from '#shared/crypto.ts';
 import { keys } from '#shared/db/keys.ts';
 import { AppError, ConflictError, ServiceUnavailableError } from '#shared/errors.ts';
 import { logger } from '#shared/logger.ts';
+import { metrics } from '#shared/metrics.ts';
 import { findApp, type OAuthApp } from './catalog.ts';
 import {
   accessExpiry,
@@ -280,6 +281,7 @@ export async function refreshConnection(
     if (err instanceof ProviderError) {
       const expired = DEAD_GRANT_ERRORS.has(err.providerError);
       await fail(err.providerError, err.providerDescription, expired);
+      metrics.count('OAuthRefreshFailed');
       logger.warn('oauth refresh failed', {
         connection_id: current.id,
         oauth_app_id: current.app_id,
@@ -292,6 +294,7 @@ export async function refreshConnection(
     throw err;
   }
   const saved = await writeRefreshOutcome(current, owner, usedSealed, set, []);
+  metrics.count('OAuthRefreshSucceeded');
   logger.info('oauth connection refreshed', { connection_id: saved.id, oauth_app_id: saved.app_id });
   return { kind: 'refreshed', connection: saved };
 }

@@ -18,6 +18,7 @@ import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '#
 import type { Caller } from '#shared/http/caller.ts';
 import type { Page, PageQuery } from '#shared/http/common-params.ts';
 import { logger } from '#shared/logger.ts';
+import { metrics } from '#shared/metrics.ts';
 import { installationAudit } from './audit.ts';
 import {
   type ConfigSchema,
@@ -227,6 +228,7 @@ export async function install(
       throw err;
     }
     await addServiceCounters(counted);
+    metrics.count('PluginInstalls', 1, { outcome: 'installed' });
     await publishPluginEvent('plugin.installed', item, { installed_by: caller.userId });
     return toInstallationView(item, plugin);
   }

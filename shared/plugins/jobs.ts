@@ -18,6 +18,7 @@ import { db, tableName } from '#shared/db/client.ts';
 import { conditionFailedAt } from '#shared/db/conditions.ts';
 import { queryAll } from '#shared/db/query.ts';
 import { logger } from '#shared/logger.ts';
+import { metrics } from '#shared/metrics.ts';
 import { bucketName, deleteObject } from '#shared/objects.ts';
 import { sendJson } from '#shared/queues.ts';
 import { installationAudit } from './audit.ts';
@@ -171,6 +172,7 @@ export async function followVersion(
     const current = await findInstallation(i.workspace_id, i.plugin_id);
     return current ? followVersion(current, version, false) : false;
   }
+  if (event === 'plugin.install_failed') metrics.count('PluginInstalls', 1, { outcome: 'failed' });
   if (event === 'plugin.upgraded') {
     await publishPluginEvent(event, next, { from_version: i.version, automatic: true });
   } else if (event) {

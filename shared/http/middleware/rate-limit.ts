@@ -1,7 +1,9 @@
 import { RateLimitedError } from '#shared/errors.ts';
 import { logger } from '#shared/logger.ts';
+import { metrics } from '#shared/metrics.ts';
 import type { AccessControl } from '../access.ts';
 import type { HttpMiddleware, HttpRequest } from '../types.ts';
+import { routeFeature } from './request-context.ts';
 
 /**
  * Counts every authenticated request in the budget its route row declares (`rateLimit`: `api`
@@ -29,6 +31,7 @@ export function rateLimit(access: AccessControl): HttpMiddleware {
       }
       Object.assign(request.state.headers, decision.headers);
       if (!decision.allowed) {
+        metrics.count('RateLimited', 1, { feature: routeFeature(route), route: route.id });
         throw new RateLimitedError(decision.detail ?? 'Rate limit reached.', decision.retryAfterSeconds ?? 1);
       }
     },

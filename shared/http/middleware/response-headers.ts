@@ -1,4 +1,5 @@
 import { config } from '#shared/config.ts';
+import { CORRELATION_HEADER, currentCorrelation } from '#shared/correlation.ts';
 import { allowedOrigin, CORS } from '../cors.ts';
 import type { HttpMiddleware, HttpRequest } from '../types.ts';
 
@@ -29,16 +30,18 @@ export function corsHeaders(origin: string | undefined): Record<string, string> 
   };
 }
 
-/** Adds security, CORS, request-id and per-request headers to every response, success or error. */
+/** Adds security, CORS, request-id, correlation-id and per-request headers to every response, success or error. */
 export function responseHeaders(): HttpMiddleware {
   const apply = (request: HttpRequest) => {
     const res = request.response;
     if (!res) return;
+    const correlationId = currentCorrelation()?.correlation_id;
     res.headers = {
       ...SECURITY_HEADERS,
       ...corsHeaders(request.event.headers?.origin),
       ...(request.state?.headers ?? {}),
       ...(request.state ? { 'X-Request-Id': request.state.requestId } : {}),
+      ...(correlationId ? { [CORRELATION_HEADER]: correlationId } : {}),
       ...(res.headers ?? {}),
     };
   };
