@@ -21,7 +21,18 @@ export interface WorkerDef {
    * service answers). An `afterDeploy` job must be idempotent and finish within its timeout.
    */
   trigger:
-    | { queue: QueueId; batchSize: number; maxBatchingWindowSeconds?: number }
+    | {
+        queue: QueueId;
+        batchSize: number;
+        maxBatchingWindowSeconds?: number;
+        /**
+         * The most batches of the queue handled at once (2–1000): the event source mapping's
+         * maximum concurrency in AWS (Lambda otherwise scales its SQS pollers on its own), and
+         * the number of concurrent pollers of the local runtime (infra/local/poller.ts), which
+         * otherwise runs the stack's default. One declaration drives both.
+         */
+        maxConcurrency?: number;
+      }
     | { schedule: string }
     | { afterDeploy: true };
   timeoutSeconds: number;

@@ -265,6 +265,7 @@ export class FeatureStack extends NestedStack {
                 ? undefined
                 : Duration.seconds(trigger.maxBatchingWindowSeconds),
             reportBatchItemFailures: true,
+            maxConcurrency: trigger.maxConcurrency,
           }),
         );
       } else if ('afterDeploy' in trigger) {

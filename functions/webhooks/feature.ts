@@ -26,7 +26,10 @@ export const webhooks = {
       handler: 'workers/deliver-webhooks',
       description:
         'Signed webhook deliveries with retries (re-enqueued with delay), recover pages and DLQ redrives of FAILED deliveries',
-      trigger: { queue: 'deliveries', batchSize: 10, maxBatchingWindowSeconds: 1 },
+      // 5 batches of 10 at once: 50 attempts in flight, the concurrency the bench's floor runs at
+      // (npm run bench -- webhooks); the per-endpoint gate (endpoint-gate.ts) keeps one endpoint
+      // from taking them all.
+      trigger: { queue: 'deliveries', batchSize: 10, maxBatchingWindowSeconds: 1, maxConcurrency: 5 },
       // One attempt (DNS included) is bounded by WEBHOOK_TIMEOUT_SECONDS, at most 30 s (checked by
       // the settings), plus a 15 s lease margin for signing and recording: within these 60 s.
       // Records of a batch run in parallel.

@@ -10,13 +10,7 @@ import { runWithGrants } from '#shared/runtime-grants.ts';
 import { loadHandler } from './http-server.ts';
 import { lambdaContext, sqsEvent } from './lambda-event.ts';
 
-/**
- * Plays Lambda's SQS event source mapping for one worker: long-polls the queue, invokes the
- * worker's handler with a real SQS batch, deletes what succeeded and leaves the
- * `batchItemFailures` (or the whole batch, if the handler throws) to reappear after the
- * visibility timeout and, past `maxReceiveCount`, move to the DLQ.
- */
-export function pollQueue(input: {
+export interface PollInput {
   sqs: SQSClient;
   worker: WorkerDef;
   queueUrl: string;
@@ -24,7 +18,43 @@ export function pollQueue(input: {
   onError?: (err: unknown) => void;
   /** Overrides the worker's handler module (tests). */
   handler?: (event: SQSEvent, context: unknown) => Promise<SQSBatchResponse | undefined>;
-}): Promise<void> {
+}
+
+/** The pollers started per abort signal, by worker and queue (a declared concurrency starts once). */
+const started = new WeakMap<AbortSignal, Map<string, Promise<void>>>();
+
+/**
+ * Plays Lambda's SQS event source mapping for one worker: long-polls the queue, invokes the
+ * worker's handler with a real SQS batch, deletes what succeeded and leaves the
+ * `batchItemFailures` (or the whole batch, if the handler throws) to reappear after the
+ * visibility timeout and, past `maxReceiveCount`, move to the DLQ.
+ *
+ * A worker whose trigger declares `maxConcurrency` (functions/workers.ts, also the event source
+ * mapping's maximum concurrency in AWS) gets exactly that many pollers, each one batch at a time:
+ * the first call for the worker and queue under a signal starts them, and later calls (the local
+ * stack's default of several per worker) join them instead of adding more. A worker without the
+ * declaration gets one poller per call, as before.
+ */
+export function pollQueue(input: PollInput): Promise<void> {
+  const { worker, queueUrl, signal } = input;
+  if (!('queue' in worker.trigger)) throw new Error(`${worker.id} is not a queue worker`);
+  const declared = worker.trigger.maxConcurrency;
+  if (declared === undefined) return pollLoop(input);
+  let bySignal = started.get(signal);
+  if (!bySignal) {
+    bySignal = new Map();
+    started.set(signal, bySignal);
+  }
+  const key = `${worker.id}\n${queueUrl}`;
+  const running = bySignal.get(key);
+  if (running) return running;
+  const all = Promise.all(Array.from({ length: declared }, () => pollLoop(input))).then(() => undefined);
+  bySignal.set(key, all);
+  return all;
+}
+
+/** One poller: one batch at a time until the signal aborts. */
+function pollLoop(input: PollInput): Promise<void> {
   const { sqs, worker, queueUrl, signal } = input;
   if (!('queue' in worker.trigger)) throw new Error(`${worker.id} is not a queue worker`);
   const batchSize = worker.trigger.batchSize;

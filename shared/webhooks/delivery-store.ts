@@ -1,14 +1,17 @@
 /**
  * The WebhookDelivery item (W5) and its state machine: created once per event and endpoint,
  * claimed by one attempt at a time, each attempt and the terminal outcome recorded conditionally
- * (the outcome, the endpoint's stats or disable, and the expiry marker's delete in one transaction),
+ * (a failure: the outcome, the endpoint's stats or disable, and the expiry marker's delete in one
+ * transaction; a success: one conditional write, its bookkeeping after it),
  * restarted as a new cycle. Its writers are the fan-out, the delivery worker, the expiry sweeper and
  * redeliver/recover/redrive; API views, list queries and marker queries live beside it.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { config } from '#shared/config.ts';
 import { addCounters } from '#shared/counters.ts';
 import { sha256Hex } from '#shared/crypto.ts';
+import { batchDelete } from '#shared/db/batch.ts';
 import { db, tableName } from '#shared/db/client.ts';
 import {
   cancellationCodes,
@@ -333,7 +336,9 @@ const STREAK_RACE_TRIES = 5;
 
 /**
  * Records an attempt and the delivery's new state, conditional on the delivery still being at
- * that attempt (and on our lease). A terminal outcome, in one transaction: updates the endpoint's
+ * that attempt (and on our lease). A retry and a success are that one conditional write (a
+ * success's marker delete, counters and endpoint stats follow it, idempotent, outside any
+ * transaction: see recordSuccessStats). A failed or expired outcome, in one transaction: updates the endpoint's
  * stats (unless the endpoint is gone), disables the endpoint when it answered 410 or when this
  * failure makes `WEBHOOK_DISABLE_AFTER_CONSECUTIVE_FAILURES` in a row (so a crash cannot record
  * the failure but lose the disable), and deletes the delivery's expiry marker. Returns what
@@ -397,14 +402,25 @@ export async function recordAttempt(r: AttemptRecord): Promise<RecordedOutcome |
     ExpressionAttributeNames: names,
     ExpressionAttributeValues: values,
   };
-  if (!terminal) {
+  if (!terminal || r.status === 'DELIVERED') {
     try {
       await db().send(new UpdateCommand(deliveryUpdate));
-      return {};
     } catch (err) {
       if (isConditionFailed(err)) return false;
       throw err;
     }
+    if (!terminal) return {};
+    // DELIVERED: the record above is the outcome; what follows is bookkeeping, idempotent and
+    // written apart (no transaction on the success path): the expiry marker's delete, batched
+    // with other records' (a crash before it leaves the marker to the sweeper and the
+    // reconciler, which drop markers of finished deliveries), the status counters, and the
+    // endpoint's stats (see recordSuccessStats).
+    await Promise.all([
+      deleteMarkerSoon(expiryMarkerKey(d.expires_at, d.id)),
+      countOutcome(d, r.status),
+      recordSuccessStats(d.workspace_id, d.endpoint_id, at, r.knownStreak),
+    ]);
+    return {};
   }
   const markerDelete = { Delete: { TableName: tableName(), Key: expiryMarkerKey(d.expires_at, d.id) } };
   const endpointKey = keys.webhookEndpoint(d.workspace_id, d.endpoint_id);
@@ -447,6 +463,120 @@ export async function recordAttempt(r: AttemptRecord): Promise<RecordedOutcome |
     known = (ep.Item.consecutive_failures as number | undefined) ?? 0;
   }
   throw new Error(`The failure streak of endpoint ${d.endpoint_id} kept changing; retry later`);
+}
+
+/**
+ * How often a process writes an endpoint's stats for its successes: the first success after a
+ * quiet spell writes them at once, later ones within this interval write nothing (the endpoint's
+ * `last_delivery_at` then lags by at most this long), unless the failure streak may be above 0.
+ */
+export const SUCCESS_STATS_INTERVAL_MS = 1000;
+const statsWrittenAt = new Map<string, number>();
+
+/**
+ * The endpoint's side of a success, outside the record's write: `last_delivery_at` /
+ * `last_delivery_status` and the failure streak reset to 0. Written at once when the streak may
+ * be above 0 (`knownStreak` unknown or positive: the job's snapshot or the endpoint as read), else
+ * at most once per {@link SUCCESS_STATS_INTERVAL_MS} per endpoint and process. The write never
+ * moves `last_delivery_at` back, and does nothing on a deleted endpoint. Failures keep their
+ * transaction (the streak and the disable must move with the record). What this costs: a failure
+ * recorded by another process within that interval after a skipped success is counted in a
+ * streak this success should have reset, until the next stats write (at most the interval later);
+ * a crash between the record and this write loses the stats of that success (never the record).
+ */
+async function recordSuccessStats(
+  workspaceId: string,
+  endpointId: string,
+  at: string,
+  knownStreak: number | undefined,
+): Promise<void> {
+  const key = `${workspaceId}\n${endpointId}`;
+  const nowMs = Date.now();
+  const last = statsWrittenAt.get(key);
+  if (knownStreak === 0 && last !== undefined && nowMs - last < SUCCESS_STATS_INTERVAL_MS) return;
+  if (statsWrittenAt.size > 5000) statsWrittenAt.clear();
+  statsWrittenAt.set(key, nowMs);
+  try {
+    await db().send(
+      new UpdateCommand({
+        TableName: tableName(),
+        Key: keys.webhookEndpoint(workspaceId, endpointId),
+        UpdateExpression:
+          'SET last_delivery_at = :u, last_delivery_status = :s, consecutive_failures = :zero',
+        ConditionExpression:
+          'attribute_exists(pk) AND (attribute_not_exists(last_delivery_at) OR last_delivery_at <= :u)',
+        ExpressionAttributeValues: { ':u': at, ':s': 'DELIVERED', ':zero': 0 },
+      }),
+    );
+  } catch (err) {
+    if (isConditionFailed(err)) return; // deleted, or a later outcome is recorded already
+    logger.warn('webhook endpoint stats not written', { endpoint_id: endpointId, error: err as Error });
+  }
+}
+
+/** Forgets when endpoint stats were written (tests). */
+export function resetSuccessStats(): void {
+  statsWrittenAt.clear();
+}
+
+/** Marker deletes waiting for their batch, and the timer that writes it. */
+let markerDeletes: { key: { pk: string; sk: string }; done: () => void }[] = [];
+let markerTimer: NodeJS.Timeout | undefined;
+/** How long a marker delete waits for others to share its BatchWriteItem. */
+export const MARKER_DELETE_WINDOW_MS = 10;
+
+/** The marker deletes of a worker batch, written once it is done (see {@link withDeliveryBatch}). */
+const batchScope = new AsyncLocalStorage<{ pk: string; sk: string }[]>();
+
+/**
+ * Runs a delivery worker's batch with the expiry-marker deletes of its successes held back and
+ * written at its end, in one BatchWriteItem per 25 (awaited before the batch returns, so nothing
+ * is left for a frozen Lambda). A batch that dies before the end leaves its markers to the
+ * sweeper and the reconciler, which drop markers of finished deliveries.
+ */
+export async function withDeliveryBatch<T>(fn: () => Promise<T>): Promise<T> {
+  const held: { pk: string; sk: string }[] = [];
+  try {
+    return await batchScope.run(held, fn);
+  } finally {
+    if (held.length) {
+      await batchDelete(held).catch((err) =>
+        logger.warn('expiry markers not deleted', { count: held.length, error: err as Error }),
+      );
+    }
+  }
+}
+
+/**
+ * Deletes an expiry marker: at the end of the worker batch it is part of, or else together with
+ * the other records' of the next few ms (one BatchWriteItem for up to 25), resolving once
+ * written. Never throws: a marker left behind is dropped by the sweeper or the reconciler, which
+ * read its delivery as finished.
+ */
+function deleteMarkerSoon(key: { pk: string; sk: string }): Promise<void> {
+  const held = batchScope.getStore();
+  if (held) {
+    held.push(key);
+    return Promise.resolve();
+  }
+  return new Promise((resolve) => {
+    markerDeletes.push({ key, done: resolve });
+    if (markerDeletes.length >= 25) flushMarkerDeletes();
+    else markerTimer ??= setTimeout(flushMarkerDeletes, MARKER_DELETE_WINDOW_MS);
+  });
+}
+
+function flushMarkerDeletes(): void {
+  if (markerTimer) clearTimeout(markerTimer);
+  markerTimer = undefined;
+  const batch = markerDeletes;
+  markerDeletes = [];
+  if (!batch.length) return;
+  batchDelete(batch.map((b) => b.key))
+    .catch((err) => logger.warn('expiry markers not deleted', { count: batch.length, error: err as Error }))
+    .finally(() => {
+      for (const b of batch) b.done();
+    });
 }
 
 /**

@@ -485,8 +485,9 @@ export function attemptRecordOf(input: OutcomeToRecord): AttemptRecord {
   const { claim, outcome, knownStreak } = input;
   const base = { d: claim.d, leaseId: claim.leaseId, attempt: input.attempt, now: input.now };
   switch (outcome.kind) {
+    // A success resets the streak: the streak prepare read says whether it must be written at once.
     case 'delivered':
-      return { ...base, status: 'DELIVERED' };
+      return { ...base, status: 'DELIVERED', knownStreak };
     case 'retry':
       return { ...base, status: 'PENDING', nextAttemptAt: outcome.nextAttemptAt };
     // A failure counts toward the endpoint's streak: the streak prepare read saves a retry.

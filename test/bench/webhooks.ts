@@ -1,6 +1,7 @@
 /**
  * Webhook delivery pipeline against its cost floor, in one run, on one in-process local stack
- * (DynamoDB Local + SQS emulator + the real workers, 4 pollers per queue as `npm start`):
+ * (DynamoDB Local + SQS emulator + the real workers, their pollers as `npm start` runs them: a
+ * worker's declared maxConcurrency, else 4 per queue):
  *
  * - floor: what a recorded delivery costs at the least, a Standard-Webhooks-signed POST to the
  *   same receiver plus one conditional PutItem of a delivery-sized item on the same DynamoDB Local,

@@ -102,4 +102,58 @@ describe('local queue poller', () => {
     expect(dlq).toEqual(['poison']);
     expect(calls).toBe(5);
   });
+
+  it("runs exactly the worker's declared maxConcurrency of batches at once, however often it is started", async () => {
+    const abort = new AbortController();
+    let inFlight = 0;
+    let most = 0;
+    const seen: string[] = [];
+    const handler = async (event: SQSEvent): Promise<SQSBatchResponse> => {
+      inFlight++;
+      most = Math.max(most, inFlight);
+      // Long enough for every poller to pick a batch while this one is held.
+      await new Promise((r) => setTimeout(r, 300));
+      seen.push(...event.Records.map((r) => r.body));
+      inFlight--;
+      return { batchItemFailures: [] };
+    };
+    const declared: WorkerDef = { ...worker, trigger: { queue: 'plugins', batchSize: 1, maxConcurrency: 3 } };
+    const bodies = Array.from({ length: 12 }, (_, i) => `m${i}`);
+    for (const body of bodies)
+      await client.send(new SendMessageCommand({ QueueUrl: sqs.urls.plugins, MessageBody: body }));
+    // The local stack starts several pollers per worker: the declaration wins.
+    const runs = Array.from({ length: 5 }, () =>
+      pollQueue({ sqs: client, worker: declared, queueUrl: sqs.urls.plugins, signal: abort.signal, handler }),
+    );
+    await until(() => bodies.every((b) => seen.includes(b)));
+    abort.abort();
+    await Promise.all(runs);
+    expect(most).toBe(3);
+  });
+
+  it('runs one batch per start for a worker without a declared concurrency', async () => {
+    const abort = new AbortController();
+    let inFlight = 0;
+    let most = 0;
+    const seen: string[] = [];
+    const handler = async (event: SQSEvent): Promise<SQSBatchResponse> => {
+      inFlight++;
+      most = Math.max(most, inFlight);
+      await new Promise((r) => setTimeout(r, 300));
+      seen.push(...event.Records.map((r) => r.body));
+      inFlight--;
+      return { batchItemFailures: [] };
+    };
+    const plain: WorkerDef = { ...worker, trigger: { queue: 'lifecycle', batchSize: 1 } };
+    const bodies = Array.from({ length: 8 }, (_, i) => `p${i}`);
+    for (const body of bodies)
+      await client.send(new SendMessageCommand({ QueueUrl: sqs.urls.lifecycle, MessageBody: body }));
+    const runs = Array.from({ length: 2 }, () =>
+      pollQueue({ sqs: client, worker: plain, queueUrl: sqs.urls.lifecycle, signal: abort.signal, handler }),
+    );
+    await until(() => bodies.every((b) => seen.includes(b)));
+    abort.abort();
+    await Promise.all(runs);
+    expect(most).toBe(2);
+  });
 });

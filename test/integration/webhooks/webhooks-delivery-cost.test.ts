@@ -6,8 +6,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { PurgeQueueCommand, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
+import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { db, tableName } from '#shared/db/client.ts';
+import { keys } from '#shared/db/keys.ts';
 import { sqs } from '#shared/queues.ts';
+import { expiryMarkerKey } from '#shared/webhooks/delivery-markers.ts';
 import { compressPayload, payloadOf } from '#shared/webhooks/delivery-payload.ts';
 import {
   createDelivery,
@@ -104,6 +108,47 @@ describe('the cost of a first-attempt delivery', () => {
     expect(counter.calls.length / 10).toBeLessThanOrEqual(2);
     expect(counter.calls.filter((c) => c === 'GetCommand')).toEqual([]);
     expect(counter.calls.filter((c) => c === 'UpdateCommand')).toEqual([]);
+  });
+});
+
+describe('the success path', () => {
+  it('records a success without a transaction: the expiry marker goes in the batch end, the streak is reset', async () => {
+    const w = ws();
+    const ep = await endpointIn(w);
+    // A failure streak the success must reset (the fan-out's snapshot carries it).
+    await db().send(
+      new UpdateCommand({
+        TableName: tableName(),
+        Key: keys.webhookEndpoint(w, ep.id),
+        UpdateExpression: 'SET consecutive_failures = :n',
+        ExpressionAttributeValues: { ':n': 3 },
+      }),
+    );
+    const events = Array.from({ length: 5 }, () => eventIn(w));
+    await emitAll(events);
+    const counter = countDynamoCalls();
+    try {
+      await pump({ local: local.current, clock });
+    } finally {
+      counter.stop();
+    }
+    for (const e of events) {
+      const d = (await getDelivery(deliveryId(e.id, ep.id))) as DeliveryItem;
+      expect(d).toMatchObject({ status: 'DELIVERED', attempt_count: 1 });
+      const marker = await db().send(
+        new GetCommand({
+          TableName: tableName(),
+          Key: expiryMarkerKey(d.expires_at, d.id),
+          ConsistentRead: true,
+        }),
+      );
+      expect(marker.Item).toBeUndefined();
+    }
+    // The fan-out's creating transaction only: the records are single conditional writes.
+    expect(counter.calls.filter((c) => c === 'TransactWriteItemsCommand')).toHaveLength(1);
+    expect(counter.calls.filter((c) => c === 'BatchWriteItemCommand')).toHaveLength(1);
+    const endpoint = await findEndpoint(w, ep.id);
+    expect(endpoint).toMatchObject({ consecutive_failures: 0, last_delivery_status: 'DELIVERED' });
   });
 });
 

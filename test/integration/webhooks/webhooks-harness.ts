@@ -19,6 +19,7 @@ import { lambdaContext, sqsEvent } from '#infra/local/lambda-event.ts';
 import type { LocalSqs } from '#infra/local/sqs.ts';
 import { queueWorker } from '#shared/queue-worker.ts';
 import { sqs } from '#shared/queues.ts';
+import { withDeliveryBatch } from '#shared/webhooks/delivery-store.ts';
 import { deliveryQueueJob } from '#shared/webhooks/jobs.ts';
 import { defaultDeps, processJob, type WorkerDeps } from '#shared/webhooks/worker.ts';
 
@@ -273,7 +274,8 @@ function deliveryHandler(opts: PumpOptions): { deliverOnTime: Handler; outcomes:
       .filter((t): t is string => !!t)
       .map((t) => Date.parse(t));
     if (due.length) opts.clock.advanceTo(Math.min(...due));
-    return deliver(event, ctx);
+    // As the deployed handler (functions/workers/deliver-webhooks.ts): markers deleted per batch.
+    return withDeliveryBatch(() => deliver(event, ctx));
   };
   return { deliverOnTime, outcomes };
 }
