@@ -4,10 +4,13 @@
  *   (`counted`), and the counters move only when a conditional write flips that mark to the
  *   endpoint's current state ({@link syncEndpointCount}), so any path that switches an endpoint
  *   on or off (the API, the worker's auto-disable) counts exactly once, whatever the races;
- * - `deliveries_24h`, by delivery status, in the hour each delivery was created: +1 PENDING when
- *   created, then moved to DELIVERED / FAILED / EXPIRED by the terminal record and back to PENDING
- *   by a restart; each after the conditional write of that transition succeeded (standalone ADDs:
+ * - `deliveries_24h`, by delivery status, in the hour each delivery was created: counted from its
+ *   first recorded outcome (+1 DELIVERED / FAILED / EXPIRED, or +1 PENDING when a retry is due),
+ *   then moved from PENDING to its outcome by the terminal record and back to PENDING by a
+ *   restart; each after the conditional write of that transition succeeded (standalone ADDs:
  *   a busy workspace's workers would otherwise conflict on the counter in their transactions).
+ *   A delivery waiting for its first attempt (normally well under a second) is not counted: the
+ *   fan-out writes no counter, two writes a batch fewer on the success path.
  */
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { addCounters, type CounterChange } from '#shared/counters.ts';

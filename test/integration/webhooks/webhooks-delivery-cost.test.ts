@@ -144,9 +144,10 @@ describe('the success path', () => {
       );
       expect(marker.Item).toBeUndefined();
     }
-    // The fan-out's creating transaction only: the records are single conditional writes.
+    // The fan-out's creating transaction only (deliveries alone): the records are single conditional writes.
     expect(counter.calls.filter((c) => c === 'TransactWriteItemsCommand')).toHaveLength(1);
-    expect(counter.calls.filter((c) => c === 'BatchWriteItemCommand')).toHaveLength(1);
+    // The fan-out's markers, and the batch's marker deletes.
+    expect(counter.calls.filter((c) => c === 'BatchWriteItemCommand')).toHaveLength(2);
     const endpoint = await findEndpoint(w, ep.id);
     expect(endpoint).toMatchObject({ consecutive_failures: 0, last_delivery_status: 'DELIVERED' });
   });
