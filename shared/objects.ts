@@ -21,6 +21,7 @@ import { type BucketDef, type BucketId, buckets } from '#shared/bucket-catalog.t
 import { config } from '#shared/config.ts';
 import type { Grant } from '#shared/http/route.ts';
 import { assertGranted, type ObjectAccess, s3Accesses } from '#shared/runtime-grants.ts';
+import { traced } from '#shared/tracing.ts';
 
 let client: S3Client | undefined;
 
@@ -58,6 +59,7 @@ export function s3(): S3Client {
       },
       { step: 'initialize', name: 'runtimeGrants' },
     );
+    client = traced(client);
   }
   return client;
 }

@@ -5,6 +5,7 @@ import { type Correlation, correlationFromAttributes, withCorrelation } from '#s
 import { withCounterBuffer } from '#shared/counters.ts';
 import { logger } from '#shared/logger.ts';
 import { flushMetrics, metrics } from '#shared/metrics.ts';
+import { inSubsegment } from '#shared/tracing.ts';
 
 /** Ids a job body may name at its top level, added to the record's correlation (and log lines). */
 const BODY_IDS = ['event_id', 'delivery_id', 'run_id'] as const;
@@ -74,7 +75,9 @@ export function queueWorker(
     logger.appendKeys({ worker: name });
     try {
       // The status view's counters of the batch's transitions are written once, at its end.
-      return await withCounterBuffer(() => processPartialResponse(event, handle, processor, { context }));
+      return await inSubsegment(name, { worker: name }, () =>
+        withCounterBuffer(() => processPartialResponse(event, handle, processor, { context })),
+      );
     } finally {
       flushMetrics();
     }
@@ -101,9 +104,12 @@ export function scheduledWorker<T>(
     logger.appendKeys({ worker: name });
     metrics.count('ScheduledRuns', 1, dims);
     try {
-      return await withCorrelation({ correlation_id: context?.awsRequestId || crypto.randomUUID() }, () =>
-        withCounterBuffer(() =>
-          run(() => (context?.getRemainingTimeInMillis?.() ?? Number.POSITIVE_INFINITY) < marginMs),
+      const correlationId = context?.awsRequestId || crypto.randomUUID();
+      return await withCorrelation({ correlation_id: correlationId }, () =>
+        inSubsegment(name, { worker: name, correlation_id: correlationId }, () =>
+          withCounterBuffer(() =>
+            run(() => (context?.getRemainingTimeInMillis?.() ?? Number.POSITIVE_INFINITY) < marginMs),
+          ),
         ),
       );
     } catch (err) {

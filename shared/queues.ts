@@ -11,6 +11,7 @@ import { logger } from '#shared/logger.ts';
 import { metrics } from '#shared/metrics.ts';
 import { parseDlqUrls, type QueueDef, type QueueId, queues } from '#shared/queue-catalog.ts';
 import { assertGranted } from '#shared/runtime-grants.ts';
+import { traced } from '#shared/tracing.ts';
 
 let client: SQSClient | undefined;
 
@@ -57,6 +58,7 @@ export function sqs(): SQSClient {
       },
       { step: 'initialize', name: 'correlationIds' },
     );
+    client = traced(client);
   }
   return client;
 }

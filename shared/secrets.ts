@@ -3,6 +3,7 @@ import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { config } from '#shared/config.ts';
 import { assertGranted } from '#shared/runtime-grants.ts';
+import { traced } from '#shared/tracing.ts';
 
 export interface SecretReadOptions {
   /**
@@ -28,7 +29,7 @@ export const SECRETS_CACHE_SECONDS = 300;
 /** Secrets Manager, read through Powertools with a five-minute cache. */
 export class AwsSecretSource implements SecretSource {
   private readonly provider: SecretsProvider;
-  constructor(client: SecretsManagerClient = new SecretsManagerClient({})) {
+  constructor(client: SecretsManagerClient = traced(new SecretsManagerClient({}))) {
     this.provider = new SecretsProvider({ awsSdkV3Client: client });
   }
   async get(name: string, opts: SecretReadOptions = {}): Promise<string | undefined> {

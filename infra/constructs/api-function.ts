@@ -1,11 +1,11 @@
 import { join } from 'node:path';
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { CfnDynamicReference, CfnDynamicReferenceService, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type * as iam from 'aws-cdk-lib/aws-iam';
-import { Architecture, type ILayerVersion, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
+import { Architecture, type ILayerVersion, LayerVersion, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
-import { cdkBundling, handlerEntry, PROJECT_ROOT } from './bundling.ts';
+import { cdkBundling, handlerEntry, PROJECT_ROOT, powertoolsLayerVersion } from './bundling.ts';
 
 /** Defaults every function of the service gets (set once, here). */
 export const FUNCTION_DEFAULTS = {
@@ -20,6 +20,32 @@ export const FUNCTION_DEFAULTS = {
   /** Overridden for every log group of the app by the root stack's `logRetentionDays`. */
   logRetention: RetentionDays.ONE_MONTH,
 } as const;
+
+/** The public SSM parameter AWS keeps with the Powertools layer ARN of a release, in every commercial region. */
+export const powertoolsLayerParameter = (version: string) =>
+  `/aws/service/powertools/typescript/generic/all/${version}`;
+
+const powertoolsLayers = new WeakMap<Stack, ILayerVersion>();
+
+/**
+ * The official Powertools for AWS Lambda (TypeScript) layer of the installed release
+ * ({@link powertoolsLayerVersion}), one import per stack: its ARN is resolved at deploy time from
+ * AWS's public SSM parameter (a `{{resolve:ssm:…}}` dynamic reference, so synth stays offline and
+ * the region's own layer ARN is used).
+ */
+export function powertoolsLayer(scope: Construct): ILayerVersion {
+  const stack = Stack.of(scope);
+  let layer = powertoolsLayers.get(stack);
+  if (!layer) {
+    const arn = new CfnDynamicReference(
+      CfnDynamicReferenceService.SSM,
+      powertoolsLayerParameter(powertoolsLayerVersion()),
+    ).toString();
+    layer = LayerVersion.fromLayerVersionArn(stack, 'PowertoolsLayer', arn);
+    powertoolsLayers.set(stack, layer);
+  }
+  return layer;
+}
 
 export interface ApiFunctionProps {
   /** Handler module under `functions/`, without extension, e.g. `tokens/create-token`. */
@@ -51,8 +77,10 @@ export interface ApiFunctionProps {
 
 /**
  * A Lambda function of the service: nodejs24.x on arm64, one minified ESM bundle per handler built
- * by the local esbuild (no Docker), source maps, X-Ray active tracing, and an explicit log group
- * with a retention and its own least-privilege log policy.
+ * by the local esbuild (no Docker), source maps, X-Ray active tracing (Lambda adds the role's
+ * xray:PutTraceSegments/PutTelemetryRecords), the Powertools layer ({@link powertoolsLayer}: the
+ * bundle leaves Logger, Metrics and Tracer to it), and an explicit log group with a retention and
+ * its own least-privilege log policy.
  */
 export class ApiFunction extends NodejsFunction {
   /** The function's own log group (metric filters read it). */
@@ -85,7 +113,7 @@ export class ApiFunction extends NodejsFunction {
         ...props.environment,
       },
       bundling: cdkBundling(props.extraFiles, props.define),
-      ...(props.layers?.length ? { layers: props.layers } : {}),
+      layers: [powertoolsLayer(scope), ...(props.layers ?? [])],
     });
     // Instead of the AWSLambdaBasicExecutionRole managed policy (logs:CreateLogGroup and
     // PutLogEvents on every log group): create streams and put events in this log group only.

@@ -3,6 +3,7 @@
  * (which runs the local esbuild CLI, no Docker) and the bundle benchmark feeds the same values to
  * the esbuild JS API, so the bench measures exactly what is deployed.
  */
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { type BundlingOptions, LogLevel, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { BuildOptions } from 'esbuild';
@@ -23,13 +24,55 @@ const CJS_REQUIRE_BANNER =
   "import { createRequire } from 'module'; const require = createRequire(import.meta.url);";
 
 /**
+ * The Powertools packages every function loads from the official Powertools for AWS Lambda
+ * (TypeScript) layer (`AWSLambdaPowertoolsTypeScriptV2`, attached to every function by
+ * `ApiFunction`) instead of carrying them in its bundle: Logger, Metrics and Tracer (Tracer pulls
+ * `aws-xray-sdk-core`, ~200 KB minified, into whatever bundles it). They are left external, so the
+ * deployed asset holds none of their bytes; they are loaded at cold start all the same, from the
+ * layer (`npm run bench` times imports with them). Batch and Parameters stay bundled: the registry
+ * has no release of them at the layer's version, and Parameters' Secrets provider imports the SDK
+ * client, which the bundle carries (the layer ships no SDK). Locally and in tests they resolve from
+ * node_modules as before.
+ */
+export const POWERTOOLS_FROM_LAYER = [
+  '@aws-lambda-powertools/logger',
+  '@aws-lambda-powertools/metrics',
+  '@aws-lambda-powertools/tracer',
+] as const;
+
+/**
+ * The Powertools version the layer must hold: the one installed (package-lock.json) for the
+ * {@link POWERTOOLS_FROM_LAYER} packages, which must all be the same (one layer version holds one
+ * release). Fails synth otherwise, so what is deployed is what the tests ran.
+ */
+export function powertoolsLayerVersion(): string {
+  const versions = new Set(
+    POWERTOOLS_FROM_LAYER.map(
+      (pkg) =>
+        (
+          JSON.parse(readFileSync(`${PROJECT_ROOT}node_modules/${pkg}/package.json`, 'utf8')) as {
+            version: string;
+          }
+        ).version,
+    ),
+  );
+  if (versions.size !== 1) {
+    throw new Error(
+      `${POWERTOOLS_FROM_LAYER.join(', ')} come from one Powertools layer, so they must share one version; installed: ${[...versions].join(', ')}`,
+    );
+  }
+  return [...versions][0] as string;
+}
+
+/**
  * Bundle settings shared by the CDK stack and the benchmark.
  *
  * `@aws-sdk/*` is BUNDLED, not left external: the nodejs24.x runtime ships some SDK v3 version
  * chosen by AWS and updated without notice, while the tests (aws-sdk-client-mock, Powertools'
  * SDK peer ranges) run against the version pinned in package-lock.json. Bundling deploys exactly
  * the version we test with, and a minified, tree-shaken client loads faster than the runtime's
- * unbundled SDK files (see `npm run bench` for sizes and cold import times).
+ * unbundled SDK files (see `npm run bench` for sizes and cold import times). The only externals
+ * are the Powertools packages of the layer ({@link POWERTOOLS_FROM_LAYER}).
  */
 export const BUNDLE = {
   /** Must match the Lambda runtime (nodejs24.x). */
@@ -44,8 +87,8 @@ export const BUNDLE = {
   /** Prefer packages' ESM builds: better tree-shaking, no CJS interop wrappers. */
   mainFields: ['module', 'main'],
   banner: CJS_REQUIRE_BANNER,
-  /** Nothing is external: every dependency, including @aws-sdk/*, is in the bundle (see above). */
-  external: [] as string[],
+  /** Only the Powertools layer's packages (and their subpaths) are external; @aws-sdk/* is bundled (see above). */
+  external: POWERTOOLS_FROM_LAYER.flatMap((pkg) => [pkg, `${pkg}/*`]) as string[],
 } as const;
 
 /**

@@ -2,6 +2,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { config } from '#shared/config.ts';
 import { assertGranted, dynamoGrant } from '#shared/runtime-grants.ts';
+import { traced } from '#shared/tracing.ts';
 import { assertAppendOnly } from './append-only.ts';
 
 let doc: DynamoDBDocumentClient | undefined;
@@ -32,7 +33,7 @@ export function db(): DynamoDBDocumentClient {
       },
       { step: 'initialize', name: 'runtimeGrants' },
     );
-    doc = DynamoDBDocumentClient.from(raw, { marshallOptions: { removeUndefinedValues: true } });
+    doc = DynamoDBDocumentClient.from(traced(raw), { marshallOptions: { removeUndefinedValues: true } });
   }
   return doc;
 }

@@ -6,6 +6,7 @@ import { config } from '#shared/config.ts';
 import { CORRELATION_HEADER, correlationIdFrom, withCorrelation } from '#shared/correlation.ts';
 import { NotImplementedError } from '#shared/errors.ts';
 import { logger } from '#shared/logger.ts';
+import { inSubsegment } from '#shared/tracing.ts';
 import type { AccessControl } from './access.ts';
 import type { Caller } from './caller.ts';
 import { authentication, authorization } from './middleware/authenticate.ts';
@@ -114,13 +115,16 @@ function build<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType>(
   }
   const handler = chain.handler(core);
   // The request runs inside its correlation (shared/correlation.ts): the caller's X-Correlation-Id
-  // or, without one, the request id; log lines, queue messages and the answer carry it.
+  // or, without one, the request id; log lines, queue messages and the answer carry it. Traced as
+  // one subsegment annotated with the route and the correlation id (shared/tracing.ts).
   const correlated = (event: HttpEvent, context: Context) => {
     const requestId = event?.requestContext?.requestId || randomUUID();
     const header = event?.headers?.[CORRELATION_HEADER.toLowerCase()];
-    return withCorrelation(
-      { correlation_id: correlationIdFrom(header, requestId), request_id: requestId },
-      () => handler(event, context),
+    const correlationId = correlationIdFrom(header, requestId);
+    return withCorrelation({ correlation_id: correlationId, request_id: requestId }, () =>
+      inSubsegment(route.id, { route: route.id, correlation_id: correlationId }, () =>
+        handler(event, context),
+      ),
     );
   };
   return Object.assign(correlated, handler) as typeof handler;

@@ -20,7 +20,14 @@ import { features, routeList, workers } from '#functions/features.ts';
 import { manifestDefine } from '#functions/system/route-manifest.ts';
 import type { WorkerDef } from '#functions/workers.ts';
 import { buildApp } from '#infra/app.ts';
-import { BUNDLE, handlerEntry, PROJECT_ROOT } from '#infra/constructs/bundling.ts';
+import { powertoolsLayerParameter } from '#infra/constructs/api-function.ts';
+import {
+  BUNDLE,
+  handlerEntry,
+  POWERTOOLS_FROM_LAYER,
+  PROJECT_ROOT,
+  powertoolsLayerVersion,
+} from '#infra/constructs/bundling.ts';
 import { grantBucket, grantQueue } from '#infra/constructs/grants.ts';
 import { defineFor } from '#infra/feature-stack.ts';
 import { FALLBACK_HANDLER, type RootStack } from '#infra/root-stack.ts';
@@ -311,6 +318,10 @@ describe('RootStack and feature stacks (bundled synth)', () => {
       expect(p.Architectures).toEqual(['arm64']);
       expect(p.Handler).toBe('index.handler');
       expect(p.TracingConfig).toEqual({ Mode: 'Active' });
+      // The Powertools layer of the installed release (its ARN from AWS's public SSM parameter).
+      expect(p.Layers, id).toContainEqual(
+        `{{resolve:ssm:${powertoolsLayerParameter(powertoolsLayerVersion())}}}`,
+      );
       expect(p.MemorySize).toBeGreaterThanOrEqual(512);
       expect(p.LoggingConfig).toEqual({ LogGroup: { Ref: expect.any(String) } });
       const logGroup = resources[(p.LoggingConfig as { LogGroup: { Ref: string } }).LogGroup.Ref]!;
@@ -329,6 +340,7 @@ describe('RootStack and feature stacks (bundled synth)', () => {
         AUTH_JWT_ISSUER: expect.any(String),
         AUTH_JWT_AUDIENCE: expect.any(String),
         POWERTOOLS_SERVICE_NAME: 'pronaflow-integrations',
+        POWERTOOLS_METRICS_NAMESPACE: 'PronaFlowIntegrations/dev',
         LOG_LEVEL: 'INFO',
         ALLOW_LOOPBACK_TARGETS: 'false',
         OAUTH_REDIRECT_URI_BASE: { 'Fn::GetAtt': [logicalId(stack.api), 'ApiEndpoint'] },
@@ -344,6 +356,11 @@ describe('RootStack and feature stacks (bundled synth)', () => {
     // #shared/* aliases were resolved and nothing is left to load from node_modules at run time.
     expect(code).not.toMatch(/from\s*["']#shared\//);
     expect(code).not.toMatch(/from\s*["']@aws-sdk\//);
+    // Logger, Metrics and Tracer come from the Powertools layer: imported, not bundled.
+    for (const pkg of POWERTOOLS_FROM_LAYER) {
+      expect(code, pkg).toMatch(new RegExp(`from\\s*["']${pkg}["']`));
+    }
+    expect(code).not.toContain('aws-xray-sdk');
   });
 
   it("bundles into each function its own feature's rows only, never the registry", () => {
@@ -389,9 +406,21 @@ describe('RootStack and feature stacks (bundled synth)', () => {
     const layers = allResources('AWS::Lambda::LayerVersion');
     expect(layers.map(([st]) => st)).toEqual([system]);
     const layerId = layers[0]![1];
-    const withLayer = allResources('AWS::Lambda::Function').filter(([, , r]) => r.Properties.Layers);
+    // Every function has the Powertools layer (checked above); the OpenAPI one alone has this one too.
+    const withLayer = allResources('AWS::Lambda::Function').filter(([, , r]) =>
+      (r.Properties.Layers as unknown[] | undefined)?.some(
+        (l) => JSON.stringify(l) === JSON.stringify({ Ref: layerId }),
+      ),
+    );
     expect(withLayer.map(([, id]) => id)).toEqual([logicalId(stack.routeFunctions.get('openapi')!)]);
-    expect(withLayer[0]![2].Properties.Layers).toEqual([{ Ref: layerId }]);
+    const openApiLayers = withLayer[0]![2].Properties.Layers as unknown[];
+    expect(openApiLayers).toHaveLength(2);
+    expect(openApiLayers).toEqual(
+      expect.arrayContaining([
+        `{{resolve:ssm:${powertoolsLayerParameter(powertoolsLayerVersion())}}}`,
+        { Ref: layerId },
+      ]),
+    );
     const layerKey = (layers[0]![2].Properties.Content as { S3Key: string }).S3Key;
     const shipped = JSON.parse(
       readFileSync(
