@@ -528,7 +528,6 @@ export class RootStack extends Stack {
       stage,
       action: this.alarmTopic.action,
       api: this.api,
-      deliveries: this.queues.deliveries,
     });
     const featureStacks = [...this.featureStacks.values()];
     this.dashboard = new ServiceDashboard(this, 'Dashboard', {
@@ -538,6 +537,7 @@ export class RootStack extends Stack {
       features: featureStacks.map((fs) => ({
         id: fs.feature.id,
         name: fs.feature.name,
+        routes: fs.routeFunctions.size > 0,
         functions: [
           ...[...fs.routeFunctions].map(([label, fn]) => ({ label, fn })),
           ...[...fs.workerFunctions].map(([label, fn]) => ({ label, fn })),

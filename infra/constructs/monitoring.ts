@@ -6,7 +6,8 @@
  *
  * Where things live:
  * - root stack: the SNS topic (KMS-encrypted with a key CloudWatch may use, TLS-only), the DLQ
- *   alarms (QueueWithDlq), the API's 5xx rate, the webhook delivery failure rate, the dashboard;
+ *   alarms (QueueWithDlq), the API's 5xx rate, the webhook delivery failure rate (from the
+ *   service's EMF metrics, shared/metrics.ts), the dashboard;
  * - each feature's nested stack: its Lambda errors and throttles (metric math SUM over its
  *   functions, at most {@link MAX_METRICS_PER_ALARM} per alarm, CloudWatch's limit for a math
  *   alarm) and the alarms of log-derived metrics of its workers ({@link LOG_METRICS}), acting on
@@ -22,6 +23,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
+import { METRICS, type MetricName, SERVICE_DIMENSION } from '#shared/metrics.ts';
 
 /** The service's name in resource names, metric namespaces and tags. */
 export const SERVICE_NAME = 'pronaflow-integrations';
@@ -135,6 +137,37 @@ export const namePrefix = (stage: string) => `${SERVICE_NAME}-${stage}`;
 /** Namespace of the service's own metrics (log metric filters; POWERTOOLS_METRICS_NAMESPACE). */
 export const metricsNamespace = (stage: string) => `PronaFlowIntegrations/${stage}`;
 
+/**
+ * One of the service's own EMF metrics (the catalogue in shared/metrics.ts), under `service` and
+ * `dims`, which must be a prefix of the metric's catalogued dimensions in their order: exactly the
+ * dimension sets the code publishes. Anything else fails synth (an alarm on a metric that is never
+ * written would stay silent for ever).
+ */
+export function serviceMetric(
+  stage: string,
+  name: MetricName,
+  dims: Record<string, string> = {},
+  options: cloudwatch.MetricOptions = {},
+): cloudwatch.Metric {
+  const def = METRICS[name];
+  if (!def) throw new Error(`${String(name)} is not a metric of shared/metrics.ts`);
+  const keys = Object.keys(dims);
+  const catalogued: readonly string[] = def.dimensions;
+  if (keys.some((k, i) => catalogued[i] !== k)) {
+    throw new Error(
+      `${name} is published under [${SERVICE_DIMENSION}${catalogued.map((d) => `, ${d}`).join('')}] and its prefixes, not [${[SERVICE_DIMENSION, ...keys].join(', ')}]`,
+    );
+  }
+  return new cloudwatch.Metric({
+    namespace: metricsNamespace(stage),
+    metricName: name,
+    dimensionsMap: { [SERVICE_DIMENSION]: SERVICE_NAME, ...dims },
+    period: THRESHOLDS.period,
+    statistic: 'Sum',
+    ...options,
+  });
+}
+
 // ── Alarm thresholds (one place) ────────────────────────────────────────────────────────────
 
 export const THRESHOLDS = {
@@ -147,9 +180,9 @@ export const THRESHOLDS = {
   /** API 5xx answers, percent of requests, in 2 of 3 periods, with at least `minRequests` requests. */
   api5xxPercent: 5,
   minRequests: 20,
-  /** Webhook deliveries parked in the DLQ (retries used up), percent of delivery jobs done, 2 of 3 periods. */
+  /** Webhook deliveries that ended failed (retries used up), percent of deliveries that ended, 2 of 3 periods. */
   deliveryFailurePercent: 10,
-  minDeliveryJobs: 20,
+  minDeliveriesEnded: 20,
   /** Failed scheduled OAuth refreshes in 15 minutes (three runs of the 5-minute schedule). */
   oauthRefreshFailures: 5,
   /** Sync runs that ended FAILED in 15 minutes (dead connections, refused tokens, gone resources, withdrawn consent). */
@@ -434,24 +467,16 @@ export interface ServiceAlarmsProps {
     metricCount(o?: cloudwatch.MetricOptions): cloudwatch.Metric;
     metricServerError(o?: cloudwatch.MetricOptions): cloudwatch.Metric;
   };
-  /** The deliveries queue and its DLQ. */
-  deliveries: { queue: SqsMetrics; dlq: SqsMetrics };
 }
-
-type SqsMetrics = {
-  metricNumberOfMessagesSent(o?: cloudwatch.MetricOptions): cloudwatch.Metric;
-  metricNumberOfMessagesDeleted(o?: cloudwatch.MetricOptions): cloudwatch.Metric;
-};
 
 /**
  * The root's rate alarms, in percent, silent under a minimum volume (`IF(volume >= min, …, 0)`):
  * - API 5xx: `5xx / Count` of the HTTP API (AWS/ApiGateway, by ApiId);
- * - webhook delivery failures: deliveries the worker parked in the deliveries DLQ (its retries used
- *   up; the worker sends them itself, so SQS counts them in the DLQ's NumberOfMessagesSent, while
- *   messages SQS moves there after failed receives are not counted) per delivery job the worker
- *   finished (NumberOfMessagesDeleted of the deliveries queue, retries and put-backs included). The
- *   worker writes no per-attempt outcome line or metric yet; when it does (issue 14 metrics), the
- *   alarm can move to `failed / attempts`.
+ * - webhook delivery failures: deliveries that ended failed, retries used up
+ *   (`WebhookDeliveryExhausted`), per delivery that ended (`WebhookDeliverySucceeded` +
+ *   `WebhookDeliveryExhausted`), the delivery worker's own EMF metrics (service-wide). This replaces
+ *   the SQS approximation (DLQ sends per delivery job deleted, which counted retries and put-backs
+ *   as jobs).
  */
 export class ServiceAlarms extends Construct {
   readonly api5xxRate: cloudwatch.Alarm;
@@ -479,16 +504,17 @@ export class ServiceAlarms extends Construct {
     this.deliveryFailureRate = new cloudwatch.Alarm(this, 'DeliveryFailureRate', {
       alarmName: `${prefix}-webhook-delivery-failure-rate`,
       alarmDescription:
-        `More than ${THRESHOLDS.deliveryFailurePercent}% of webhook delivery jobs ended with the delivery parked in the ` +
-        'deliveries DLQ (retries used up); see the deliveries DLQ and README "DLQ and redrive"',
+        `More than ${THRESHOLDS.deliveryFailurePercent}% of the webhook deliveries that ended failed (retries used up, ` +
+        'parked in the deliveries DLQ), with at least ' +
+        `${THRESHOLDS.minDeliveriesEnded} deliveries ended in 5 minutes; see the deliveries DLQ and README "DLQ and redrive"`,
       metric: new cloudwatch.MathExpression({
-        expression: `IF(jobs >= ${THRESHOLDS.minDeliveryJobs}, 100 * parked / jobs, 0)`,
+        expression: `IF(succeeded + exhausted >= ${THRESHOLDS.minDeliveriesEnded}, 100 * exhausted / (succeeded + exhausted), 0)`,
         usingMetrics: {
-          jobs: props.deliveries.queue.metricNumberOfMessagesDeleted(sum),
-          parked: props.deliveries.dlq.metricNumberOfMessagesSent(sum),
+          succeeded: serviceMetric(props.stage, 'WebhookDeliverySucceeded'),
+          exhausted: serviceMetric(props.stage, 'WebhookDeliveryExhausted'),
         },
         period: THRESHOLDS.period,
-        label: 'Webhook deliveries parked (%)',
+        label: 'Webhook deliveries ended failed (%)',
       }),
       threshold: THRESHOLDS.deliveryFailurePercent,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
@@ -515,7 +541,13 @@ export interface ServiceDashboardProps {
     metricIntegrationLatency(o?: cloudwatch.MetricOptions): cloudwatch.Metric;
   };
   queues: { id: string; queue: QueueMetrics; dlq: QueueMetrics }[];
-  features: { id: string; name: string; functions: { label: string; fn: lambda.IFunction }[] }[];
+  features: {
+    id: string;
+    name: string;
+    functions: { label: string; fn: lambda.IFunction }[];
+    /** Whether it has routes (its row then shows its requests from the HTTP kit's metrics, by `feature`). */
+    routes?: boolean;
+  }[];
   /** Log-derived metrics to show (metric name → metric), e.g. OAuth refresh failures. */
   logMetrics: Map<string, cloudwatch.Metric>;
   alarms: cloudwatch.IAlarm[];
@@ -605,6 +637,72 @@ export class ServiceDashboard extends Construct {
         }),
       );
     }
+    // The service's own EMF metrics (shared/metrics.ts), service-wide; per worker by SEARCH (the
+    // worker names are the code's, so the graph finds them rather than listing them).
+    const m = (name: MetricName, label: string, dims: Record<string, string> = {}, statistic = 'Sum') =>
+      serviceMetric(props.stage, name, dims, { label, statistic });
+    const perWorker = (name: MetricName, label: string) =>
+      new cloudwatch.MathExpression({
+        expression: `SEARCH('{${metricsNamespace(props.stage)},${SERVICE_DIMENSION},worker} MetricName="${name}"', 'Sum', ${period.toSeconds()})`,
+        label,
+        period,
+      });
+    d.addWidgets(
+      new cloudwatch.TextWidget({
+        markdown: `## Service metrics (EMF, namespace \`${metricsNamespace(props.stage)}\`)`,
+        width: 24,
+        height: 1,
+      }),
+    );
+    d.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Requests, 4xx, 5xx, rate-limited (functions)',
+        left: [m('Requests', 'requests'), m('Http4xx', '4xx'), m('Http5xx', '5xx')],
+        right: [m('RateLimited', 'rate-limited (429)')],
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Webhook deliveries by outcome',
+        left: [
+          m('WebhookDeliveryAttempts', 'attempts'),
+          m('WebhookDeliverySucceeded', 'succeeded'),
+          m('WebhookDeliveryFailed', 'failed'),
+          m('WebhookDeliveryRetried', 'retried'),
+          m('WebhookDeliveryExhausted', 'exhausted (DLQ)'),
+        ],
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Webhook delivery latency (ms)',
+        left: (['p50', 'p99'] as const).map((p) => m('WebhookDeliveryLatency', `latency ${p}`, {}, p)),
+        width: 8,
+      }),
+    );
+    d.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Queue records failed, retries (per worker), DLQ moves',
+        left: [perWorker('QueueRecordsFailed', 'failed'), perWorker('QueueRecordRetries', 'retries')],
+        right: [m('DlqMoves', 'moved to a DLQ')],
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'OAuth refreshes, plugin installs',
+        left: [m('OAuthRefreshSucceeded', 'refresh succeeded'), m('OAuthRefreshFailed', 'refresh failed')],
+        right: [
+          m('PluginInstalls', 'installed', { outcome: 'installed' }),
+          m('PluginInstalls', 'install failed', { outcome: 'failed' }),
+        ],
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Sync runs by outcome, records',
+        left: (['SUCCEEDED', 'PARTIAL', 'FAILED', 'CANCELLED'] as const).map((o) =>
+          m('SyncRunsFinished', o.toLowerCase(), { outcome: o }),
+        ),
+        right: [m('SyncRecordsRead', 'records read'), m('SyncRecordsWritten', 'records written')],
+        width: 8,
+      }),
+    );
     for (const f of props.features) {
       if (!f.functions.length) continue;
       // Ids are unique per graph: `invocations0`, `errors0`…
@@ -626,7 +724,22 @@ export class ServiceDashboard extends Construct {
           height: 1,
         }),
       );
+      // With the requests graph, four graphs of 6 share the row; without, three of 8.
+      const w = f.routes ? 6 : 8;
+      const requests = f.routes
+        ? [
+            new cloudwatch.GraphWidget({
+              title: `${f.name}: requests, 4xx, 5xx; latency p99`,
+              left: (['Requests', 'Http4xx', 'Http5xx'] as const).map((name) =>
+                m(name, name.replace('Http', '').replace('Requests', 'requests'), { feature: f.id }),
+              ),
+              right: [m('RequestLatency', 'latency p99 (ms)', { feature: f.id }, 'p99')],
+              width: 6,
+            }),
+          ]
+        : [];
       d.addWidgets(
+        ...requests,
         new cloudwatch.GraphWidget({
           title: `${f.name}: invocations, errors, throttles`,
           left: [sumOf('invocations', (fn) => fn.metricInvocations())],
@@ -634,7 +747,7 @@ export class ServiceDashboard extends Construct {
             sumOf('errors', (fn) => fn.metricErrors()),
             sumOf('throttles', (fn) => fn.metricThrottles()),
           ],
-          width: 8,
+          width: w,
         }),
         ...(['p50', 'p99'] as const).map(
           (p) =>
@@ -642,7 +755,7 @@ export class ServiceDashboard extends Construct {
               title: `${f.name}: duration ${p} (ms)`,
               left: f.functions.map((x) => x.fn.metricDuration({ period, statistic: p, label: x.label })),
               legendPosition: cloudwatch.LegendPosition.RIGHT,
-              width: 8,
+              width: w,
             }),
         ),
       );

@@ -14,8 +14,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { features, workers } from '#functions/features.ts';
 import { buildApp } from '#infra/app.ts';
 import { PROJECT_ROOT } from '#infra/constructs/bundling.ts';
-import { LOG_METRICS, MAX_METRICS_PER_ALARM, PENDING_ALARMS } from '#infra/constructs/monitoring.ts';
+import {
+  LOG_METRICS,
+  MAX_METRICS_PER_ALARM,
+  PENDING_ALARMS,
+  serviceMetric,
+} from '#infra/constructs/monitoring.ts';
 import type { RootStack, RootStackProps } from '#infra/root-stack.ts';
+import { routeFeature } from '#shared/http/middleware/request-context.ts';
+import { METRICS } from '#shared/metrics.ts';
 import { queues } from '#shared/queue-catalog.ts';
 
 type Resource = { Type: string; Properties: Record<string, unknown> };
@@ -163,28 +170,98 @@ describe('monitoring: alarms, topic, dashboard (default props)', () => {
     expect(byId.errors).toEqual({ Namespace: 'AWS/ApiGateway', MetricName: '5xx', Dimensions: apiDim });
   });
 
-  it('alarms on the webhook delivery failure rate: deliveries parked in the DLQ per delivery job done', () => {
+  it("alarms on the webhook delivery failure rate from the delivery worker's EMF metrics: exhausted / ended", () => {
     const alarm = resourcesOf(template, 'AWS::CloudWatch::Alarm').find(
       ([, a]) => a.Properties.AlarmName === 'pronaflow-integrations-dev-webhook-delivery-failure-rate',
     )![1];
     const metrics = alarm.Properties.Metrics as AlarmMetric[];
-    expect(metrics.find((m) => m.Expression)!.Expression).toMatch(/100 \* parked \/ jobs/);
+    expect(metrics.find((m) => m.Expression)!.Expression).toMatch(
+      /100 \* exhausted \/ \(succeeded \+ exhausted\)/,
+    );
     const byId = Object.fromEntries(
       metrics.filter((m) => m.MetricStat).map((m) => [m.Id, m.MetricStat!.Metric]),
     );
-    const dim = (q: IConstruct) => [
-      { Name: 'QueueName', Value: { 'Fn::GetAtt': [logicalId(q), 'QueueName'] } },
-    ];
-    expect(byId.parked).toEqual({
-      Namespace: 'AWS/SQS',
-      MetricName: 'NumberOfMessagesSent',
-      Dimensions: dim(stack.queues.deliveries.dlq),
+    const service = [{ Name: 'service', Value: 'pronaflow-integrations' }];
+    expect(byId.exhausted).toEqual({
+      Namespace: 'PronaFlowIntegrations/dev',
+      MetricName: 'WebhookDeliveryExhausted',
+      Dimensions: service,
     });
-    expect(byId.jobs).toEqual({
-      Namespace: 'AWS/SQS',
-      MetricName: 'NumberOfMessagesDeleted',
-      Dimensions: dim(stack.queues.deliveries.queue),
+    expect(byId.succeeded).toEqual({
+      Namespace: 'PronaFlowIntegrations/dev',
+      MetricName: 'WebhookDeliverySucceeded',
+      Dimensions: service,
     });
+  });
+
+  it("points every alarm and graph on the service's namespace at a metric the code publishes, under a dimension set it writes", () => {
+    const published = new Map<string, string[][]>();
+    for (const [name, def] of Object.entries(METRICS) as [string, { dimensions: readonly string[] }][]) {
+      // Each metric goes out under service + every prefix of its dimensions (shared/metrics.ts).
+      published.set(
+        name,
+        Array.from({ length: def.dimensions.length + 1 }, (_, n) =>
+          ['service', ...def.dimensions.slice(0, n)].sort(),
+        ),
+      );
+    }
+    for (const l of LOG_METRICS) published.set(l.metricName, [[]]);
+    const seen: string[] = [];
+    // Alarms: MetricStat entries.
+    for (const t of templates.values()) {
+      for (const [id, a] of resourcesOf(t, 'AWS::CloudWatch::Alarm')) {
+        for (const m of (a.Properties.Metrics as AlarmMetric[] | undefined) ?? []) {
+          const metric = m.MetricStat?.Metric;
+          if (!metric || metric.Namespace !== 'PronaFlowIntegrations/dev') continue;
+          const dims = (metric.Dimensions ?? []).map((d) => d.Name).sort();
+          expect(published.get(metric.MetricName), `${id}: ${metric.MetricName}`).toContainEqual(dims);
+          seen.push(metric.MetricName);
+        }
+      }
+    }
+    // Dashboard: ["<namespace>", "<name>", dim, value, …, {options}] rows.
+    const [, dash] = resourcesOf(template, 'AWS::CloudWatch::Dashboard')[0]!;
+    const parts = (dash.Properties.DashboardBody as { 'Fn::Join': [string, unknown[]] })['Fn::Join'][1];
+    const text = parts.map((p) => (typeof p === 'string' ? p : 'TOKEN')).join('');
+    const body = JSON.parse(text) as { widgets: { properties: { metrics?: unknown[][] } }[] };
+    for (const w of body.widgets) {
+      for (const row of w.properties.metrics ?? []) {
+        if (row[0] !== 'PronaFlowIntegrations/dev') continue;
+        const name = row[1] as string;
+        const dims = (row.slice(2).filter((x, i) => typeof x === 'string' && i % 2 === 0) as string[]).sort();
+        expect(published.get(name), `dashboard: ${name} [${dims.join(', ')}]`).toContainEqual(dims);
+        seen.push(name);
+      }
+    }
+    for (const name of [
+      'WebhookDeliveryExhausted',
+      'WebhookDeliveryLatency',
+      'Requests',
+      'Http5xx',
+      'RateLimited',
+      'DlqMoves',
+      'OAuthRefreshFailed',
+      'SyncRecordsRead',
+      'PluginInstalls',
+    ]) {
+      expect(seen, name).toContain(name);
+    }
+    // Per worker, the dashboard searches the namespace (worker names are the code's).
+    expect(text).toContain('SEARCH(');
+    expect(text).toContain('MetricName=\\"QueueRecordsFailed\\"');
+  });
+
+  it('groups the HTTP metrics by feature as the code names it: every route handler lives in its feature folder', () => {
+    for (const f of features) {
+      for (const r of Object.values(f.routes)) expect(routeFeature(r), r.id).toBe(f.id);
+    }
+  });
+
+  it('fails synth on a dashboard or alarm metric under dimensions the code never writes', () => {
+    expect(() => serviceMetric('dev', 'Requests', { route: 'x' })).toThrow(
+      /published under \[service, feature, route\]/,
+    );
+    expect(() => serviceMetric('dev', 'Requests', { feature: 'tokens', route: 'createToken' })).not.toThrow();
   });
 
   it("alarms on Lambda errors and throttles per feature: SUMs over exactly the feature's functions", () => {
