@@ -16,7 +16,7 @@
  *
  * Runs outside vitest; prints figures (and writes them as JSON with `--json FILE`), asserts nothing.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -44,6 +44,31 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+
+/**
+ * CPU milliseconds DynamoDB Local's JVM has used so far (Linux /proc; undefined elsewhere): the
+ * JVM is the pipeline's bottleneck, and its CPU per delivery does not depend on what else the
+ * machine runs, unlike deliveries/s.
+ */
+function dynamoCpuMs(endpoint: string): number | undefined {
+  const port = new URL(endpoint).port;
+  try {
+    for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+      let cmd: string;
+      try {
+        cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      } catch {
+        continue;
+      }
+      if (!cmd.includes('DynamoDBLocal') || !cmd.split('\0').includes(port)) continue;
+      const fields = (readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1] ?? '').split(' ');
+      return (Number(fields[11]) + Number(fields[12])) * 10; // utime + stime, 100 ticks/s
+    }
+  } catch {
+    return undefined;
+  }
+  return undefined;
 }
 
 /** The local receiver: `/ok/*` answers at once, `/hang/*` never; it notes when each webhook-id arrives. */
@@ -235,6 +260,7 @@ export async function benchWebhooks(opts: { json?: string } = {}): Promise<void>
 
     // Burst.
     counter.reset();
+    const cpuBefore = dynamoCpuMs(stack.dynamoEndpoint);
     const burst: string[] = [];
     const started = performance.now();
     const sends: Promise<string[]>[] = [];
@@ -244,13 +270,16 @@ export async function benchWebhooks(opts: { json?: string } = {}): Promise<void>
     const pipelineSeconds = (performance.now() - started) / 1000;
     const delivered = arrived(burst, healthy);
     await settle();
+    const cpuAfter = dynamoCpuMs(stack.dynamoEndpoint);
     const burstRequests = counter.calls.length;
     const byCommand: Record<string, number> = {};
     for (const c of counter.calls) byCommand[c] = (byCommand[c] ?? 0) + 1;
     const ids = burst.map((e) => deliveryId(e, healthy));
     const duplicatePosts = ids.reduce((n, id) => n + Math.max(0, (receiver.posts.get(id) ?? 0) - 1), 0);
 
+    const floorCpuBefore = dynamoCpuMs(stack.dynamoEndpoint);
     const floorAfter = await floor(receiver.port, 2);
+    const floorCpuAfter = dynamoCpuMs(stack.dynamoEndpoint);
     await settle();
 
     // Paced: 20 events/s.
@@ -292,6 +321,15 @@ export async function benchWebhooks(opts: { json?: string } = {}): Promise<void>
       ratio: round(pipelineRate / floorRate, 3),
       dynamodb_requests_per_delivery: round(burstRequests / Math.max(1, delivered), 3),
       dynamodb_requests_by_command: byCommand,
+      // DynamoDB Local's CPU per delivery (burst, settle included) and per floor operation.
+      dynamodb_cpu_ms_per_delivery:
+        cpuBefore === undefined || cpuAfter === undefined
+          ? undefined
+          : round((cpuAfter - cpuBefore) / Math.max(1, delivered), 2),
+      floor_dynamodb_cpu_ms_per_op:
+        floorCpuBefore === undefined || floorCpuAfter === undefined
+          ? undefined
+          : round((floorCpuAfter - floorCpuBefore) / FLOOR_OPS, 2),
       duplicate_posts: duplicatePosts,
       paced_events: paced.length,
       paced_p50_ms: Math.round(percentile(pacedLat, 50)),
