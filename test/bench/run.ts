@@ -26,6 +26,7 @@ const benches: Record<string, () => Promise<void>> = {
   webhooks: async () => (await import('./webhooks.ts')).benchWebhooks({ json: flags.json }),
   oauth: async () => (await import('./oauth.ts')).benchOAuth(),
   bindings: async () => (await import('./bindings.ts')).benchBindings({ json: flags.json }),
+  cost: async () => (await import('./cost.ts')).benchCost(),
 };
 
 const unknown = wanted.filter((n) => !(n in benches));
