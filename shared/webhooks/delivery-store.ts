@@ -477,6 +477,7 @@ export async function recordAttempt(r: AttemptRecord): Promise<RecordedOutcome |
  */
 export const SUCCESS_STATS_INTERVAL_MS = 1000;
 const statsWrittenAt = new Map<string, number>();
+let statsIntervalMs = SUCCESS_STATS_INTERVAL_MS;
 
 /**
  * The endpoint's side of a success, outside the record's write: `last_delivery_at` /
@@ -498,7 +499,7 @@ async function recordSuccessStats(
   const key = `${workspaceId}\n${endpointId}`;
   const nowMs = Date.now();
   const last = statsWrittenAt.get(key);
-  if (knownStreak === 0 && last !== undefined && nowMs - last < SUCCESS_STATS_INTERVAL_MS) return;
+  if (knownStreak === 0 && last !== undefined && nowMs - last < statsIntervalMs) return;
   if (statsWrittenAt.size > 5000) statsWrittenAt.clear();
   statsWrittenAt.set(key, nowMs);
   try {
@@ -519,9 +520,10 @@ async function recordSuccessStats(
   }
 }
 
-/** Forgets when endpoint stats were written (tests). */
-export function resetSuccessStats(): void {
+/** Forgets when endpoint stats were written, and sets the interval (tests). */
+export function resetSuccessStats(intervalMs = SUCCESS_STATS_INTERVAL_MS): void {
   statsWrittenAt.clear();
+  statsIntervalMs = intervalMs;
 }
 
 /** Marker deletes waiting for their batch, and the timer that writes it. */

@@ -18,6 +18,8 @@ import {
   type DeliveryItem,
   deliveryId,
   getDelivery,
+  recordAttempt,
+  resetSuccessStats,
 } from '#shared/webhooks/delivery-store.ts';
 import { createEndpoint, findEndpoint, updateEndpoint } from '#shared/webhooks/endpoints.ts';
 import { type DeliverJob, resetDlqUrl } from '#shared/webhooks/jobs.ts';
@@ -106,8 +108,9 @@ describe('the cost of a first-attempt delivery', () => {
     // One Query of the endpoints, one transaction creating the 10 deliveries and their markers,
     // one conditional write per delivery recording its attempt: no claim, no endpoint read.
     expect(counter.calls.length / 10).toBeLessThanOrEqual(2);
-    expect(counter.calls.filter((c) => c === 'GetCommand')).toEqual([]);
-    expect(counter.calls.filter((c) => c === 'UpdateCommand')).toEqual([]);
+    // No claim, no endpoint read (the client's command names), and no transaction but the fan-out's.
+    expect(counter.calls.filter((c) => c === 'GetItemCommand')).toEqual([]);
+    expect(counter.calls.filter((c) => c === 'TransactWriteItemsCommand')).toHaveLength(1);
   });
 });
 
@@ -150,6 +153,54 @@ describe('the success path', () => {
     expect(counter.calls.filter((c) => c === 'BatchWriteItemCommand')).toHaveLength(2);
     const endpoint = await findEndpoint(w, ep.id);
     expect(endpoint).toMatchObject({ consecutive_failures: 0, last_delivery_status: 'DELIVERED' });
+  });
+});
+
+describe("a success's endpoint stats", () => {
+  const deliveredNow = async (w: string, endpointId: string, knownStreak: number) => {
+    const { item } = await createDelivery({
+      event: { id: `evt_${randomBytes(6).toString('hex')}`, type: 'task.created', workspace_id: w },
+      endpoint: { id: endpointId, workspace_id: w },
+      payloadGz: compressPayload(
+        payloadOf({ type: 'task.created', occurred_at: new Date().toISOString(), data: {} }),
+      ),
+      now: new Date(),
+    });
+    const counter = countDynamoCalls();
+    try {
+      expect(await recordAttempt({ d: item, status: 'DELIVERED', now: new Date(), knownStreak })).toEqual({});
+    } finally {
+      counter.stop();
+    }
+    return counter.calls.filter((c) => c === 'UpdateItemCommand').length;
+  };
+
+  it('are written at the first success, skipped within the interval while the streak is 0, written when it may not be', async () => {
+    // An interval no slow machine outlasts between two records, then none at all.
+    resetSuccessStats(60_000);
+    const w = ws();
+    const ep = await endpointIn(w);
+    // Record (and the status counters) + stats, then without the stats (a second success within
+    // SUCCESS_STATS_INTERVAL_MS): one UpdateItem fewer.
+    const first = await deliveredNow(w, ep.id, 0);
+    const withoutStats = await deliveredNow(w, ep.id, 0);
+    expect(first).toBe(withoutStats + 1);
+    // A streak above 0 (or unknown) is reset at once, whatever the interval.
+    await db().send(
+      new UpdateCommand({
+        TableName: tableName(),
+        Key: keys.webhookEndpoint(w, ep.id),
+        UpdateExpression: 'SET consecutive_failures = :n',
+        ExpressionAttributeValues: { ':n': 2 },
+      }),
+    );
+    expect(await deliveredNow(w, ep.id, 2)).toBe(withoutStats + 1);
+    expect(await findEndpoint(w, ep.id)).toMatchObject({ consecutive_failures: 0 });
+    // Past the interval, a success writes them again.
+    resetSuccessStats(0);
+    await deliveredNow(w, ep.id, 0);
+    expect(await deliveredNow(w, ep.id, 0)).toBe(withoutStats + 1);
+    resetSuccessStats();
   });
 });
 
