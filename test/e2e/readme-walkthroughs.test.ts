@@ -1,4 +1,4 @@
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { freePort } from '#infra/local/ports.ts';
@@ -48,6 +48,7 @@ const expected: Record<string, [string, RegExp][]> = {
       /ratelimit-policy: "free-management";q=5;w=60[\s\S]*?x-ratelimit-resource: management/i,
     ],
     ['usage aggregates', /"by_status":\{"200":5,"429":1\}/],
+    ['last use recorded', /"last_used_at":"20\d\d-[^"]+","last_used_ip":"127\.0\.0\.1"/],
     ['401 while switched off', /"is_active":false[^\n]*\}401\n/],
     ['rotation refuses the old value', /(?<!\d)401 200\n/],
     ['revoked', /^204\nHTTP\/1\.1 401/m],
@@ -83,7 +84,17 @@ const expected: Record<string, [string, RegExp][]> = {
       'the change written to GitHub',
       /"title":"Login fails on submit"[^\n]*"state":"closed"|"state":"closed"[^\n]*"title":"Login fails on submit"/,
     ],
-    ['a paused binding refuses a run', /"status":409/],
+    ['the second run reads only the change', /"inbound":\{"added":0,"updated":1,"deleted":0,"skipped":2,/],
+    [
+      'issue 2 closed, as a record',
+      /"created":false,[^\n]*"external":\{[^\n]*"id":"2"[^\n]*"status":"done","labels":\["ui"\]/,
+    ],
+    ['the PronaFlow change goes out', /"trigger":"events"[^\n]*"outbound":\{"added":0,"updated":1,/],
+    [
+      'its echo is skipped',
+      /"trigger":"events"[\s\S]*?"trigger":"manual"[^\n]*"inbound":\{"added":0,"updated":0,"deleted":0,"skipped":2,/,
+    ],
+    ['a paused binding refuses a run', /"status":"PAUSED"[\s\S]*?"status":409/],
     ['deleted', /(?<!\d)204\n/],
   ],
   plugins: [
@@ -141,6 +152,9 @@ describe.concurrent('README walk-throughs on a fresh npm start', () => {
         const code = await last.exited;
         await new Promise((r) => setTimeout(r, 200));
         const out = last.output();
+        // README_WALKTHROUGH_OUT=<dir>: keep each walk-through's output there (to compare with its comments).
+        if (process.env.README_WALKTHROUGH_OUT)
+          writeFileSync(join(process.env.README_WALKTHROUGH_OUT, `${w.name}.out`), out);
         const context = () =>
           `${w.name} walk-through output:\n${shorten(out)}\n--- background ---\n${background
             .map((b) => `${b.label}:\n${shorten(b.output().slice(-6000))}`)
