@@ -68,8 +68,9 @@ export const ASSUMED = {
   deliveryBatch: 10,
   /** Write request units per first-attempt delivery, ~1 KB event (delivery item ~2 KB with its payload). */
   webhookWruPerDelivery: {
-    'delivery item created (2 KB)': 2,
-    'expiry marker put': 1,
+    // The fan-out creates them in a transaction (TransactWriteItems: 2 WRU per KB).
+    'delivery item created (2 KB, transactional)': 4,
+    'expiry marker put (transactional)': 2,
     'success: conditional UpdateItem of the delivery (≤ 3 KB with the attempt)': 3,
     'expiry marker delete (BatchWriteItem at batch end)': 1,
     'counters and endpoint stats (once per batch / per second and endpoint)': 0.2,
@@ -169,7 +170,7 @@ export function webhookDeliveries(): Line[] {
     [
       'DynamoDB',
       n * (wru * PRICES.dynamoWru + ASSUMED.webhookRruPerDelivery * PRICES.dynamoRru),
-      `${MEASURED.webhookDynamoRequestsPerDelivery} requests measured = ~${wru} WRU + ${ASSUMED.webhookRruPerDelivery} RRU`,
+      `${MEASURED.webhookDynamoRequestsPerDelivery} requests (measured), ~${wru} WRU + ${ASSUMED.webhookRruPerDelivery} RRU (estimated)`,
     ],
     [
       'CloudWatch Logs',
