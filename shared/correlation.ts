@@ -4,9 +4,12 @@
  * - the HTTP kit takes the caller's `X-Correlation-Id` (when it is a sane token) or starts one
  *   from the request id, runs the request inside it and answers it back as `X-Correlation-Id`;
  * - every message sent through shared/queues.ts carries it as the SQS message attribute
- *   `correlation_id` (plus the other ids known at the time, e.g. `event_id`);
+ *   `correlation_id` (plus `event_id` when one is known: the PronaFlow event a chain started
+ *   from); the ids of one job (`delivery_id`, `run_id`) are not carried, the next job's body
+ *   names its own;
  * - the worker kit restores it per record, so the worker's log lines (and the messages it sends
- *   on) carry the same id, and adds the ids it learns (`event_id`, `delivery_id`, `run_id`).
+ *   on) carry the same id, with the ids the job's body names (`event_id`, `delivery_id`,
+ *   `run_id`), which win over carried ones.
  *
  * Kept in an AsyncLocalStorage, so invocations running side by side in one process (the local
  * runtime) never see each other's ids.
@@ -23,13 +26,20 @@ export interface Correlation {
   run_id?: string;
 }
 
-/** The ids that travel with a queue message (each an SQS message attribute of that name). */
-export const CARRIED_IDS = ['correlation_id', 'event_id', 'delivery_id', 'run_id'] as const;
+/**
+ * The ids that travel with a queue message (each an SQS message attribute of that name), in the
+ * order they are kept when a message has room for only some (SQS takes 10 attributes). Only the
+ * ids of the whole chain: a job's own ids (`delivery_id`, `run_id`) are in its body, and a sender's
+ * would be stale on the next job.
+ */
+export const CARRIED_IDS = ['correlation_id', 'event_id'] as const;
+/** The longest id carried or restored (longer ones are dropped: they go into logs and attributes). */
+export const MAX_ID_LENGTH = 128;
 
 /** Request and response header. */
 export const CORRELATION_HEADER = 'X-Correlation-Id';
 /** What an incoming id may look like (anything else is replaced: it goes into logs and headers). */
-const SANE_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
+const SANE_ID = new RegExp(`^[A-Za-z0-9._:@/+=-]{1,${MAX_ID_LENGTH}}$`);
 
 const store = new AsyncLocalStorage<Correlation>();
 
@@ -51,24 +61,16 @@ export function currentCorrelation(): Correlation | undefined {
 }
 
 /**
- * Adds ids to the current correlation (e.g. a worker learns the delivery id of its record); later
- * sends carry them. Returns what was added (for the logger's keys). No-op outside a correlation.
+ * SQS message attributes of the current correlation (empty outside one), in {@link CARRIED_IDS}
+ * order; only sane ids (ASCII, at most {@link MAX_ID_LENGTH}), so their size is bounded.
  */
-export function addCorrelationIds(ids: Partial<Omit<Correlation, 'correlation_id'>>): Partial<Correlation> {
-  const current = store.getStore();
-  const added = Object.fromEntries(Object.entries(ids).filter(([, v]) => typeof v === 'string' && v));
-  if (current) Object.assign(current, added);
-  return added;
-}
-
-/** SQS message attributes of the current correlation (empty outside one). */
 export function correlationAttributes(): Record<string, { DataType: 'String'; StringValue: string }> {
   const current = store.getStore();
   if (!current) return {};
   const out: Record<string, { DataType: 'String'; StringValue: string }> = {};
   for (const name of CARRIED_IDS) {
     const value = current[name];
-    if (value) out[name] = { DataType: 'String', StringValue: value };
+    if (value && SANE_ID.test(value)) out[name] = { DataType: 'String', StringValue: value };
   }
   return out;
 }

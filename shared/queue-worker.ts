@@ -1,7 +1,12 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { config } from '#shared/config.ts';
-import { type Correlation, correlationFromAttributes, withCorrelation } from '#shared/correlation.ts';
+import {
+  type Correlation,
+  correlationFromAttributes,
+  MAX_ID_LENGTH,
+  withCorrelation,
+} from '#shared/correlation.ts';
 import { withCounterBuffer } from '#shared/counters.ts';
 import { logger } from '#shared/logger.ts';
 import { flushMetrics, metrics } from '#shared/metrics.ts';
@@ -12,7 +17,8 @@ const BODY_IDS = ['event_id', 'delivery_id', 'run_id'] as const;
 
 /**
  * The correlation of one record: the ids its message attributes carry (set by shared/queues.ts
- * from the sender's correlation), the job's own ids from its body, and, for a message sent
+ * from the sender's correlation: `correlation_id`, `event_id`), the job's own ids from its body,
+ * which win (a carried id is the sender's, the body's is this job's), and, for a message sent
  * outside any correlation (an external event source), its message id as the correlation id.
  */
 export function recordCorrelation(record: SQSRecord): Correlation {
@@ -23,13 +29,13 @@ export function recordCorrelation(record: SQSRecord): Correlation {
     if (body && typeof body === 'object') {
       for (const k of BODY_IDS) {
         const v = (body as Record<string, unknown>)[k];
-        if (typeof v === 'string' && v.length <= 128) fromBody[k] = v;
+        if (typeof v === 'string' && v && v.length <= MAX_ID_LENGTH) fromBody[k] = v;
       }
     }
   } catch {
     // Not JSON: the worker will say so.
   }
-  return { ...fromBody, ...carried, correlation_id: carried.correlation_id ?? record.messageId };
+  return { ...carried, ...fromBody, correlation_id: carried.correlation_id ?? record.messageId };
 }
 
 /** The Lambda context on every log line (Powertools `addContext`), where there is one. */

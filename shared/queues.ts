@@ -5,7 +5,7 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { config } from '#shared/config.ts';
-import { correlationAttributes } from '#shared/correlation.ts';
+import { CARRIED_IDS, correlationAttributes, MAX_ID_LENGTH } from '#shared/correlation.ts';
 import type { Grant } from '#shared/http/route.ts';
 import { logger } from '#shared/logger.ts';
 import { metrics } from '#shared/metrics.ts';
@@ -52,9 +52,12 @@ export function sqs(): SQSClient {
       { step: 'initialize', name: 'runtimeGrants' },
     );
     client.middlewareStack.add(
-      (next, context) => (args) => {
-        carryCorrelation(context.commandName ?? '', args.input as SendInput);
-        return next(args);
+      (next, context) => async (args) => {
+        const command = context.commandName ?? '';
+        carryCorrelation(command, args.input as SendInput);
+        const out = await next(args);
+        countDlqMoves(command, args.input as SendInput, out.output as SendOutput);
+        return out;
       },
       { step: 'initialize', name: 'correlationIds' },
     );
@@ -69,22 +72,53 @@ type SendInput = {
   MessageAttributes?: Attributes;
   Entries?: { MessageAttributes?: Attributes }[];
 };
+type SendOutput = { MessageId?: string; Successful?: unknown[] } | undefined;
+
+/** SQS takes at most 10 message attributes per message. */
+export const MAX_MESSAGE_ATTRIBUTES = 10;
+/**
+ * The most bytes the carried correlation ids add to one message: SQS counts each attribute's
+ * name, type (`String`) and value toward the message size limit (256 KiB, and 1 MiB per batch), so
+ * a sender that sizes its bodies against those limits keeps this much free per message
+ * (shared/bindings/records.ts). The ids are ASCII and at most MAX_ID_LENGTH characters each.
+ */
+export const MAX_CARRIED_ATTRIBUTE_BYTES = CARRIED_IDS.reduce(
+  (n, name) => n + Buffer.byteLength(name) + Buffer.byteLength('String') + MAX_ID_LENGTH,
+  0,
+);
 
 /**
  * Every message sent carries the sender's correlation ids as message attributes (the worker kit
- * restores them; shared/correlation.ts), whoever builds the command; attributes the caller set
- * itself win. A send to a DLQ is counted (`DlqMoves` by queue).
+ * restores them; shared/correlation.ts), whoever builds the command. The caller's own attributes
+ * win and come first: the carried ids fill the room left under SQS's 10 attributes (in
+ * CARRIED_IDS order, `correlation_id` first) and are dropped when there is none.
  */
 function carryCorrelation(command: string, input: SendInput): void {
   if (command !== 'SendMessageCommand' && command !== 'SendMessageBatchCommand') return;
-  const ids = correlationAttributes();
+  const ids = Object.entries(correlationAttributes());
+  if (!ids.length) return;
   const messages = command === 'SendMessageCommand' ? [input] : (input.Entries ?? []);
-  if (Object.keys(ids).length) {
-    // SQS takes at most 10 attributes per message: the caller's own come first.
-    for (const m of messages) m.MessageAttributes = { ...ids, ...m.MessageAttributes };
+  for (const m of messages) {
+    const own = m.MessageAttributes ?? {};
+    const attributes: Attributes = { ...own };
+    let count = Object.keys(own).length;
+    for (const [name, value] of ids) {
+      if (count >= MAX_MESSAGE_ATTRIBUTES) break;
+      if (name in attributes) continue;
+      attributes[name] = value;
+      count++;
+    }
+    m.MessageAttributes = attributes;
   }
+}
+
+/** A send to a DLQ that SQS accepted is counted (`DlqMoves` by queue): messages moved, not tried. */
+function countDlqMoves(command: string, input: SendInput, output: SendOutput): void {
+  if (command !== 'SendMessageCommand' && command !== 'SendMessageBatchCommand') return;
   const dlq = dlqName(input.QueueUrl ?? '');
-  if (dlq) metrics.count('DlqMoves', messages.length, { queue: dlq });
+  if (!dlq) return;
+  const moved = command === 'SendMessageCommand' ? 1 : (output?.Successful?.length ?? 0);
+  if (moved) metrics.count('DlqMoves', moved, { queue: dlq });
 }
 
 /** The queue id of a DLQ URL (the deliveries DLQ, or one named by DLQ_URLS), else undefined. */

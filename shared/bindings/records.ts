@@ -12,7 +12,7 @@
 import { createHash } from 'node:crypto';
 import * as z from 'zod';
 import { forEachLimit } from '#shared/db/batch.ts';
-import { sendJsonBatch } from '#shared/queues.ts';
+import { MAX_CARRIED_ATTRIBUTE_BYTES, sendJsonBatch } from '#shared/queues.ts';
 import type { SyncEntity } from './fields.ts';
 
 export const RECORD_SCHEMA = 'pronaflow.integration.record.v1';
@@ -80,23 +80,27 @@ export function pronaflowIdFor(entity: SyncEntity, bindingId: string, externalId
 
 /**
  * SQS's limits on what a send carries (docs.aws.amazon.com, SQS quotas and SendMessageBatch): a
- * message body of at most the queue's `MaximumMessageSize` — 256 KiB (262,144 bytes) unless the
- * queue raises it, up to 1 MiB — and a SendMessageBatch of at most 10 messages and 1 MiB
- * (1,048,576 bytes) in all. The records queue keeps the 256 KiB default; records are held to it
- * (which also keeps a record's link, whose `pf_values` carry the same values, under DynamoDB's
- * 400 KB item size).
+ * message of at most the queue's `MaximumMessageSize` — 256 KiB (262,144 bytes) unless the queue
+ * raises it, up to 1 MiB — and a SendMessageBatch of at most 10 messages and 1 MiB (1,048,576
+ * bytes) in all. SQS counts a message's attributes (name, type and value) toward both, and every
+ * send carries the correlation ids as attributes (shared/queues.ts), so each message keeps
+ * {@link MAX_CARRIED_ATTRIBUTE_BYTES} free. The records queue keeps the 256 KiB default; a
+ * record's body is held to {@link MAX_RECORD_BYTES} (which also keeps a record's link, whose
+ * `pf_values` carry the same values, under DynamoDB's 400 KB item size).
  */
-export const MAX_RECORD_BYTES = 256 * 1024;
+const SQS_MAX_MESSAGE_BYTES = 256 * 1024;
+/** The most a record's JSON body may weigh: the SQS message limit less the attributes' room. */
+export const MAX_RECORD_BYTES = SQS_MAX_MESSAGE_BYTES - MAX_CARRIED_ATTRIBUTE_BYTES;
 export const MAX_RECORD_BATCH_BYTES = 1024 * 1024;
 const BATCH_ENTRIES = 10;
 
-/** The size of a record as SQS counts it: its JSON body's UTF-8 bytes. */
+/** The size of a record's body as SQS counts it: its JSON's UTF-8 bytes (attributes apart). */
 export const recordBytes = (message: RecordMessage): number =>
   Buffer.byteLength(JSON.stringify(message), 'utf8');
 
 /**
- * Sends a page's records (SendMessageBatch calls of at most ten records and 1 MiB, five side by
- * side). A record over {@link MAX_RECORD_BYTES} is not sent: it is returned, for the caller to
+ * Sends a page's records (SendMessageBatch calls of at most ten records and 1 MiB with their
+ * attributes, five side by side). A record over {@link MAX_RECORD_BYTES} is not sent: it is returned, for the caller to
  * count as a failure of that record (the engine screens them before, so none should come back).
  */
 export async function publishRecords(messages: RecordMessage[]): Promise<RecordMessage[]> {
@@ -105,11 +109,13 @@ export async function publishRecords(messages: RecordMessage[]): Promise<RecordM
   let batch: RecordMessage[] = [];
   let bytes = 0;
   for (const message of messages) {
-    const size = recordBytes(message);
-    if (size > MAX_RECORD_BYTES) {
+    const body = recordBytes(message);
+    if (body > MAX_RECORD_BYTES) {
       refused.push(message);
       continue;
     }
+    // What SQS counts toward the batch's 1 MiB: the body and the attributes the send adds.
+    const size = body + MAX_CARRIED_ATTRIBUTE_BYTES;
     if (batch.length === BATCH_ENTRIES || bytes + size > MAX_RECORD_BATCH_BYTES) {
       batches.push(batch);
       batch = [];
