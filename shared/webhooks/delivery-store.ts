@@ -7,7 +7,7 @@
  * redeliver/recover/redrive; API views, list queries and marker queries live beside it.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { config } from '#shared/config.ts';
 import { addCounters } from '#shared/counters.ts';
 import { sha256Hex } from '#shared/crypto.ts';
@@ -180,10 +180,10 @@ const CREATE_CHUNK_BYTES = 3 * 1024 * 1024;
 
 /**
  * Creates the deliveries that do not exist yet, with their expiry markers, in as few requests as
- * possible: the markers in one BatchWriteItem per 25 first (so a delivery never exists without
- * its marker; a marker left without its delivery is dropped by the sweeper), then one transaction
- * per chunk of up to 50 deliveries, each `attribute_not_exists` (a transaction of the deliveries
- * alone costs DynamoDB half the one with their markers did). A delivery that exists already (a repeated event) cancels its chunk's transaction:
+ * possible: the markers in one BatchWriteItem per 25 beside one transaction per chunk of up to 50
+ * deliveries, each `attribute_not_exists` (a transaction of the deliveries alone costs DynamoDB
+ * half the one with their markers did); a delivery found PENDING gets its marker written again, so
+ * a fan-out that died before its markers landed is repaired by its repetition. A delivery that exists already (a repeated event) cancels its chunk's transaction:
  * it is read back and the chunk is written again without it. Ids must be distinct. Returns, per
  * input, the item and whether this call created it.
  */
@@ -206,16 +206,39 @@ export async function createDeliveries(
     bytes += size;
   });
   if (chunk.length) chunks.push(chunk);
-  // The markers first, in BatchWriteItem (idempotent puts): a delivery never exists without its
-  // marker. A marker whose delivery was not created (a crash in between) or exists from an earlier
-  // fan-out (another expiry) is dropped by the sweeper and the reconciler, which find no PENDING
-  // delivery of that expiry behind it.
-  await batchPut(
-    items.map((item) => ({ ...expiryMarker(item.id, item.expires_at, item.ttl, item.created_at) })),
+  // The markers in BatchWriteItem (idempotent puts), side by side with the deliveries'
+  // transactions (one round trip, not two). Should the markers' write fail or the process die
+  // before it lands, the call fails (or the ingest message comes back) and the repeated fan-out
+  // writes the marker of each delivery it finds PENDING (markersOfExisting). A marker whose
+  // delivery was not created, or exists with another expiry (a repeated event), is dropped by the
+  // sweeper and the reconciler, which find no PENDING delivery of that expiry behind it.
+  await Promise.all([batchPut(items.map(markerOf)), ...chunks.map((c) => createChunk(c, items, results))]);
+  // Rare (a repeated event): each put only where the marker is missing, so a marker the reconciler
+  // moved keeps its place and its re-queue count.
+  await Promise.all(
+    results
+      .filter((r) => !r.created && r.item.status === 'PENDING')
+      .map(({ item }) =>
+        db()
+          .send(
+            new PutCommand({
+              TableName: tableName(),
+              Item: expiryMarker(item.id, item.expires_at, item.ttl, item.next_attempt_at ?? item.created_at),
+              ConditionExpression: 'attribute_not_exists(pk)',
+            }),
+          )
+          .catch((err) => {
+            if (!isConditionFailed(err)) throw err;
+          }),
+      ),
   );
-  await Promise.all(chunks.map((c) => createChunk(c, items, results)));
   return results;
 }
+
+/** The expiry marker of a PENDING delivery, as an item to put. */
+const markerOf = (d: Pick<DeliveryItem, 'id' | 'expires_at' | 'ttl' | 'created_at'>) => ({
+  ...expiryMarker(d.id, d.expires_at, d.ttl, d.created_at),
+});
 
 async function createChunk(
   chunk: number[],

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { PurgeQueueCommand, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
-import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { db, tableName } from '#shared/db/client.ts';
 import { keys } from '#shared/db/keys.ts';
@@ -270,6 +270,23 @@ describe('the lease-free first attempt', () => {
     const run = await pump({ local: local.current, clock });
     expect(run.outcomes).toEqual(['delivered']);
     expect(requestsTo(ep.path)).toHaveLength(1);
+  });
+
+  it('writes the marker again of a PENDING delivery a repeated fan-out finds without one (a fan-out that died before its markers landed)', async () => {
+    const w = ws();
+    const ep = await endpointIn(w);
+    const event = eventIn(w);
+    const endpoint = (await findEndpoint(w, ep.id)) as NonNullable<Awaited<ReturnType<typeof findEndpoint>>>;
+    const input = { event, endpoint, payloadGz: compressPayload(payloadOf(event)), now: new Date() };
+    const { item } = await createDelivery(input);
+    const markerKey = expiryMarkerKey(item.expires_at, item.id);
+    const marker = () =>
+      db().send(new GetCommand({ TableName: tableName(), Key: markerKey, ConsistentRead: true }));
+    expect((await marker()).Item).toBeDefined();
+    await db().send(new DeleteCommand({ TableName: tableName(), Key: markerKey }));
+    const again = await createDelivery({ ...input, now: new Date(Date.now() + 1000) });
+    expect(again.created).toBe(false);
+    expect((await marker()).Item).toMatchObject({ delivery_id: item.id, expires_at: item.expires_at });
   });
 
   it('reads the endpoint again when the snapshot a job carries is too old: a disable made since holds', async () => {
