@@ -210,8 +210,13 @@ export const SERVICE_DIMENSION = 'service';
 const DEFAULT_SERVICE = 'pronaflow-integrations';
 /** Where EMF goes when the stack sets no namespace (local runs with metrics turned on). */
 export const LOCAL_NAMESPACE = 'PronaFlowIntegrations/local';
-/** EMF takes at most 100 values per metric in one line; a group flushes before. */
-const MAX_VALUES = 100;
+/**
+ * EMF takes at most 100 values per metric in one line, and Powertools publishes by itself when a
+ * metric reaches 100 values (or 100 metrics are stored), clearing the dimension sets: whatever the
+ * group adds after that would go out without them. So a group is published while every metric in
+ * it has fewer values (and it never holds 100 metrics: the catalogue has far fewer).
+ */
+const MAX_VALUES = 99;
 
 interface Group {
   /** The dimension sets (coarse to fine prefixes), without `service`. */
@@ -243,23 +248,36 @@ function record(name: MetricName, value: number, dims: Record<string, string>): 
   const list = group.values.get(name) ?? [];
   list.push(value);
   group.values.set(name, list);
-  if (list.length >= MAX_VALUES) publish(group);
+  if (list.length >= MAX_VALUES) {
+    try {
+      publish(group);
+    } catch {
+      // An EMF problem must never fail the caller.
+    }
+  }
 }
 
 function publish(group: Group): void {
   const m = powertools();
-  // Each coarser prefix is its own dimension set; the full set carries the values.
-  for (let n = 0; n < group.dims.length; n++) {
-    m.addDimensions(Object.fromEntries(group.dims.slice(0, n + 1)));
+  try {
+    // Each coarser prefix is its own dimension set; the full set carries the values.
+    for (let n = 0; n < group.dims.length; n++) {
+      m.addDimensions(Object.fromEntries(group.dims.slice(0, n + 1)));
+    }
+    // Plus `service` alone, the service-wide total (with no dimensions, that is the only set).
+    if (group.dims.length) m.addDimensions({});
+    for (const [name, values] of group.values) {
+      const unit = METRICS[name].unit === 'Milliseconds' ? MetricUnit.Milliseconds : MetricUnit.Count;
+      for (const v of values) m.addMetric(name, unit, v);
+    }
+    m.publishStoredMetrics();
+  } finally {
+    // The emitter is shared by every group: a throw must leave no dimension set or value behind
+    // for the next group's line (publishStoredMetrics clears them too; clearing twice is free).
+    group.values.clear();
+    m.clearMetrics();
+    m.clearDimensions();
   }
-  // Plus `service` alone, the service-wide total (with no dimensions, that is the only set).
-  if (group.dims.length) m.addDimensions({});
-  for (const [name, values] of group.values) {
-    const unit = METRICS[name].unit === 'Milliseconds' ? MetricUnit.Milliseconds : MetricUnit.Count;
-    for (const v of values) m.addMetric(name, unit, v);
-  }
-  group.values.clear();
-  m.publishStoredMetrics();
 }
 
 /** The API features call. */

@@ -7,6 +7,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Metrics } from '@aws-lambda-powertools/metrics';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { lambdaContext } from '#infra/local/lambda-event.ts';
 import { ValidationError } from '#shared/errors.ts';
@@ -109,6 +110,42 @@ describe('metrics', () => {
     out.length = 0;
     flushMetrics();
     expect(out.join('')).toBe('');
+  });
+
+  it('more than 100 values of one metric: every line keeps its dimension sets, no value lost, no empty flush', () => {
+    const n = 250;
+    for (let i = 0; i < n; i++) metrics.duration('QueueRecordDuration', i, { worker: 'many' });
+    metrics.count('QueueRecordsSucceeded', 1, { worker: 'many' });
+    flushMetrics();
+    const lines = emf();
+    expect(lines.length).toBeGreaterThan(1);
+    for (const l of lines) {
+      expect(l._aws.CloudWatchMetrics[0]?.Dimensions).toEqual([['service', 'worker'], ['service']]);
+      expect(l.worker).toBe('many');
+    }
+    const values = lines.flatMap((l) => {
+      const v = l.QueueRecordDuration;
+      return v === undefined ? [] : Array.isArray(v) ? v : [v];
+    });
+    expect(values.sort((a, b) => Number(a) - Number(b))).toEqual(Array.from({ length: n }, (_, i) => i));
+    expect(lines.filter((l) => 'QueueRecordsSucceeded' in l)).toHaveLength(1);
+    expect(out.join('')).not.toContain('No application metrics');
+  });
+
+  it("a group that throws while being published leaves no dimension set or value on the next group's line", () => {
+    metrics.count('QueueRecordsFailed', 1, { worker: 'broken' });
+    metrics.count('OAuthRefreshFailed');
+    // The first group's first value fails (after its dimension sets were added).
+    vi.spyOn(Metrics.prototype, 'addMetric').mockImplementationOnce(() => {
+      throw new Error('emf broke');
+    });
+    flushMetrics();
+    const lines = emf();
+    expect(lines).toHaveLength(1);
+    expect(lines[0]?._aws.CloudWatchMetrics[0]?.Dimensions).toEqual([['service']]);
+    expect(lines[0]).not.toHaveProperty('worker');
+    expect(lines[0]).not.toHaveProperty('QueueRecordsFailed');
+    expect(lines[0]).toMatchObject({ OAuthRefreshFailed: 1 });
   });
 
   it('a scheduled worker counts its runs and failures', async () => {
