@@ -3,7 +3,8 @@
  * adapters to come), on Node's own `http`/`https`: no undici in any bundle. Every socket goes to an
  * address the URL guard checked (the agent's `lookup` is pinned to it), redirects are never
  * followed (`node:http` follows none), one deadline bounds the whole exchange and the response
- * body is read up to a limit.
+ * body is read up to a limit. Each request is one X-Ray subsegment of its host, with its method
+ * and status only (shared/tracing.ts: no path, query or header reaches a trace).
  */
 import {
   type ClientRequest,
@@ -13,6 +14,7 @@ import {
 } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { LookupFunction } from 'node:net';
+import { inHttpSubsegment } from '#shared/tracing.ts';
 import {
   configuredPolicy,
   type ResolvedAddress,
@@ -129,7 +131,10 @@ class DeadlineError extends Error {
  * is sent to its `Location`); the whole exchange is bounded by `timeoutMs`; at most `maxBodyBytes`
  * of the body are read. Never throws: a failure is `{ error }` without `status`.
  */
-export const requestPinned: PinnedRequester = (req) => {
+export const requestPinned: PinnedRequester = (req) =>
+  inHttpSubsegment(req.url, req.method ?? (req.body === undefined ? 'GET' : 'POST'), () => sendPinned(req));
+
+function sendPinned(req: PinnedRequest): Promise<PinnedResponse> {
   const started = performance.now();
   const limit = req.maxBodyBytes ?? DEFAULT_BODY_LIMIT;
   const elapsed = () => Math.round(performance.now() - started);
@@ -191,7 +196,7 @@ export const requestPinned: PinnedRequester = (req) => {
     });
     outgoing.end(req.body);
   });
-};
+}
 
 function answer(
   res: IncomingMessage,
