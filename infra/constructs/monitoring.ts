@@ -470,7 +470,9 @@ export interface ServiceAlarmsProps {
 }
 
 /**
- * The root's rate alarms, in percent, silent under a minimum volume (`IF(volume >= min, …, 0)`):
+ * The root's rate alarms, in percent, silent under a minimum volume (`IF(volume >= min, …, 0)`);
+ * inputs from the service's EMF metrics, which have no datapoint in a period nothing was recorded,
+ * are read through `FILL(m, 0)` (a rate over a missing input is missing, not 100 %):
  * - API 5xx: `5xx / Count` of the HTTP API (AWS/ApiGateway, by ApiId);
  * - webhook delivery failures: deliveries that ended failed, retries used up
  *   (`WebhookDeliveryExhausted`), per delivery that ended (`WebhookDeliverySucceeded` +
@@ -508,7 +510,9 @@ export class ServiceAlarms extends Construct {
         'parked in the deliveries DLQ), with at least ' +
         `${THRESHOLDS.minDeliveriesEnded} deliveries ended in 5 minutes; see the deliveries DLQ and README "DLQ and redrive"`,
       metric: new cloudwatch.MathExpression({
-        expression: `IF(succeeded + exhausted >= ${THRESHOLDS.minDeliveriesEnded}, 100 * exhausted / (succeeded + exhausted), 0)`,
+        // EMF metrics are sparse (no value, no datapoint): FILL makes a period without a success
+        // count 0, else `succeeded + exhausted` has no datapoint and the alarm is silent at 100 %.
+        expression: `IF(FILL(succeeded, 0) + FILL(exhausted, 0) >= ${THRESHOLDS.minDeliveriesEnded}, 100 * FILL(exhausted, 0) / (FILL(succeeded, 0) + FILL(exhausted, 0)), 0)`,
         usingMetrics: {
           succeeded: serviceMetric(props.stage, 'WebhookDeliverySucceeded'),
           exhausted: serviceMetric(props.stage, 'WebhookDeliveryExhausted'),

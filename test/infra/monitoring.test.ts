@@ -19,6 +19,7 @@ import {
   MAX_METRICS_PER_ALARM,
   PENDING_ALARMS,
   serviceMetric,
+  THRESHOLDS,
 } from '#infra/constructs/monitoring.ts';
 import type { RootStack, RootStackProps } from '#infra/root-stack.ts';
 import { routeFeature } from '#shared/http/middleware/request-context.ts';
@@ -44,6 +45,24 @@ function build(stackProps: Partial<RootStackProps> = {}, context: Record<string,
   const outdir = mkdtempSync(join(tmpdir(), 'pronaflow-mon-'));
   dirs.push(outdir);
   return buildApp({ outdir, context: { ...noBundling, ...context }, stackProps });
+}
+
+/**
+ * Evaluates a CloudWatch metric-math expression of IF, FILL, arithmetic and comparisons for one
+ * period, an input without a datapoint being `undefined`: as in CloudWatch, arithmetic on a
+ * missing value is missing (NaN here) and FILL(m, v) gives v instead. NaN means no datapoint.
+ */
+function evaluateMath(expression: string, values: Record<string, number | undefined>): number {
+  const js = expression
+    .replace(/\bIF\(/g, '__if(')
+    .replace(/\bFILL\(/g, '__fill(')
+    .replace(/\b([a-z][A-Za-z0-9_]*)\b(?!\()/g, (id) => `__v(${JSON.stringify(id)})`);
+  expect(js, 'only IF, FILL, ids, numbers and operators').toMatch(/^[\s\w().,+\-*/<>=!"]*$/);
+  const v = (id: string) => values[id] ?? Number.NaN;
+  const fill = (x: number, d: number) => (Number.isNaN(x) ? d : x);
+  const cond = (c: boolean | number, a: number, b: number) =>
+    Number.isNaN(Number(c)) ? Number.NaN : c ? a : b;
+  return new Function('__v', '__fill', '__if', `return (${js});`)(v, fill, cond) as number;
 }
 
 function synth(app: App, root: RootStack) {
@@ -175,9 +194,14 @@ describe('monitoring: alarms, topic, dashboard (default props)', () => {
       ([, a]) => a.Properties.AlarmName === 'pronaflow-integrations-dev-webhook-delivery-failure-rate',
     )![1];
     const metrics = alarm.Properties.Metrics as AlarmMetric[];
-    expect(metrics.find((m) => m.Expression)!.Expression).toMatch(
-      /100 \* exhausted \/ \(succeeded \+ exhausted\)/,
-    );
+    const expression = metrics.find((m) => m.Expression)!.Expression!;
+    const min = THRESHOLDS.minDeliveriesEnded;
+    // EMF metrics are sparse: at 100 % failure there is no `succeeded` datapoint at all.
+    expect(evaluateMath(expression, { exhausted: 2 * min })).toBe(100);
+    expect(evaluateMath(expression, { succeeded: 2 * min })).toBe(0);
+    expect(evaluateMath(expression, { succeeded: min, exhausted: min })).toBe(50);
+    expect(evaluateMath(expression, { exhausted: min - 1 })).toBe(0); // below the minimum volume
+    expect(evaluateMath(expression, { succeeded: min - 1 })).toBe(0);
     const byId = Object.fromEntries(
       metrics.filter((m) => m.MetricStat).map((m) => [m.Id, m.MetricStat!.Metric]),
     );
