@@ -34,12 +34,13 @@ export const PRICES = {
  *   consistent, under 4 KB: 1 RRU; the rate-limit counter UpdateItem, under 1 KB: 1 WRU), counted
  *   by test/integration tokens tests and `npm run bench -- tokens`.
  * - webhooks: DynamoDB requests per first-attempt delivery in the burst of `npm run bench --
- *   webhooks` (README "Webhook deliveries"); request units are estimated below from what those
- *   requests write.
+ *   webhooks` (README "Webhook deliveries", 2026-12-02: 1.48 in the final run, 1.43–1.51 across
+ *   runs; one TransactWriteItems per ingest batch, none on the success path); request units are
+ *   estimated below from what those requests write.
  */
 export const MEASURED = {
   tokenAuthDynamoRequests: 2,
-  webhookDynamoRequestsPerDelivery: 1.06,
+  webhookDynamoRequestsPerDelivery: 1.48,
 };
 
 /** Assumptions (stated in the README). Durations are billed wall time in AWS, not measured there. */
@@ -66,14 +67,29 @@ export const ASSUMED = {
   /** Webhooks: one event → one subscribed endpoint; batches of 10 on both queues. */
   ingestBatch: 10,
   deliveryBatch: 10,
-  /** Write request units per first-attempt delivery, ~1 KB event (delivery item ~2 KB with its payload). */
+  /**
+   * Write request units per first-attempt delivery, ~1 KB event (delivery item ~2 KB with its
+   * payload), from what shared/webhooks/delivery-store.ts writes. Every write of a delivery and of
+   * its expiry marker is also written into gsi1 (the deliveries' listing and the due index;
+   * projection ALL: the whole item, 1 WRU per KB per write, also for a delete).
+   */
   webhookWruPerDelivery: {
-    // The fan-out creates them in a transaction (TransactWriteItems: 2 WRU per KB).
+    // Fan-out: the deliveries of an ingest batch in one TransactWriteItems (2 WRU per KB per item).
     'delivery item created (2 KB, transactional)': 4,
-    'expiry marker put (transactional)': 2,
+    'its gsi1 copy (2 KB)': 2,
+    // ... their expiry markers beside it, in a BatchWriteItem (plain puts, < 1 KB).
+    'expiry marker put (BatchWriteItem)': 1,
+    'its gsi1 copy (due index)': 1,
+    // Worker: a success is one conditional UpdateItem, no transaction (billed on the larger item).
     'success: conditional UpdateItem of the delivery (≤ 3 KB with the attempt)': 3,
+    'its gsi1 copy (3 KB)': 3,
+    // ... its marker deleted by a BatchWriteItem at the worker batch's end.
     'expiry marker delete (BatchWriteItem at batch end)': 1,
-    'counters and endpoint stats (once per batch / per second and endpoint)': 0.2,
+    'its gsi1 removal': 1,
+    // Status counters: summed per worker batch, 2 UpdateItems (workspace, service) per batch of 10.
+    'status counters (2 per batch of 10)': 0.2,
+    // Endpoint stats: at most once a second per endpoint and process; at most 1 per batch of 10.
+    'endpoint stats (≤ 1 a second per endpoint and process)': 0.1,
   },
   /** Read units per delivery: the fan-out's subscription Query per event (eventually consistent). */
   webhookRruPerDelivery: 0.5,
@@ -170,7 +186,7 @@ export function webhookDeliveries(): Line[] {
     [
       'DynamoDB',
       n * (wru * PRICES.dynamoWru + ASSUMED.webhookRruPerDelivery * PRICES.dynamoRru),
-      `${MEASURED.webhookDynamoRequestsPerDelivery} requests (measured), ~${wru} WRU + ${ASSUMED.webhookRruPerDelivery} RRU (estimated)`,
+      `${MEASURED.webhookDynamoRequestsPerDelivery} requests (measured), ~${+wru.toFixed(1)} WRU + ${ASSUMED.webhookRruPerDelivery} RRU (estimated)`,
     ],
     [
       'CloudWatch Logs',
