@@ -162,42 +162,37 @@ export const METRICS = {
     dimensions: [],
     source: 'shared/webhooks',
     description: 'Delivery attempts sent to an endpoint.',
-    pending: 'shared/webhooks delivery worker (send stage)',
   },
   WebhookDeliverySucceeded: {
     unit: 'Count',
     dimensions: [],
     source: 'shared/webhooks',
-    description: 'Attempts answered 2xx (the delivery is done).',
-    pending: 'shared/webhooks delivery worker (record stage)',
+    description: 'Deliveries answered 2xx (the delivery is done).',
   },
   WebhookDeliveryFailed: {
     unit: 'Count',
     dimensions: [],
     source: 'shared/webhooks',
     description: 'Attempts that failed (non-2xx, timeout, refused address), whether retried or not.',
-    pending: 'shared/webhooks delivery worker (record stage)',
   },
   WebhookDeliveryRetried: {
     unit: 'Count',
     dimensions: [],
     source: 'shared/webhooks',
     description: 'Failed attempts given another try later (retry scheduled).',
-    pending: 'shared/webhooks delivery worker (follow-up stage)',
   },
   WebhookDeliveryExhausted: {
     unit: 'Count',
     dimensions: [],
     source: 'shared/webhooks',
-    description: 'Deliveries that ended failed, retries used up (parked in the deliveries DLQ).',
-    pending: 'shared/webhooks delivery worker (follow-up stage)',
+    description:
+      'Deliveries that ended without success: FAILED (retries used up, parked in the deliveries DLQ; a final answer such as 410; the endpoint disabled or deleted) or EXPIRED.',
   },
   WebhookDeliveryLatency: {
     unit: 'Milliseconds',
     dimensions: [],
     source: 'shared/webhooks',
     description: "An attempt's round trip to the endpoint.",
-    pending: 'shared/webhooks delivery worker (send stage)',
   },
 } as const satisfies Record<string, MetricDef>;
 

@@ -23,7 +23,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
-import { METRICS, type MetricName, SERVICE_DIMENSION } from '#shared/metrics.ts';
+import { METRICS, type MetricDef, type MetricName, SERVICE_DIMENSION } from '#shared/metrics.ts';
 
 /** The service's name in resource names, metric namespaces and tags. */
 export const SERVICE_NAME = 'pronaflow-integrations';
@@ -140,8 +140,9 @@ export const metricsNamespace = (stage: string) => `PronaFlowIntegrations/${stag
 /**
  * One of the service's own EMF metrics (the catalogue in shared/metrics.ts), under `service` and
  * `dims`, which must be a prefix of the metric's catalogued dimensions in their order: exactly the
- * dimension sets the code publishes. Anything else fails synth (an alarm on a metric that is never
- * written would stay silent for ever).
+ * dimension sets the code publishes. Anything else fails synth, and so does a metric still marked
+ * `pending` (its call not added yet): an alarm on a metric that is never written would stay silent
+ * for ever.
  */
 export function serviceMetric(
   stage: string,
@@ -149,8 +150,13 @@ export function serviceMetric(
   dims: Record<string, string> = {},
   options: cloudwatch.MetricOptions = {},
 ): cloudwatch.Metric {
-  const def = METRICS[name];
+  const def: MetricDef | undefined = METRICS[name];
   if (!def) throw new Error(`${String(name)} is not a metric of shared/metrics.ts`);
+  if (def.pending) {
+    throw new Error(
+      `${name} is not emitted yet (pending: ${def.pending}): an alarm or graph on it would never get a datapoint`,
+    );
+  }
   const keys = Object.keys(dims);
   const catalogued: readonly string[] = def.dimensions;
   if (keys.some((k, i) => catalogued[i] !== k)) {

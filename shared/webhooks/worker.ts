@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { config } from '#shared/config.ts';
 import { secondsLeft } from '#shared/db/lease.ts';
 import { logger } from '#shared/logger.ts';
+import { metrics } from '#shared/metrics.ts';
 import { type PinnedRequester, requestPinned } from '#shared/net/pinned-http.ts';
 import { resolveTarget, UnsafeTargetError } from '#shared/net/url-guard.ts';
 import { PING_EVENT } from './catalog.ts';
@@ -155,7 +156,7 @@ async function deliverInSlot(
   const recorded = await recordOutcome({ claim, attempt, outcome, now, knownStreak });
   if (!recorded) return 'stale';
   if (attempt) deps.afterRecord?.(claim.d.id);
-  return followUp({ kind: 'recorded', d: claim.d, outcome, recorded, now }, deps);
+  return followUp({ kind: 'recorded', d: claim.d, outcome, recorded, now, attempted: !!attempt }, deps);
 }
 
 // ── Stage 1: prepare ─────────────────────────────────────────────────────────────────────────
@@ -399,6 +400,8 @@ export async function sendAttempt(
       body,
       timeoutMs: remainingMs(),
     });
+    metrics.count('WebhookDeliveryAttempts');
+    metrics.duration('WebhookDeliveryLatency', res.durationMs);
     Object.assign(attempt, {
       duration_ms: res.durationMs,
       status: res.status,
@@ -523,7 +526,15 @@ export function recordOutcome(input: OutcomeToRecord): Promise<RecordedOutcome |
 /** What {@link followUp} acts on: a job prepare put back or resumes, or a recorded outcome. */
 export type FollowUp =
   | Extract<Prepared, { kind: 'put-back' | 'resume' }>
-  | { kind: 'recorded'; d: DeliveryItem; outcome: AttemptOutcome; recorded: RecordedOutcome; now: Date };
+  | {
+      kind: 'recorded';
+      d: DeliveryItem;
+      outcome: AttemptOutcome;
+      recorded: RecordedOutcome;
+      now: Date;
+      /** An attempt was made (sent, or refused at the target): false when settled without one. */
+      attempted?: boolean;
+    };
 
 /**
  * Stage 5: the messages that follow, and the job's outcome. A retry sends the next attempt's job
@@ -545,6 +556,7 @@ export async function followUp(
     return 'resumed';
   }
   const { d, outcome, recorded, now } = input;
+  countOutcome(outcome, input.attempted ?? false);
   switch (outcome.kind) {
     case 'delivered':
       return 'delivered';
@@ -575,6 +587,34 @@ export async function followUp(
         await sendToDlq({ kind: 'dead', delivery_id: d.id, cycle: d.cycle, reason: outcome.error });
       }
       return 'failed';
+  }
+}
+
+/**
+ * The delivery metrics of a recorded outcome, counted once: a stale copy records nothing and comes
+ * no further, a resumed follow-up is not counted again. A retry is a failed attempt given another
+ * try; a delivery that ended without success (FAILED or EXPIRED, with or without an attempt) is
+ * exhausted, and its attempt, if one was made, failed.
+ */
+function countOutcome(outcome: AttemptOutcome, attempted: boolean): void {
+  switch (outcome.kind) {
+    case 'delivered':
+      metrics.count('WebhookDeliverySucceeded');
+      return;
+    case 'retry':
+      metrics.count('WebhookDeliveryFailed');
+      metrics.count('WebhookDeliveryRetried');
+      return;
+    case 'failed':
+      // Only an attempt's answer (or a target refused at it) fails a delivery this way.
+      metrics.count('WebhookDeliveryFailed');
+      metrics.count('WebhookDeliveryExhausted');
+      return;
+    case 'expired':
+    case 'endpoint-unavailable':
+      if (attempted) metrics.count('WebhookDeliveryFailed');
+      metrics.count('WebhookDeliveryExhausted');
+      return;
   }
 }
 
