@@ -77,6 +77,8 @@ function pollLoop(input: PollInput): Promise<void> {
             MaxNumberOfMessages: batchSize,
             WaitTimeSeconds: 1,
             MessageSystemAttributeNames: ['All'],
+            // As Lambda's event source mapping hands them over: the correlation ids ride here.
+            MessageAttributeNames: ['All'],
           }),
           { abortSignal: signal },
         );

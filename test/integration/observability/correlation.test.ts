@@ -3,13 +3,17 @@
  * given to an HTTP request comes back as its X-Correlation-Id, rides the queue message the handler
  * sends (an SQS message attribute set by shared/queues.ts, whoever builds the command) and is on
  * the log lines of the worker that handles that message (restored by shared/queue-worker.ts); the
- * Lambda context is on every line; a send to a DLQ counts DlqMoves.
+ * Lambda context is on every line; a send to a DLQ counts DlqMoves. The local runtime's poller
+ * (what `npm start` runs for every worker) hands the attributes over as Lambda does.
  */
-import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { type Message, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { workers } from '#functions/workers.ts';
 import { lambdaContext, sqsEvent } from '#infra/local/lambda-event.ts';
+import { pollQueue } from '#infra/local/poller.ts';
 import { type LocalSqs, startSqs } from '#infra/local/sqs.ts';
 import { resetConfig } from '#shared/config.ts';
+import { type Correlation, currentCorrelation, withCorrelation } from '#shared/correlation.ts';
 import { endpoint } from '#shared/http/endpoint.ts';
 import { route } from '#shared/http/route.ts';
 import { logger } from '#shared/logger.ts';
@@ -174,5 +178,60 @@ describe('correlation ids across the queues', () => {
     expect(moves).toMatchObject({ DlqMoves: 1, queue: 'deliveries', service: 'pronaflow-integrations' });
     const done = emf.find((l) => 'QueueRecordsSucceeded' in l);
     expect(done).toMatchObject({ QueueRecordsSucceeded: 1, worker: 'forwarder' });
+  });
+
+  it("the local poller hands a message's correlation ids to the worker, as Lambda's event source mapping does", async () => {
+    const worker = workers.find((w) => 'queue' in w.trigger && w.trigger.queue === 'ingest')!;
+    const marker = `poller-${Date.now()}`;
+    await withCorrelation({ correlation_id: 'chain-poller-1', event_id: 'evt_poller_1' }, () =>
+      sendJson('INGEST_QUEUE_URL', { kind: marker }),
+    );
+    const seen: Correlation[] = [];
+    const handler = queueWorker('probe-poller', async (record) => {
+      if ((JSON.parse(record.body) as { kind?: string }).kind === marker)
+        seen.push({ ...currentCorrelation()! });
+    });
+    // The emulator returns every message attribute whatever the request names; SQS returns only
+    // those named in MessageAttributeNames (none by default): this client answers as SQS does.
+    const asSqs = new SQSClient({
+      endpoint: local.endpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
+    asSqs.middlewareStack.add(
+      (next, context) => async (args) => {
+        const out = await next(args);
+        if (context.commandName === 'ReceiveMessageCommand') {
+          const named = (args.input as { MessageAttributeNames?: string[] }).MessageAttributeNames ?? [];
+          const all = named.includes('All') || named.includes('.*');
+          for (const m of (out.output as { Messages?: Message[] }).Messages ?? []) {
+            if (!all) {
+              m.MessageAttributes = Object.fromEntries(
+                Object.entries(m.MessageAttributes ?? {}).filter(([k]) => named.includes(k)),
+              );
+            }
+          }
+        }
+        return out;
+      },
+      { step: 'initialize', name: 'asSqs' },
+    );
+    const stop = new AbortController();
+    const polling = pollQueue({
+      sqs: asSqs,
+      worker,
+      queueUrl: queueUrl('INGEST_QUEUE_URL'),
+      signal: stop.signal,
+      handler: handler as NonNullable<Parameters<typeof pollQueue>[0]['handler']>,
+    });
+    // Last in the file: an aborted long poll may still take a message sent in its last second.
+    try {
+      for (let i = 0; i < 100 && !seen.length; i++) await new Promise((r) => setTimeout(r, 50));
+    } finally {
+      stop.abort();
+      await polling;
+      asSqs.destroy();
+    }
+    expect(seen).toEqual([{ correlation_id: 'chain-poller-1', event_id: 'evt_poller_1' }]);
   });
 });
