@@ -173,7 +173,7 @@ export function freshDeliveryItem(
   };
 }
 
-/** Deliveries written in one transaction (at most 100 items; their markers are written before). */
+/** Deliveries written in one transaction (at most 100 items; their markers go in a BatchWriteItem beside it). */
 const CREATE_CHUNK_DELIVERIES = 50;
 /** ... and well under the transaction's 4 MB (a payload is at most 300 KB compressed). */
 const CREATE_CHUNK_BYTES = 3 * 1024 * 1024;
@@ -182,10 +182,14 @@ const CREATE_CHUNK_BYTES = 3 * 1024 * 1024;
  * Creates the deliveries that do not exist yet, with their expiry markers, in as few requests as
  * possible: the markers in one BatchWriteItem per 25 beside one transaction per chunk of up to 50
  * deliveries, each `attribute_not_exists` (a transaction of the deliveries alone costs DynamoDB
- * half the one with their markers did); a delivery found PENDING gets its marker written again, so
- * a fan-out that died before its markers landed is repaired by its repetition. A delivery that exists already (a repeated event) cancels its chunk's transaction:
- * it is read back and the chunk is written again without it. Ids must be distinct. Returns, per
- * input, the item and whether this call created it.
+ * half the one with their markers did). A delivery that exists already (a repeated event) cancels
+ * its chunk's transaction: it is read back and the chunk is written again without it; the marker
+ * written for it beside the transaction (an expiry of its own) is deleted again, and its own marker
+ * is put back if it is PENDING without one (so a fan-out that died before its markers landed is
+ * repaired by its repetition). A delivery is never left created without its marker by this call:
+ * when the markers' write fails, the markers of the deliveries created are put again one by one
+ * before the call throws. Ids must be distinct. Returns, per input, the item and whether this call
+ * created it.
  */
 export async function createDeliveries(
   inputs: NewDelivery[],
@@ -207,32 +211,62 @@ export async function createDeliveries(
   });
   if (chunk.length) chunks.push(chunk);
   // The markers in BatchWriteItem (idempotent puts), side by side with the deliveries'
-  // transactions (one round trip, not two). Should the markers' write fail or the process die
-  // before it lands, the call fails (or the ingest message comes back) and the repeated fan-out
-  // writes the marker of each delivery it finds PENDING (markersOfExisting). A marker whose
-  // delivery was not created, or exists with another expiry (a repeated event), is dropped by the
-  // sweeper and the reconciler, which find no PENDING delivery of that expiry behind it.
-  await Promise.all([batchPut(items.map(markerOf)), ...chunks.map((c) => createChunk(c, items, results))]);
-  // Rare (a repeated event): each put only where the marker is missing, so a marker the reconciler
-  // moved keeps its place and its re-queue count.
-  await Promise.all(
-    results
-      .filter((r) => !r.created && r.item.status === 'PENDING')
-      .map(({ item }) =>
-        db()
-          .send(
-            new PutCommand({
-              TableName: tableName(),
-              Item: expiryMarker(item.id, item.expires_at, item.ttl, item.next_attempt_at ?? item.created_at),
-              ConditionExpression: 'attribute_not_exists(pk)',
-            }),
-          )
-          .catch((err) => {
-            if (!isConditionFailed(err)) throw err;
-          }),
-      ),
-  );
+  // transactions (one round trip, not two). Both are awaited whatever either does, so that what
+  // follows knows which deliveries exist.
+  const [markers, ...created] = await Promise.allSettled([
+    batchPut(items.map(markerOf)),
+    ...chunks.map((c) => createChunk(c, items, results)),
+  ]);
+  const failures = [markers, ...created].filter((s) => s.status === 'rejected');
+  const ours = results.filter((r) => r?.created).map((r) => r.item);
+  const existing = results.filter((r) => r && !r.created);
+  if (markers.status === 'rejected') {
+    // The deliveries this call created must not stay without their marker (a PENDING delivery
+    // with neither marker nor job is seen by no sweeper and no reconciler, should this message
+    // end in the DLQ): their markers again, one conditional put each (an error here is thrown).
+    const again = await Promise.allSettled(ours.map((d) => putMissingMarker(d, d.created_at)));
+    const still = again.filter((s) => s.status === 'rejected');
+    failures.splice(failures.indexOf(markers), 1, ...still);
+  }
+  // Rare (a repeated event): the marker written beside the transaction for a delivery that
+  // existed (its expiry is this call's, not the delivery's) is an orphan: deleted again. A
+  // delivery found PENDING gets its own marker put back where it is missing (conditionally, so a
+  // marker the reconciler moved keeps its place and its re-queue count). Done whatever the
+  // markers' batch did.
+  const orphans = items.flatMap((mine, i) => {
+    const r = results[i];
+    return r && !r.created && r.item.expires_at !== mine.expires_at
+      ? [expiryMarkerKey(mine.expires_at, mine.id)]
+      : [];
+  });
+  await Promise.all([
+    orphans.length
+      ? batchDelete(orphans).catch((err) =>
+          // Left to the sweeper and the reconciler, which find no delivery of that expiry behind it.
+          logger.warn('orphan expiry markers not deleted', { count: orphans.length, error: err as Error }),
+        )
+      : undefined,
+    ...existing
+      .filter((r) => r.item.status === 'PENDING')
+      .map(({ item }) => putMissingMarker(item, item.next_attempt_at ?? item.created_at)),
+  ]);
+  if (failures.length) throw (failures[0] as PromiseRejectedResult).reason;
   return results;
+}
+
+/** Puts a delivery's expiry marker unless it exists (a marker the reconciler moved keeps its place). */
+async function putMissingMarker(item: DeliveryItem, dueAt: string): Promise<void> {
+  try {
+    await db().send(
+      new PutCommand({
+        TableName: tableName(),
+        Item: expiryMarker(item.id, item.expires_at, item.ttl, dueAt),
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
+    );
+  } catch (err) {
+    if (!isConditionFailed(err)) throw err;
+  }
 }
 
 /** The expiry marker of a PENDING delivery, as an item to put. */
@@ -274,8 +308,8 @@ async function createChunk(
 
 /**
  * Creates the delivery of `event` to `endpoint` unless it exists (conditional put on the
- * deterministic id, with its expiry marker in the same transaction). Returns the item and whether
- * this call created it.
+ * deterministic id, its expiry marker written beside it: see {@link createDeliveries}). Returns the
+ * item and whether this call created it.
  */
 export async function createDelivery(input: NewDelivery): Promise<{ created: boolean; item: DeliveryItem }> {
   const [result] = await createDeliveries([input]);
@@ -461,6 +495,8 @@ export async function recordAttempt(r: AttemptRecord): Promise<RecordedOutcome |
         { Update: { TableName: tableName(), Key: endpointKey, ...change.update } },
         markerDelete,
       ]);
+      // The streak is above 0 now: this process's next success writes its stats at once.
+      forgetStatsWrite(d.workspace_id, d.endpoint_id);
       await countOutcome(d, r.status);
       if (change.disabled) await syncEndpointCount(d.workspace_id, d.endpoint_id, false);
       return change.disabled ? { disabled: change.disabled, disabledAt: at } : {};
@@ -499,19 +535,38 @@ export async function recordAttempt(r: AttemptRecord): Promise<RecordedOutcome |
  * `last_delivery_at` then lags by at most this long), unless the failure streak may be above 0.
  */
 export const SUCCESS_STATS_INTERVAL_MS = 1000;
+/** Per endpoint: when this process last wrote a success's stats (set once the write succeeded). */
 const statsWrittenAt = new Map<string, number>();
 let statsIntervalMs = SUCCESS_STATS_INTERVAL_MS;
+const statsKey = (workspaceId: string, endpointId: string) => `${workspaceId}\n${endpointId}`;
+/** A failure recorded in this process: the next success writes its stats whatever the interval. */
+const forgetStatsWrite = (workspaceId: string, endpointId: string) =>
+  statsWrittenAt.delete(statsKey(workspaceId, endpointId));
 
 /**
  * The endpoint's side of a success, outside the record's write: `last_delivery_at` /
  * `last_delivery_status` and the failure streak reset to 0. Written at once when the streak may
  * be above 0 (`knownStreak` unknown or positive: the job's snapshot or the endpoint as read), else
- * at most once per {@link SUCCESS_STATS_INTERVAL_MS} per endpoint and process. The write never
- * moves `last_delivery_at` back, and does nothing on a deleted endpoint. Failures keep their
- * transaction (the streak and the disable must move with the record). What this costs: a failure
- * recorded by another process within that interval after a skipped success is counted in a
- * streak this success should have reset, until the next stats write (at most the interval later);
- * a crash between the record and this write loses the stats of that success (never the record).
+ * at most once per {@link SUCCESS_STATS_INTERVAL_MS} per endpoint and process, counted from the
+ * last write that succeeded; a failure recorded by this process ends that interval (its streak is
+ * above 0, whatever a snapshot of the endpoint says), so within one process a failure is never
+ * followed by a success whose reset is skipped. Failures keep their transaction (the streak and
+ * the disable must move with the record).
+ *
+ * The write never moves `last_delivery_at` back. When a later outcome is recorded already (its
+ * time is after this success's), this success cannot say how the endpoint ended, only that the
+ * failures counted before it are no longer consecutive: in time order the streak is then the
+ * failures recorded after this success's time, which is one in all but a race of several failures
+ * within this write's few ms. So the streak is capped at 1 (if the latest outcome is a failure);
+ * the error in that rare race is on the side of not disabling an endpoint that succeeds. A disable
+ * already written by such a failure is not undone (it cannot tell a streak disable decided on a
+ * count that included this success's predecessors from a true one; the endpoint is re-enabled by
+ * its owner). Nothing is written on a deleted endpoint.
+ *
+ * What this costs: a failure recorded by another process within the interval after a skipped
+ * success is counted in a streak this success should have reset, until the next stats write (at
+ * most the interval later); a crash between the record and this write loses the stats of that
+ * success (never the record).
  */
 async function recordSuccessStats(
   workspaceId: string,
@@ -519,17 +574,15 @@ async function recordSuccessStats(
   at: string,
   knownStreak: number | undefined,
 ): Promise<void> {
-  const key = `${workspaceId}\n${endpointId}`;
-  const nowMs = Date.now();
+  const key = statsKey(workspaceId, endpointId);
   const last = statsWrittenAt.get(key);
-  if (knownStreak === 0 && last !== undefined && nowMs - last < statsIntervalMs) return;
-  if (statsWrittenAt.size > 5000) statsWrittenAt.clear();
-  statsWrittenAt.set(key, nowMs);
+  if (knownStreak === 0 && last !== undefined && Date.now() - last < statsIntervalMs) return;
+  const endpointKey = keys.webhookEndpoint(workspaceId, endpointId);
   try {
     await db().send(
       new UpdateCommand({
         TableName: tableName(),
-        Key: keys.webhookEndpoint(workspaceId, endpointId),
+        Key: endpointKey,
         UpdateExpression:
           'SET last_delivery_at = :u, last_delivery_status = :s, consecutive_failures = :zero',
         ConditionExpression:
@@ -537,9 +590,33 @@ async function recordSuccessStats(
         ExpressionAttributeValues: { ':u': at, ':s': 'DELIVERED', ':zero': 0 },
       }),
     );
+    if (statsWrittenAt.size > 5000) statsWrittenAt.clear();
+    statsWrittenAt.set(key, Date.now());
   } catch (err) {
-    if (isConditionFailed(err)) return; // deleted, or a later outcome is recorded already
-    logger.warn('webhook endpoint stats not written', { endpoint_id: endpointId, error: err as Error });
+    if (!isConditionFailed(err)) {
+      logger.warn('webhook endpoint stats not written', { endpoint_id: endpointId, error: err as Error });
+      return;
+    }
+    // Deleted, or a later outcome is recorded already: a failure after this success starts the
+    // streak again, so what was counted before this success goes (see above).
+    await db()
+      .send(
+        new UpdateCommand({
+          TableName: tableName(),
+          Key: endpointKey,
+          UpdateExpression: 'SET consecutive_failures = :one',
+          ConditionExpression:
+            'attribute_exists(pk) AND last_delivery_at > :u AND last_delivery_status <> :s AND consecutive_failures > :one',
+          ExpressionAttributeValues: { ':u': at, ':s': 'DELIVERED', ':one': 1 },
+        }),
+      )
+      .catch((inner) => {
+        if (!isConditionFailed(inner))
+          logger.warn('webhook endpoint streak not capped', {
+            endpoint_id: endpointId,
+            error: inner as Error,
+          });
+      });
   }
 }
 
