@@ -97,11 +97,6 @@ const EXPECTED: Record<string, string> = { Object: 'object', Array: 'array', Dat
 /** A schema's name in messages (`string`, `int`, `object`…), `undefined` when it has none. */
 function schemaName(schema: Schema | undefined): string | undefined {
   if (!schema) return undefined;
-  if ('pipe' in schema && Array.isArray(schema.pipe)) {
-    const items = schema.pipe as { kind: string; type: string }[];
-    if (schema.type === 'number' && items.some((i) => i.type === 'safe_integer' || i.type === 'integer'))
-      return 'int';
-  }
   const s = schema as Schema & { type: string };
   if (s.type === 'picklist' || s.type === 'literal' || s.type === 'union' || s.type === 'variant')
     return undefined;
@@ -110,27 +105,47 @@ function schemaName(schema: Schema | undefined): string | undefined {
 }
 
 /** The schema of the entry an `object` issue is about (a required key that is absent). */
-function entrySchema(root: Schema | undefined, path: v.IssuePathItem[]): Schema | undefined {
-  let s = root as (Schema & Record<string, unknown>) | undefined;
+function entrySchema(root: Schema | undefined, path: v.IssuePathItem[], value?: unknown): Schema | undefined {
+  type Node = Schema & Record<string, unknown>;
+  /** `s` without its optional/nullable wrappers; of a variant, the option `input` takes. */
+  const resolve = (s: Node | undefined, input: unknown): Node | undefined => {
+    for (;;) {
+      if (s && 'wrapped' in s) s = s.wrapped as Node;
+      else if (
+        s &&
+        Array.isArray(s.pipe) &&
+        !('entries' in s || 'item' in s || 'value' in s || 'options' in s)
+      ) {
+        // A pipe handing its value on to another schema: the last one shapes the value.
+        const items = s.pipe as Node[];
+        const next = items
+          .slice(1)
+          .reverse()
+          .find((p) => p.kind === 'schema');
+        if (!next) break;
+        s = next;
+      } else break;
+    }
+    if (s?.type === 'variant' && input && typeof input === 'object') {
+      const key = s.key as string;
+      const value = (input as Record<string, unknown>)[key];
+      s = (s.options as Node[]).find(
+        (o) => (o.entries as Record<string, { literal?: unknown }> | undefined)?.[key]?.literal === value,
+      );
+    }
+    return s;
+  };
+  let s = root as Node | undefined;
   for (const item of path) {
-    while (s && 'wrapped' in s) s = s.wrapped as typeof s;
+    s = resolve(s, item.input);
     if (!s) return undefined;
     const key = item.key as string | number;
-    if ('entries' in s) s = (s.entries as Record<string, typeof s>)[key];
-    else if ('item' in s) s = s.item as typeof s;
-    else if ('value' in s && 'key' in s) s = s.value as typeof s;
-    else if ('options' in s && Array.isArray(s.options) && typeof item.input === 'object') {
-      // a variant: the option whose discriminator matches
-      const key2 = (s as { key?: string }).key;
-      const input = item.input as Record<string, unknown>;
-      s = (s.options as (typeof s)[]).find(
-        (o) => key2 && (o.entries as Record<string, { literal?: unknown }>)?.[key2]?.literal === input[key2],
-      );
-      if (!s) return undefined;
-      s = (s.entries as Record<string, typeof s>)[key];
-    } else return undefined;
+    if ('entries' in s) s = (s.entries as Record<string, Node>)[key];
+    else if ('item' in s) s = s.item as Node;
+    else if ('value' in s && 'key' in s) s = s.value as Node;
+    else return undefined;
   }
-  return s;
+  return resolve(s, value ?? path.at(-1)?.value);
 }
 
 const quote = (v: unknown) => (typeof v === 'string' ? `"${v}"` : String(v));
@@ -153,7 +168,16 @@ function defaultMessage(issue: v.BaseIssue<unknown>, root: Schema | undefined): 
       case 'variant':
         return 'Invalid input';
       case 'strict_object':
-        if (i.expected === 'never') return `Unrecognized key: ${quote(i.input)}`;
+        if (i.expected === 'never') {
+          // valibot names the first unknown key; every one of them is listed.
+          const path = i.path ?? [];
+          const object = path.at(-1)?.input as Record<string, unknown> | undefined;
+          const entries = (entrySchema(root, path.slice(0, -1), object) as { entries?: object } | undefined)
+            ?.entries;
+          const keys =
+            object && entries ? Object.keys(object).filter((k) => !Object.hasOwn(entries, k)) : [i.input];
+          return `Unrecognized key${keys.length > 1 ? 's' : ''}: ${keys.map(quote).join(', ')}`;
+        }
         break;
     }
     if (
