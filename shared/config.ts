@@ -1,30 +1,35 @@
-import * as z from 'zod';
+import * as v from 'valibot';
+import { check, coerceNumber, url } from '#shared/validation.ts';
 
-const bool = z
-  .enum(['true', 'false', '1', '0'])
-  .transform((v) => v === 'true' || v === '1')
-  .default(false);
-const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
+const bool = v.optional(
+  v.pipe(
+    v.picklist(['true', 'false', '1', '0']),
+    v.transform((value) => value === 'true' || value === '1'),
+  ),
+  'false',
+);
+const int = (def: number, min = 0) =>
+  v.optional(v.pipe(coerceNumber(), v.safeInteger(), v.minValue(min)), def);
 const csv = (def: string) =>
-  z
-    .string()
-    .default(def)
-    .transform((v) =>
+  v.pipe(
+    v.optional(v.string(), def),
+    v.transform((v) =>
       v
         .split(',')
         .map((s) => s.trim())
         .filter(Boolean),
-    );
+    ),
+  );
 
 /**
  * Every setting of the service, read from the environment. Defaults follow the product spec.
  * Parsed once per process (see {@link config}); a bad value fails at start naming the variable.
  */
-export const configSchema = z.object({
+export const configSchema = v.object({
   // API tokens
   API_TOKEN_EXPIRY_DAYS: int(365, 1),
   API_TOKEN_MAX_EXPIRY_DAYS: int(366 * 2, 1),
-  API_TOKEN_HASH_ALGORITHM: z.enum(['sha256']).default('sha256'),
+  API_TOKEN_HASH_ALGORITHM: v.optional(v.picklist(['sha256']), 'sha256'),
   API_USAGE_LOG_RETENTION_DAYS: int(90, 1),
   // Rate limiting (requests per window)
   RATE_LIMIT_TIER_FREE_REQ_PER_MIN: int(60, 1),
@@ -36,7 +41,10 @@ export const configSchema = z.object({
   WEBHOOK_RETRY_BACKOFF_SECONDS: int(60),
   // At most 30 s: an attempt (DNS included) plus the lease margin must fit the delivery worker's
   // 60 s Lambda timeout (functions/workers.ts).
-  WEBHOOK_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(30).default(30),
+  WEBHOOK_TIMEOUT_SECONDS: v.optional(
+    v.pipe(coerceNumber(), v.safeInteger(), v.minValue(1), v.maxValue(30)),
+    30,
+  ),
   WEBHOOK_MAX_PAYLOAD_SIZE_KB: int(1024, 1),
   WEBHOOK_DELIVERY_TTL_HOURS: int(24, 1),
   WEBHOOK_HISTORY_RETENTION_DAYS: int(30, 1),
@@ -46,10 +54,10 @@ export const configSchema = z.object({
   OAUTH_TOKEN_EXPIRY_MINUTES: int(60, 1),
   OAUTH_REFRESH_TOKEN_EXPIRY_DAYS: int(30, 1),
   OAUTH_AUTHORIZATION_CODE_EXPIRY_MINUTES: int(10, 1),
-  OAUTH_REDIRECT_URI_BASE: z.url().default('http://localhost:3000'),
+  OAUTH_REDIRECT_URI_BASE: v.optional(url(), 'http://localhost:3000'),
   /** The PronaFlow front-end page that finishes connections (POST /oauth/callback with the session). */
-  OAUTH_COMPLETE_URL: z.url().optional(),
-  OAUTH_APPS_FILE: z.string().optional(),
+  OAUTH_COMPLETE_URL: v.optional(url()),
+  OAUTH_APPS_FILE: v.optional(v.string()),
   OAUTH_HTTP_TIMEOUT_SECONDS: int(10, 1),
   OAUTH_REFRESH_MARGIN_SECONDS: int(300, 0),
   // Plugins
@@ -69,37 +77,37 @@ export const configSchema = z.object({
   MAX_BODY_SIZE_KB: int(256, 1),
   CORS_ALLOWED_ORIGINS: csv('*'),
   // Identity: PronaFlow session JWTs
-  AUTH_JWT_ISSUER: z.string().min(1).default('https://identity.pronaflow.local'),
-  AUTH_JWT_AUDIENCE: z.string().min(1).default('pronaflow-integrations'),
+  AUTH_JWT_ISSUER: v.optional(v.pipe(v.string(), v.minLength(1)), 'https://identity.pronaflow.local'),
+  AUTH_JWT_AUDIENCE: v.optional(v.pipe(v.string(), v.minLength(1)), 'pronaflow-integrations'),
   AUTH_JWT_ALGORITHMS: csv('ES256,RS256,EdDSA'),
-  AUTH_JWKS_URL: z.url().optional(),
-  AUTH_JWT_PUBLIC_KEY: z.string().optional(),
+  AUTH_JWKS_URL: v.optional(url()),
+  AUTH_JWT_PUBLIC_KEY: v.optional(v.string()),
   // Infrastructure
-  TABLE_NAME: z.string().min(3).default('pronaflow-integrations'),
-  DYNAMODB_ENDPOINT: z.url().optional(),
-  SQS_ENDPOINT: z.url().optional(),
+  TABLE_NAME: v.optional(v.pipe(v.string(), v.minLength(3)), 'pronaflow-integrations'),
+  DYNAMODB_ENDPOINT: v.optional(url()),
+  SQS_ENDPOINT: v.optional(url()),
   /** S3 API endpoint override (the local emulator); when set, requests use path-style URLs. */
-  S3_ENDPOINT: z.url().optional(),
-  SECRETS_SOURCE: z.enum(['aws', 'file']).default('aws'),
-  LOCAL_SECRETS_FILE: z.string().optional(),
-  SECRETS_PREFIX: z.string().default('pronaflow-integrations/'),
-  INGEST_QUEUE_URL: z.string().default(''),
-  DELIVERY_QUEUE_URL: z.string().default(''),
-  SYNC_QUEUE_URL: z.string().default(''),
-  USAGE_QUEUE_URL: z.string().default(''),
-  PLUGIN_JOBS_QUEUE_URL: z.string().default(''),
-  LIFECYCLE_QUEUE_URL: z.string().default(''),
-  RECORDS_QUEUE_URL: z.string().default(''),
+  S3_ENDPOINT: v.optional(url()),
+  SECRETS_SOURCE: v.optional(v.picklist(['aws', 'file']), 'aws'),
+  LOCAL_SECRETS_FILE: v.optional(v.string()),
+  SECRETS_PREFIX: v.optional(v.string(), 'pronaflow-integrations/'),
+  INGEST_QUEUE_URL: v.optional(v.string(), ''),
+  DELIVERY_QUEUE_URL: v.optional(v.string(), ''),
+  SYNC_QUEUE_URL: v.optional(v.string(), ''),
+  USAGE_QUEUE_URL: v.optional(v.string(), ''),
+  PLUGIN_JOBS_QUEUE_URL: v.optional(v.string(), ''),
+  LIFECYCLE_QUEUE_URL: v.optional(v.string(), ''),
+  RECORDS_QUEUE_URL: v.optional(v.string(), ''),
   // Buckets (shared/bucket-catalog.ts): set, with its grant, on the functions holding bucket:<id>:read|write
-  PACKAGES_BUCKET_NAME: z.string().default(''),
+  PACKAGES_BUCKET_NAME: v.optional(v.string(), ''),
   // Webhooks: the deliveries DLQ (found from the delivery queue's redrive policy when unset)
-  DELIVERY_DLQ_URL: z.string().optional(),
+  DELIVERY_DLQ_URL: v.optional(v.string()),
   // The status view: every DLQ (`<queue id>=<url>` pairs), set with the grant queue:dlqs:read-attributes
-  DLQ_URLS: z.string().optional(),
-  SERVICE_VERSION: z.string().default('0.1.0'),
+  DLQ_URLS: v.optional(v.string()),
+  SERVICE_VERSION: v.optional(v.string(), '0.1.0'),
 });
 
-export type Config = z.infer<typeof configSchema>;
+export type Config = v.InferOutput<typeof configSchema>;
 
 /** Raised when the environment holds an invalid setting; the message names each bad variable. */
 export class ConfigError extends Error {
@@ -109,9 +117,9 @@ export class ConfigError extends Error {
 /** Parses an environment object; throws {@link ConfigError} naming every bad variable. */
 export function parseConfig(env: Record<string, string | undefined>): Config {
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
-  const result = configSchema.safeParse(cleaned);
+  const result = check(configSchema, cleaned);
   if (!result.success) {
-    const problems = result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    const problems = result.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
     throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
   }
   const cfg = result.data;

@@ -6,25 +6,26 @@ import {
   randomBytes,
   timingSafeEqual,
 } from 'node:crypto';
-import * as z from 'zod';
+import * as v from 'valibot';
 import { secrets } from '#shared/secrets.ts';
+import { record } from '#shared/validation.ts';
 
 /**
  * Data keys for encryption at rest, kept in the secret `keys` (Secrets Manager in AWS):
  * `{ "current": "<kid>", "keys": { "<kid>": "<base64 of 32 bytes>", … } }`. Rotation = add a key
  * and make it current; old ciphertexts stay readable while their key is listed.
  */
-export const keyringSchema = z.object({
-  current: z.string().min(1),
-  keys: z.record(z.string(), z.string()),
+export const keyringSchema = v.object({
+  current: v.pipe(v.string(), v.minLength(1)),
+  keys: record(v.string(), v.string()),
   /**
    * The key of keyed hashes that pseudonymize identifiers in records kept after their subject is
    * deleted (the audit log): base64 of 32 bytes. Never rotated — a new key would give every
    * subject a new pseudonym and cut their trail from its past.
    */
-  pseudonym_key: z.string().optional(),
+  pseudonym_key: v.optional(v.string()),
 });
-export type Keyring = z.infer<typeof keyringSchema>;
+export type Keyring = v.InferOutput<typeof keyringSchema>;
 
 export const KEYRING_SECRET = 'keys';
 
@@ -45,7 +46,7 @@ export function newPseudonymKey(): string {
 async function keyring(fresh = false): Promise<Keyring> {
   const raw = await secrets().get(KEYRING_SECRET, fresh ? { fresh: true } : undefined);
   if (!raw) throw new Error(`The data-key secret '${KEYRING_SECRET}' is missing`);
-  const ring = keyringSchema.parse(JSON.parse(raw));
+  const ring = v.parse(keyringSchema, JSON.parse(raw));
   if (!ring.keys[ring.current]) throw new Error('The current data key is not in the keyring');
   return ring;
 }

@@ -7,7 +7,7 @@
  * scopes, and a member's own connection is what a binding syncs through, so requiring the admin
  * role would keep members from binding their own connections. Reading needs `read:integrations`.
  */
-import * as z from 'zod';
+import * as v from 'valibot';
 import {
   bindingForbiddenSchema,
   bindingPageSchema,
@@ -140,7 +140,10 @@ export const routes = {
     responses: {
       202: {
         description: 'The run, QUEUED: follow it with GET /bindings/{id}/runs/{run_id}',
-        schema: runSchema.extend({ run_id: z.string().describe('The run queued (its `id`)') }),
+        schema: v.object({
+          ...runSchema.entries,
+          run_id: v.pipe(v.string(), v.description('The run queued (its `id`)')),
+        }),
       },
       403: consentProblem,
       404: notFound,

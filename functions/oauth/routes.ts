@@ -2,7 +2,7 @@
  * The OAuth routes: one row per endpoint; the feature's defaults are stated once in `route`.
  * Handlers of this feature import this module, never the whole surface (functions/features.ts).
  */
-import * as z from 'zod';
+import * as v from 'valibot';
 import { appResourcesSchema } from '#shared/bindings/schemas.ts';
 import { idParams } from '#shared/http/common-params.ts';
 import { problemSchema } from '#shared/http/problem.ts';
@@ -77,7 +77,7 @@ export const routes = {
       201: {
         description:
           'With access_token: the connection. Without: an authorization to complete in the browser (authorization_url)',
-        schema: z.union([connectionResponse, authorizationResponse]),
+        schema: v.union([connectionResponse, authorizationResponse]),
       },
       404: { description: 'The app was deleted', schema: problemSchema },
       503: { description: 'The app has no client credentials configured', schema: problemSchema },

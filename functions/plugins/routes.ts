@@ -3,7 +3,7 @@
  * Handlers of this feature import this module, never the whole surface (functions/features.ts).
  */
 
-import * as z from 'zod';
+import * as v from 'valibot';
 import { pageQuery } from '#shared/http/common-params.ts';
 import { featureRoute, type RouteDef } from '#shared/http/route.ts';
 import {
@@ -191,7 +191,7 @@ export const routes = {
     responses: {
       200: {
         description: 'The plugin, now at this version',
-        schema: z.object({ plugin: pluginSchema, version: versionSchema }),
+        schema: v.object({ plugin: pluginSchema, version: versionSchema }),
       },
       400: {
         description: 'The uploaded package does not match its manifest (`reason`)',

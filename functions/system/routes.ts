@@ -2,7 +2,7 @@
  * The System routes: one row per endpoint; the feature's defaults are stated once in `route`.
  * Handlers of this feature import this module, never the whole surface (functions/features.ts).
  */
-import * as z from 'zod';
+import * as v from 'valibot';
 import { problemSchema } from '#shared/http/problem.ts';
 import { featureRoute, type RouteDef } from '#shared/http/route.ts';
 import {
@@ -14,6 +14,7 @@ import {
   statusSchema,
   workspaceStatusSchema,
 } from '#shared/system/schemas.ts';
+import { record } from '#shared/validation.ts';
 
 const route = featureRoute({ tag: 'System', auth: 'public', scopes: [] });
 
@@ -59,7 +60,7 @@ export const routes = {
     path: '/openapi.json',
     handler: 'system/get-openapi',
     summary: 'This API as an OpenAPI 3.1 document',
-    responses: { 200: { description: 'OpenAPI document', schema: z.record(z.string(), z.unknown()) } },
+    responses: { 200: { description: 'OpenAPI document', schema: record(v.string(), v.unknown()) } },
   }),
   docs: route({
     id: 'docs',

@@ -1,4 +1,5 @@
 import type { Context, SQSEvent } from 'aws-lambda';
+import * as v from 'valibot';
 import { queueWorker } from '#shared/queue-worker.ts';
 import { withDeliveryBatch } from '#shared/webhooks/delivery-store.ts';
 import { deliveryQueueJob } from '#shared/webhooks/jobs.ts';
@@ -6,7 +7,7 @@ import { processJob } from '#shared/webhooks/worker.ts';
 
 const worker = queueWorker('deliver-webhooks', (record) =>
   processJob(
-    deliveryQueueJob.parse(JSON.parse(record.body)),
+    v.parse(deliveryQueueJob, JSON.parse(record.body)),
     Number(record.attributes.ApproximateReceiveCount ?? '1'),
   ),
 );

@@ -1,6 +1,6 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { type CryptoKey, createRemoteJWKSet, errors, importJWK, type JWTVerifyGetKey, jwtVerify } from 'jose';
-import * as z from 'zod';
+import * as v from 'valibot';
 import { config } from '#shared/config.ts';
 import {
   ForbiddenError,
@@ -10,18 +10,27 @@ import {
 } from '#shared/errors.ts';
 import type { Caller } from '#shared/http/caller.ts';
 import { logger } from '#shared/logger.ts';
+import { check } from '#shared/validation.ts';
 
 /** Claims PronaFlow's identity service puts in a session JWT. */
-export const sessionClaims = z.object({
-  sub: z.string().min(1).max(128),
+export const sessionClaims = v.object({
+  sub: v.pipe(v.string(), v.minLength(1), v.maxLength(128)),
   /** When the identity service issued the session (epoch seconds): membership records newer than it win. */
-  iat: z.number().nonnegative().optional(),
-  workspaces: z
-    .array(z.object({ id: z.string().min(1).max(128), role: z.enum(['member', 'admin']) }))
-    .max(500)
-    .default([]),
+  iat: v.optional(v.pipe(v.number(), v.minValue(0))),
+  workspaces: v.optional(
+    v.pipe(
+      v.array(
+        v.object({
+          id: v.pipe(v.string(), v.minLength(1), v.maxLength(128)),
+          role: v.picklist(['member', 'admin']),
+        }),
+      ),
+      v.maxLength(500),
+    ),
+    [],
+  ),
   /** A PronaFlow operator (publishes to the plugin marketplace); absent or false for everyone else. */
-  operator: z.boolean().optional(),
+  operator: v.optional(v.boolean()),
 });
 
 type Verifier = { key: CryptoKey | KeyObject | Uint8Array | JWTVerifyGetKey };
@@ -95,7 +104,7 @@ export async function authenticateSession(jwt: string, workspaceHeader: string |
       code === 'ERR_JWT_EXPIRED' ? 'The session token has expired.' : 'The session token is not valid.';
     throw new UnauthorizedError(detail, { error: 'invalid_token', cause: err });
   }
-  const claims = sessionClaims.safeParse(payload);
+  const claims = check(sessionClaims, payload);
   if (!claims.success) {
     throw new UnauthorizedError('The session token lacks the required claims.', { error: 'invalid_token' });
   }

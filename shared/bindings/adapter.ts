@@ -7,7 +7,7 @@
  * provider client of one run (base URL from the OAuth app's `api_base_url`, the connection's
  * token, the outbound URL guard, rate-limit waits, call counters; provider-http.ts).
  */
-import type * as z from 'zod';
+import type * as v from 'valibot';
 import type { FieldDef, FieldValues, SyncEntity } from './fields.ts';
 
 /** A resource type an adapter can sync, as `GET /oauth/apps/{id}/resources` describes it. */
@@ -19,7 +19,7 @@ export interface ResourceTypeDef {
    * Validates a binding's `resource` (the whole object, `type` included) and normalises it. A
    * locator the schema refuses is a 400 naming the field.
    */
-  locator: z.ZodType<Resource>;
+  locator: v.GenericSchema<unknown, Resource>;
   /** The variants of the resource (GitHub `kind`: issues, pull_requests) and what each syncs. */
   variants: ResourceVariant[];
 }

@@ -19,7 +19,8 @@
  * target keeps the UTC day; `unix` seconds and `slack_ts` keep millisecond precision.
  */
 import { createHash } from 'node:crypto';
-import * as z from 'zod';
+import * as v from 'valibot';
+import { record, refine } from '#shared/validation.ts';
 import type {
   FieldDef,
   FieldMapping,
@@ -47,37 +48,41 @@ export interface MappingResult {
 
 // ---- The request schema of a mapping entry ----
 
-const fieldName = z.string().min(1).max(100);
-const mapValue = z.string().max(200);
+const fieldName = v.pipe(v.string(), v.minLength(1), v.maxLength(100));
+const mapValue = v.pipe(v.string(), v.maxLength(200));
 const valueMap = (min: number) =>
-  z
-    .record(z.string().min(1).max(200), mapValue)
-    .refine((m) => Object.keys(m).length >= min && Object.keys(m).length <= 100, `give ${min} to 100 values`);
+  v.pipe(
+    record(v.pipe(v.string(), v.minLength(1), v.maxLength(200)), mapValue),
+    refine((m) => Object.keys(m).length >= min && Object.keys(m).length <= 100, `give ${min} to 100 values`),
+  );
 
-const transformSchema = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('rename') }),
-  z.strictObject({
-    type: z.literal('value_map'),
-    map: valueMap(1).describe('Source value → target value, e.g. `{ "open": "todo" }`'),
-    default: mapValue.optional().describe('The target value of source values not in `map`'),
-    inverse: valueMap(0).optional().describe('Target value → source value, for outbound'),
+const transformSchema = v.variant('type', [
+  v.strictObject({ type: v.literal('rename') }),
+  v.strictObject({
+    type: v.literal('value_map'),
+    map: v.pipe(valueMap(1), v.description('Source value → target value, e.g. `{ "open": "todo" }`')),
+    default: v.pipe(v.optional(mapValue), v.description('The target value of source values not in `map`')),
+    inverse: v.pipe(v.optional(valueMap(0)), v.description('Target value → source value, for outbound')),
   }),
-  z.strictObject({ type: z.literal('date'), format: z.enum(['iso', 'date', 'unix', 'slack_ts']) }),
-  z.strictObject({
-    type: z.literal('default'),
-    value: z.union([z.string().max(1000), z.number(), z.boolean(), z.null()]),
+  v.strictObject({ type: v.literal('date'), format: v.picklist(['iso', 'date', 'unix', 'slack_ts']) }),
+  v.strictObject({
+    type: v.literal('default'),
+    value: v.union([v.pipe(v.string(), v.maxLength(1000)), v.number(), v.boolean(), v.null()]),
   }),
-  z.strictObject({ type: z.literal('concat'), separator: z.string().max(20) }),
+  v.strictObject({ type: v.literal('concat'), separator: v.pipe(v.string(), v.maxLength(20)) }),
 ]);
 
 /** One entry of `field_mapping` in a request body. */
-export const fieldMappingSchema = z.strictObject({
-  source: z.union([fieldName, z.array(fieldName).min(1).max(10)]).describe('Provider field(s)'),
-  target: fieldName.describe('PronaFlow field'),
-  transform: transformSchema.optional(),
-}) satisfies z.ZodType<FieldMapping>;
+export const fieldMappingSchema = v.strictObject({
+  source: v.pipe(
+    v.union([fieldName, v.pipe(v.array(fieldName), v.minLength(1), v.maxLength(10))]),
+    v.description('Provider field(s)'),
+  ),
+  target: v.pipe(fieldName, v.description('PronaFlow field')),
+  transform: v.optional(transformSchema),
+}) satisfies v.GenericSchema<unknown, FieldMapping>;
 
-export const fieldMappingListSchema = z.array(fieldMappingSchema).min(1).max(50);
+export const fieldMappingListSchema = v.pipe(v.array(fieldMappingSchema), v.minLength(1), v.maxLength(50));
 
 // ---- Analysis: problems and directions of each entry ----
 

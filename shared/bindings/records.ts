@@ -10,33 +10,34 @@
  * echo either way (their values equal what it last synced).
  */
 import { createHash } from 'node:crypto';
-import * as z from 'zod';
+import * as v from 'valibot';
 import { forEachLimit } from '#shared/db/batch.ts';
 import { MAX_CARRIED_ATTRIBUTE_BYTES, sendJsonBatch } from '#shared/queues.ts';
+import { record } from '#shared/validation.ts';
 import type { SyncEntity } from './fields.ts';
 
 export const RECORD_SCHEMA = 'pronaflow.integration.record.v1';
 
-export const recordMessage = z.object({
-  schema: z.literal(RECORD_SCHEMA),
+export const recordMessage = v.object({
+  schema: v.literal(RECORD_SCHEMA),
   /**
    * Same key = same record version: apply once. `<binding>:<external id>:<updated_at>:<content
    * hash>`, or `<binding>:<external id>:deleted:<updated_at of the version deleted>`.
    */
-  idempotency_key: z.string().max(400),
-  op: z.enum(['upsert', 'delete']),
-  entity: z.enum(['task', 'comment']),
-  workspace_id: z.string(),
+  idempotency_key: v.pipe(v.string(), v.maxLength(400)),
+  op: v.picklist(['upsert', 'delete']),
+  entity: v.picklist(['task', 'comment']),
+  workspace_id: v.string(),
   /** The project the record belongs to (the binding's). */
-  project_id: z.string().nullable(),
-  binding_id: z.string(),
-  run_id: z.string(),
+  project_id: v.nullable(v.string()),
+  binding_id: v.string(),
+  run_id: v.string(),
   /** The PronaFlow id of the record; for a record new to PronaFlow, the id to create it under. */
-  pronaflow_id: z.string(),
+  pronaflow_id: v.string(),
   /** True the first time the record is synced in (core creates it). */
-  created: z.boolean(),
+  created: v.boolean(),
   /** For a comment: the external id of the record it comments on (core resolves it through its links). */
-  parent_external_id: z.string().nullable(),
+  parent_external_id: v.nullable(v.string()),
   /**
    * For a comment: the record it comments on, resolved by the sync where it can. `resource_key` is
    * the resource of the binding that links the parent (a task binding of the same repository and
@@ -44,26 +45,27 @@ export const recordMessage = z.object({
    * no such binding links it yet (core then waits for the parent to be synced in). Never a
    * record of the same number in another repository. Null for records without a parent.
    */
-  parent: z
-    .object({
-      external_id: z.string(),
-      resource_key: z.string().nullable(),
-      pronaflow_id: z.string().nullable(),
-    })
-    .nullable()
-    .optional(),
-  external: z.object({
-    provider: z.string().describe('The OAuth app id'),
-    resource_key: z.string(),
-    id: z.string(),
-    url: z.string().nullable(),
-    updated_at: z.string(),
+  parent: v.optional(
+    v.nullable(
+      v.object({
+        external_id: v.string(),
+        resource_key: v.nullable(v.string()),
+        pronaflow_id: v.nullable(v.string()),
+      }),
+    ),
+  ),
+  external: v.object({
+    provider: v.pipe(v.string(), v.description('The OAuth app id')),
+    resource_key: v.string(),
+    id: v.string(),
+    url: v.nullable(v.string()),
+    updated_at: v.string(),
   }),
   /** The mapped PronaFlow field values (targets of the binding's mapping); empty for a delete. */
-  values: z.record(z.string(), z.unknown()),
-  occurred_at: z.string(),
+  values: record(v.string(), v.unknown()),
+  occurred_at: v.string(),
 });
-export type RecordMessage = z.infer<typeof recordMessage>;
+export type RecordMessage = v.InferOutput<typeof recordMessage>;
 
 const CROCKFORD = '0123456789abcdefghjkmnpqrstvwxyz';
 

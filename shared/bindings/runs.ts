@@ -5,7 +5,7 @@
  * or `sync.failed` raised).
  */
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import * as z from 'zod';
+import * as v from 'valibot';
 import { addServiceCounters, type CounterChange, counterTransactItems } from '#shared/counters.ts';
 import { db, tableName } from '#shared/db/client.ts';
 import { conditionFailedAt, isConditionFailed } from '#shared/db/conditions.ts';
@@ -53,13 +53,13 @@ export type ActiveRunItem = RunItem & {
 };
 
 /** The sync queue's message: work on this run (start it, or go on where it stands). */
-export const runMessage = z.object({
-  kind: z.literal('run'),
-  connection_id: z.string().min(1).max(100),
-  binding_id: z.string().min(1).max(100),
-  run_id: z.string().min(1).max(100),
+export const runMessage = v.object({
+  kind: v.literal('run'),
+  connection_id: v.pipe(v.string(), v.minLength(1), v.maxLength(100)),
+  binding_id: v.pipe(v.string(), v.minLength(1), v.maxLength(100)),
+  run_id: v.pipe(v.string(), v.minLength(1), v.maxLength(100)),
 });
-export type RunMessage = z.infer<typeof runMessage>;
+export type RunMessage = v.InferOutput<typeof runMessage>;
 
 export const isTerminal = (status: RunStatus) => TERMINAL_RUN_STATUSES.includes(status);
 

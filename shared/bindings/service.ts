@@ -32,6 +32,7 @@ import { effectiveStatus } from '#shared/oauth/connections.ts';
 import { type ConnectionItem, getConnection } from '#shared/oauth/connections-repo.ts';
 import { ConnectionExpiredError } from '#shared/oauth/refresh.ts';
 import { connectionOf } from '#shared/oauth/service.ts';
+import { check } from '#shared/validation.ts';
 import {
   ConnectionRejected,
   ProviderCallError,
@@ -131,11 +132,11 @@ function resolveResource(
       { path: 'body.resource.type', message: `Unknown resource type '${input.type}'; known: ${known}` },
     ]);
   }
-  const parsed = type.locator.safeParse(input);
+  const parsed = check(type.locator, input);
   if (!parsed.success) {
     throw invalid(
       `The resource is not a valid ${type.type}.`,
-      parsed.error.issues.map((i) => ({
+      parsed.issues.map((i) => ({
         path: ['body', 'resource', ...i.path.map(String)].join('.'),
         message: i.message,
       })),

@@ -1,5 +1,5 @@
 /** API views of bindings and their runs: never a token, never a storage key. */
-import * as z from 'zod';
+import { jsonSchemaOf } from '#shared/json-schema.ts';
 import type { OAuthApp } from '#shared/oauth/catalog.ts';
 import type { ResourceVariant, SyncAdapter } from './adapter.ts';
 import { adapterFor, adapterOfApp } from './adapters/index.ts';
@@ -121,7 +121,7 @@ export function toAppResourcesView(app: OAuthApp) {
     resource_types: (adapter?.resourceTypes ?? []).map((t) => ({
       type: t.type,
       description: t.description,
-      locator: z.toJSONSchema(t.locator, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>,
+      locator: jsonSchemaOf(t.locator, 'input') as Record<string, unknown>,
       variants: t.variants.map((v) => ({
         kind: v.kind,
         entity: v.entity,

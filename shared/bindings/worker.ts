@@ -9,6 +9,7 @@ import type { SQSRecord } from 'aws-lambda';
 import { config } from '#shared/config.ts';
 import { logger } from '#shared/logger.ts';
 import { queues } from '#shared/queue-catalog.ts';
+import { check } from '#shared/validation.ts';
 import { type InvocationResult, workOnRun } from './engine.ts';
 import { finishRun, runMessage } from './runs.ts';
 import { getRunAt } from './store.ts';
@@ -26,7 +27,7 @@ export async function runSyncMessage(
   } catch {
     body = undefined;
   }
-  const msg = runMessage.safeParse(body);
+  const msg = check(runMessage, body);
   // Only this service sends these: a message that is not one is dropped, never retried for ever.
   if (!msg.success) {
     logger.error('sync message dropped: not a run', { message_id: record.messageId });

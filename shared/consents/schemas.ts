@@ -2,184 +2,200 @@
  * Request and response contracts of consent & governance (the OpenAPI document is generated from
  * them).
  */
-import * as z from 'zod';
+import * as v from 'valibot';
 import { pageQuery } from '#shared/http/common-params.ts';
+import { isoDateTime, record } from '#shared/validation.ts';
 
 export const CONSENT_TYPES = ['DATA_PROCESSING', 'THIRD_PARTY', 'MARKETING', 'ANALYTICS'] as const;
-export const consentType = z.enum(CONSENT_TYPES);
-export type ConsentType = z.infer<typeof consentType>;
-export const consentStatus = z.enum(['GRANTED', 'REVOKED', 'EXPIRED', 'OUTDATED']);
-export type ConsentStatus = z.infer<typeof consentStatus>;
+export const consentType = v.picklist(CONSENT_TYPES);
+export type ConsentType = v.InferOutput<typeof consentType>;
+export const consentStatus = v.picklist(['GRANTED', 'REVOKED', 'EXPIRED', 'OUTDATED']);
+export type ConsentStatus = v.InferOutput<typeof consentStatus>;
 
-const scope = z
-  .enum(['self', 'workspace'])
-  .default('self')
-  .describe("`workspace` (workspace admins): every member's, instead of the caller's own");
+const scope = v.pipe(
+  v.optional(v.picklist(['self', 'workspace']), 'self'),
+  v.description("`workspace` (workspace admins): every member's, instead of the caller's own"),
+);
 
-export const grantConsentBody = z.strictObject({
+export const grantConsentBody = v.strictObject({
   consent_type: consentType,
-  resource_type: z
-    .string()
-    .min(1)
-    .max(100)
-    .regex(/^[a-z][a-z0-9_.-]*$/, 'Lower-case letters, digits, _ . -')
-    .describe('e.g. `slack_integration`, `oauth_connection`'),
-  resource_id: z.string().min(1).max(200),
-  description: z.string().trim().min(1).max(1000).optional(),
-  purpose: z
-    .string()
-    .trim()
-    .min(1)
-    .max(500)
-    .optional()
-    .describe('What the data is used for (shown on the receipt)'),
-  expires_at: z.iso
-    .datetime({ offset: true })
-    .optional()
-    .describe('When the consent lapses (status EXPIRED); none: until withdrawn'),
+  resource_type: v.pipe(
+    v.string(),
+    v.minLength(1),
+    v.maxLength(100),
+    v.regex(/^[a-z][a-z0-9_.-]*$/, 'Lower-case letters, digits, _ . -'),
+    v.description('e.g. `slack_integration`, `oauth_connection`'),
+  ),
+  resource_id: v.pipe(v.string(), v.minLength(1), v.maxLength(200)),
+  description: v.optional(v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(1000))),
+  purpose: v.pipe(
+    v.optional(v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(500))),
+    v.description('What the data is used for (shown on the receipt)'),
+  ),
+  expires_at: v.pipe(
+    v.optional(isoDateTime({ offset: true })),
+    v.description('When the consent lapses (status EXPIRED); none: until withdrawn'),
+  ),
 });
-export type GrantConsentInput = z.infer<typeof grantConsentBody>;
+export type GrantConsentInput = v.InferOutput<typeof grantConsentBody>;
 
-export const consentParams = z.object({ id: z.string().min(1).max(100) });
-export const listConsentsQuery = pageQuery.extend({
-  consent_type: consentType.optional(),
-  resource_type: z.string().min(1).max(100).optional(),
-  resource_id: z.string().min(1).max(200).optional(),
-  status: consentStatus.optional(),
+export const consentParams = v.object({ id: v.pipe(v.string(), v.minLength(1), v.maxLength(100)) });
+export const listConsentsQuery = v.object({
+  ...pageQuery.entries,
+  consent_type: v.optional(consentType),
+  resource_type: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(100))),
+  resource_id: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(200))),
+  status: v.optional(consentStatus),
   scope,
 });
-export const scopeQuery = z.object({ scope });
-export const auditQuery = pageQuery.extend({ scope });
+export const scopeQuery = v.object({ scope });
+export const auditQuery = v.object({ ...pageQuery.entries, scope });
 
-const receiptSchema = z
-  .object({
-    receipt_id: z.string(),
-    schema_version: z.string(),
-    jurisdiction: z.string(),
-    consent_timestamp: z.number().int().describe('Epoch seconds'),
-    collection_method: z.string(),
-    pii_principal_id: z.string(),
-    pii_controllers: z.array(z.object({ name: z.string(), contact: z.string(), url: z.string() })),
-    policy_url: z.string(),
-    policy_version: z.number().int(),
-    services: z.array(
-      z.object({
-        service: z.string(),
-        purposes: z.array(
-          z.object({
-            purpose: z.string(),
+const receiptSchema = v.pipe(
+  v.object({
+    receipt_id: v.string(),
+    schema_version: v.string(),
+    jurisdiction: v.string(),
+    consent_timestamp: v.pipe(v.number(), v.safeInteger(), v.description('Epoch seconds')),
+    collection_method: v.string(),
+    pii_principal_id: v.string(),
+    pii_controllers: v.array(v.object({ name: v.string(), contact: v.string(), url: v.string() })),
+    policy_url: v.string(),
+    policy_version: v.pipe(v.number(), v.safeInteger()),
+    services: v.array(
+      v.object({
+        service: v.string(),
+        purposes: v.array(
+          v.object({
+            purpose: v.string(),
             consent_type: consentType,
-            purpose_category: z.string(),
-            termination: z.string(),
-            third_party_disclosure: z.boolean(),
-            third_party_name: z.string().nullable(),
+            purpose_category: v.string(),
+            termination: v.string(),
+            third_party_disclosure: v.boolean(),
+            third_party_name: v.nullable(v.string()),
           }),
         ),
       }),
     ),
-    state: z.enum(['GRANTED', 'REVOKED', 'EXPIRED']),
-    withdrawal_method: z.string(),
-    audit: z
-      .object({ seq: z.number().int(), hash: z.string() })
-      .describe('The audit entry recording this event'),
-  })
-  .describe('A consent receipt in the spirit of the Kantara Consent Receipt v1.1 and ISO/IEC TS 27560');
-export type ConsentReceipt = z.infer<typeof receiptSchema>;
+    state: v.picklist(['GRANTED', 'REVOKED', 'EXPIRED']),
+    withdrawal_method: v.string(),
+    audit: v.pipe(
+      v.object({ seq: v.pipe(v.number(), v.safeInteger()), hash: v.string() }),
+      v.description('The audit entry recording this event'),
+    ),
+  }),
+  v.description('A consent receipt in the spirit of the Kantara Consent Receipt v1.1 and ISO/IEC TS 27560'),
+);
+export type ConsentReceipt = v.InferOutput<typeof receiptSchema>;
 
-export const consentSchema = z.object({
-  id: z.string(),
-  user_id: z.string(),
-  workspace_id: z.string(),
+export const consentSchema = v.object({
+  id: v.string(),
+  user_id: v.string(),
+  workspace_id: v.string(),
   consent_type: consentType,
-  resource_type: z.string(),
-  resource_id: z.string(),
-  description: z.string().nullable(),
-  purpose: z.string().nullable(),
+  resource_type: v.string(),
+  resource_id: v.string(),
+  description: v.nullable(v.string()),
+  purpose: v.nullable(v.string()),
   status: consentStatus,
-  policy_version: z.number().int(),
-  current_policy_version: z.number().int(),
-  granted_at: z.string(),
-  expires_at: z.string().nullable(),
-  revoked_at: z.string().nullable(),
-  expired_at: z.string().nullable(),
-  collection_method: z.enum(['api', 'ui']),
-  source_ip: z.string().nullable(),
-  user_agent: z.string().nullable(),
-  credential: z.object({ kind: z.enum(['session', 'token']), token_id: z.string().nullable() }),
+  policy_version: v.pipe(v.number(), v.safeInteger()),
+  current_policy_version: v.pipe(v.number(), v.safeInteger()),
+  granted_at: v.string(),
+  expires_at: v.nullable(v.string()),
+  revoked_at: v.nullable(v.string()),
+  expired_at: v.nullable(v.string()),
+  collection_method: v.picklist(['api', 'ui']),
+  source_ip: v.nullable(v.string()),
+  user_agent: v.nullable(v.string()),
+  credential: v.object({ kind: v.picklist(['session', 'token']), token_id: v.nullable(v.string()) }),
   receipt: receiptSchema,
-  revocation_receipt: receiptSchema.nullable(),
+  revocation_receipt: v.nullable(receiptSchema),
 });
-export type ConsentView = z.infer<typeof consentSchema>;
-export const consentPageSchema = z.object({
-  data: z.array(consentSchema),
-  next_cursor: z.string().nullable(),
+export type ConsentView = v.InferOutput<typeof consentSchema>;
+export const consentPageSchema = v.object({
+  data: v.array(consentSchema),
+  next_cursor: v.nullable(v.string()),
 });
 
-export const consentStatusSchema = z.object({
-  workspace_id: z.string(),
-  user_id: z.string().nullable().describe('null for the workspace view'),
-  policy_version: z.number().int(),
-  compliant: z.boolean(),
-  reasons: z.array(z.string()),
-  types: z.array(
-    z.object({
+export const consentStatusSchema = v.object({
+  workspace_id: v.string(),
+  user_id: v.pipe(v.nullable(v.string()), v.description('null for the workspace view')),
+  policy_version: v.pipe(v.number(), v.safeInteger()),
+  compliant: v.boolean(),
+  reasons: v.array(v.string()),
+  types: v.array(
+    v.object({
       consent_type: consentType,
-      status: z.enum(['GRANTED', 'REVOKED', 'EXPIRED', 'OUTDATED', 'MISSING', 'NONE']),
-      granted: z.number().int().describe('Live consents of this type'),
-      last_change_at: z.string().nullable(),
+      status: v.picklist(['GRANTED', 'REVOKED', 'EXPIRED', 'OUTDATED', 'MISSING', 'NONE']),
+      granted: v.pipe(v.number(), v.safeInteger(), v.description('Live consents of this type')),
+      last_change_at: v.nullable(v.string()),
     }),
   ),
-  required: z.array(
-    z.object({
+  required: v.array(
+    v.object({
       consent_type: consentType,
-      resource_type: z.string(),
-      resource_id: z.string(),
-      user_id: z.string(),
-      reason: z.string(),
-      status: z.enum(['GRANTED', 'REVOKED', 'EXPIRED', 'OUTDATED', 'MISSING']),
+      resource_type: v.string(),
+      resource_id: v.string(),
+      user_id: v.string(),
+      reason: v.string(),
+      status: v.picklist(['GRANTED', 'REVOKED', 'EXPIRED', 'OUTDATED', 'MISSING']),
     }),
   ),
 });
 
-const auditEntrySchema = z.object({
-  workspace_id: z.string(),
-  subject: z.string().describe('The pseudonym of the user whose trail this is'),
-  seq: z.number().int(),
-  at: z.string(),
-  action: z.string(),
-  actor: z.object({ type: z.enum(['user', 'token', 'system']), id: z.string(), user: z.string().optional() }),
-  target: z.object({ type: z.string(), id: z.string() }),
-  before: z.record(z.string(), z.unknown()).nullable(),
-  after: z.record(z.string(), z.unknown()).nullable(),
-  policy_version: z.number().int().nullable(),
-  method: z.string(),
-  prev_hash: z.string(),
-  hash: z.string(),
-  source: z
-    .object({ user_id: z.string().nullable(), ip: z.string().nullable(), user_agent: z.string().nullable() })
-    .nullable()
-    .describe('Personal data of the entry; null once erased'),
+const auditEntrySchema = v.object({
+  workspace_id: v.string(),
+  subject: v.pipe(v.string(), v.description('The pseudonym of the user whose trail this is')),
+  seq: v.pipe(v.number(), v.safeInteger()),
+  at: v.string(),
+  action: v.string(),
+  actor: v.object({
+    type: v.picklist(['user', 'token', 'system']),
+    id: v.string(),
+    user: v.optional(v.string()),
+  }),
+  target: v.object({ type: v.string(), id: v.string() }),
+  before: v.nullable(record(v.string(), v.unknown())),
+  after: v.nullable(record(v.string(), v.unknown())),
+  policy_version: v.nullable(v.pipe(v.number(), v.safeInteger())),
+  method: v.string(),
+  prev_hash: v.string(),
+  hash: v.string(),
+  source: v.pipe(
+    v.nullable(
+      v.object({
+        user_id: v.nullable(v.string()),
+        ip: v.nullable(v.string()),
+        user_agent: v.nullable(v.string()),
+      }),
+    ),
+    v.description('Personal data of the entry; null once erased'),
+  ),
 });
-export const auditPageSchema = z.object({
-  data: z.array(auditEntrySchema),
-  next_cursor: z.string().nullable(),
+export const auditPageSchema = v.object({
+  data: v.array(auditEntrySchema),
+  next_cursor: v.nullable(v.string()),
 });
 
-const verificationSchema = z.object({
-  valid: z.boolean(),
-  entries: z.number().int(),
-  head: z.object({ seq: z.number().int(), hash: z.string() }).nullable(),
-  broken: z.object({ seq: z.number().int(), reason: z.string() }).optional(),
-  first_seq: z.number().int().optional(),
+const verificationSchema = v.object({
+  valid: v.boolean(),
+  entries: v.pipe(v.number(), v.safeInteger()),
+  head: v.nullable(v.object({ seq: v.pipe(v.number(), v.safeInteger()), hash: v.string() })),
+  broken: v.optional(v.object({ seq: v.pipe(v.number(), v.safeInteger()), reason: v.string() })),
+  first_seq: v.optional(v.pipe(v.number(), v.safeInteger())),
 });
-export const verifySchema = verificationSchema.extend({
-  trails: z.array(verificationSchema.extend({ subject: z.string() })).optional(),
+export const verifySchema = v.object({
+  ...verificationSchema.entries,
+  trails: v.optional(v.array(v.object({ ...verificationSchema.entries, subject: v.string() }))),
 });
 
-export const exportSchema = z.object({
-  generated_at: z.string(),
-  subject: z.object({ user_id: z.string(), workspace_id: z.string() }),
-  consents: z.array(consentSchema),
-  audit: z.array(auditEntrySchema),
-  data: z.record(z.string(), z.unknown()).describe('What each feature holds about the subject, by feature'),
+export const exportSchema = v.object({
+  generated_at: v.string(),
+  subject: v.object({ user_id: v.string(), workspace_id: v.string() }),
+  consents: v.array(consentSchema),
+  audit: v.array(auditEntrySchema),
+  data: v.pipe(
+    record(v.string(), v.unknown()),
+    v.description('What each feature holds about the subject, by feature'),
+  ),
 });

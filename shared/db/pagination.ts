@@ -1,6 +1,7 @@
 import { QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
-import * as z from 'zod';
+import * as v from 'valibot';
 import { ValidationError } from '#shared/errors.ts';
+import { check, record } from '#shared/validation.ts';
 import { db, tableName } from './client.ts';
 
 export type { Page, PageQuery } from '#shared/http/common-params.ts';
@@ -31,10 +32,10 @@ export interface CursorScope {
 }
 
 const CURSOR_VERSION = 1;
-const payload = z.strictObject({
-  v: z.literal(CURSOR_VERSION),
-  l: z.string(),
-  k: z.record(z.string(), z.string()),
+const payload = v.strictObject({
+  v: v.literal(CURSOR_VERSION),
+  l: v.string(),
+  k: record(v.string(), v.string()),
 });
 
 /** DynamoDB's key size limits (bytes, UTF-8): a longer value is no position of any list. */
@@ -84,7 +85,7 @@ export function listCursor(scope: CursorScope) {
       } catch {
         invalidCursor();
       }
-      const shape = payload.safeParse(parsed);
+      const shape = check(payload, parsed);
       if (!shape.success || shape.data.l !== scope.list) invalidCursor();
       const key = shape.data.k;
       const names = Object.keys(key).sort();

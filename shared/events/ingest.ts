@@ -1,4 +1,5 @@
 import { config } from '#shared/config.ts';
+import { check } from '#shared/validation.ts';
 import type { EventConsumer } from './consumers.ts';
 import { eventEnvelope } from './envelope.ts';
 import { recordRejection } from './rejections.ts';
@@ -76,9 +77,9 @@ export async function ingestMessage(
     await recordRejection({ messageId, reason, sizeBytes: size, now: sentAt, ...named });
     return { outcome: 'rejected', reason };
   }
-  const parsed = eventEnvelope.safeParse(json);
+  const parsed = check(eventEnvelope, json);
   if (!parsed.success) {
-    const reason = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    const reason = parsed.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
     await recordRejection({ messageId, reason, sizeBytes: size, now: sentAt, ...named });
     return { outcome: 'rejected', reason };
   }

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import type * as z from 'zod';
 import { config } from '#shared/config.ts';
 import { CORRELATION_HEADER, correlationIdFrom, withCorrelation } from '#shared/correlation.ts';
 import { NotImplementedError } from '#shared/errors.ts';
 import { logger } from '#shared/logger.ts';
 import { inSubsegment } from '#shared/tracing.ts';
+import { check, formatIssues, type Output, type Schema } from '#shared/validation.ts';
 import type { AccessControl } from './access.ts';
 import type { Caller } from './caller.ts';
 import { authentication, authorization } from './middleware/authenticate.ts';
@@ -21,7 +21,7 @@ import type { RouteDef } from './route.ts';
 import { type HttpEvent, type HttpMiddleware, type HttpResult, stateOf } from './types.ts';
 import { parseInput } from './validate.ts';
 
-type Infer<S> = S extends z.ZodType ? z.infer<S> : undefined;
+type Infer<S> = S extends Schema ? Output<S> : undefined;
 
 /** What a handler receives: validated input and the caller. */
 export interface EndpointInput<P, Q, B> {
@@ -60,7 +60,7 @@ export function standardMiddlewares(route: RouteDef, access?: AccessControl): Ht
 }
 
 /** A handler builder for routes: see {@link makeEndpoint}. */
-export type EndpointBuilder = <P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType>(
+export type EndpointBuilder = <P extends Schema, Q extends Schema, B extends Schema>(
   route: RouteDef<P, Q, B>,
   fn: (input: EndpointInput<P, Q, B>) => Promise<Reply> | Reply,
 ) => ReturnType<typeof build>;
@@ -79,12 +79,12 @@ export const endpoint: EndpointBuilder = makeEndpoint();
 
 /**
  * Builds a Lambda handler for a route: the shared middy chain, input validation against the
- * route's zod schemas, then `fn`. The reply is then parsed with the route's response schema, in
+ * route's schemas, then `fn`. The reply is then parsed with the route's response schema, in
  * every environment, and what is sent is the parsed value: fields the schema does not declare
  * are stripped (a whitelist, so a stray internal field such as a hash never leaks), and a reply
  * that breaks its schema or has an undeclared status is a 500 (logged), never a wrong answer.
  */
-function build<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType>(
+function build<P extends Schema, Q extends Schema, B extends Schema>(
   route: RouteDef<P, Q, B>,
   fn: (input: EndpointInput<P, Q, B>) => Promise<Reply> | Reply,
   access: AccessControl | undefined,
@@ -164,14 +164,14 @@ export function conformReply(route: RouteDef, reply: Reply): Reply {
     throw new Error(`Route ${route.id} answered ${reply.status}, which its route table row does not declare`);
   }
   if (!def.schema || reply.raw) return reply;
-  const result = def.schema.safeParse(reply.body);
+  const result = check(def.schema, reply.body);
   if (!result.success) {
     logger.error('response breaks its schema', {
       status: reply.status,
-      issues: result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`),
+      issues: result.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`),
     });
     throw new Error(
-      `Route ${route.id} answered a ${reply.status} body that breaks its schema: ${result.error.message}`,
+      `Route ${route.id} answered a ${reply.status} body that breaks its schema: ${formatIssues(result.issues)}`,
     );
   }
   return { ...reply, body: result.data };

@@ -1,5 +1,6 @@
-import * as z from 'zod';
 import { config } from '#shared/config.ts';
+import { jsonSchemaOf } from '#shared/json-schema.ts';
+import type { Schema } from '#shared/validation.ts';
 import { problemSchema, problemTypeUri } from './problem.ts';
 import { problemNamesFor } from './problem-catalog.ts';
 import { API_PREFIX, type CallerKind, fullPath, type RouteDef } from './route.ts';
@@ -7,24 +8,15 @@ import { bodyOptional, derivedErrors } from './statuses.ts';
 
 type Json = Record<string, unknown>;
 
-const toSchema = (schema: z.ZodType, io: 'input' | 'output'): Json => {
-  const { $schema: _drop, ...rest } = z.toJSONSchema(schema, {
-    io,
-    unrepresentable: 'any',
-    target: 'draft-2020-12',
-  });
-  return rest as Json;
-};
-
 const security: Record<CallerKind, Json[]> = {
   public: [],
   user: [{ sessionJwt: [] }],
   user_or_token: [{ sessionJwt: [] }, { apiToken: [] }],
 };
 
-function parameters(schema: z.ZodType | undefined, where: 'path' | 'query'): Json[] {
+function parameters(schema: Schema | undefined, where: 'path' | 'query'): Json[] {
   if (!schema) return [];
-  const json = toSchema(schema, 'input') as { properties?: Record<string, Json>; required?: string[] };
+  const json = jsonSchemaOf(schema, 'input') as { properties?: Record<string, Json>; required?: string[] };
   return Object.entries(json.properties ?? {}).map(([name, s]) => ({
     name,
     in: where,
@@ -44,7 +36,9 @@ function operation(r: RouteDef): Json {
       description: def.description,
       ...(def.schema || def.contentType
         ? {
-            content: { [type]: { schema: def.schema ? toSchema(def.schema, 'output') : { type: 'string' } } },
+            content: {
+              [type]: { schema: def.schema ? jsonSchemaOf(def.schema, 'output') : { type: 'string' } },
+            },
           }
         : {}),
     };
@@ -55,7 +49,7 @@ function operation(r: RouteDef): Json {
   for (const [status, d] of Object.entries(derivedErrors(r))) {
     const content = {
       [PROBLEM_JSON]: {
-        schema: d.schema ? toSchema(d.schema, 'output') : { $ref: '#/components/schemas/Problem' },
+        schema: d.schema ? jsonSchemaOf(d.schema, 'output') : { $ref: '#/components/schemas/Problem' },
       },
     };
     const headers = d.headers
@@ -105,7 +99,7 @@ function operation(r: RouteDef): Json {
           requestBody: {
             // Derived from the schema: a body schema that accepts no body documents an optional body.
             required: !bodyOptional(r),
-            content: { 'application/json': { schema: toSchema(r.body, 'input') } },
+            content: { 'application/json': { schema: jsonSchemaOf(r.body, 'input') } },
           },
         }
       : {}),
@@ -114,7 +108,7 @@ function operation(r: RouteDef): Json {
 }
 
 /**
- * The OpenAPI 3.1 document of the service, generated from the route table's zod schemas.
+ * The OpenAPI 3.1 document of the service, generated from the route table's schemas.
  * `version` defaults to SERVICE_VERSION (the stacks pass one at synth, where no settings are read).
  */
 export function buildOpenApi(routes: RouteDef[], serverUrl?: string, version?: string): Json {
@@ -140,7 +134,7 @@ export function buildOpenApi(routes: RouteDef[], serverUrl?: string, version?: s
     servers: serverUrl ? [{ url: serverUrl }] : [],
     paths,
     components: {
-      schemas: { Problem: toSchema(problemSchema, 'output') },
+      schemas: { Problem: jsonSchemaOf(problemSchema, 'output') },
       securitySchemes: {
         sessionJwt: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'PronaFlow session' },
         apiToken: { type: 'http', scheme: 'bearer', description: 'Personal access token (pfi_…)' },

@@ -1,5 +1,6 @@
-import * as z from 'zod';
+import * as v from 'valibot';
 import type { FieldError } from '#shared/errors.ts';
+import { int } from '#shared/validation.ts';
 
 /**
  * At most this many field errors are listed (the rest are counted in `errors_omitted`), each path
@@ -9,24 +10,24 @@ export const MAX_PROBLEM_ERRORS = 20;
 export const MAX_PROBLEM_TEXT = 300;
 
 /** RFC 9457 problem details, the body of every error response. */
-export const problemSchema = z
-  .object({
-    type: z.string(),
-    title: z.string(),
-    status: z.number().int(),
-    detail: z.string(),
-    instance: z.string().optional(),
-    request_id: z.string().optional(),
-    errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
-    errors_omitted: z
-      .number()
-      .int()
-      .optional()
-      .describe(`How many more field errors there were beyond the first ${MAX_PROBLEM_ERRORS} listed`),
-  })
-  .catchall(z.unknown());
+export const problemEntries = {
+  type: v.string(),
+  title: v.string(),
+  status: int(),
+  detail: v.string(),
+  instance: v.optional(v.string()),
+  request_id: v.optional(v.string()),
+  errors: v.optional(v.array(v.object({ path: v.string(), message: v.string() }))),
+  errors_omitted: v.optional(
+    v.pipe(
+      int(),
+      v.description(`How many more field errors there were beyond the first ${MAX_PROBLEM_ERRORS} listed`),
+    ),
+  ),
+};
+export const problemSchema = v.objectWithRest(problemEntries, v.unknown());
 
-export type Problem = z.infer<typeof problemSchema>;
+export type Problem = v.InferOutput<typeof problemSchema>;
 
 /**
  * Where problem `type` URIs live: a stable public address (the same in every stage, so clients may

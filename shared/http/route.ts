@@ -1,7 +1,7 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import type * as z from 'zod';
 import type { BucketId } from '#shared/bucket-catalog.ts';
 import type { QueueId } from '#shared/queue-catalog.ts';
+import type { Schema } from '#shared/validation.ts';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -27,17 +27,13 @@ export type RateLimitClass = 'api' | 'management' | 'exempt';
 
 export interface ResponseDef {
   description: string;
-  schema?: z.ZodType;
+  schema?: Schema;
   /** Content type when not JSON (e.g. `text/html`). */
   contentType?: string;
 }
 
 /** One row of the route table. */
-export interface RouteDef<
-  P extends z.ZodType = z.ZodType,
-  Q extends z.ZodType = z.ZodType,
-  B extends z.ZodType = z.ZodType,
-> {
+export interface RouteDef<P extends Schema = Schema, Q extends Schema = Schema, B extends Schema = Schema> {
   /** Stable identifier; also the OpenAPI operationId and the Lambda's logical name. */
   id: string;
   method: HttpMethod;
@@ -98,11 +94,9 @@ export type Grant =
 export const API_PREFIX = '/v1/integration';
 
 /** Declares a route with its schemas' types carried through to the handler. */
-export function route<
-  P extends z.ZodType = z.ZodType,
-  Q extends z.ZodType = z.ZodType,
-  B extends z.ZodType = z.ZodType,
->(def: RouteDef<P, Q, B>): RouteDef<P, Q, B> {
+export function route<P extends Schema = Schema, Q extends Schema = Schema, B extends Schema = Schema>(
+  def: RouteDef<P, Q, B>,
+): RouteDef<P, Q, B> {
   return def;
 }
 
@@ -137,7 +131,7 @@ export interface RouteDefaults {
 }
 
 /** A feature's route row: what the feature's {@link RouteDefaults} state may be left out (or overridden). */
-export type RouteRow<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType> = Omit<
+export type RouteRow<P extends Schema, Q extends Schema, B extends Schema> = Omit<
   RouteDef<P, Q, B>,
   'tag' | 'auth' | 'scopes'
 > &
@@ -149,7 +143,7 @@ export type RouteRow<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodTy
  * merged: what a row lists is all it gets beyond {@link routeGrants}' implied ones).
  */
 export function featureRoute(defaults: RouteDefaults) {
-  return <P extends z.ZodType = z.ZodType, Q extends z.ZodType = z.ZodType, B extends z.ZodType = z.ZodType>(
+  return <P extends Schema = Schema, Q extends Schema = Schema, B extends Schema = Schema>(
     row: RouteRow<P, Q, B>,
   ): RouteDef<P, Q, B> => {
     const auth = row.auth ?? defaults.auth;

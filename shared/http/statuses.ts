@@ -4,30 +4,42 @@
  * does. Statuses only a handler knows (409, 502, a provider's 503…) are declared in the row's
  * `responses`, with {@link problemResponse}.
  */
-import * as z from 'zod';
-import { problemSchema } from './problem.ts';
+import * as v from 'valibot';
+import type { Schema } from '#shared/validation.ts';
+import { problemEntries, problemSchema } from './problem.ts';
 import type { ResponseDef, RouteDef } from './route.ts';
 
 /** A row's declaration of an error a handler can answer, with the problem+json schema. */
-export const problemResponse = (description: string, schema: z.ZodType = problemSchema): ResponseDef => ({
+export const problemResponse = (description: string, schema: Schema = problemSchema): ResponseDef => ({
   description,
   schema,
 });
 
 /** The 403 the authorization middleware answers names what was missing. */
-export const forbiddenProblemSchema = problemSchema.extend({
-  required_scopes: z.array(z.string()).optional().describe('The scopes of which the caller lacks every one'),
-  required_role: z.enum(['admin', 'operator']).optional().describe('The role the caller lacks'),
-});
+export const forbiddenProblemSchema = v.objectWithRest(
+  {
+    ...problemEntries,
+    required_scopes: v.optional(
+      v.pipe(v.array(v.string()), v.description('The scopes of which the caller lacks every one')),
+    ),
+    required_role: v.optional(
+      v.pipe(v.picklist(['admin', 'operator']), v.description('The role the caller lacks')),
+    ),
+  },
+  v.unknown(),
+);
 
 /** The 501 of a pending route names the missing capability. */
-export const notImplementedProblemSchema = problemSchema.extend({ capability: z.string() });
+export const notImplementedProblemSchema = v.objectWithRest(
+  { ...problemEntries, capability: v.string() },
+  v.unknown(),
+);
 
 /** A status the shared chain can answer for a route, and why. */
 export interface DerivedError {
   description: string;
   /** Problem schema (default: the plain problem, `#/components/schemas/Problem`). */
-  schema?: z.ZodType;
+  schema?: Schema;
   /** Response headers the answer carries. */
   headers?: Record<string, { description: string; required?: boolean }>;
 }
@@ -99,5 +111,5 @@ export function declaredStatuses(r: RouteDef): number[] {
 
 /** False when the body schema accepts no body at all (the request body is then required). */
 export function bodyOptional(r: RouteDef): boolean {
-  return !!r.body && r.body.safeParse(undefined).success;
+  return !!r.body && v.safeParse(r.body, undefined).success;
 }

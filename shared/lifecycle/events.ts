@@ -1,6 +1,7 @@
-import * as z from 'zod';
+import * as v from 'valibot';
 import type { CascadeKind } from '#shared/cascade.ts';
 import type { PronaFlowEvent } from '#shared/events/envelope.ts';
+import { check } from '#shared/validation.ts';
 
 /** PronaFlow's deletion events and the subject each names (the documented event schema). */
 export const LIFECYCLE_EVENTS = {
@@ -16,11 +17,11 @@ export const LIFECYCLE_EVENTS = {
 
 export const LIFECYCLE_EVENT_TYPES = Object.keys(LIFECYCLE_EVENTS);
 
-const id = z.string().min(1).max(128);
+const id = v.pipe(v.string(), v.minLength(1), v.maxLength(128));
 const dataOf = {
-  user: z.object({ user_id: id }),
-  plugin: z.object({ plugin_id: id }),
-  oauth_app: z.object({ oauth_app_id: id }),
+  user: v.object({ user_id: id }),
+  plugin: v.object({ plugin_id: id }),
+  oauth_app: v.object({ oauth_app_id: id }),
 };
 
 /** The subject a deletion event names, or undefined when its data is not valid. */
@@ -30,15 +31,15 @@ export function subjectOf(event: PronaFlowEvent): { kind: CascadeKind; id: strin
     case 'workspace':
       return { kind, id: event.workspace_id };
     case 'user': {
-      const data = dataOf.user.safeParse(event.data);
+      const data = check(dataOf.user, event.data);
       return data.success ? { kind, id: data.data.user_id } : undefined;
     }
     case 'plugin': {
-      const data = dataOf.plugin.safeParse(event.data);
+      const data = check(dataOf.plugin, event.data);
       return data.success ? { kind, id: data.data.plugin_id } : undefined;
     }
     case 'oauth_app': {
-      const data = dataOf.oauth_app.safeParse(event.data);
+      const data = check(dataOf.oauth_app, event.data);
       return data.success ? { kind, id: data.data.oauth_app_id } : undefined;
     }
     default:

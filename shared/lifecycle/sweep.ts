@@ -4,10 +4,11 @@
  * it is done; the cascade record keeps the step and the cursor, so an invocation that times out
  * or a message seen twice resumes at the last page applied (pages are idempotent).
  */
-import * as z from 'zod';
+import * as v from 'valibot';
 import type { CascadeKind, CascadeParticipant } from '#shared/cascade.ts';
 import { logger } from '#shared/logger.ts';
 import { sendJson } from '#shared/queues.ts';
+import { check } from '#shared/validation.ts';
 import { advanceCascade, type CascadeRecord, findCascade, subjectOfRecord } from './cascades.ts';
 import { reportCascade } from './status.ts';
 
@@ -22,14 +23,18 @@ export const SWEEP_PAGE_ITEMS = 200;
  */
 export const STALL_SECONDS = 240;
 
-const kindSchema = z.enum(['user', 'workspace', 'plugin', 'oauth_app']);
-const kickSchema = z.object({ kind: kindSchema, id: z.string().min(1), seq: z.number().int().positive() });
-export type CascadeKick = z.infer<typeof kickSchema>;
+const kindSchema = v.picklist(['user', 'workspace', 'plugin', 'oauth_app']);
+const kickSchema = v.object({
+  kind: kindSchema,
+  id: v.pipe(v.string(), v.minLength(1)),
+  seq: v.pipe(v.number(), v.safeInteger(), v.gtValue(0)),
+});
+export type CascadeKick = v.InferOutput<typeof kickSchema>;
 
 /** A sweep message from its body, or undefined when it is none. */
 export function parseKick(body: string): CascadeKick | undefined {
   try {
-    const parsed = kickSchema.safeParse(JSON.parse(body));
+    const parsed = check(kickSchema, JSON.parse(body));
     return parsed.success ? parsed.data : undefined;
   } catch {
     return undefined;

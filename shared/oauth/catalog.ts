@@ -1,6 +1,7 @@
 import { readFileSync, statSync } from 'node:fs';
-import * as z from 'zod';
+import * as v from 'valibot';
 import { ConfigError, config, registerSettingsCheck } from '#shared/config.ts';
+import { check, record, superRefine, url } from '#shared/validation.ts';
 import { checkProviderUrl } from './urls.ts';
 
 /**
@@ -8,50 +9,58 @@ import { checkProviderUrl } from './urls.ts';
  * an `OAUTH_APPS_FILE` entry uses. Never holds a secret: client credentials live in the secret
  * `oauth/<id>` (see credentials.ts).
  */
-export const oauthAppSchema = z
-  .object({
-    id: z
-      .string()
-      .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'lowercase letters, digits, - and _ (max 63)')
-      .describe('Catalog id, also the name of the client-credentials secret `oauth/<id>`'),
-    name: z.string().min(1).max(100),
-    description: z.string().max(500).default(''),
-    logo_url: z.url().nullable().default(null),
-    authorize_url: z.url().describe('Authorization endpoint (RFC 6749 §3.1)'),
-    token_url: z.url().describe('Token endpoint (RFC 6749 §3.2)'),
-    revoke_url: z
-      .url()
-      .nullable()
-      .default(null)
-      .describe('Revocation endpoint (RFC 7009); null when the provider has none'),
-    scopes: z.array(z.string().min(1).max(200)).max(200).describe('Scopes a connection may request'),
-    default_scopes: z.array(z.string().min(1).max(200)).default([]).describe('Requested when none are given'),
-    pkce: z.boolean().describe('Whether the provider supports PKCE (S256)'),
-    scope_separator: z.enum([' ', ',']).default(' ').describe('How the provider joins scopes'),
-    token_auth_method: z
-      .enum(['client_secret_basic', 'client_secret_post'])
-      .default('client_secret_basic')
-      .describe('How the client authenticates at the token endpoint'),
-    authorize_params: z
-      .record(z.string(), z.string())
-      .default({})
-      .describe('Extra query parameters of the authorization request (e.g. access_type=offline)'),
-    api_base_url: z
-      .url()
-      .nullable()
-      .default(null)
-      .describe("Base URL of the provider's API that sync adapters call (e.g. https://api.github.com)"),
-    sync_adapter: z
-      .string()
-      .regex(/^[a-z][a-z0-9_-]{0,30}$/)
-      .nullable()
-      .default(null)
-      .describe(
-        'The data sync adapter that reads and writes this provider (`github`, `slack`); null: no sync',
+export const oauthAppSchema = v.pipe(
+  v.strictObject(
+    v.object({
+      id: v.pipe(
+        v.string(),
+        v.regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'lowercase letters, digits, - and _ (max 63)'),
+        v.description('Catalog id, also the name of the client-credentials secret `oauth/<id>`'),
       ),
-  })
-  .strict()
-  .superRefine((app, ctx) => {
+      name: v.pipe(v.string(), v.minLength(1), v.maxLength(100)),
+      description: v.optional(v.pipe(v.string(), v.maxLength(500)), ''),
+      logo_url: v.optional(v.nullable(url()), null),
+      authorize_url: v.pipe(url(), v.description('Authorization endpoint (RFC 6749 §3.1)')),
+      token_url: v.pipe(url(), v.description('Token endpoint (RFC 6749 §3.2)')),
+      revoke_url: v.pipe(
+        v.optional(v.nullable(url()), null),
+        v.description('Revocation endpoint (RFC 7009); null when the provider has none'),
+      ),
+      scopes: v.pipe(
+        v.array(v.pipe(v.string(), v.minLength(1), v.maxLength(200))),
+        v.maxLength(200),
+        v.description('Scopes a connection may request'),
+      ),
+      default_scopes: v.pipe(
+        v.optional(v.array(v.pipe(v.string(), v.minLength(1), v.maxLength(200))), []),
+        v.description('Requested when none are given'),
+      ),
+      pkce: v.pipe(v.boolean(), v.description('Whether the provider supports PKCE (S256)')),
+      scope_separator: v.pipe(
+        v.optional(v.picklist([' ', ',']), ' '),
+        v.description('How the provider joins scopes'),
+      ),
+      token_auth_method: v.pipe(
+        v.optional(v.picklist(['client_secret_basic', 'client_secret_post']), 'client_secret_basic'),
+        v.description('How the client authenticates at the token endpoint'),
+      ),
+      authorize_params: v.pipe(
+        v.optional(record(v.string(), v.string()), {}),
+        v.description('Extra query parameters of the authorization request (e.g. access_type=offline)'),
+      ),
+      api_base_url: v.pipe(
+        v.optional(v.nullable(url()), null),
+        v.description("Base URL of the provider's API that sync adapters call (e.g. https://api.github.com)"),
+      ),
+      sync_adapter: v.pipe(
+        v.optional(v.nullable(v.pipe(v.string(), v.regex(/^[a-z][a-z0-9_-]{0,30}$/))), null),
+        v.description(
+          'The data sync adapter that reads and writes this provider (`github`, `slack`); null: no sync',
+        ),
+      ),
+    }).entries,
+  ),
+  superRefine((app, ctx) => {
     const allowed = new Set(app.scopes);
     for (const [i, s] of app.default_scopes.entries()) {
       if (!allowed.has(s)) {
@@ -63,11 +72,12 @@ export const oauthAppSchema = z
       const problem = url ? checkProviderUrl(url) : undefined;
       if (problem) ctx.addIssue({ code: 'custom', path: [field], message: problem });
     }
-  });
+  }),
+);
 
-export type OAuthApp = z.output<typeof oauthAppSchema>;
+export type OAuthApp = v.InferOutput<typeof oauthAppSchema>;
 
-const builtIn: z.input<typeof oauthAppSchema>[] = [
+const builtIn: v.InferInput<typeof oauthAppSchema>[] = [
   {
     id: 'github',
     name: 'GitHub',
@@ -158,9 +168,9 @@ export function readAppsFile(file: string): OAuthApp[] {
   } catch (err) {
     throw new CatalogFileError(`OAUTH_APPS_FILE ${file}: ${(err as Error).message}`, { cause: err });
   }
-  const parsed = z.array(oauthAppSchema).max(500).safeParse(raw);
+  const parsed = check(v.pipe(v.array(oauthAppSchema), v.maxLength(500)), raw);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `[${i.path.join('.')}] ${i.message}`);
+    const problems = parsed.issues.map((i) => `[${i.path.join('.')}] ${i.message}`);
     throw new CatalogFileError(`OAUTH_APPS_FILE ${file} is not a valid app list: ${problems.join('; ')}`);
   }
   const ids = new Set<string>();
@@ -183,7 +193,7 @@ export function catalog(): Map<string, OAuthApp> {
   const key = `${file ?? ''}|${file ? statSync(file, { throwIfNoEntry: false })?.mtimeMs : ''}|${cfg.ALLOW_LOOPBACK_TARGETS}`;
   if (cache?.key === key) return cache.apps;
   const apps = new Map<string, OAuthApp>();
-  for (const app of builtIn) apps.set(app.id, oauthAppSchema.parse(app));
+  for (const app of builtIn) apps.set(app.id, v.parse(oauthAppSchema, app));
   if (file) for (const app of readAppsFile(file)) apps.set(app.id, app);
   cache = { key, apps };
   return apps;

@@ -1,13 +1,14 @@
-import * as z from 'zod';
+import * as v from 'valibot';
 import { ServiceUnavailableError } from '#shared/errors.ts';
 import { logger } from '#shared/logger.ts';
 import { secrets } from '#shared/secrets.ts';
+import { check } from '#shared/validation.ts';
 
-const clientCredentialsSchema = z.object({
-  client_id: z.string().min(1),
-  client_secret: z.string().min(1),
+const clientCredentialsSchema = v.object({
+  client_id: v.pipe(v.string(), v.minLength(1)),
+  client_secret: v.pipe(v.string(), v.minLength(1)),
 });
-export type ClientCredentials = z.infer<typeof clientCredentialsSchema>;
+export type ClientCredentials = v.InferOutput<typeof clientCredentialsSchema>;
 
 /** Name of the secret holding an app's client credentials (relative to SECRETS_PREFIX). */
 export const credentialsSecretName = (appId: string) => `oauth/${appId}`;
@@ -31,7 +32,7 @@ export async function clientCredentials(appId: string): Promise<ClientCredential
   } catch {
     parsed = undefined;
   }
-  const result = clientCredentialsSchema.safeParse(parsed);
+  const result = check(clientCredentialsSchema, parsed);
   if (!result.success) {
     logger.error('oauth client credentials secret is malformed', { oauth_app_id: appId });
     throw unavailable();

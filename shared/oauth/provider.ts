@@ -1,9 +1,10 @@
-import * as z from 'zod';
+import * as v from 'valibot';
 import { config } from '#shared/config.ts';
 import { UpstreamError } from '#shared/errors.ts';
 import { logger } from '#shared/logger.ts';
 import { type PinnedResponse, requestChecked } from '#shared/net/pinned-http.ts';
 import { UnsafeTargetError } from '#shared/net/url-guard.ts';
+import { check, coerceNumber } from '#shared/validation.ts';
 import type { OAuthApp } from './catalog.ts';
 import type { ClientCredentials } from './credentials.ts';
 import { checkProviderUrl } from './urls.ts';
@@ -37,23 +38,18 @@ export class ProviderError extends UpstreamError {
 }
 
 /** A token endpoint's answer (RFC 6749 §5.1), validated; unknown members are ignored. */
-export const tokenResponseSchema = z.object({
-  access_token: z.string().min(1).max(8192),
-  token_type: z.string().max(40).optional(),
-  expires_in: z.coerce
-    .number()
-    .int()
-    .positive()
-    .max(10 * 366 * 86400)
-    .optional(),
-  refresh_token: z.string().min(1).max(8192).optional(),
-  scope: z.union([z.string().max(4000), z.array(z.string())]).optional(),
+export const tokenResponseSchema = v.object({
+  access_token: v.pipe(v.string(), v.minLength(1), v.maxLength(8192)),
+  token_type: v.optional(v.pipe(v.string(), v.maxLength(40))),
+  expires_in: v.optional(v.pipe(coerceNumber(), v.safeInteger(), v.gtValue(0), v.maxValue(10 * 366 * 86400))),
+  refresh_token: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(8192))),
+  scope: v.optional(v.union([v.pipe(v.string(), v.maxLength(4000)), v.array(v.string())])),
 });
-export type TokenResponse = z.infer<typeof tokenResponseSchema>;
+export type TokenResponse = v.InferOutput<typeof tokenResponseSchema>;
 
-const errorResponseSchema = z.object({
-  error: z.string().min(1),
-  error_description: z.string().optional(),
+const errorResponseSchema = v.object({
+  error: v.pipe(v.string(), v.minLength(1)),
+  error_description: v.optional(v.string()),
 });
 
 /** Scopes as a provider lists them: space- or comma-separated, or an array. */
@@ -202,7 +198,7 @@ function providerFailure(
   what: string,
   secrets: string[],
 ): ProviderError {
-  const parsed = errorResponseSchema.safeParse(body);
+  const parsed = check(errorResponseSchema, body);
   const code = parsed.success
     ? (redact(clean(parsed.data.error, 64), secrets) ?? 'invalid_response')
     : undefined;
@@ -230,7 +226,7 @@ async function tokenRequest(
   if (status !== 200 || slackFailure || (typeof body === 'object' && body !== null && 'error' in body)) {
     throw providerFailure(app, status, body, what, secrets);
   }
-  const parsed = tokenResponseSchema.safeParse(body);
+  const parsed = check(tokenResponseSchema, body);
   if (!parsed.success) {
     throw new ProviderError(
       app.id,

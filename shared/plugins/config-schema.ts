@@ -57,7 +57,16 @@
  *   `dropped`), while a value the new schema refuses, or a new required field without default,
  *   is an error.
  */
-import * as z from 'zod';
+import * as v from 'valibot';
+import {
+  DEFAULT,
+  int,
+  type RefineCtx,
+  record,
+  refine,
+  type Schema,
+  superRefine,
+} from '#shared/validation.ts';
 import { compilePattern, patternProblem } from './config-schema-regex.ts';
 
 /** What a secret field reads as. */
@@ -80,12 +89,13 @@ const KEY_MESSAGE = `property names must match ${KEY.source}`;
 const SCALAR_TYPES = ['string', 'integer', 'number', 'boolean'] as const;
 
 /** A keyword that the field's type does not take. */
-const notFor = (message: string) => z.never({ error: message }).optional();
+const notFor = (message: string) => v.optional(v.never(message));
 
-const text = (max: number) => z.string().max(max);
-const lengthBound = z.int().min(0).max(LIMITS.maxLength);
-const itemsBound = z.int().min(0).max(LIMITS.maxItems);
-const enumOf = <T extends z.ZodType>(value: T) => z.array(value).min(1).max(LIMITS.enumValues).optional();
+const text = (max: number) => v.pipe(v.string(), v.maxLength(max));
+const lengthBound = v.pipe(int(), v.minValue(0), v.maxValue(LIMITS.maxLength));
+const itemsBound = v.pipe(int(), v.minValue(0), v.maxValue(LIMITS.maxItems));
+const enumOf = <T extends Schema>(value: T) =>
+  v.optional(v.pipe(v.array(value), v.minLength(1), v.maxLength(LIMITS.enumValues)));
 
 /** Keywords refused on every non-string scalar, with a message naming the type that takes them. */
 const stringOnly = {
@@ -110,46 +120,46 @@ const arrayOnly = {
  */
 function scalarShapes(asItem: boolean) {
   const common = {
-    title: text(LIMITS.title).optional(),
-    description: text(LIMITS.description).optional(),
-    default: asItem ? notFor('items may not have a default (give the array one)') : z.unknown().optional(),
+    title: v.optional(text(LIMITS.title)),
+    description: v.optional(text(LIMITS.description)),
+    default: asItem ? notFor('items may not have a default (give the array one)') : v.optional(v.unknown()),
   };
   return [
-    z.strictObject({
-      type: z.literal('string'),
+    v.strictObject({
+      type: v.literal('string'),
       ...common,
-      enum: enumOf(z.string().max(LIMITS.enumStringLength)),
-      minLength: lengthBound.optional(),
-      maxLength: lengthBound.optional(),
-      pattern: text(LIMITS.patternLength).optional(),
+      enum: enumOf(v.pipe(v.string(), v.maxLength(LIMITS.enumStringLength))),
+      minLength: v.optional(lengthBound),
+      maxLength: v.optional(lengthBound),
+      pattern: v.optional(text(LIMITS.patternLength)),
       secret: asItem
         ? notFor('items may not be secret (make the whole field a string)')
-        : z.literal(true).optional(),
+        : v.optional(v.literal(true)),
       ...numericOnly,
       ...arrayOnly,
     }),
-    z.strictObject({
-      type: z.literal('integer'),
+    v.strictObject({
+      type: v.literal('integer'),
       ...common,
-      enum: enumOf(z.int()),
-      minimum: z.int().optional(),
-      maximum: z.int().optional(),
+      enum: enumOf(int()),
+      minimum: v.optional(int()),
+      maximum: v.optional(int()),
       ...stringOnly,
       ...arrayOnly,
     }),
-    z.strictObject({
-      type: z.literal('number'),
+    v.strictObject({
+      type: v.literal('number'),
       ...common,
-      enum: enumOf(z.number()),
-      minimum: z.number().optional(),
-      maximum: z.number().optional(),
+      enum: enumOf(v.number()),
+      minimum: v.optional(v.number()),
+      maximum: v.optional(v.number()),
       ...stringOnly,
       ...arrayOnly,
     }),
-    z.strictObject({
-      type: z.literal('boolean'),
+    v.strictObject({
+      type: v.literal('boolean'),
       ...common,
-      enum: enumOf(z.boolean()),
+      enum: enumOf(v.boolean()),
       ...stringOnly,
       ...numericOnly,
       ...arrayOnly,
@@ -157,65 +167,65 @@ function scalarShapes(asItem: boolean) {
   ] as const;
 }
 
-const itemField = z
-  .discriminatedUnion('type', [...scalarShapes(true)], {
-    error: (iss) =>
-      iss.code === 'invalid_union' && 'note' in iss
+const itemField = v.pipe(
+  v.variant(
+    'type',
+    [...scalarShapes(true)],
+    // An object whose `type` names no shape; anything else keeps the usual wording.
+    (iss) =>
+      iss.path?.length
         ? `type must be one of ${SCALAR_TYPES.join(', ')} (nested arrays are not supported)`
-        : undefined,
-  })
-  .superRefine((field, ctx) => checkField(field, ctx));
+        : DEFAULT,
+  ),
+  superRefine((field, ctx) => checkField(field, ctx)),
+);
 
-const arrayField = z.strictObject({
-  type: z.literal('array'),
-  title: text(LIMITS.title).optional(),
-  description: text(LIMITS.description).optional(),
-  default: z.unknown().optional(),
+const arrayField = v.strictObject({
+  type: v.literal('array'),
+  title: v.optional(text(LIMITS.title)),
+  description: v.optional(text(LIMITS.description)),
+  default: v.optional(v.unknown()),
   items: itemField,
-  minItems: itemsBound.optional(),
-  maxItems: itemsBound.optional(),
+  minItems: v.optional(itemsBound),
+  maxItems: v.optional(itemsBound),
   enum: notFor('enum does not apply to array fields (put it on items)'),
   ...stringOnly,
   ...numericOnly,
 });
 
-const field = z
-  .discriminatedUnion('type', [...scalarShapes(false), arrayField], {
-    error: (iss) =>
-      iss.code === 'invalid_union' && 'note' in iss
-        ? `type must be one of ${[...SCALAR_TYPES, 'array'].join(', ')}`
-        : undefined,
-  })
-  .superRefine((f, ctx) => checkField(f, ctx));
+const field = v.pipe(
+  v.variant('type', [...scalarShapes(false), arrayField], (iss) =>
+    iss.path?.length ? `type must be one of ${[...SCALAR_TYPES, 'array'].join(', ')}` : DEFAULT,
+  ),
+  superRefine((f, ctx) => checkField(f, ctx)),
+);
 
 /**
  * The configuration schema of a plugin manifest, checked when the manifest is published. Its
  * output is what {@link validateConfiguration} and the other functions here take.
  */
-export const configSchema = z
-  .strictObject({
-    type: z.literal('object', { error: 'type must be "object"' }),
-    // zod's record drops a `__proto__` key without a word: refuse it before it gets there.
-    properties: z
-      .unknown()
-      .superRefine((raw, ctx) => {
-        if (typeof raw === 'object' && raw !== null && Object.hasOwn(raw, '__proto__')) {
-          ctx.addIssue({ code: 'custom', path: ['__proto__'], message: KEY_MESSAGE });
-        }
-      })
-      .pipe(
-        z
-          .record(z.string().regex(KEY), field, {
-            error: (iss) => (iss.code === 'invalid_key' ? KEY_MESSAGE : undefined),
-          })
-          .refine((p) => Object.keys(p).length <= LIMITS.properties, {
-            message: `At most ${LIMITS.properties} properties`,
-          }),
+export const configSchema = v.pipe(
+  v.strictObject({
+    type: v.literal('object', 'type must be "object"'),
+    // A record drops a `__proto__` key without a word: refuse it before it gets there.
+    properties: v.pipe(
+      v.pipe(
+        v.unknown(),
+        superRefine((raw, ctx) => {
+          if (typeof raw === 'object' && raw !== null && Object.hasOwn(raw, '__proto__')) {
+            ctx.addIssue({ code: 'custom', path: ['__proto__'], message: KEY_MESSAGE });
+          }
+        }),
       ),
-    required: z.array(z.string()).max(LIMITS.properties).optional(),
-    additionalProperties: z.literal(false, { error: 'additionalProperties may only be false' }).optional(),
-  })
-  .superRefine((schema, ctx) => {
+      v.pipe(
+        record(v.pipe(v.string(), v.regex(KEY)), field, KEY_MESSAGE),
+        refine((p) => Object.keys(p).length <= LIMITS.properties, `At most ${LIMITS.properties} properties`),
+      ),
+    ),
+    required: v.optional(v.pipe(v.array(v.string()), v.maxLength(LIMITS.properties))),
+    additionalProperties: v.optional(v.literal(false, 'additionalProperties may only be false')),
+  }),
+  superRefine((schema, ctx) => {
     const seen = new Set<string>();
     for (const [i, name] of (schema.required ?? []).entries()) {
       if (!Object.hasOwn(schema.properties, name)) {
@@ -229,14 +239,15 @@ export const configSchema = z
       }
       seen.add(name);
     }
-  });
+  }),
+);
 
-export type ConfigSchema = z.output<typeof configSchema>;
+export type ConfigSchema = v.InferOutput<typeof configSchema>;
 export type ConfigField = ConfigSchema['properties'][string];
 type ScalarField = Exclude<ConfigField, { type: 'array' }>;
 
 /** The consistency of one field: bounds in order, enum and default valid against the field. */
-function checkField(f: ConfigField, ctx: z.RefinementCtx): void {
+function checkField(f: ConfigField, ctx: RefineCtx): void {
   const issue = (path: PropertyKey[], message: string) => ctx.addIssue({ code: 'custom', path, message });
   if ((f.type === 'integer' || f.type === 'number') && f.minimum !== undefined && f.maximum !== undefined) {
     if (f.minimum > f.maximum) issue(['minimum'], 'minimum must be at most maximum');

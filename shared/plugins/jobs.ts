@@ -11,7 +11,7 @@
  *   with it), then the versions, the packages and the plugin itself.
  */
 import { DeleteCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import * as z from 'zod';
+import * as v from 'valibot';
 import { writeAudited } from '#shared/audit/log.ts';
 import { addServiceCounters, counterTransactItems } from '#shared/counters.ts';
 import { db, tableName } from '#shared/db/client.ts';
@@ -21,6 +21,7 @@ import { logger } from '#shared/logger.ts';
 import { metrics } from '#shared/metrics.ts';
 import { bucketName, deleteObject } from '#shared/objects.ts';
 import { sendJson } from '#shared/queues.ts';
+import { check, record } from '#shared/validation.ts';
 import { installationAudit } from './audit.ts';
 import { revalidate } from './config-schema.ts';
 import { installationMove } from './counters.ts';
@@ -41,16 +42,16 @@ export type PluginJob =
   | { kind: 'rollout'; plugin_id: string; version: string; after?: Record<string, unknown> }
   | { kind: 'delete'; plugin_id: string; after?: Record<string, unknown> };
 
-const key = z.record(z.string(), z.unknown()).optional();
-const jobSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('rollout'), plugin_id: z.string(), version: z.string(), after: key }),
-  z.object({ kind: z.literal('delete'), plugin_id: z.string(), after: key }),
+const key = v.optional(record(v.string(), v.unknown()));
+const jobSchema = v.variant('kind', [
+  v.object({ kind: v.literal('rollout'), plugin_id: v.string(), version: v.string(), after: key }),
+  v.object({ kind: v.literal('delete'), plugin_id: v.string(), after: key }),
 ]);
 
 /** A job from a message body, or undefined when it is none. */
 export function parsePluginJob(body: string): PluginJob | undefined {
   try {
-    const parsed = jobSchema.safeParse(JSON.parse(body));
+    const parsed = check(jobSchema, JSON.parse(body));
     return parsed.success ? (parsed.data as PluginJob) : undefined;
   } catch {
     return undefined;

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import * as v from 'valibot';
 import { db, tableName } from '#shared/db/client.ts';
 import { isTransactionCanceled, isTransactionConflict } from '#shared/db/conditions.ts';
 import { transactWrite } from '#shared/db/transact.ts';
@@ -90,7 +91,7 @@ export async function seedCatalog(now = new Date()): Promise<{ seeded: string[] 
   for (const seed of SEED_PLUGINS) {
     const marker = pluginKeys.seedMarker(seed.id);
     const body = seedPackage(seed);
-    const manifest = pluginManifest.parse({
+    const manifest = v.parse(pluginManifest, {
       ...seed,
       package: { size_bytes: body.length, sha256: createHash('sha256').update(body).digest('hex') },
     });

@@ -1,9 +1,10 @@
 import { BatchGetCommand } from '@aws-sdk/lib-dynamodb';
-import * as z from 'zod';
+import * as v from 'valibot';
 import { deletedAmong, tombstoneKeys } from '#shared/auth/deleted.ts';
 import type { SessionContext, WorkspaceStanding } from '#shared/auth/standing.ts';
 import { db, tableName } from '#shared/db/client.ts';
 import { keys } from '#shared/db/keys.ts';
+import { check } from '#shared/validation.ts';
 import { DEFAULT_PLAN, planSchema } from './plans.ts';
 
 /**
@@ -17,10 +18,10 @@ export const membershipKey = (workspaceId: string, user: string) => ({
   sk: `TOKENMEMBER#${encodeURIComponent(user)}`,
 });
 
-const record = z.object({
-  state: z.enum(['removed', 'member', 'admin']),
-  changed_at: z.string().min(1),
-  order: z.string().min(1),
+const record = v.object({
+  state: v.picklist(['removed', 'member', 'admin']),
+  changed_at: v.pipe(v.string(), v.minLength(1)),
+  order: v.pipe(v.string(), v.minLength(1)),
 });
 
 /**
@@ -68,8 +69,8 @@ export async function readSessionContext(workspaceId: string, userId: string): P
   }
   const planItem = items.find((i) => i.sk === 'PLAN');
   const memberItem = items.find((i) => typeof i.sk === 'string' && i.sk.startsWith('TOKENMEMBER#'));
-  const plan = planSchema.safeParse(planItem?.plan);
-  const member = record.safeParse(memberItem);
+  const plan = check(planSchema, planItem?.plan);
+  const member = check(record, memberItem);
   const standing: WorkspaceStanding | undefined = member.success
     ? { state: member.data.state, changedAt: member.data.changed_at, version: member.data.order }
     : undefined;

@@ -1,5 +1,5 @@
 import { TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import * as z from 'zod';
+import * as v from 'valibot';
 import { addServiceCounters, counterTransactItems } from '#shared/counters.ts';
 import { db, tableName } from '#shared/db/client.ts';
 import { isConditionFailed, isTransactionCanceled } from '#shared/db/conditions.ts';
@@ -9,6 +9,7 @@ import { NotFoundError } from '#shared/errors.ts';
 import type { PronaFlowEvent } from '#shared/events/envelope.ts';
 import type { WorkspaceRole } from '#shared/http/caller.ts';
 import { logger } from '#shared/logger.ts';
+import { check } from '#shared/validation.ts';
 import { membershipKey, membershipOrder } from './member-record.ts';
 import { scopesBeyondRole } from './scopes.ts';
 import { activeToken } from './token-counters.ts';
@@ -29,12 +30,12 @@ export const MEMBERSHIP_EVENT_TYPES = [
   ...MEMBER_ADDED_TYPES,
 ];
 
-const userId = z.string().min(1).max(128);
-const role = z.enum(['member', 'admin']);
-export const memberRemovedData = z.object({ user_id: userId });
-export const memberRoleChangedData = z.object({ user_id: userId, role });
+const userId = v.pipe(v.string(), v.minLength(1), v.maxLength(128));
+const role = v.picklist(['member', 'admin']);
+export const memberRemovedData = v.object({ user_id: userId });
+export const memberRoleChangedData = v.object({ user_id: userId, role });
 /** A member added without a role is a plain member. */
-export const memberAddedData = z.object({ user_id: userId, role: role.default('member') });
+export const memberAddedData = v.object({ user_id: userId, role: v.optional(role, 'member') });
 
 type Change = { kind: 'removed' } | { kind: 'role'; role: WorkspaceRole };
 
@@ -90,10 +91,11 @@ export async function applyMembershipChange(event: PronaFlowEvent): Promise<'app
 
 function parseChange(event: PronaFlowEvent): (Change & { user: string }) | undefined {
   if (MEMBER_REMOVED_TYPES.includes(event.type)) {
-    const data = memberRemovedData.safeParse(event.data);
+    const data = check(memberRemovedData, event.data);
     return data.success ? { kind: 'removed', user: data.data.user_id } : undefined;
   }
-  const data = (MEMBER_ADDED_TYPES.includes(event.type) ? memberAddedData : memberRoleChangedData).safeParse(
+  const data = check(
+    MEMBER_ADDED_TYPES.includes(event.type) ? memberAddedData : memberRoleChangedData,
     event.data,
   );
   return data.success ? { kind: 'role', role: data.data.role, user: data.data.user_id } : undefined;

@@ -1,5 +1,5 @@
 import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import * as z from 'zod';
+import * as v from 'valibot';
 import { config } from '#shared/config.ts';
 import { db, tableName } from '#shared/db/client.ts';
 import { isConditionFailed } from '#shared/db/conditions.ts';
@@ -7,9 +7,10 @@ import { keys } from '#shared/db/keys.ts';
 import { queryAll } from '#shared/db/query.ts';
 import type { PronaFlowEvent } from '#shared/events/envelope.ts';
 import { logger } from '#shared/logger.ts';
+import { check } from '#shared/validation.ts';
 
-export const planSchema = z.enum(['free', 'pro', 'enterprise']);
-export type Plan = z.infer<typeof planSchema>;
+export const planSchema = v.picklist(['free', 'pro', 'enterprise']);
+export type Plan = v.InferOutput<typeof planSchema>;
 /** A workspace without a `workspace.plan_changed` event yet is on the free plan. */
 export const DEFAULT_PLAN: Plan = 'free';
 
@@ -36,7 +37,7 @@ export async function getWorkspacePlan(workspaceId: string, consistent = false):
       ConsistentRead: consistent,
     }),
   );
-  const plan = planSchema.safeParse(Item?.plan);
+  const plan = check(planSchema, Item?.plan);
   return plan.success ? { plan: plan.data, asOf: Item?.plan_changed_at } : { plan: DEFAULT_PLAN };
 }
 
@@ -60,7 +61,7 @@ export function planUnchangedCheck(workspaceId: string, read: WorkspacePlan) {
   };
 }
 
-export const planChangedData = z.object({ plan: planSchema });
+export const planChangedData = v.object({ plan: planSchema });
 
 /**
  * Applies a `workspace.plan_changed` event: sets the workspace's plan item unless a newer event
@@ -69,7 +70,7 @@ export const planChangedData = z.object({ plan: planSchema });
  * workspace, each guarded the same way. Idempotent: SQS delivers at least once.
  */
 export async function applyPlanChange(event: PronaFlowEvent): Promise<'applied' | 'stale'> {
-  const data = planChangedData.safeParse(event.data);
+  const data = check(planChangedData, event.data);
   if (!data.success) {
     // A malformed event will never become valid: log and acknowledge rather than retry forever.
     logger.warn('workspace.plan_changed with invalid data ignored', { event_id: event.id });

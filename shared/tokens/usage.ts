@@ -1,5 +1,5 @@
 import { BatchWriteCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import * as z from 'zod';
+import * as v from 'valibot';
 import { config } from '#shared/config.ts';
 import { db, tableName } from '#shared/db/client.ts';
 import { keys } from '#shared/db/keys.ts';
@@ -7,23 +7,24 @@ import { queryPage } from '#shared/db/pagination.ts';
 import { ValidationError } from '#shared/errors.ts';
 import { logger } from '#shared/logger.ts';
 import { sendJson } from '#shared/queues.ts';
+import { type CheckResult, check, isoDateTime } from '#shared/validation.ts';
 import type { UsageLogsQuery, usageAggregatesSchema, usageLogPageSchema } from './schemas.ts';
 import { getToken, touchLastUsed } from './token-store.ts';
 
 /** One API call made with a token, as the HTTP layer puts it on the usage queue. */
-export const usageRecord = z.object({
-  id: z.string().min(1).max(128),
-  token_id: z.string().min(1).max(64),
-  user_id: z.string().min(1).max(128),
-  workspace_id: z.string().min(1).max(128),
-  method: z.string().max(10),
-  route: z.string().max(300),
-  status: z.number().int().min(100).max(599),
-  latency_ms: z.number().int().min(0),
-  at: z.iso.datetime(),
-  client_ip: z.string().max(64).nullable(),
+export const usageRecord = v.object({
+  id: v.pipe(v.string(), v.minLength(1), v.maxLength(128)),
+  token_id: v.pipe(v.string(), v.minLength(1), v.maxLength(64)),
+  user_id: v.pipe(v.string(), v.minLength(1), v.maxLength(128)),
+  workspace_id: v.pipe(v.string(), v.minLength(1), v.maxLength(128)),
+  method: v.pipe(v.string(), v.maxLength(10)),
+  route: v.pipe(v.string(), v.maxLength(300)),
+  status: v.pipe(v.number(), v.safeInteger(), v.minValue(100), v.maxValue(599)),
+  latency_ms: v.pipe(v.number(), v.safeInteger(), v.minValue(0)),
+  at: isoDateTime(),
+  client_ip: v.nullable(v.pipe(v.string(), v.maxLength(64))),
 });
-export type UsageRecord = z.infer<typeof usageRecord>;
+export type UsageRecord = v.InferOutput<typeof usageRecord>;
 
 /** Queues a usage record: one SQS message, no DynamoDB call on the request's path. */
 export async function enqueueUsage(record: UsageRecord): Promise<void> {
@@ -56,11 +57,11 @@ export async function recordUsageBatch(messages: { messageId: string; body: stri
   const byKey = new Map<string, { item: Record<string, unknown>; messageIds: string[] }>();
   const latest = new Map<string, { record: UsageRecord; messageIds: string[] }>();
   for (const m of messages) {
-    let parsed: ReturnType<typeof usageRecord.safeParse>;
+    let parsed: CheckResult<UsageRecord>;
     try {
-      parsed = usageRecord.safeParse(JSON.parse(m.body));
+      parsed = check(usageRecord, JSON.parse(m.body));
     } catch {
-      parsed = usageRecord.safeParse(undefined);
+      parsed = check(usageRecord, undefined);
     }
     if (!parsed.success) {
       logger.warn('invalid usage message dropped', { message_id: m.messageId });
@@ -117,7 +118,7 @@ export const AGGREGATE_MAX_LOGS = 10_000;
 const DEFAULT_RANGE_MS = 24 * 3600 * 1000;
 const STATUS_RANGES = { '2xx': [200, 299], '3xx': [300, 399], '4xx': [400, 499], '5xx': [500, 599] } as const;
 
-type Aggregates = z.infer<typeof usageAggregatesSchema>;
+type Aggregates = v.InferOutput<typeof usageAggregatesSchema>;
 type QueryBase = ConstructorParameters<typeof QueryCommand>[0] & {
   ExpressionAttributeNames: Record<string, string>;
   ExpressionAttributeValues: Record<string, unknown>;
@@ -132,7 +133,7 @@ export async function listUsageLogs(
   userId: string,
   q: UsageLogsQuery,
   now = new Date(),
-): Promise<z.infer<typeof usageLogPageSchema>> {
+): Promise<v.InferOutput<typeof usageLogPageSchema>> {
   const to = q.to ? new Date(q.to) : now;
   const from = q.from ? new Date(q.from) : new Date(to.getTime() - DEFAULT_RANGE_MS);
   if (from >= to) {
@@ -189,7 +190,7 @@ export async function listUsageLogs(
       cursor: q.cursor,
     },
   );
-  const data: z.infer<typeof usageLogPageSchema>['data'] = page.items.map((it) => ({
+  const data: v.InferOutput<typeof usageLogPageSchema>['data'] = page.items.map((it) => ({
     id: it.id as string,
     token_id: it.token_id as string,
     method: it.method as string,

@@ -1,7 +1,8 @@
 import { GetQueueAttributesCommand, GetQueueUrlCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
-import * as z from 'zod';
+import * as v from 'valibot';
 import { config } from '#shared/config.ts';
 import { MAX_DELAY_SECONDS, queueUrl, sendJson, sendJsonBatch, sqs } from '#shared/queues.ts';
+import { record } from '#shared/validation.ts';
 import { type DeliveryItem, restartDelivery } from './delivery-store.ts';
 
 /**
@@ -9,77 +10,77 @@ import { type DeliveryItem, restartDelivery } from './delivery-store.ts';
  * carries it so that the first attempt reads nothing. The secrets stay sealed (AES-256-GCM, the
  * endpoint id as AAD), as in the table. Used while at most ENDPOINT_SNAPSHOT_MAX_AGE_MS old.
  */
-export const endpointSnapshot = z.object({
-  id: z.string(),
-  workspace_id: z.string(),
-  url: z.string(),
-  retry_policy: z.enum(['EXPONENTIAL', 'LINEAR', 'NONE']),
-  active: z.boolean(),
-  secret_sealed: z.string(),
-  previous_secret_sealed: z.string().optional(),
-  previous_secret_expires_at: z.string().optional(),
-  consecutive_failures: z.number().int().min(0),
-  read_at: z.string(),
+export const endpointSnapshot = v.object({
+  id: v.string(),
+  workspace_id: v.string(),
+  url: v.string(),
+  retry_policy: v.picklist(['EXPONENTIAL', 'LINEAR', 'NONE']),
+  active: v.boolean(),
+  secret_sealed: v.string(),
+  previous_secret_sealed: v.optional(v.string()),
+  previous_secret_expires_at: v.optional(v.string()),
+  consecutive_failures: v.pipe(v.number(), v.safeInteger(), v.minValue(0)),
+  read_at: v.string(),
 });
-export type EndpointSnapshot = z.infer<typeof endpointSnapshot>;
+export type EndpointSnapshot = v.InferOutput<typeof endpointSnapshot>;
 
 /**
  * The delivery as the fan-out created it, on the job the creating fan-out sends: its first
  * attempt needs no claim (no read, no lease) and is recorded with one conditional write.
  */
-export const freshDelivery = z.object({
-  workspace_id: z.string(),
-  endpoint_id: z.string(),
-  event_id: z.string(),
-  event_type: z.string(),
-  created_at: z.string(),
-  expires_at: z.string(),
-  ttl: z.number().int(),
+export const freshDelivery = v.object({
+  workspace_id: v.string(),
+  endpoint_id: v.string(),
+  event_id: v.string(),
+  event_type: v.string(),
+  created_at: v.string(),
+  expires_at: v.string(),
+  ttl: v.pipe(v.number(), v.safeInteger()),
   /** The stored payload, gzip, base64 (only when small: see FRESH_PAYLOAD_MAX_BYTES). */
-  payload_gz: z.string(),
+  payload_gz: v.string(),
 });
-export type FreshDelivery = z.infer<typeof freshDelivery>;
+export type FreshDelivery = v.InferOutput<typeof freshDelivery>;
 
 /** One delivery attempt to make (attempt = attempts already made in the cycle). */
-export const deliverJob = z.object({
-  kind: z.literal('deliver'),
-  delivery_id: z.string(),
-  cycle: z.number().int().min(0),
-  attempt: z.number().int().min(0),
+export const deliverJob = v.object({
+  kind: v.literal('deliver'),
+  delivery_id: v.string(),
+  cycle: v.pipe(v.number(), v.safeInteger(), v.minValue(0)),
+  attempt: v.pipe(v.number(), v.safeInteger(), v.minValue(0)),
   /** The delivery's endpoint, when the sender knew it (the per-endpoint concurrency limit reads it). */
-  endpoint_id: z.string().optional(),
+  endpoint_id: v.optional(v.string()),
   /** The endpoint as the fan-out read it (fan-out jobs). */
-  endpoint: endpointSnapshot.optional(),
+  endpoint: v.optional(endpointSnapshot),
   /** The delivery as created (the creating fan-out's job): a lease-free first attempt. */
-  fresh: freshDelivery.optional(),
+  fresh: v.optional(freshDelivery),
   /** Not before this time (ISO); the worker re-delays jobs that arrive early (SQS caps delays at 15 min). */
-  not_before: z.string().optional(),
+  not_before: v.optional(v.string()),
   /** How often the job was put back because its delivery was not ready for it. */
-  defers: z.number().int().optional(),
+  defers: v.optional(v.pipe(v.number(), v.safeInteger())),
   /** How often the job was put back because its endpoint had its attempts in flight (see endpoint-gate.ts). */
-  waits: z.number().int().optional(),
+  waits: v.optional(v.pipe(v.number(), v.safeInteger())),
 });
 /** A delivery that FAILED after its last retry; sits in the DLQ, and restarts it when redriven. */
-export const deadJob = z.object({
-  kind: z.literal('dead'),
-  delivery_id: z.string(),
-  cycle: z.number().int().min(0),
-  reason: z.string(),
+export const deadJob = v.object({
+  kind: v.literal('dead'),
+  delivery_id: v.string(),
+  cycle: v.pipe(v.number(), v.safeInteger(), v.minValue(0)),
+  reason: v.string(),
 });
 /** Re-send the failed deliveries of an endpoint in a time range, page by page. */
-export const recoverJob = z.object({
-  kind: z.literal('recover'),
-  workspace_id: z.string(),
-  endpoint_id: z.string(),
-  since: z.string(),
-  until: z.string(),
-  cursor: z.record(z.string(), z.unknown()).optional(),
+export const recoverJob = v.object({
+  kind: v.literal('recover'),
+  workspace_id: v.string(),
+  endpoint_id: v.string(),
+  since: v.string(),
+  until: v.string(),
+  cursor: v.optional(record(v.string(), v.unknown())),
 });
-export const deliveryQueueJob = z.discriminatedUnion('kind', [deliverJob, deadJob, recoverJob]);
-export type DeliverJob = z.infer<typeof deliverJob>;
-export type DeadJob = z.infer<typeof deadJob>;
-export type RecoverJob = z.infer<typeof recoverJob>;
-export type DeliveryQueueJob = z.infer<typeof deliveryQueueJob>;
+export const deliveryQueueJob = v.variant('kind', [deliverJob, deadJob, recoverJob]);
+export type DeliverJob = v.InferOutput<typeof deliverJob>;
+export type DeadJob = v.InferOutput<typeof deadJob>;
+export type RecoverJob = v.InferOutput<typeof recoverJob>;
+export type DeliveryQueueJob = v.InferOutput<typeof deliveryQueueJob>;
 
 /** Seconds until `notBefore`, capped at the SQS maximum (and at `cap`, which tests set to 0). */
 export function delayFor(notBefore: string | undefined, now: Date, cap = MAX_DELAY_SECONDS): number {

@@ -24,7 +24,7 @@ async function measure(name: string, n: number, fn: (i: number) => Promise<unkno
 /**
  * OAuth hot paths without DynamoDB: sealing and opening tokens (AES-256-GCM with the keyring),
  * and a token-endpoint round trip to a fake provider on 127.0.0.1 (code exchange and refresh,
- * including zod validation of the answer). Prints a table; asserts nothing.
+ * including schema validation of the answer). Prints a table; asserts nothing.
  */
 export async function benchOAuth(): Promise<void> {
   process.env.ALLOW_LOOPBACK_TARGETS = 'true';

@@ -1,4 +1,5 @@
 import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
+import * as v from 'valibot';
 import { db, tableName } from '#shared/db/client.ts';
 import { pluginKeys } from '#shared/plugins/keys.ts';
 import { compareVersions, pluginManifest } from '#shared/plugins/manifest.ts';
@@ -13,7 +14,7 @@ export async function putPublishedPlugins(ids: string[], versions: string[] = ['
   const current = [...versions].sort(compareVersions).at(-1) as string;
   const items: (PluginItem | VersionItem)[] = [];
   for (const id of ids) {
-    const manifest = pluginManifest.parse({
+    const manifest = v.parse(pluginManifest, {
       id,
       name: id,
       version: current,

@@ -2,6 +2,7 @@
  * The deploy-time keyring initializer: writes a keyring shared/crypto.ts can use, never replaces a
  * valid one, and always answers CloudFormation (a missing answer hangs the stack for an hour).
  */
+
 import {
   GetSecretValueCommand,
   PutSecretValueCommand,
@@ -9,6 +10,7 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import type { CloudFormationCustomResourceEvent, Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
+import * as v from 'valibot';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { handler, isValidKeyring } from '#infra/constructs/keyring/init-handler.ts';
 import { keyringSchema, newKeyring } from '#shared/crypto.ts';
@@ -61,7 +63,7 @@ describe('keyring initializer', () => {
     expect(put).toHaveLength(1);
     expect(put[0]!.args[0].input.SecretId).toBe(SECRET_ARN);
     const written = put[0]!.args[0].input.SecretString!;
-    const ring = keyringSchema.parse(JSON.parse(written));
+    const ring = v.parse(keyringSchema, JSON.parse(written));
     expect(Buffer.from(ring.keys[ring.current]!, 'base64')).toHaveLength(32);
     expect(isValidKeyring(written)).toBe(true);
 

@@ -126,7 +126,7 @@ describe('feature registry', () => {
   });
 
   it('names only real settings, and every setting belongs to a feature or the platform', () => {
-    const known = Object.keys(configSchema.shape);
+    const known = Object.keys(configSchema.entries);
     const claimed = features.flatMap((f) => f.settings ?? []);
     for (const s of claimed) expect(known, s).toContain(s);
     expect(known.filter((k) => !claimed.includes(k) && !PLATFORM_SETTINGS.includes(k))).toEqual([]);
@@ -171,7 +171,9 @@ describe('route table', () => {
   it('declares path parameters for every {param} in a path, and only those', () => {
     for (const r of routeList) {
       const inPath = [...r.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort();
-      const declared = r.params ? Object.keys((r.params as unknown as { shape: object }).shape).sort() : [];
+      const declared = r.params
+        ? Object.keys((r.params as unknown as { entries: object }).entries).sort()
+        : [];
       expect(declared, r.id).toEqual(inPath);
     }
   });

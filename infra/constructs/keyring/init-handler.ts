@@ -7,12 +7,14 @@
  * one untouched (keys are rotated by adding to the keyring, see shared/crypto.ts), and on delete
  * it does nothing (the secret is retained).
  */
+
 import {
   GetSecretValueCommand,
   PutSecretValueCommand,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import type { CloudFormationCustomResourceEvent, Context } from 'aws-lambda';
+import * as v from 'valibot';
 import { keyringSchema, newKeyring, newPseudonymKey } from '#shared/crypto.ts';
 
 let client: SecretsManagerClient | undefined;
@@ -25,7 +27,7 @@ function sm(): SecretsManagerClient {
 export function isValidKeyring(raw: string | undefined): boolean {
   if (!raw) return false;
   try {
-    const ring = keyringSchema.parse(JSON.parse(raw));
+    const ring = v.parse(keyringSchema, JSON.parse(raw));
     const current = ring.keys[ring.current];
     return current !== undefined && Buffer.from(current, 'base64').length === 32;
   } catch {
@@ -40,7 +42,7 @@ export function isValidKeyring(raw: string | undefined): boolean {
 export async function ensureKeyring(secretId: string): Promise<'kept' | 'created' | 'completed'> {
   const current = await sm().send(new GetSecretValueCommand({ SecretId: secretId }));
   if (isValidKeyring(current.SecretString)) {
-    const ring = keyringSchema.parse(JSON.parse(current.SecretString as string));
+    const ring = v.parse(keyringSchema, JSON.parse(current.SecretString as string));
     if (ring.pseudonym_key) return 'kept';
     await sm().send(
       new PutSecretValueCommand({

@@ -20,7 +20,8 @@
  * a secondary-limit message at least a minute, doubling per consecutive answer. A 403 that is none
  * of these is a permission problem, returned to the caller.
  */
-import * as z from 'zod';
+import * as v from 'valibot';
+import { refine } from '#shared/validation.ts';
 import {
   type AdapterContext,
   type ChangePage,
@@ -44,23 +45,28 @@ const HEADERS = { accept: 'application/vnd.github+json', 'x-github-api-version':
 
 export type GitHubKind = 'issues' | 'pull_requests' | 'issue_comments';
 
-export const githubLocator = z
-  .object({
-    type: z.literal(GITHUB_REPOSITORY_TYPE),
-    owner: z
-      .string()
-      .regex(/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$/, 'a GitHub user or organization name')
-      .describe('Owner of the repository (user or organization)'),
-    repo: z
-      .string()
-      .regex(/^[A-Za-z0-9._-]{1,100}$/, 'a GitHub repository name')
-      .refine((r) => r !== '.' && r !== '..', 'a GitHub repository name')
-      .describe('Repository name'),
-    kind: z.enum(['issues', 'pull_requests', 'issue_comments']).describe('What the binding syncs'),
-  })
-  .strict();
+export const githubLocator = v.strictObject(
+  v.object({
+    type: v.literal(GITHUB_REPOSITORY_TYPE),
+    owner: v.pipe(
+      v.string(),
+      v.regex(/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$/, 'a GitHub user or organization name'),
+      v.description('Owner of the repository (user or organization)'),
+    ),
+    repo: v.pipe(
+      v.string(),
+      v.regex(/^[A-Za-z0-9._-]{1,100}$/, 'a GitHub repository name'),
+      refine((r) => r !== '.' && r !== '..', 'a GitHub repository name'),
+      v.description('Repository name'),
+    ),
+    kind: v.pipe(
+      v.picklist(['issues', 'pull_requests', 'issue_comments']),
+      v.description('What the binding syncs'),
+    ),
+  }).entries,
+);
 
-type GitHubResource = z.output<typeof githubLocator>;
+type GitHubResource = v.InferOutput<typeof githubLocator>;
 
 const dt = (name: string, description: string): FieldDef => ({
   name,

@@ -21,7 +21,7 @@
  * GET with a query, writes are POST with a JSON body (Slack accepts JSON for chat.* methods).
  * Scopes needed: `channels:history` (or `groups:history` for private channels) and `chat:write`.
  */
-import * as z from 'zod';
+import * as v from 'valibot';
 import {
   type AdapterContext,
   type ChangePage,
@@ -102,16 +102,17 @@ const TASK_SUBTYPES: ReadonlySet<string | undefined> = new Set([
 
 const TS = /^\d{1,12}\.\d{1,9}$/;
 
-export const slackChannelLocator = z
-  .object({
-    type: z.literal(SLACK_CHANNEL_TYPE),
+export const slackChannelLocator = v.strictObject(
+  v.object({
+    type: v.literal(SLACK_CHANNEL_TYPE),
     // Some stored bindings carry the kind explicitly; Slack channels have one kind only.
-    kind: z.literal('default').optional(),
-    channel: z
-      .string()
-      .regex(/^[CG][A-Z0-9]{6,20}$/, 'must be a Slack channel id (C… or G…, e.g. C0123456789)'),
-  })
-  .strict();
+    kind: v.optional(v.literal('default')),
+    channel: v.pipe(
+      v.string(),
+      v.regex(/^[CG][A-Z0-9]{6,20}$/, 'must be a Slack channel id (C… or G…, e.g. C0123456789)'),
+    ),
+  }).entries,
+);
 
 export const slackMessageFields: FieldDef[] = [
   {

@@ -3,6 +3,7 @@ import { workOnRun } from '#shared/bindings/engine.ts';
 import { pronaflowIdFor, RECORD_SCHEMA, recordMessage } from '#shared/bindings/records.ts';
 import { startRun } from '#shared/bindings/runs.ts';
 import { type BindingItem, linksOf } from '#shared/bindings/store.ts';
+import { check } from '#shared/validation.ts';
 import { messageOf, useBindingsEnv } from '#test/helpers/bindings.ts';
 
 // The engine's inbound phase against the fake GitHub: first runs, incremental runs, 304s,
@@ -43,7 +44,7 @@ describe('a first inbound run', () => {
     const records = await env.records();
     expect(records).toHaveLength(250);
     for (const r of records) {
-      expect(recordMessage.safeParse(r).success).toBe(true);
+      expect(check(recordMessage, r).success).toBe(true);
       expect(r.schema).toBe(RECORD_SCHEMA);
       expect(r).toMatchObject({ op: 'upsert', created: true, entity: 'task', run_id: run.id });
       expect(r.pronaflow_id).toBe(pronaflowIdFor('task', binding.id, r.external.id));

@@ -1,3 +1,4 @@
+import * as v from 'valibot';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   type AdapterContext,
@@ -16,6 +17,7 @@ import { createProviderHttp, emptyProviderStats } from '#shared/bindings/provide
 import { findApp, type OAuthApp } from '#shared/oauth/catalog.ts';
 import { openAccessToken } from '#shared/oauth/connections.ts';
 import type { ConnectionItem } from '#shared/oauth/connections-repo.ts';
+import { check } from '#shared/validation.ts';
 import { type FakeGitHub, startFakeGitHub } from '#test/helpers/fake-github.ts';
 import { connectThroughFlow, useOAuthEnv } from '#test/helpers/oauth-setup.ts';
 
@@ -81,7 +83,7 @@ async function listAll(ctx: AdapterContext, resource: Resource, since?: string) 
 describe('locator and catalog', () => {
   it('accepts a repository locator and refuses bad names, kinds and extra keys', () => {
     const ok = { type: 'github_repository', owner: 'acme-inc', repo: 'web.app_2', kind: 'issues' };
-    expect(githubLocator.parse(ok)).toEqual(ok);
+    expect(v.parse(githubLocator, ok)).toEqual(ok);
     for (const bad of [
       { ...ok, owner: '-acme' },
       { ...ok, owner: 'a'.repeat(40) },
@@ -93,7 +95,7 @@ describe('locator and catalog', () => {
       { ...ok, type: 'gitlab_project' },
       { ...ok, extra: 1 },
     ]) {
-      expect(githubLocator.safeParse(bad).success, JSON.stringify(bad)).toBe(false);
+      expect(check(githubLocator, bad).success, JSON.stringify(bad)).toBe(false);
     }
   });
 

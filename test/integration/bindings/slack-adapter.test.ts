@@ -1,3 +1,4 @@
+import * as v from 'valibot';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   type AdapterContext,
@@ -28,6 +29,7 @@ import { closePooledAgents } from '#shared/net/pinned-http.ts';
 import { findApp, type OAuthApp } from '#shared/oauth/catalog.ts';
 import { openAccessToken } from '#shared/oauth/connections.ts';
 import { type ConnectionItem, reload } from '#shared/oauth/connections-repo.ts';
+import { check } from '#shared/validation.ts';
 import { setEnv } from '#test/helpers/env.ts';
 import { type FakeSlack, startFakeSlack } from '#test/helpers/fake-slack.ts';
 import { fakeApp } from '#test/helpers/oauth-provider.ts';
@@ -91,7 +93,7 @@ function channel(opts: { member?: boolean } = {}): { id: string; resource: Resou
   channels += 1;
   const id = `C0TEST${String(channels).padStart(4, '0')}`;
   slack.createChannel(id, opts);
-  return { id, resource: slackChannelLocator.parse({ type: 'slack_channel', channel: id }) };
+  return { id, resource: v.parse(slackChannelLocator, { type: 'slack_channel', channel: id }) };
 }
 
 /** Reads a whole listing page by page, as the engine would. */
@@ -119,11 +121,11 @@ const historyCalls = (channelId: string) =>
 
 describe('slackAdapter: resource type and catalog', () => {
   it('accepts a channel locator and refuses anything else', () => {
-    expect(slackChannelLocator.parse({ type: 'slack_channel', channel: 'C0123456789' })).toEqual({
+    expect(v.parse(slackChannelLocator, { type: 'slack_channel', channel: 'C0123456789' })).toEqual({
       type: 'slack_channel',
       channel: 'C0123456789',
     });
-    expect(slackChannelLocator.safeParse({ type: 'slack_channel', channel: 'G01ABCDEF' }).success).toBe(true);
+    expect(check(slackChannelLocator, { type: 'slack_channel', channel: 'G01ABCDEF' }).success).toBe(true);
     for (const bad of [
       { type: 'slack_channel', channel: 'c0123456789' }, // lower case
       { type: 'slack_channel', channel: 'D0123456789' }, // a DM
@@ -131,7 +133,7 @@ describe('slackAdapter: resource type and catalog', () => {
       { type: 'slack_channel', channel: 'C0123456789', team: 'T1' }, // strict
       { type: 'github_repository', channel: 'C0123456789' },
     ]) {
-      expect(slackChannelLocator.safeParse(bad).success, JSON.stringify(bad)).toBe(false);
+      expect(check(slackChannelLocator, bad).success, JSON.stringify(bad)).toBe(false);
     }
   });
 

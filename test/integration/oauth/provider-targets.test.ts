@@ -1,4 +1,5 @@
 import { type AddressInfo, createServer, type Server } from 'node:net';
+import * as v from 'valibot';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { handler as createConnection } from '#functions/oauth/create-connection.ts';
 import { handler as deleteConnection } from '#functions/oauth/delete-connection.ts';
@@ -143,7 +144,7 @@ describe('OAuth provider calls reach only checked public addresses', () => {
     expect(() => catalog()).toThrow(new RegExp(`\\[0\\.token_url\\] must not point at .*${why}`));
     // …and the call itself refuses, should such an app reach it anyway.
     const app = {
-      ...oauthAppSchema.parse(fakeApp({ url: 'https://auth.example' }, { id: 'trap' })),
+      ...v.parse(oauthAppSchema, fakeApp({ url: 'https://auth.example' }, { id: 'trap' })),
       token_url: `https://${host}:${trap.port}/token`,
     } as OAuthApp;
     const err = await exchangeCode(

@@ -285,7 +285,7 @@ const seeds: Record<string, Seed> = {
 };
 
 const listRoutes = Object.values(routes as Record<string, RouteDef>).filter(
-  (r) => r.method === 'GET' && r.query && 'cursor' in ((r.query as { shape?: object }).shape ?? {}),
+  (r) => r.method === 'GET' && r.query && 'cursor' in ((r.query as { entries?: object }).entries ?? {}),
 );
 
 const encode = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');

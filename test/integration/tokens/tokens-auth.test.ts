@@ -1,5 +1,5 @@
+import * as v from 'valibot';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import * as z from 'zod';
 import { endpoint } from '#functions/endpoint.ts';
 import { routes } from '#functions/routes.ts';
 import { handler as getRateLimit } from '#functions/tokens/get-rate-limit.ts';
@@ -33,7 +33,7 @@ const scopedRoute = (name: string, scopes: string[]): RouteDef =>
     scopes,
     summary: name,
     tag: 'Test',
-    responses: { 200: { description: 'ok', schema: z.object({ kind: z.string() }) } },
+    responses: { 200: { description: 'ok', schema: v.object({ kind: v.string() }) } },
   });
 const readWebhooks = scopedRoute('readWebhooks', ['read:webhooks']);
 const adminWebhooks = scopedRoute('adminWebhooks', ['admin:webhooks']);

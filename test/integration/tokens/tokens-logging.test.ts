@@ -1,5 +1,5 @@
+import * as v from 'valibot';
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import * as z from 'zod';
 import { endpoint } from '#functions/endpoint.ts';
 import { routes } from '#functions/routes.ts';
 import { handler as createToken } from '#functions/tokens/create-token.ts';
@@ -65,7 +65,7 @@ describe('logs of token traffic (LOG_LEVEL INFO)', () => {
       scopes: [],
       summary: 'fails',
       tag: 'Test',
-      responses: { 200: { description: 'never', schema: z.object({}) } },
+      responses: { 200: { description: 'never', schema: v.object({}) } },
     });
     const boom = endpoint(failing, () => {
       throw new Error(`lookup of Bearer ${value} failed`, {

@@ -1,7 +1,7 @@
 import { ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import * as v from 'valibot';
 import { beforeAll, describe, expect, it } from 'vitest';
-import * as z from 'zod';
 import { endpoint } from '#functions/endpoint.ts';
 import { routes } from '#functions/routes.ts';
 import { handler as getRateLimit } from '#functions/tokens/get-rate-limit.ts';
@@ -27,7 +27,7 @@ const readWebhooks = route({
   scopes: ['read:webhooks'],
   summary: 'a route that needs read:webhooks',
   tag: 'Test',
-  responses: { 200: { description: 'ok', schema: z.object({}) } },
+  responses: { 200: { description: 'ok', schema: v.object({}) } },
 });
 const readWebhooksHandler = endpoint(readWebhooks, () => ok({}));
 

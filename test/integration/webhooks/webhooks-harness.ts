@@ -14,6 +14,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { Webhook } from 'standardwebhooks';
+import * as v from 'valibot';
 import { handler as ingestHandler } from '#functions/workers/ingest-events.ts';
 import { lambdaContext, sqsEvent } from '#infra/local/lambda-event.ts';
 import type { LocalSqs } from '#infra/local/sqs.ts';
@@ -262,7 +263,7 @@ function deliveryHandler(opts: PumpOptions): { deliverOnTime: Handler; outcomes:
   const outcomes: string[] = [];
   const deliver = queueWorker('deliver-test', async (record) => {
     const outcome = await processJob(
-      deliveryQueueJob.parse(JSON.parse(record.body)),
+      v.parse(deliveryQueueJob, JSON.parse(record.body)),
       Number(record.attributes.ApproximateReceiveCount ?? '1'),
       deps,
     );

@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import * as v from 'valibot';
 import { describe, expect, it } from 'vitest';
 import type { FieldDef, FieldMapping, SyncDirection, Transform } from '#shared/bindings/fields.ts';
 import {
@@ -12,6 +13,7 @@ import {
   validateMapping,
 } from '#shared/bindings/mapping.ts';
 import { TASK_STATUSES, targetFields } from '#shared/bindings/targets.ts';
+import { check } from '#shared/validation.ts';
 
 /** A GitHub issue, as an adapter would describe it. */
 const githubIssues: FieldDef[] = [
@@ -84,7 +86,7 @@ describe('fieldMappingSchema', () => {
       { type: 'concat', separator: ' — ' },
     ];
     for (const transform of transforms)
-      expect(fieldMappingSchema.parse({ source: 'a', target: 'b', transform })).toEqual({
+      expect(v.parse(fieldMappingSchema, { source: 'a', target: 'b', transform })).toEqual({
         source: 'a',
         target: 'b',
         transform,
@@ -111,13 +113,13 @@ describe('fieldMappingSchema', () => {
       { source: 'a', target: 'b', transform: { type: 'default', value: { nested: true } } },
     ];
     for (const entry of bad)
-      expect(fieldMappingSchema.safeParse(entry).success, JSON.stringify(entry)).toBe(false);
+      expect(check(fieldMappingSchema, entry).success, JSON.stringify(entry)).toBe(false);
   });
 
   it('takes 1 to 50 entries', () => {
-    expect(fieldMappingListSchema.safeParse([]).success).toBe(false);
-    expect(fieldMappingListSchema.safeParse(Array(50).fill(title)).success).toBe(true);
-    expect(fieldMappingListSchema.safeParse(Array(51).fill(title)).success).toBe(false);
+    expect(check(fieldMappingListSchema, []).success).toBe(false);
+    expect(check(fieldMappingListSchema, Array(50).fill(title)).success).toBe(true);
+    expect(check(fieldMappingListSchema, Array(51).fill(title)).success).toBe(false);
   });
 });
 

@@ -1,12 +1,13 @@
 import { SignJWT } from 'jose';
+import * as v from 'valibot';
 import { beforeAll, describe, expect, it } from 'vitest';
-import * as z from 'zod';
 import { endpoint } from '#functions/endpoint.ts';
 import { resetSessionKeys } from '#shared/auth/session.ts';
 import { AppError, ConflictError } from '#shared/errors.ts';
 import { notImplemented } from '#shared/http/endpoint.ts';
 import { created, ok } from '#shared/http/reply.ts';
 import { type RouteDef, route } from '#shared/http/route.ts';
+import { coerceNumber } from '#shared/validation.ts';
 import { setEnv, useTestTable } from '#test/helpers/env.ts';
 import { invoke } from '#test/helpers/http-event.ts';
 import { type TestIdentity, testIdentity } from '#test/helpers/session.ts';
@@ -20,13 +21,13 @@ const echoRoute = route({
   scopes: [],
   summary: 'echo',
   tag: 'Test',
-  params: z.object({ id: z.string().min(2) }),
-  query: z.object({ n: z.coerce.number().int().max(5).default(1) }),
-  body: z.object({ name: z.string().min(1).max(10) }),
+  params: v.object({ id: v.pipe(v.string(), v.minLength(2)) }),
+  query: v.object({ n: v.optional(v.pipe(coerceNumber(), v.safeInteger(), v.maxValue(5)), 1) }),
+  body: v.object({ name: v.pipe(v.string(), v.minLength(1), v.maxLength(10)) }),
   responses: {
     201: {
       description: 'ok',
-      schema: z.object({ id: z.string(), name: z.string(), n: z.number(), user: z.string(), ws: z.string() }),
+      schema: v.object({ id: v.string(), name: v.string(), n: v.number(), user: v.string(), ws: v.string() }),
     },
   },
 });

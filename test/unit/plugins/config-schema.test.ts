@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import * as v from 'valibot';
 import { describe, expect, it } from 'vitest';
 import {
   type ConfigSchema,
@@ -13,6 +14,7 @@ import {
   validateConfiguration,
 } from '#shared/plugins/config-schema.ts';
 import { patternProblem } from '#shared/plugins/config-schema-regex.ts';
+import { check } from '#shared/validation.ts';
 
 /** The product spec's example plugin. */
 const markdownEditor = {
@@ -24,7 +26,7 @@ const markdownEditor = {
   additionalProperties: false,
 } as const;
 
-const parse = (schema: unknown): ConfigSchema => configSchema.parse(schema);
+const parse = (schema: unknown): ConfigSchema => v.parse(configSchema, schema);
 const withField = (field: unknown, extra: Record<string, unknown> = {}) => ({
   type: 'object',
   properties: { a: field },
@@ -32,9 +34,9 @@ const withField = (field: unknown, extra: Record<string, unknown> = {}) => ({
 });
 /** The issues of a schema that does not parse, as `path: message` lines. */
 const issues = (schema: unknown): string[] => {
-  const result = configSchema.safeParse(schema);
+  const result = check(configSchema, schema);
   if (result.success) return [];
-  return result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+  return result.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
 };
 
 describe('configSchema', () => {
@@ -866,7 +868,7 @@ describe('properties', () => {
     });
     fc.assert(
       fc.property(schemaArb, (raw) => {
-        const result = configSchema.safeParse(raw);
+        const result = check(configSchema, raw);
         if (!result.success) return;
         const validated = validateConfiguration(result.data, {});
         if (!validated.ok) {
