@@ -91,6 +91,54 @@ export function queueWorker(
 }
 
 /**
+ * Builds an SQS worker handler that takes the batch whole (e.g. one BatchWriteItem per 25 records
+ * rather than one write per record): `processBatch` returns the message ids that failed, reported
+ * as `batchItemFailures`; a throw fails the whole batch (logged). Around it, the kit's platform
+ * work: the Lambda context and worker on every log line, one subsegment, `QueueRecordsSucceeded` /
+ * `QueueRecordsFailed` / `QueueRecordRetries` by worker (no `QueueRecordDuration`: the records are
+ * processed together, there is no time of one), the metrics flushed at the end. The batch
+ * runs in one correlation of its own (the Lambda request id), as its records carry many: its log
+ * lines name the records they are about (`message_id`).
+ */
+export function queueBatchWorker(
+  name: string,
+  processBatch: (records: SQSRecord[], context?: Context) => Promise<readonly string[]>,
+) {
+  config(); // a bad setting fails at init, naming the variable
+  const dims = { worker: name };
+  return async (event: SQSEvent, context?: Context): Promise<SQSBatchResponse> => {
+    logger.resetKeys();
+    withLambdaContext(context);
+    logger.appendKeys({ worker: name });
+    const records = event.Records;
+    const retries = records.filter((r) => Number(r.attributes?.ApproximateReceiveCount ?? '1') > 1).length;
+    if (retries) metrics.count('QueueRecordRetries', retries, dims);
+    const correlationId = context?.awsRequestId || crypto.randomUUID();
+    try {
+      const failed = await withCorrelation({ correlation_id: correlationId }, async () => {
+        try {
+          const ids = await inSubsegment(name, { worker: name, correlation_id: correlationId }, () =>
+            processBatch(records, context),
+          );
+          return new Set(ids);
+        } catch (err) {
+          logger.error('batch failed', { error: err as Error });
+          return new Set(records.map((r) => r.messageId));
+        }
+      });
+      const failures = records.filter((r) => failed.has(r.messageId));
+      if (failures.length) metrics.count('QueueRecordsFailed', failures.length, dims);
+      if (records.length > failures.length) {
+        metrics.count('QueueRecordsSucceeded', records.length - failures.length, dims);
+      }
+      return { batchItemFailures: failures.map((r) => ({ itemIdentifier: r.messageId })) };
+    } finally {
+      flushMetrics();
+    }
+  };
+}
+
+/**
  * Builds a scheduled worker handler (an EventBridge rule invokes it): settings are checked at init
  * like every other function's, and `run` gets a `shouldStop()` that turns true `marginMs` before
  * the Lambda timeout, so a run stops taking new work and leaves the rest to the next one. Each
