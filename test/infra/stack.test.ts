@@ -553,7 +553,11 @@ describe('RootStack and feature stacks (bundled synth)', () => {
         ...(trigger.maxBatchingWindowSeconds === undefined
           ? {}
           : { MaximumBatchingWindowInSeconds: trigger.maxBatchingWindowSeconds }),
+        ...(trigger.maxConcurrency === undefined
+          ? {}
+          : { ScalingConfig: { MaximumConcurrency: trigger.maxConcurrency } }),
       });
+      if (trigger.maxConcurrency === undefined) expect(m.Properties.ScalingConfig, worker.id).toBeUndefined();
       expect(fromRoot(template, st, m.Properties.EventSourceArn)).toEqual({ 'Fn::GetAtt': [queueId, 'Arn'] });
       const fnTimeout = res(fn).Properties.Timeout as number;
       expect(fnTimeout).toBe(worker.timeoutSeconds);
