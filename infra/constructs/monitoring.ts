@@ -186,7 +186,7 @@ export const THRESHOLDS = {
   /** API 5xx answers, percent of requests, in 2 of 3 periods, with at least `minRequests` requests. */
   api5xxPercent: 5,
   minRequests: 20,
-  /** Webhook deliveries that ended failed (retries used up), percent of deliveries that ended, 2 of 3 periods. */
+  /** Webhook deliveries that ended without success (FAILED or EXPIRED), percent of deliveries that ended, 2 of 3 periods. */
   deliveryFailurePercent: 10,
   minDeliveriesEnded: 20,
   /** Failed scheduled OAuth refreshes in 15 minutes (three runs of the 5-minute schedule). */
@@ -480,7 +480,7 @@ export interface ServiceAlarmsProps {
  * inputs from the service's EMF metrics, which have no datapoint in a period nothing was recorded,
  * are read through `FILL(m, 0)` (a rate over a missing input is missing, not 100 %):
  * - API 5xx: `5xx / Count` of the HTTP API (AWS/ApiGateway, by ApiId);
- * - webhook delivery failures: deliveries that ended failed, retries used up
+ * - webhook delivery failures: deliveries that ended without success (FAILED or EXPIRED)
  *   (`WebhookDeliveryExhausted`), per delivery that ended (`WebhookDeliverySucceeded` +
  *   `WebhookDeliveryExhausted`), the delivery worker's own EMF metrics (service-wide). This replaces
  *   the SQS approximation (DLQ sends per delivery job deleted, which counted retries and put-backs
@@ -512,8 +512,8 @@ export class ServiceAlarms extends Construct {
     this.deliveryFailureRate = new cloudwatch.Alarm(this, 'DeliveryFailureRate', {
       alarmName: `${prefix}-webhook-delivery-failure-rate`,
       alarmDescription:
-        `More than ${THRESHOLDS.deliveryFailurePercent}% of the webhook deliveries that ended failed (retries used up, ` +
-        'parked in the deliveries DLQ), with at least ' +
+        `More than ${THRESHOLDS.deliveryFailurePercent}% of the webhook deliveries that ended did so without success ` +
+        '(FAILED: retries used up and parked in the deliveries DLQ, a final answer such as 410, the endpoint disabled or deleted; or EXPIRED), with at least ' +
         `${THRESHOLDS.minDeliveriesEnded} deliveries ended in 5 minutes; see the deliveries DLQ and README "DLQ and redrive"`,
       metric: new cloudwatch.MathExpression({
         // EMF metrics are sparse (no value, no datapoint): FILL makes a period without a success
@@ -524,7 +524,7 @@ export class ServiceAlarms extends Construct {
           exhausted: serviceMetric(props.stage, 'WebhookDeliveryExhausted'),
         },
         period: THRESHOLDS.period,
-        label: 'Webhook deliveries ended failed (%)',
+        label: 'Webhook deliveries ended without success (%)',
       }),
       threshold: THRESHOLDS.deliveryFailurePercent,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
