@@ -186,9 +186,10 @@ const CREATE_CHUNK_BYTES = 3 * 1024 * 1024;
  * its chunk's transaction: it is read back and the chunk is written again without it; the marker
  * written for it beside the transaction (an expiry of its own) is deleted again, and its own marker
  * is put back if it is PENDING without one (so a fan-out that died before its markers landed is
- * repaired by its repetition). A delivery is never left created without its marker by this call:
- * when the markers' write fails, the markers of the deliveries created are put again one by one
- * before the call throws. Ids must be distinct. Returns, per input, the item and whether this call
+ * repaired by its repetition). When the markers' write fails, the markers of the deliveries this
+ * call created are put again one by one: the call goes on when they land, and otherwise throws only
+ * after every write settled (the ingest message comes back and its repetition repairs them). Ids
+ * must be distinct. Returns, per input, the item and whether this call
  * created it.
  */
 export async function createDeliveries(
@@ -223,7 +224,7 @@ export async function createDeliveries(
   if (markers.status === 'rejected') {
     // The deliveries this call created must not stay without their marker (a PENDING delivery
     // with neither marker nor job is seen by no sweeper and no reconciler, should this message
-    // end in the DLQ): their markers again, one conditional put each (an error here is thrown).
+    // end in the DLQ): their markers again, one conditional put each (an error here is thrown at the end).
     const again = await Promise.allSettled(ours.map((d) => putMissingMarker(d, d.created_at)));
     const still = again.filter((s) => s.status === 'rejected');
     failures.splice(failures.indexOf(markers), 1, ...still);
