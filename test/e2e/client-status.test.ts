@@ -1,4 +1,3 @@
-import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient } from '#shared/client/index.ts';
 import { eventually, useLocalStack } from '#test/helpers/local-stack.ts';
@@ -43,24 +42,12 @@ describe('typed client: status counters move', () => {
     expect(afterCreate.tokens?.active).toBe(tokens0 + 1);
     expect(afterCreate.webhooks?.endpoints?.active).toBe(endpoints0 + 1);
 
-    const sqs = new SQSClient({
-      endpoint: e2e.stack.sqs.endpoint,
-      region: 'us-east-1',
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    await e2e.emit({
+      id: 'evt_status_1',
+      type: 'task.created',
+      workspace_id: 'ws1',
+      data: { task_id: 't1' },
     });
-    await sqs.send(
-      new SendMessageCommand({
-        QueueUrl: e2e.stack.sqs.urls.ingest,
-        MessageBody: JSON.stringify({
-          id: 'evt_status_1',
-          type: 'task.created',
-          workspace_id: 'ws1',
-          data: { task_id: 't1' },
-          occurred_at: new Date().toISOString(),
-        }),
-      }),
-    );
-    sqs.destroy();
 
     // The delivery is counted from its recorded outcome.
     const delivered = await eventually(async () => {

@@ -1,4 +1,3 @@
-import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient, verifyWebhook, WebhookVerificationError } from '#shared/client/index.ts';
 import { eventually, useLocalStack } from '#test/helpers/local-stack.ts';
@@ -14,21 +13,6 @@ afterAll(async () => {
   await receiver?.close();
 });
 
-async function emit(event: { id: string; type: string; workspace_id: string; data: unknown }) {
-  const sqs = new SQSClient({
-    endpoint: e2e.stack.sqs.endpoint,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  });
-  await sqs.send(
-    new SendMessageCommand({
-      QueueUrl: e2e.stack.sqs.urls.ingest,
-      MessageBody: JSON.stringify({ ...event, occurred_at: new Date().toISOString() }),
-    }),
-  );
-  sqs.destroy();
-}
-
 describe('typed client: webhooks', () => {
   it('creates an endpoint, an ingested event is delivered and verifies with verifyWebhook, the delivery shows in its history', async () => {
     const api = createClient({ baseUrl: e2e.stack.baseUrl, token: await e2e.session(), throwOnError: true });
@@ -41,7 +25,12 @@ describe('typed client: webhooks', () => {
     });
     expect(ep.secret).toMatch(/^whsec_/);
 
-    await emit({ id: 'evt_client_1', type: 'task.created', workspace_id: 'ws1', data: { task_id: 't1' } });
+    await e2e.emit({
+      id: 'evt_client_1',
+      type: 'task.created',
+      workspace_id: 'ws1',
+      data: { task_id: 't1' },
+    });
 
     const page = await eventually(async () => {
       const { data } = await api.GET('/v1/integration/webhooks/{id}/deliveries', {

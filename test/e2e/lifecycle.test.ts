@@ -1,30 +1,11 @@
-import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { describe, expect, it } from 'vitest';
 import { eventually, useLocalStack } from '#test/helpers/local-stack.ts';
 
 const e2e = useLocalStack('lifecycle');
 
-/** Sends an event to the running stack's ingest queue, as `npm run -s emit` does. */
-async function emit(type: string, workspaceId: string, data: unknown) {
-  const sqs = new SQSClient({
-    endpoint: e2e.stack.sqs.endpoint,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
-  });
-  await sqs.send(
-    new SendMessageCommand({
-      QueueUrl: e2e.stack.sqs.urls.ingest,
-      MessageBody: JSON.stringify({
-        id: `evt_${Math.random().toString(36).slice(2)}`,
-        type,
-        workspace_id: workspaceId,
-        occurred_at: new Date().toISOString(),
-        data,
-      }),
-    }),
-  );
-  sqs.destroy();
-}
+/** Sends an event of `type` to the running stack's ingest queue, under a new id. */
+const emit = (type: string, workspaceId: string, data: unknown) =>
+  e2e.emit({ id: `evt_${Math.random().toString(36).slice(2)}`, type, workspace_id: workspaceId, data });
 
 type Status = { background?: { name: string; in_progress: number }[] };
 

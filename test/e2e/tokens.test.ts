@@ -1,4 +1,3 @@
-import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { eventually, useLocalStack } from '#test/helpers/local-stack.ts';
 
@@ -14,21 +13,6 @@ beforeAll(async () => {
   session = await e2e.session();
 });
 const call = (path: string, token: string, init?: RequestInit) => e2e.call(path, token, init);
-
-async function emit(event: { id: string; type: string; workspace_id: string; data: unknown }) {
-  const sqs = new SQSClient({
-    endpoint: e2e.stack.sqs.endpoint,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
-  });
-  await sqs.send(
-    new SendMessageCommand({
-      QueueUrl: e2e.stack.sqs.urls.ingest,
-      MessageBody: JSON.stringify({ ...event, occurred_at: new Date().toISOString() }),
-    }),
-  );
-  sqs.destroy();
-}
 
 describe('API tokens over HTTP', () => {
   it('creates a token, calls with it, hits 429 (shared with the session, not with token management), upgrades, reads usage logs, revokes and gets 401', async () => {
@@ -60,7 +44,7 @@ describe('API tokens over HTTP', () => {
     expect((await call('/tokens', session)).status).toBe(200);
 
     // A plan change on the ingest queue raises the limit of the whole workspace.
-    await emit({
+    await e2e.emit({
       id: 'evt_plan_1',
       type: 'workspace.plan_changed',
       workspace_id: 'ws1',
@@ -102,7 +86,7 @@ describe('API tokens over HTTP', () => {
     const token = (await created.json()) as { id: string; token: string };
     expect((await call('/rate-limit', token.token)).status).toBe(200);
 
-    await emit({
+    await e2e.emit({
       id: 'evt_removed_1',
       type: 'workspace.member_removed',
       workspace_id: 'ws1',

@@ -1,4 +1,3 @@
-import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually as until, useLocalStack } from '#test/helpers/local-stack.ts';
 import { type Receiver, startReceiver } from '#test/integration/webhooks/webhooks-harness.ts';
@@ -28,11 +27,6 @@ describe('webhooks end to end (local runtime)', () => {
     const ep = (await created.json()) as { id: string; secret: string };
     receiver.setSecret('/e2e', ep.secret);
 
-    const sqs = new SQSClient({
-      endpoint: e2e.stack.sqs.endpoint,
-      region: 'us-east-1',
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    });
     const event = {
       id: 'evt_e2e_1',
       type: 'task.created',
@@ -41,12 +35,7 @@ describe('webhooks end to end (local runtime)', () => {
       data: { task_id: 't1' },
     };
     // Sent twice: SQS may deliver an event more than once.
-    for (let i = 0; i < 2; i++) {
-      await sqs.send(
-        new SendMessageCommand({ QueueUrl: e2e.stack.sqs.urls.ingest, MessageBody: JSON.stringify(event) }),
-      );
-    }
-    sqs.destroy();
+    for (let i = 0; i < 2; i++) await e2e.emit(event);
 
     const list = await until(async () => {
       const res = await api(`/webhooks/${ep.id}/deliveries`);

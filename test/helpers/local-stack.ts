@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, inject } from 'vitest';
 import { loadOrCreateDevKeys, signSessionJwt } from '#infra/local/dev-keys.ts';
 import { type LocalStack, type LocalStackOptions, startLocalStack } from '#infra/local/stack.ts';
@@ -15,6 +16,17 @@ export interface E2E {
   session: (userId?: string, workspaces?: { id: string; role: 'member' | 'admin' }[]) => Promise<string>;
   /** A JSON request with a bearer credential. */
   call: (path: string, token: string, init?: RequestInit) => Promise<Response>;
+  /**
+   * Sends a PronaFlow event to the running stack's ingest queue, as an event source (or
+   * `npm run -s emit`) does; `occurred_at` is now unless given.
+   */
+  emit: (event: {
+    id: string;
+    type: string;
+    workspace_id: string;
+    data: unknown;
+    occurred_at?: string;
+  }) => Promise<void>;
 }
 
 /**
@@ -57,8 +69,25 @@ export function useLocalStack(
         ...init,
         headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...init.headers },
       });
+    let sqs: SQSClient | undefined;
+    ref.emit = async (event) => {
+      sqs ??= new SQSClient({
+        endpoint: ref.stack.sqs.endpoint,
+        region: 'us-east-1',
+        credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      });
+      await sqs.send(
+        new SendMessageCommand({
+          QueueUrl: ref.stack.sqs.urls.ingest,
+          MessageBody: JSON.stringify({ occurred_at: new Date().toISOString(), ...event }),
+        }),
+      );
+    };
+    stopEmitter = () => sqs?.destroy();
   }, 60_000);
+  let stopEmitter = () => {};
   afterAll(async () => {
+    stopEmitter();
     await ref.stack?.stop();
     if (ref.dir) rmSync(ref.dir, { recursive: true, force: true });
   });
