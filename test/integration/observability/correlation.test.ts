@@ -7,31 +7,21 @@
  * (what `npm start` runs for every worker) hands the attributes over as Lambda does.
  */
 import { type Message, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { workers } from '#functions/workers.ts';
 import { lambdaContext, sqsEvent } from '#infra/local/lambda-event.ts';
 import { pollQueue } from '#infra/local/poller.ts';
-import { type LocalSqs, startSqs } from '#infra/local/sqs.ts';
-import { resetConfig } from '#shared/config.ts';
 import { type Correlation, currentCorrelation, withCorrelation } from '#shared/correlation.ts';
 import { endpoint } from '#shared/http/endpoint.ts';
 import { route } from '#shared/http/route.ts';
 import { logger } from '#shared/logger.ts';
 import { resetMetrics } from '#shared/metrics.ts';
 import { queueWorker } from '#shared/queue-worker.ts';
-import { queueUrl, resetSqs, sendJson, sqs } from '#shared/queues.ts';
+import { queueUrl, sendJson, sqs } from '#shared/queues.ts';
+import { useTestSqs } from '#test/helpers/env.ts';
 import { httpEvent } from '#test/helpers/http-event.ts';
 
-let local: LocalSqs;
-beforeAll(async () => {
-  local = await startSqs({ prefix: 'corr' });
-  Object.assign(process.env, local.env, { SQS_ENDPOINT: local.endpoint });
-  resetConfig();
-  resetSqs();
-});
-afterAll(async () => {
-  await local?.stop();
-});
+const localSqs = useTestSqs();
 
 /** Every JSON line written to stdout while `fn` runs (log lines and EMF). */
 async function captured(fn: () => Promise<void>): Promise<Record<string, unknown>[]> {
@@ -194,7 +184,7 @@ describe('correlation ids across the queues', () => {
     // The emulator returns every message attribute whatever the request names; SQS returns only
     // those named in MessageAttributeNames (none by default): this client answers as SQS does.
     const asSqs = new SQSClient({
-      endpoint: local.endpoint,
+      endpoint: localSqs.current.endpoint,
       region: 'us-east-1',
       credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
     });

@@ -7,9 +7,8 @@
  */
 import { ReceiveMessageCommand, SendMessageBatchCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { sqsRecord } from '#infra/local/lambda-event.ts';
-import { type LocalSqs, startSqs } from '#infra/local/sqs.ts';
 import {
   MAX_RECORD_BATCH_BYTES,
   MAX_RECORD_BYTES,
@@ -18,7 +17,6 @@ import {
   type RecordMessage,
   recordBytes,
 } from '#shared/bindings/records.ts';
-import { resetConfig } from '#shared/config.ts';
 import { MAX_ID_LENGTH, withCorrelation } from '#shared/correlation.ts';
 import { flushMetrics, resetMetrics } from '#shared/metrics.ts';
 import { recordCorrelation } from '#shared/queue-worker.ts';
@@ -26,21 +24,12 @@ import {
   MAX_CARRIED_ATTRIBUTE_BYTES,
   MAX_MESSAGE_ATTRIBUTES,
   queueUrl,
-  resetSqs,
   sendJson,
   sqs,
 } from '#shared/queues.ts';
+import { useTestSqs } from '#test/helpers/env.ts';
 
-let local: LocalSqs;
-beforeAll(async () => {
-  local = await startSqs({ prefix: 'qids' });
-  Object.assign(process.env, local.env, { SQS_ENDPOINT: local.endpoint });
-  resetConfig();
-  resetSqs();
-});
-afterAll(async () => {
-  await local?.stop();
-});
+useTestSqs();
 afterEach(() => {
   vi.restoreAllMocks();
   process.env.POWERTOOLS_METRICS_DISABLED = 'true';
