@@ -7,45 +7,25 @@
 import { BatchWriteCommand, DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { SQSEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { handler } from '#functions/workers/record-usage.ts';
 import { lambdaContext, sqsRecord } from '#infra/local/lambda-event.ts';
 import { logger } from '#shared/logger.ts';
-import { resetMetrics } from '#shared/metrics.ts';
+import { useCapturedOutput } from '#test/helpers/captured-output.ts';
 import { setEnv } from '#test/helpers/env.ts';
 
 const ddb = mockClient(DynamoDBDocumentClient);
 afterAll(() => ddb.restore());
 
-let lines: string[];
+const { json } = useCapturedOutput();
 beforeEach(() => {
   ddb.reset();
   setEnv({ TABLE_NAME: 'obs-usage' });
-  process.env.POWERTOOLS_METRICS_DISABLED = 'false';
-  resetMetrics();
-  lines = [];
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    lines.push(String(chunk));
-    return true;
-  });
-  vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    lines.push(String(chunk));
-    return true;
-  });
   logger.setLogLevel('INFO');
 });
 afterEach(() => {
   logger.setLogLevel('SILENT');
-  vi.restoreAllMocks();
-  process.env.POWERTOOLS_METRICS_DISABLED = 'true';
-  resetMetrics();
 });
-
-const json = () =>
-  lines
-    .flatMap((c) => c.split('\n'))
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
 
 const usage = (n: number, tokenId: string, receiveCount = '1') =>
   sqsRecord({

@@ -7,18 +7,19 @@
  */
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { flushMetrics, resetMetrics } from '#shared/metrics.ts';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { flushMetrics } from '#shared/metrics.ts';
 import type { PinnedRequester } from '#shared/net/pinned-http.ts';
 import { compressPayload, payloadOf } from '#shared/webhooks/delivery-payload.ts';
 import type { DeliveryItem } from '#shared/webhooks/delivery-store.ts';
 import { type AttemptOutcome, followUp, sendAttempt } from '#shared/webhooks/worker.ts';
+import { useCapturedOutput } from '#test/helpers/captured-output.ts';
 import { setEnv } from '#test/helpers/env.ts';
 
 const sqsMock = mockClient(SQSClient);
 afterAll(() => sqsMock.restore());
 
-let lines: string[];
+const output = useCapturedOutput();
 beforeEach(() => {
   setEnv({
     ALLOW_LOOPBACK_TARGETS: 'true',
@@ -28,28 +29,15 @@ beforeEach(() => {
   });
   sqsMock.reset();
   sqsMock.on(SendMessageCommand).resolves({ MessageId: 'm1' });
-  process.env.POWERTOOLS_METRICS_DISABLED = 'false';
-  resetMetrics();
-  lines = [];
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    lines.push(String(chunk));
-    return true;
-  });
-});
-afterEach(() => {
-  vi.restoreAllMocks();
-  process.env.POWERTOOLS_METRICS_DISABLED = 'true';
-  resetMetrics();
 });
 
 /** The values each webhook delivery metric got since the test began (flushed first). */
 function emitted(): Record<string, number[]> {
   flushMetrics();
   const out: Record<string, number[]> = {};
-  for (const l of lines.flatMap((c) => c.split('\n')).filter((x) => x.includes('"_aws"'))) {
-    const line = JSON.parse(l) as Record<string, unknown> & {
-      _aws: { CloudWatchMetrics: { Metrics: { Name: string }[] }[] };
-    };
+  for (const line of output.emf() as (Record<string, unknown> & {
+    _aws: { CloudWatchMetrics: { Metrics: { Name: string }[] }[] };
+  })[]) {
     for (const { Name } of line._aws.CloudWatchMetrics[0]?.Metrics ?? []) {
       if (!Name.startsWith('WebhookDelivery')) continue;
       const v = line[Name];

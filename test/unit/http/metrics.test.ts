@@ -15,35 +15,20 @@ import { endpoint } from '#shared/http/endpoint.ts';
 import { route } from '#shared/http/route.ts';
 import { flushMetrics, METRICS, metrics, resetMetrics } from '#shared/metrics.ts';
 import { scheduledWorker } from '#shared/queue-worker.ts';
+import { useCapturedOutput } from '#test/helpers/captured-output.ts';
 import { httpEvent } from '#test/helpers/http-event.ts';
 
-let out: string[];
+const output = useCapturedOutput();
+const out = output.chunks;
 beforeEach(() => {
-  process.env.POWERTOOLS_METRICS_DISABLED = 'false';
   process.env.POWERTOOLS_METRICS_NAMESPACE = 'PronaFlowIntegrations/test';
   resetMetrics();
-  out = [];
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    out.push(String(chunk));
-    return true;
-  });
-  vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    out.push(String(chunk));
-    return true;
-  });
 });
 afterEach(() => {
-  vi.restoreAllMocks();
-  process.env.POWERTOOLS_METRICS_DISABLED = 'true';
   delete process.env.POWERTOOLS_METRICS_NAMESPACE;
-  resetMetrics();
 });
 
-const emf = () =>
-  out
-    .flatMap((c) => c.split('\n'))
-    .filter((l) => l.includes('"_aws"'))
-    .map((l) => JSON.parse(l) as Record<string, unknown> & { _aws: { CloudWatchMetrics: Emf[] } });
+const emf = () => output.emf() as (Record<string, unknown> & { _aws: { CloudWatchMetrics: Emf[] } })[];
 type Emf = { Namespace: string; Dimensions: string[][]; Metrics: { Name: string; Unit: string }[] };
 
 const probe = route({
