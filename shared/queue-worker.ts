@@ -38,10 +38,32 @@ export function recordCorrelation(record: SQSRecord): Correlation {
   return { ...carried, ...fromBody, correlation_id: carried.correlation_id ?? record.messageId };
 }
 
-/** The Lambda context on every log line (Powertools `addContext`), where there is one. */
-function withLambdaContext(context: Context | undefined): void {
+/**
+ * One invocation of a worker, as every kit below runs it: fresh log keys with the Lambda context
+ * (Powertools `addContext`, where there is one) and the worker's name, and the metrics the
+ * invocation recorded flushed at its end, whatever happened.
+ */
+async function workerInvocation<T>(
+  name: string,
+  context: Context | undefined,
+  fn: () => Promise<T>,
+): Promise<T> {
+  logger.resetKeys();
   if (context?.awsRequestId) logger.addContext(context);
+  logger.appendKeys({ worker: name });
+  try {
+    return await fn();
+  } finally {
+    flushMetrics();
+  }
 }
+
+/** A record SQS handed over before (ApproximateReceiveCount above 1): a retry. */
+const isRetry = (record: SQSRecord) => Number(record.attributes?.ApproximateReceiveCount ?? '1') > 1;
+
+/** The correlation of an invocation that is not about one record: its Lambda request id, else a new id. */
+const invocationCorrelationId = (context: Context | undefined) =>
+  context?.awsRequestId || crypto.randomUUID();
 
 /**
  * Builds an SQS worker handler: each record is processed on its own and failures are reported
@@ -58,9 +80,7 @@ export function queueWorker(
   const dims = { worker: name };
   const handle = async (record: SQSRecord, context?: Context): Promise<unknown> => {
     const started = Date.now();
-    if (Number(record.attributes?.ApproximateReceiveCount ?? '1') > 1) {
-      metrics.count('QueueRecordRetries', 1, dims);
-    }
+    if (isRetry(record)) metrics.count('QueueRecordRetries', 1, dims);
     try {
       const out = await withCorrelation(recordCorrelation(record), () => processRecord(record, context));
       metrics.count('QueueRecordsSucceeded', 1, dims);
@@ -76,17 +96,12 @@ export function queueWorker(
     // A processor per invocation: it holds the batch's results, and the local runtime may run
     // invocations of one worker side by side.
     const processor = new BatchProcessor(EventType.SQS);
-    logger.resetKeys();
-    withLambdaContext(context);
-    logger.appendKeys({ worker: name });
-    try {
-      // The status view's counters of the batch's transitions are written once, at its end.
-      return await inSubsegment(name, { worker: name }, () =>
+    // The status view's counters of the batch's transitions are written once, at its end.
+    return workerInvocation(name, context, () =>
+      inSubsegment(name, { worker: name }, () =>
         withCounterBuffer(() => processPartialResponse(event, handle, processor, { context })),
-      );
-    } finally {
-      flushMetrics();
-    }
+      ),
+    );
   };
 }
 
@@ -106,15 +121,12 @@ export function queueBatchWorker(
 ) {
   config(); // a bad setting fails at init, naming the variable
   const dims = { worker: name };
-  return async (event: SQSEvent, context?: Context): Promise<SQSBatchResponse> => {
-    logger.resetKeys();
-    withLambdaContext(context);
-    logger.appendKeys({ worker: name });
-    const records = event.Records;
-    const retries = records.filter((r) => Number(r.attributes?.ApproximateReceiveCount ?? '1') > 1).length;
-    if (retries) metrics.count('QueueRecordRetries', retries, dims);
-    const correlationId = context?.awsRequestId || crypto.randomUUID();
-    try {
+  return (event: SQSEvent, context?: Context): Promise<SQSBatchResponse> =>
+    workerInvocation(name, context, async () => {
+      const records = event.Records;
+      const retries = records.filter(isRetry).length;
+      if (retries) metrics.count('QueueRecordRetries', retries, dims);
+      const correlationId = invocationCorrelationId(context);
       const failed = await withCorrelation({ correlation_id: correlationId }, async () => {
         try {
           const ids = await inSubsegment(name, { worker: name, correlation_id: correlationId }, () =>
@@ -132,10 +144,7 @@ export function queueBatchWorker(
         metrics.count('QueueRecordsSucceeded', records.length - failures.length, dims);
       }
       return { batchItemFailures: failures.map((r) => ({ itemIdentifier: r.messageId })) };
-    } finally {
-      flushMetrics();
-    }
-  };
+    });
 }
 
 /**
@@ -152,25 +161,21 @@ export function scheduledWorker<T>(
 ) {
   config(); // a bad setting fails at init, naming the variable
   const dims = { worker: name };
-  return async (_event: unknown, context?: Context): Promise<T> => {
-    logger.resetKeys();
-    withLambdaContext(context);
-    logger.appendKeys({ worker: name });
-    metrics.count('ScheduledRuns', 1, dims);
-    try {
-      const correlationId = context?.awsRequestId || crypto.randomUUID();
-      return await withCorrelation({ correlation_id: correlationId }, () =>
-        inSubsegment(name, { worker: name, correlation_id: correlationId }, () =>
-          withCounterBuffer(() =>
-            run(() => (context?.getRemainingTimeInMillis?.() ?? Number.POSITIVE_INFINITY) < marginMs),
+  return (_event: unknown, context?: Context): Promise<T> =>
+    workerInvocation(name, context, async () => {
+      metrics.count('ScheduledRuns', 1, dims);
+      try {
+        const correlationId = invocationCorrelationId(context);
+        return await withCorrelation({ correlation_id: correlationId }, () =>
+          inSubsegment(name, { worker: name, correlation_id: correlationId }, () =>
+            withCounterBuffer(() =>
+              run(() => (context?.getRemainingTimeInMillis?.() ?? Number.POSITIVE_INFINITY) < marginMs),
+            ),
           ),
-        ),
-      );
-    } catch (err) {
-      metrics.count('ScheduledRunsFailed', 1, dims);
-      throw err;
-    } finally {
-      flushMetrics();
-    }
-  };
+        );
+      } catch (err) {
+        metrics.count('ScheduledRunsFailed', 1, dims);
+        throw err;
+      }
+    });
 }
