@@ -238,7 +238,7 @@ describe('monitoring: alarms, topic, dashboard (default props)', () => {
       for (const [id, a] of resourcesOf(t, 'AWS::CloudWatch::Alarm')) {
         for (const m of (a.Properties.Metrics as AlarmMetric[] | undefined) ?? []) {
           const metric = m.MetricStat?.Metric;
-          if (!metric || metric.Namespace !== 'PronaFlowIntegrations/dev') continue;
+          if (metric?.Namespace !== 'PronaFlowIntegrations/dev') continue;
           const dims = (metric.Dimensions ?? []).map((d) => d.Name).sort();
           expect(published.get(metric.MetricName), `${id}: ${metric.MetricName}`).toContainEqual(dims);
           seen.push(metric.MetricName);
