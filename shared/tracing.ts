@@ -13,17 +13,33 @@
  *   is recorded by its class name and code only (its message and stack may hold what the logger
  *   redacts, and X-Ray is outside the logger's redaction).
  *
- * Off where there is no X-Ray daemon: outside Lambda Tracer turns itself off, and the local runtime
- * and the tests set POWERTOOLS_TRACE_ENABLED=false; then every helper here is a pass-through.
+ * Off where there is no X-Ray daemon: outside Lambda Tracer would turn itself off, and the local
+ * runtime and the tests set POWERTOOLS_TRACE_ENABLED=false; then Tracer is not even loaded
+ * ({@link tracingWanted}) and every helper here is a pass-through.
  */
-import { Tracer } from '@aws-lambda-powertools/tracer';
+import type { Tracer } from '@aws-lambda-powertools/tracer';
 
-/** The process-wide tracer (POWERTOOLS_SERVICE_NAME names the service). */
-export const tracer = new Tracer({
-  serviceName: process.env.POWERTOOLS_SERVICE_NAME || 'pronaflow-integrations',
-  // No automatic http/https/fetch capture: it records full URLs (see above).
-  captureHTTPsRequests: false,
-});
+/**
+ * Whether Tracer would trace here, decided as Tracer decides it (POWERTOOLS_TRACE_ENABLED not
+ * `false`, in a Lambda execution environment that is neither SAM nor Amplify's mock), before it
+ * is loaded: loading it loads the X-Ray SDK, whose context (cls-hooked) hooks every promise of
+ * the process, a cost of its own (in the local delivery pipeline, a third of the Node CPU per
+ * delivery) that a process which does not trace has no reason to pay.
+ */
+function tracingWanted(env = process.env): boolean {
+  if ((env.POWERTOOLS_TRACE_ENABLED ?? '').toLowerCase() === 'false') return false;
+  const execution = env.AWS_EXECUTION_ENV ?? '';
+  return execution !== '' && execution !== 'AWS_Lambda_amplify-mock' && !env.AWS_SAM_LOCAL;
+}
+
+/** The process-wide tracer (POWERTOOLS_SERVICE_NAME names the service); undefined when tracing is off. */
+export const tracer: Tracer | undefined = tracingWanted()
+  ? new (await import('@aws-lambda-powertools/tracer')).Tracer({
+      serviceName: process.env.POWERTOOLS_SERVICE_NAME || 'pronaflow-integrations',
+      // No automatic http/https/fetch capture: it records full URLs (see above).
+      captureHTTPsRequests: false,
+    })
+  : undefined;
 
 /** What an error may show in a trace: its class name and code, never its message or stack. */
 export function traceableError(err: unknown): { name: string; message: string } {
@@ -35,7 +51,7 @@ export function traceableError(err: unknown): { name: string; message: string } 
 
 /** `client` with its calls traced (returned as is when tracing is off). */
 export function traced<C>(client: C): C {
-  return tracer.isTracingEnabled() ? tracer.captureAWSv3Client(client) : client;
+  return tracer?.isTracingEnabled() ? tracer.captureAWSv3Client(client) : client;
 }
 
 /**
@@ -48,8 +64,8 @@ export async function inSubsegment<T>(
   annotations: Record<string, string | undefined>,
   fn: () => Promise<T>,
 ): Promise<T> {
-  const parent = tracer.isTracingEnabled() ? tracer.getSegment() : undefined;
-  if (!parent) return fn();
+  const parent = tracer?.isTracingEnabled() ? tracer.getSegment() : undefined;
+  if (!tracer || !parent) return fn();
   const sub = parent.addNewSubsegment(`## ${name}`);
   tracer.setSegment(sub);
   tracer.annotateColdStart();
@@ -77,7 +93,7 @@ export async function inHttpSubsegment<T extends { status?: number; timedOut?: b
   method: string,
   fn: () => Promise<T>,
 ): Promise<T> {
-  const parent = tracer.isTracingEnabled() ? tracer.getSegment() : undefined;
+  const parent = tracer?.isTracingEnabled() ? tracer.getSegment() : undefined;
   if (!parent) return fn();
   const sub = parent.addNewSubsegment(url.hostname);
   (sub as { namespace?: string }).namespace = 'remote';

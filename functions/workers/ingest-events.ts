@@ -18,5 +18,11 @@ export const consumers = [
 ];
 
 export const handler = queueWorker('ingest-events', (record) =>
-  ingestMessage(record.messageId, record.body, consumers, new Date(Number(record.attributes.SentTimestamp))),
+  ingestMessage(
+    record.messageId,
+    record.body,
+    consumers,
+    new Date(Number(record.attributes.SentTimestamp)),
+    Number(record.attributes.ApproximateReceiveCount) || 1,
+  ),
 );

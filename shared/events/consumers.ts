@@ -7,5 +7,11 @@ import type { PronaFlowEvent } from './envelope.ts';
 export interface EventConsumer {
   name: string;
   accepts: (type: string) => boolean;
-  handle: (event: PronaFlowEvent) => Promise<void>;
+  handle: (event: PronaFlowEvent, meta: EventMeta) => Promise<void>;
+}
+
+/** What a consumer may know of the message that brought the event. */
+export interface EventMeta {
+  /** How often SQS has handed the message out (1: the first time; more after a failure or a crash). */
+  receiveCount: number;
 }

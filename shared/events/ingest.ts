@@ -51,6 +51,8 @@ export async function ingestMessage(
   consumers: EventConsumer[],
   /** When SQS accepted the message: rejections are filed under that day, so a retry files nothing twice. */
   sentAt?: Date,
+  /** How often SQS has handed the message out (its ApproximateReceiveCount). */
+  receiveCount = 1,
 ): Promise<IngestOutcome> {
   const size = Buffer.byteLength(body, 'utf8');
   const limit = config().WEBHOOK_MAX_PAYLOAD_SIZE_KB * 1024;
@@ -98,6 +100,6 @@ export async function ingestMessage(
     });
     return { outcome: 'rejected', reason };
   }
-  for (const consumer of matching) await consumer.handle(event);
+  for (const consumer of matching) await consumer.handle(event, { receiveCount });
   return { outcome: 'dispatched', consumers: matching.map((c) => c.name) };
 }

@@ -21,7 +21,8 @@ import {
 } from '#shared/db/conditions.ts';
 import { keys, ttlIn } from '#shared/db/keys.ts';
 import { LEASE_FREE, leaseValues } from '#shared/db/lease.ts';
-import { transactWrite } from '#shared/db/transact.ts';
+import { type TransactItem, transactWrite } from '#shared/db/transact.ts';
+import { updateExpression } from '#shared/db/update.ts';
 import type { PronaFlowEvent } from '#shared/events/envelope.ts';
 import { logger } from '#shared/logger.ts';
 import { deliveryCount, syncEndpointCount } from './counters.ts';
@@ -317,6 +318,21 @@ export async function createDelivery(input: NewDelivery): Promise<{ created: boo
   return result as { created: boolean; item: DeliveryItem };
 }
 
+/**
+ * Writes a PENDING delivery its fan-out left unwritten (see fanout.ts), with its expiry marker
+ * (due now), in one transaction; nothing when the record exists.
+ */
+export async function writeDeliveryUnlessExists(d: DeliveryItem, now: Date): Promise<void> {
+  try {
+    await transactWrite([
+      { Put: { TableName: tableName(), Item: d, ConditionExpression: 'attribute_not_exists(pk)' } },
+      { Put: { TableName: tableName(), Item: expiryMarker(d.id, d.expires_at, d.ttl, now.toISOString()) } },
+    ]);
+  } catch (err) {
+    if (!conditionFailedAt(err, 0)) throw err;
+  }
+}
+
 /** A delivery by id (strongly consistent), or undefined. Expired records read as absent. */
 export async function getDelivery(id: string, now = new Date()): Promise<DeliveryItem | undefined> {
   const out = await db().send(
@@ -381,6 +397,8 @@ export interface AttemptRecord {
   disableEndpoint?: string;
   /** The endpoint's `consecutive_failures` as last read, if known (saves a retry of the transaction). */
   knownStreak?: number;
+  /** No record exists yet (its fan-out wrote none): this outcome creates it (see recordAttempt). */
+  create?: boolean;
 }
 
 /** What a recorded terminal outcome did to its endpoint. */
@@ -403,6 +421,12 @@ const STREAK_RACE_TRIES = 5;
  * failure makes `WEBHOOK_DISABLE_AFTER_CONSECUTIVE_FAILURES` in a row (so a crash cannot record
  * the failure but lose the disable), and deletes the delivery's expiry marker. Returns what
  * happened to the endpoint, or `false` when the delivery moved on meanwhile (a duplicate lost).
+ *
+ * With `create` (the first attempt of a delivery whose fan-out wrote no record, see fanout.ts),
+ * the same outcome creates the record instead: one conditional PutItem of the whole item
+ * (`attribute_not_exists`) in place of the update, with no marker to delete (none was written; a
+ * retry puts its marker beside it). When a record exists after all (a copy of the job, or the
+ * fan-out of a redelivered event, wrote it first), the outcome is recorded on it as above.
  */
 export async function recordAttempt(r: AttemptRecord): Promise<RecordedOutcome | false> {
   const { d, now } = r;
@@ -411,42 +435,27 @@ export async function recordAttempt(r: AttemptRecord): Promise<RecordedOutcome |
     ? keptAttempts([...(d.attempts ?? []), r.attempt], d.payload_gz?.length ?? 0)
     : (d.attempts ?? []);
   const terminal = r.status !== 'PENDING';
+  // The fields this outcome sets and removes (the update's, and the created item's).
+  const set: Record<string, unknown> = { status: r.status, attempts, updated_at: at };
+  const remove = ['lease_id', 'lease_until'];
+  if (r.attempt) set.attempt_count = d.attempt_count + 1;
+  if (r.nextAttemptAt) set.next_attempt_at = r.nextAttemptAt;
+  else remove.push('next_attempt_at');
+  if (terminal) set.finished_at = at;
+  if (r.attempt?.status !== undefined) set.last_response_status = r.attempt.status;
+  const error = r.error ?? r.attempt?.error;
+  if (error) set.last_error = error.slice(0, 500);
+  else remove.push('last_error');
+  if (r.deadLetter) set.dead_letter = true;
+
+  const expression = updateExpression({ set, remove });
+  let condition = '#st = :pending AND #cy = :c AND attempt_count = :n';
   const values: Record<string, unknown> = {
-    ':s': r.status,
-    ':a': attempts,
-    ':u': at,
+    ...expression.ExpressionAttributeValues,
+    ':pending': 'PENDING',
     ':c': d.cycle,
     ':n': d.attempt_count,
   };
-  const names: Record<string, string> = { '#s': 'status', '#c': 'cycle' };
-  const sets = ['#s = :s', 'attempts = :a', 'updated_at = :u'];
-  const removes = ['lease_id', 'lease_until'];
-  if (r.attempt) {
-    sets.push('attempt_count = :n1');
-    values[':n1'] = d.attempt_count + 1;
-  }
-  if (r.nextAttemptAt) {
-    sets.push('next_attempt_at = :next');
-    values[':next'] = r.nextAttemptAt;
-  } else removes.push('next_attempt_at');
-  if (terminal) {
-    sets.push('finished_at = :u');
-  }
-  if (r.attempt?.status !== undefined) {
-    sets.push('last_response_status = :ls');
-    values[':ls'] = r.attempt.status;
-  }
-  const error = r.error ?? r.attempt?.error;
-  if (error) {
-    sets.push('last_error = :le');
-    values[':le'] = error.slice(0, 500);
-  } else removes.push('last_error');
-  if (r.deadLetter) {
-    sets.push('dead_letter = :dl');
-    values[':dl'] = true;
-  }
-  let condition = '#s = :pending AND #c = :c AND attempt_count = :n';
-  values[':pending'] = 'PENDING';
   if (r.leaseId) {
     condition += ' AND lease_id = :lease';
     values[':lease'] = r.leaseId;
@@ -457,17 +466,35 @@ export async function recordAttempt(r: AttemptRecord): Promise<RecordedOutcome |
   const deliveryUpdate = {
     TableName: tableName(),
     Key: keys.webhookDelivery(d.id),
-    UpdateExpression: `SET ${sets.join(', ')} REMOVE ${removes.join(', ')}`,
+    UpdateExpression: expression.UpdateExpression,
     ConditionExpression: condition,
-    ExpressionAttributeNames: names,
+    ExpressionAttributeNames: { ...expression.ExpressionAttributeNames, '#st': 'status', '#cy': 'cycle' },
     ExpressionAttributeValues: values,
   };
+  let deliveryWrite: TransactItem = { Update: deliveryUpdate };
+  if (r.create) {
+    const item: Record<string, unknown> = { ...d, ...set };
+    for (const name of remove) delete item[name];
+    deliveryWrite = {
+      Put: { TableName: tableName(), Item: item, ConditionExpression: 'attribute_not_exists(pk)' },
+    };
+  }
+  const marker = expiryMarkerKey(d.expires_at, d.id);
+
   if (!terminal || r.status === 'DELIVERED') {
     try {
-      await db().send(new UpdateCommand(deliveryUpdate));
+      if (r.create && !terminal) {
+        // A retry's delivery is PENDING: its marker (W6, W7) lands first, so a PENDING record
+        // never exists without one (a marker whose record never lands is dropped by the sweeper).
+        await db().send(
+          new PutCommand({ TableName: tableName(), Item: expiryMarker(d.id, d.expires_at, d.ttl, at) }),
+        );
+      }
+      if (deliveryWrite.Put) await db().send(new PutCommand(deliveryWrite.Put));
+      else await db().send(new UpdateCommand(deliveryUpdate));
     } catch (err) {
-      if (isConditionFailed(err)) return false;
-      throw err;
+      if (!isConditionFailed(err)) throw err;
+      return r.create ? recordAttempt({ ...r, create: false }) : false;
     }
     if (!terminal) {
       await countOutcome(d, 'PENDING'); // a first attempt's retry enters PENDING
@@ -477,24 +504,24 @@ export async function recordAttempt(r: AttemptRecord): Promise<RecordedOutcome |
     // written apart (no transaction on the success path): the expiry marker's delete, batched
     // with other records' (a crash before it leaves the marker to the sweeper and the
     // reconciler, which drop markers of finished deliveries), the status counters, and the
-    // endpoint's stats (see recordSuccessStats).
+    // endpoint's stats (see recordSuccessStats). A created record had no marker.
     await Promise.all([
-      deleteMarkerSoon(expiryMarkerKey(d.expires_at, d.id)),
+      r.create ? undefined : deleteMarkerSoon(marker),
       countOutcome(d, r.status),
       recordSuccessStats(d.workspace_id, d.endpoint_id, at, r.knownStreak),
     ]);
     return {};
   }
-  const markerDelete = { Delete: { TableName: tableName(), Key: expiryMarkerKey(d.expires_at, d.id) } };
+  const markerDelete: TransactItem[] = r.create ? [] : [{ Delete: { TableName: tableName(), Key: marker } }];
   const endpointKey = keys.webhookEndpoint(d.workspace_id, d.endpoint_id);
   let known = r.knownStreak;
   for (let i = 0; i < STREAK_RACE_TRIES; i++) {
     const change = endpointChange(r, at, known);
     try {
       await transactWrite([
-        { Update: deliveryUpdate },
+        deliveryWrite,
         { Update: { TableName: tableName(), Key: endpointKey, ...change.update } },
-        markerDelete,
+        ...markerDelete,
       ]);
       // The streak is above 0 now: this process's next success writes its stats at once.
       forgetStatsWrite(d.workspace_id, d.endpoint_id);
@@ -502,7 +529,7 @@ export async function recordAttempt(r: AttemptRecord): Promise<RecordedOutcome |
       if (change.disabled) await syncEndpointCount(d.workspace_id, d.endpoint_id, false);
       return change.disabled ? { disabled: change.disabled, disabledAt: at } : {};
     } catch (err) {
-      if (conditionFailedAt(err, 0)) return false;
+      if (conditionFailedAt(err, 0)) return r.create ? recordAttempt({ ...r, create: false }) : false;
       if (!conditionFailedAt(err, 1)) throw err;
     }
     // The endpoint is gone, or its failure streak is not what this try assumed: read it again.
@@ -515,9 +542,11 @@ export async function recordAttempt(r: AttemptRecord): Promise<RecordedOutcome |
       }),
     );
     if (!ep.Item) {
-      // The endpoint was deleted meanwhile: record the outcome without stats.
+      // The endpoint was deleted meanwhile: record the outcome without stats (a record the fan-out
+      // did not write is not created for a deleted endpoint).
+      if (r.create) return false;
       try {
-        await transactWrite([{ Update: deliveryUpdate }, markerDelete]);
+        await transactWrite([deliveryWrite, ...markerDelete]);
         await countOutcome(d, r.status);
         return {};
       } catch (inner) {
@@ -538,11 +567,16 @@ export async function recordAttempt(r: AttemptRecord): Promise<RecordedOutcome |
 export const SUCCESS_STATS_INTERVAL_MS = 1000;
 /** Per endpoint: when this process last wrote a success's stats (set once the write succeeded). */
 const statsWrittenAt = new Map<string, number>();
+/** Per endpoint: a stats write of this process in flight. */
+const statsInFlight = new Set<string>();
 let statsIntervalMs = SUCCESS_STATS_INTERVAL_MS;
 const statsKey = (workspaceId: string, endpointId: string) => `${workspaceId}\n${endpointId}`;
 /** A failure recorded in this process: the next success writes its stats whatever the interval. */
-const forgetStatsWrite = (workspaceId: string, endpointId: string) =>
+const forgetStatsWrite = (workspaceId: string, endpointId: string) => {
   statsWrittenAt.delete(statsKey(workspaceId, endpointId));
+  // A write in flight may land before the failure: the next success writes its own.
+  statsInFlight.delete(statsKey(workspaceId, endpointId));
+};
 
 /**
  * The endpoint's side of a success, outside the record's write: `last_delivery_at` /
@@ -577,8 +611,15 @@ async function recordSuccessStats(
 ): Promise<void> {
   const key = statsKey(workspaceId, endpointId);
   const last = statsWrittenAt.get(key);
-  if (knownStreak === 0 && last !== undefined && Date.now() - last < statsIntervalMs) return;
+  // Skipped while the streak is 0 and a write is in flight or was made within the interval
+  // (the successes of one batch record side by side: one of them writes).
+  if (
+    knownStreak === 0 &&
+    (statsInFlight.has(key) || (last !== undefined && Date.now() - last < statsIntervalMs))
+  )
+    return;
   const endpointKey = keys.webhookEndpoint(workspaceId, endpointId);
+  statsInFlight.add(key);
   try {
     await db().send(
       new UpdateCommand({
@@ -618,6 +659,8 @@ async function recordSuccessStats(
             error: inner as Error,
           });
       });
+  } finally {
+    statsInFlight.delete(key);
   }
 }
 

@@ -12,6 +12,7 @@ import { ConflictError, NotFoundError, ValidationError } from '#shared/errors.ts
 import { newId } from '#shared/ids.ts';
 import { resolveTarget, UnsafeTargetError } from '#shared/net/url-guard.ts';
 import { type CountedState, endpointCount, syncEndpointCount } from './counters.ts';
+import { UNWRITTEN_NOTE_INTERVAL_MS } from './lifecycle.ts';
 import type { RetryPolicy } from './retry.ts';
 import type { CreateWebhookInput, UpdateWebhookInput, WebhookView } from './schemas.ts';
 import { generateSecret } from './signing.ts';
@@ -47,6 +48,14 @@ export interface EndpointItem {
   previous_secret_expires_at?: string;
   consecutive_failures: number;
   last_delivery_at?: string;
+  /**
+   * When a fan-out last sent this endpoint jobs of deliveries it did not write (at most
+   * {@link UNWRITTEN_NOTE_INTERVAL_MS} behind the latest): how long a workspace deletion waits
+   * for their records (shared/webhooks/lifecycle.ts).
+   */
+  unwritten_sent_at?: string;
+  /** Set by a workspace deletion's mark (with `active` false): the endpoint is on its way out. */
+  removing?: boolean;
   last_delivery_status?: DeliveryStatus;
   created_by: string;
   created_at: string;
@@ -261,6 +270,43 @@ export async function activeEndpoints(workspaceId: string): Promise<EndpointItem
     found.push(item as unknown as EndpointItem);
   }
   return found;
+}
+
+const unwrittenNotedAt = new Map<string, number>();
+
+/**
+ * Notes on each endpoint that a fan-out is about to send it jobs of deliveries it did not write
+ * (`unwritten_sent_at`), at most once per {@link UNWRITTEN_NOTE_INTERVAL_MS} per endpoint and
+ * process, so the stored time is never more than that behind the latest such job. Resolves once
+ * the notes due are written (before the jobs go out); a deleted endpoint is skipped.
+ */
+export async function noteUnwrittenJobs(endpoints: Pick<EndpointItem, 'workspace_id' | 'id'>[], at: Date) {
+  // Throttled on the time written (the jobs' read time), so the stored one is never more than
+  // the interval behind the latest job's.
+  const now = at.getTime();
+  const due = endpoints.filter((e) => {
+    const last = unwrittenNotedAt.get(`${e.workspace_id}\n${e.id}`);
+    return last === undefined || now - last >= UNWRITTEN_NOTE_INTERVAL_MS || now < last;
+  });
+  await Promise.all(
+    due.map(async (e) => {
+      try {
+        await db().send(
+          new UpdateCommand({
+            TableName: tableName(),
+            Key: keys.webhookEndpoint(e.workspace_id, e.id),
+            UpdateExpression: 'SET unwritten_sent_at = :at',
+            ConditionExpression: 'attribute_exists(pk)',
+            ExpressionAttributeValues: { ':at': at.toISOString() },
+          }),
+        );
+      } catch (err) {
+        if (!isConditionFailed(err)) throw err;
+      }
+      if (unwrittenNotedAt.size > 5000) unwrittenNotedAt.clear();
+      unwrittenNotedAt.set(`${e.workspace_id}\n${e.id}`, now);
+    }),
+  );
 }
 
 /** Applies a PATCH; `active: true` re-enables and clears the failure streak and reason. */

@@ -3,8 +3,14 @@ import type { PronaFlowEvent } from '#shared/events/envelope.ts';
 import { recordRejection } from '#shared/events/rejections.ts';
 import { isKnownEventType, PING_EVENT } from './catalog.ts';
 import { compressPayload, MAX_STORED_PAYLOAD_BYTES, payloadOf } from './delivery-payload.ts';
-import { createDeliveries, type DeliveryItem, deliveryId, type NewDelivery } from './delivery-store.ts';
-import { activeEndpoints, type EndpointItem } from './endpoints.ts';
+import {
+  createDeliveries,
+  type DeliveryItem,
+  deliveryId,
+  type NewDelivery,
+  newDeliveryItem,
+} from './delivery-store.ts';
+import { activeEndpoints, type EndpointItem, noteUnwrittenJobs } from './endpoints.ts';
 import { type DeliverJob, type EndpointSnapshot, enqueueJobs } from './jobs.ts';
 import { isAboutEndpoint } from './operational-events.ts';
 
@@ -24,6 +30,8 @@ type FanOutResult = { deliveries: number; jobs: number };
 interface Pending {
   event: PronaFlowEvent;
   now: Date;
+  /** The ingest message was handed out before (a failure, a crash): see {@link fanOut}. */
+  redelivered: boolean;
   resolve: (r: FanOutResult) => void;
   reject: (err: unknown) => void;
 }
@@ -31,18 +39,37 @@ interface Pending {
 let pending: Pending[] = [];
 
 /**
- * Fan-out of one PronaFlow event: one delivery per active subscribed endpoint (idempotent on
- * event id + endpoint id) and a delivery job each. Repeating it (SQS duplicates, retries after
- * a crash) creates nothing twice; see {@link RESEND_FIRST_JOB_AFTER_MS} for the jobs it re-sends.
+ * Fan-out of one PronaFlow event: one delivery per active subscribed endpoint (its id is
+ * deterministic on event id + endpoint id) and a delivery job each.
+ *
+ * The common case writes nothing to the table: a job whose payload it can carry (at most
+ * {@link FRESH_PAYLOAD_MAX_BYTES} compressed) carries the whole delivery (`fresh`, `written:
+ * false`), and its first outcome creates the record with one conditional PutItem (see
+ * recordAttempt). The delivery is on the deliveries queue until then, which SQS keeps (redrive
+ * to the DLQ included); a job handed out again writes the record before it claims the attempt
+ * (see the worker's prepareAttempt), so a delivery whose first attempts keep failing is found by
+ * the sweeper and the reconciler like any other. What this trades: a delivery shows in the API
+ * from its first outcome on (the first attempt's duration, normally well under a second), and a
+ * duplicate of the event handed out side by side with the first (both for the first time, an
+ * event source's repeated send) POSTs twice with the same `webhook-id`, recorded once.
+ *
+ * A redelivered ingest message (`redelivered`: handed out before, after a failure or a crash)
+ * and larger payloads go the other way: the deliveries are created first, idempotently (a
+ * repeated event creates nothing twice and sends no second job for a delivery that exists; see
+ * {@link RESEND_FIRST_JOB_AFTER_MS} for the jobs it re-sends), then their jobs are sent.
  *
  * The events of one ingest batch (its records run side by side) are fanned out together: calls
  * made in the same turn of the event loop join one flush, which reads each workspace's endpoints
- * once (W1), writes the deliveries and their markers in as few transactions as fit, and sends the
- * jobs in batches of 10. Each call still settles on its own event's outcome.
+ * once (W1), writes what must be written in as few transactions as fit, and sends the jobs in
+ * batches of 10. Each call still settles on its own event's outcome.
  */
-export function fanOut(event: PronaFlowEvent, now = new Date()): Promise<FanOutResult> {
+export function fanOut(
+  event: PronaFlowEvent,
+  now = new Date(),
+  opts: { redelivered?: boolean } = {},
+): Promise<FanOutResult> {
   return new Promise((resolve, reject) => {
-    pending.push({ event, now, resolve, reject });
+    pending.push({ event, now, redelivered: opts.redelivered ?? false, resolve, reject });
     if (pending.length === 1) setImmediate(flush);
   });
 }
@@ -84,10 +111,13 @@ async function fanOutAll(batch: Pending[]): Promise<void> {
   const endpointsOf = new Map(
     await Promise.all(workspaces.map(async (ws) => [ws, await activeEndpoints(ws)] as const)),
   );
-  // Each event's deliveries; a delivery id met twice (the same event twice in one batch) is written once.
+  // Each event's deliveries; a delivery id met twice (the same event twice in one batch) is planned once.
   const plans: { p: Pending; deliveries: Planned[] }[] = [];
   const seen = new Set<string>();
+  // An event of which any copy in this batch was handed out before is planned as redelivered.
+  const redelivered = new Set(batch.filter((p) => p.redelivered).map((p) => p.event.id));
   const toCreate: Planned[] = [];
+  const toSend: Planned[] = [];
   for (const p of batch) {
     const { event, now } = p;
     // An event about an endpoint being disabled never goes to that endpoint (it just failed).
@@ -122,43 +152,59 @@ async function fanOutAll(batch: Pending[]): Promise<void> {
       const key = deliveryId(event.id, d.endpoint.id);
       if (seen.has(key)) continue;
       seen.add(key);
-      toCreate.push(d);
+      // The common case writes nothing: the job carries the delivery, its first outcome writes it.
+      const again = redelivered.has(event.id);
+      if (d.payloadB64 && !again) toSend.push(d);
+      // A redelivered event's jobs claim their attempt (no `fresh`): the first run's job may
+      // have made it already.
+      else toCreate.push(again ? { ...d, payloadB64: undefined } : d);
     }
   }
-  if (!toCreate.length) return;
+  if (!toCreate.length && !toSend.length) return;
 
   let created: { created: boolean; item: DeliveryItem }[];
   try {
-    created = await createDeliveries(toCreate.map((d) => d.input));
+    created = toCreate.length ? await createDeliveries(toCreate.map((d) => d.input)) : [];
   } catch (err) {
     for (const { p } of plans) p.reject(err);
     return;
   }
   const jobs: DeliverJob[] = [];
+  const firstJob = (item: DeliveryItem, d: Planned, written: boolean): DeliverJob => ({
+    kind: 'deliver',
+    delivery_id: item.id,
+    cycle: 0,
+    attempt: 0,
+    endpoint_id: item.endpoint_id,
+    endpoint: snapshotOf(d.endpoint, readAt),
+    fresh: d.payloadB64
+      ? {
+          workspace_id: item.workspace_id,
+          endpoint_id: item.endpoint_id,
+          event_id: item.event_id,
+          event_type: item.event_type,
+          created_at: item.created_at,
+          expires_at: item.expires_at,
+          ttl: item.ttl,
+          payload_gz: d.payloadB64,
+          ...(written ? {} : { written: false as const }),
+        }
+      : undefined,
+  });
+  for (const d of toSend) jobs.push(firstJob(newDeliveryItem(d.input), d, false));
+  if (toSend.length) {
+    try {
+      await noteUnwrittenJobs([...new Map(toSend.map((d) => [d.endpoint.id, d.endpoint])).values()], readAt);
+    } catch (err) {
+      for (const { p } of plans) p.reject(err);
+      return;
+    }
+  }
   created.forEach(({ created: isNew, item }, i) => {
     const d = toCreate[i];
     if (!d) return;
     if (isNew) {
-      jobs.push({
-        kind: 'deliver',
-        delivery_id: item.id,
-        cycle: 0,
-        attempt: 0,
-        endpoint_id: item.endpoint_id,
-        endpoint: snapshotOf(d.endpoint, readAt),
-        fresh: d.payloadB64
-          ? {
-              workspace_id: item.workspace_id,
-              endpoint_id: item.endpoint_id,
-              event_id: item.event_id,
-              event_type: item.event_type,
-              created_at: item.created_at,
-              expires_at: item.expires_at,
-              ttl: item.ttl,
-              payload_gz: d.payloadB64,
-            }
-          : undefined,
-      });
+      jobs.push(firstJob(item, d, true));
     } else if (
       item.status === 'PENDING' &&
       item.cycle === 0 &&
@@ -196,7 +242,7 @@ async function fanOutAll(batch: Pending[]): Promise<void> {
 export const webhooksConsumer: EventConsumer = {
   name: 'webhooks',
   accepts: (type) => type !== PING_EVENT && isKnownEventType(type),
-  handle: async (event) => {
-    await fanOut(event);
+  handle: async (event, meta) => {
+    await fanOut(event, new Date(), { redelivered: meta.receiveCount > 1 });
   },
 };

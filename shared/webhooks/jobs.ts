@@ -25,8 +25,8 @@ export const endpointSnapshot = v.object({
 export type EndpointSnapshot = v.InferOutput<typeof endpointSnapshot>;
 
 /**
- * The delivery as the fan-out created it, on the job the creating fan-out sends: its first
- * attempt needs no claim (no read, no lease) and is recorded with one conditional write.
+ * The delivery as the fan-out built it, on the job the fan-out sends: its first attempt needs no
+ * claim (no read, no lease) and is recorded with one conditional write.
  */
 export const freshDelivery = v.object({
   workspace_id: v.string(),
@@ -38,6 +38,11 @@ export const freshDelivery = v.object({
   ttl: v.pipe(v.number(), v.safeInteger()),
   /** The stored payload, gzip, base64 (only when small: see FRESH_PAYLOAD_MAX_BYTES). */
   payload_gz: v.string(),
+  /**
+   * `false`: the fan-out wrote no record, this job is the delivery until its first outcome
+   * creates it (see fanout.ts). Absent: the fan-out wrote it.
+   */
+  written: v.optional(v.literal(false)),
 });
 export type FreshDelivery = v.InferOutput<typeof freshDelivery>;
 

@@ -3,12 +3,15 @@
  * - MARK switches every endpoint of the workspace off (at most 50), so the fan-out of a late
  *   event creates no delivery and nothing new is sent while the sweep runs (the API already
  *   refuses the workspace's sessions and tokens);
- * - SWEEP deletes, endpoint by endpoint, its deliveries (W4, a page per message, with the expiry
- *   markers of the PENDING ones), then the endpoint; last, the endpoint counter.
+ * - SWEEP waits until the first attempts in flight at MARK have written their records (at most
+ *   {@link inFlightAttemptsEndWithinMs} after the last fan-out that sent any), then deletes, endpoint by endpoint, its
+ *   deliveries (W4, a page per message, with the expiry markers of the PENDING ones), then the
+ *   endpoint; last, the endpoint counter.
  * A delivery job still queued finds its delivery gone and stops.
  */
 import { QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { CascadeParticipant, CascadeSubject, SweepCursor, SweepPage } from '#shared/cascade.ts';
+import { config } from '#shared/config.ts';
 import { batchDelete, forEachLimit, type ItemKey } from '#shared/db/batch.ts';
 import { db, tableName } from '#shared/db/client.ts';
 import { isConditionFailed } from '#shared/db/conditions.ts';
@@ -16,7 +19,26 @@ import { keys } from '#shared/db/keys.ts';
 import { queryAll } from '#shared/db/query.ts';
 import { expiryMarkerKey } from './delivery-markers.ts';
 
-async function endpointsOf(workspaceId: string, limit?: number): Promise<{ id: string }[]> {
+/** How long after the mark the sweep of a workspace with endpoints first waits (see sweepWorkspace). */
+export const MARK_SETTLE_MS = 2000;
+
+/** How often a process notes, per endpoint, that it sent jobs of unwritten deliveries (endpoints.ts). */
+export const UNWRITTEN_NOTE_INTERVAL_MS = 1000;
+
+/**
+ * How long after a fan-out read an endpoint a first attempt of a delivery it did not write may
+ * still write its record: the age up to which the job's endpoint snapshot is used without a read
+ * (5 s, the worker's ENDPOINT_SNAPSHOT_MAX_AGE_MS; a later attempt reads the endpoint, finds it
+ * switched off by MARK and writes nothing), plus the attempt's deadline (WEBHOOK_TIMEOUT_SECONDS),
+ * plus 5 s to record it. A test checks it against the worker's constants.
+ */
+export function inFlightAttemptsEndWithinMs(): number {
+  return (5 + config().WEBHOOK_TIMEOUT_SECONDS + 5) * 1000;
+}
+
+type SweptEndpoint = { id: string; unwritten_sent_at?: string };
+
+async function endpointsOf(workspaceId: string, limit?: number): Promise<SweptEndpoint[]> {
   if (limit) {
     const out = await db().send(
       new QueryCommand({
@@ -28,16 +50,16 @@ async function endpointsOf(workspaceId: string, limit?: number): Promise<{ id: s
         ConsistentRead: true,
       }),
     );
-    return (out.Items ?? []) as { id: string }[];
+    return (out.Items ?? []) as SweptEndpoint[];
   }
-  const all: { id: string }[] = [];
+  const all: SweptEndpoint[] = [];
   for await (const e of queryAll({
     KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
     ExpressionAttributeValues: { ':pk': keys.workspace(workspaceId), ':p': keys.webhookEndpointPrefix },
-    ProjectionExpression: 'id',
+    ProjectionExpression: 'id, unwritten_sent_at',
     ConsistentRead: true,
   })) {
-    all.push(e as { id: string });
+    all.push(e as SweptEndpoint);
   }
   return all;
 }
@@ -48,9 +70,9 @@ async function switchOff(workspaceId: string, id: string, at: string): Promise<v
       new UpdateCommand({
         TableName: tableName(),
         Key: keys.webhookEndpoint(workspaceId, id),
-        UpdateExpression: 'SET active = :off, disabled_at = :at',
+        UpdateExpression: 'SET active = :off, disabled_at = :at, removing = :on',
         ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeValues: { ':off': false, ':at': at },
+        ExpressionAttributeValues: { ':off': false, ':at': at, ':on': true },
       }),
     );
   } catch (err) {
@@ -65,10 +87,28 @@ async function sweepWorkspace(
 ): Promise<SweepPage> {
   const endpointId = cursor?.endpoint as string | undefined;
   if (!endpointId) {
-    const [first] = await endpointsOf(s.id, 1);
+    const endpoints = await endpointsOf(s.id);
+    const [first] = endpoints;
     if (!first) {
       await batchDelete([keys.webhookCount(s.id)]);
       return { deleted: 0 };
+    }
+    // First attempts of deliveries their fan-out did not write (fanout.ts) write the record when
+    // they end: the sweep starts once the last one that may have started has ended. First, a
+    // fan-out that read the endpoints just before the mark (or an eventually consistent read just
+    // after it) gets MARK_SETTLE_MS to note its jobs; then, when a note is recent (its jobs may
+    // still run: a note older than the window before the mark is not), the wait runs from the
+    // later of the note and the mark.
+    const now = Date.now();
+    const marked = Date.parse(s.acceptedAt);
+    if (now < marked + MARK_SETTLE_MS) {
+      return { deleted: 0, next: {}, delaySeconds: Math.ceil((marked + MARK_SETTLE_MS - now) / 1000) };
+    }
+    const window = UNWRITTEN_NOTE_INTERVAL_MS + inFlightAttemptsEndWithinMs();
+    const lastSent = Math.max(0, ...endpoints.map((e) => Date.parse(e.unwritten_sent_at ?? '') || 0));
+    if (lastSent + window > marked) {
+      const waitMs = Math.max(lastSent, marked) + window - now;
+      if (waitMs > 0) return { deleted: 0, next: {}, delaySeconds: Math.min(900, Math.ceil(waitMs / 1000)) };
     }
     return { deleted: 0, next: { endpoint: first.id } };
   }

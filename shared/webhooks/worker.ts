@@ -18,6 +18,7 @@ import {
   type RecordedOutcome,
   recordAttempt,
   type StoredAttempt,
+  writeDeliveryUnlessExists,
 } from './delivery-store.ts';
 import { acquireSlot, type Slot } from './endpoint-gate.ts';
 import { type EndpointItem, findEndpoint, signingSecrets } from './endpoints.ts';
@@ -28,6 +29,7 @@ import {
   delayFor,
   enqueueJob,
   enqueueJobs,
+  type FreshDelivery,
   type RecoverJob,
   restartAndSchedule,
   sendToDlq,
@@ -64,6 +66,7 @@ export type JobOutcome =
   | 'deferred'
   | 'stale'
   | 'missing'
+  | 'dropped'
   | 'resumed'
   | 'restarted'
   | 'recover-page';
@@ -171,6 +174,8 @@ export interface Claim {
   d: DeliveryItem;
   /** Our lease; absent for a lease-free first attempt. */
   leaseId?: string;
+  /** The fan-out wrote no record (its job is the delivery until then): the outcome creates it. */
+  create?: boolean;
   /** When the claim was made: the attempt's start and its signature's timestamp. */
   now: Date;
 }
@@ -190,7 +195,7 @@ export type AttemptOutcome =
 /** What {@link prepareAttempt} decided. */
 export type Prepared =
   /** Nothing to do: a stale copy (its attempt was made, or another copy won) or a vanished delivery. */
-  | { kind: 'skip'; outcome: 'stale' | 'missing' }
+  | { kind: 'skip'; outcome: 'stale' | 'missing' | 'dropped' }
   /** The job is early (its `not_before`, a restart not recorded yet, another copy's lease): put it back as `job`. */
   | { kind: 'put-back'; job: DeliverJob; now: Date }
   /** SQS handed out again the job of the latest recorded attempt: its follow-up may have been lost. */
@@ -213,7 +218,7 @@ export type DeliveryEndpoint = Pick<
   | 'previous_secret_expires_at'
   | 'consecutive_failures'
 > &
-  Partial<Pick<EndpointItem, 'disabled_reason'>>;
+  Partial<Pick<EndpointItem, 'disabled_reason' | 'removing'>>;
 
 /**
  * How old the endpoint a fan-out job carries may be for its first attempt to use it instead of
@@ -225,14 +230,18 @@ export const ENDPOINT_SNAPSHOT_MAX_AGE_MS = 5000;
 const endpointCache = new Map<string, { item: EndpointItem | undefined; at: number }>();
 
 /** The endpoint of a delivery for an attempt: the job's snapshot while fresh, else read (W2). */
-async function endpointFor(job: DeliverJob, d: DeliveryItem): Promise<DeliveryEndpoint | undefined> {
+async function endpointFor(
+  job: DeliverJob,
+  d: DeliveryItem,
+  opts: { cached?: boolean } = {},
+): Promise<DeliveryEndpoint | undefined> {
   const snap = job.endpoint;
   const realNow = Date.now();
   if (snap && snap.id === d.endpoint_id && snap.workspace_id === d.workspace_id) {
     if (Math.abs(realNow - Date.parse(snap.read_at)) <= ENDPOINT_SNAPSHOT_MAX_AGE_MS) return snap;
     const key = `${d.workspace_id}\n${d.endpoint_id}`;
     const hit = endpointCache.get(key);
-    if (hit && realNow - hit.at <= ENDPOINT_SNAPSHOT_MAX_AGE_MS) return hit.item;
+    if (opts.cached !== false && hit && realNow - hit.at <= ENDPOINT_SNAPSHOT_MAX_AGE_MS) return hit.item;
     const item = await findEndpoint(d.workspace_id, d.endpoint_id);
     if (endpointCache.size > 1000) endpointCache.clear();
     endpointCache.set(key, { item, at: realNow });
@@ -267,12 +276,14 @@ export async function prepareAttempt(
     // running side by side (SQS hands out a message twice, rarely) may POST a second time, with
     // the same webhook-id; only one of them records. A job SQS hands out again after a failure
     // (receiveCount > 1: maybe a crash after the POST) claims the attempt as every other job.
-    const { payload_gz, ...f } = job.fresh;
-    claim = {
-      d: freshDeliveryItem(job.delivery_id, { ...f, payload_gz: Buffer.from(payload_gz, 'base64') }),
-      now,
-    };
+    // When the fan-out wrote no record (`written: false`), this first outcome creates it.
+    claim = { d: freshOf(job, job.fresh), now, create: job.fresh.written === false };
   } else {
+    if (job.fresh?.written === false && job.cycle === 0 && job.attempt === 0) {
+      // Handed out again (a crash, maybe after the POST): the record its first outcome was to
+      // create may not exist. It is written now, PENDING, and the attempt claimed as any other.
+      if (!(await writeUnwritten(job, job.fresh, now))) return { kind: 'skip', outcome: 'dropped' };
+    }
     const leaseId = randomUUID();
     const d = await claimAttempt(
       { id: job.delivery_id, cycle: job.cycle, attempt: job.attempt },
@@ -285,6 +296,13 @@ export async function prepareAttempt(
   }
   const { d } = claim;
 
+  if (claim.create) {
+    // A delivery nobody wrote yet: its endpoint first (read past the snapshot's age, never from
+    // the cache), so that an endpoint deleted, or switched off by a workspace deletion, gets no
+    // record (see shared/webhooks/lifecycle.ts); one merely disabled records FAILED as usual.
+    const endpoint = await endpointFor(job, d, { cached: false });
+    if (!endpoint || endpoint.removing) return { kind: 'skip', outcome: 'dropped' };
+  }
   if (Date.parse(d.expires_at) <= now.getTime()) {
     return {
       kind: 'record',
@@ -305,6 +323,28 @@ export async function prepareAttempt(
     };
   }
   return { kind: 'send', claim, endpoint, secrets: await signingSecrets(endpoint, now) };
+}
+
+/** The delivery a fan-out job carries, as its fan-out built it (before any attempt). */
+function freshOf(job: DeliverJob, fresh: FreshDelivery): DeliveryItem {
+  const { payload_gz, written: _, ...f } = fresh;
+  return freshDeliveryItem(job.delivery_id, { ...f, payload_gz: Buffer.from(payload_gz, 'base64') });
+}
+
+/**
+ * Writes the PENDING record of a delivery its fan-out did not write, for a job handed out again,
+ * unless it exists. Only while its endpoint (read now, not the job's snapshot) exists and is not
+ * being removed with its workspace (a disabled one gets its record, which the attempt then ends
+ * FAILED, so recover can restart it). False when there is no record and none is written.
+ */
+async function writeUnwritten(job: DeliverJob, fresh: FreshDelivery, now: Date): Promise<boolean> {
+  const d = freshOf(job, fresh);
+  const endpoint = await findEndpoint(d.workspace_id, d.endpoint_id);
+  // Deleted, or switched off by a workspace deletion: a record that exists (this very delivery's
+  // first outcome, recorded before a crash) is claimed or resumed as usual, none is written.
+  if (!endpoint || endpoint.removing) return (await getDelivery(d.id, now)) !== undefined;
+  await writeDeliveryUnlessExists(d, now);
+  return true;
 }
 
 /** Why a job's claim failed, from the delivery as it is now, and what to do with the job. */
@@ -486,7 +526,13 @@ export interface OutcomeToRecord {
 /** The delivery store's record of an outcome (pure): the status and fields each outcome sets. */
 export function attemptRecordOf(input: OutcomeToRecord): AttemptRecord {
   const { claim, outcome, knownStreak } = input;
-  const base = { d: claim.d, leaseId: claim.leaseId, attempt: input.attempt, now: input.now };
+  const base = {
+    d: claim.d,
+    leaseId: claim.leaseId,
+    attempt: input.attempt,
+    now: input.now,
+    create: claim.create,
+  };
   switch (outcome.kind) {
     // A success resets the streak: the streak prepare read says whether it must be written at once.
     case 'delivered':

@@ -7,9 +7,10 @@
  *   same receiver plus one conditional PutItem of a delivery-sized item on the same DynamoDB Local,
  *   50 at a time; measured before and after the pipeline, the higher figure is the floor;
  * - pipeline: a burst of events pushed on the ingest queue as an event source would (after a
- *   warm-up), to one healthy endpoint: deliveries/s, DynamoDB requests per delivery (every
- *   request of the run counted, fan-out and worker, until the last record lands) and POSTs of a
- *   webhook-id received more than once;
+ *   warm-up of {@link WARMUP} events), to one healthy endpoint: deliveries/s, DynamoDB requests per
+ *   delivery (every request of the run counted, fan-out and worker, until the last record lands),
+ *   the CPU per delivery of DynamoDB Local and of this process, and POSTs of a webhook-id received
+ *   more than once (BENCH_CPU_PROFILE=<file> writes a CPU profile of the burst);
  * - paced: 20 events/s to the same endpoint, event → delivery latency;
  * - fairness: 20 events/s to a workspace with a hanging endpoint (never answers: each attempt
  *   runs to WEBHOOK_TIMEOUT_SECONDS) and a healthy one; the healthy one's latency.
@@ -32,7 +33,12 @@ import { generateSecret, signedHeaders } from '#shared/webhooks/signing.ts';
 import { testIdentity } from '#test/helpers/session.ts';
 import { countDynamoCalls } from '#test/helpers/tokens.ts';
 
-const WARMUP = 100;
+/**
+ * Events delivered before anything is measured: enough for the JIT of DynamoDB Local's JVM and of
+ * this process to settle on the paths the pipeline takes (with 100, the burst ran on a JVM still
+ * compiling them: its CPU per request halves over the first few thousand requests).
+ */
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 2000);
 const BURST = Number(process.env.BENCH_BURST ?? 2000);
 const FLOOR_OPS = Number(process.env.BENCH_FLOOR_OPS ?? 2000);
 const FLOOR_CONCURRENCY = 50;
@@ -228,9 +234,18 @@ export async function benchWebhooks(opts: { json?: string } = {}): Promise<void>
     };
     const arrived = (events: string[], endpointId: string) =>
       events.filter((e) => receiver.firstArrival.has(deliveryId(e, endpointId))).length;
+    /**
+     * Waits until every event's delivery arrived. The delivery ids are hashed once and the check
+     * costs a Map lookup per missing delivery: this process also runs the pipeline, and polling
+     * must not take its CPU.
+     */
     const waitFor = async (events: string[], endpointId: string, timeoutMs: number) => {
       const deadline = Date.now() + timeoutMs;
-      while (arrived(events, endpointId) < events.length && Date.now() < deadline) await sleep(20);
+      let missing = events.map((e) => deliveryId(e, endpointId));
+      while (missing.length && Date.now() < deadline) {
+        missing = missing.filter((id) => !receiver.firstArrival.has(id));
+        if (missing.length) await sleep(20);
+      }
     };
     const latencies = (events: string[], endpointId: string) =>
       events
@@ -261,6 +276,8 @@ export async function benchWebhooks(opts: { json?: string } = {}): Promise<void>
     // Burst.
     counter.reset();
     const cpuBefore = dynamoCpuMs(stack.dynamoEndpoint);
+    const nodeBefore = process.cpuUsage();
+    const profile = await startProfile();
     const burst: string[] = [];
     const started = performance.now();
     const sends: Promise<string[]>[] = [];
@@ -271,6 +288,8 @@ export async function benchWebhooks(opts: { json?: string } = {}): Promise<void>
     const delivered = arrived(burst, healthy);
     await settle();
     const cpuAfter = dynamoCpuMs(stack.dynamoEndpoint);
+    const nodeBurst = process.cpuUsage(nodeBefore);
+    await profile?.stop();
     const burstRequests = counter.calls.length;
     const byCommand: Record<string, number> = {};
     for (const c of counter.calls) byCommand[c] = (byCommand[c] ?? 0) + 1;
@@ -278,7 +297,9 @@ export async function benchWebhooks(opts: { json?: string } = {}): Promise<void>
     const duplicatePosts = ids.reduce((n, id) => n + Math.max(0, (receiver.posts.get(id) ?? 0) - 1), 0);
 
     const floorCpuBefore = dynamoCpuMs(stack.dynamoEndpoint);
+    const floorNodeBefore = process.cpuUsage();
     const floorAfter = await floor(receiver.port, 2);
+    const floorNode = process.cpuUsage(floorNodeBefore);
     const floorCpuAfter = dynamoCpuMs(stack.dynamoEndpoint);
     await settle();
 
@@ -330,6 +351,10 @@ export async function benchWebhooks(opts: { json?: string } = {}): Promise<void>
         floorCpuBefore === undefined || floorCpuAfter === undefined
           ? undefined
           : round((floorCpuAfter - floorCpuBefore) / FLOOR_OPS, 2),
+      // This process's CPU (the local stack, its workers, the SQS emulator and the receiver all
+      // run on its one thread) per delivery of the burst and per floor operation.
+      node_cpu_ms_per_delivery: round((nodeBurst.user + nodeBurst.system) / 1000 / Math.max(1, delivered), 2),
+      floor_node_cpu_ms_per_op: round((floorNode.user + floorNode.system) / 1000 / FLOOR_OPS, 2),
       duplicate_posts: duplicatePosts,
       paced_events: paced.length,
       paced_p50_ms: Math.round(percentile(pacedLat, 50)),
@@ -360,6 +385,28 @@ export async function benchWebhooks(opts: { json?: string } = {}): Promise<void>
     await stack.stop();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * With BENCH_CPU_PROFILE=<file>, a CPU profile of this process over the burst (open it in Chrome
+ * DevTools or speedscope): where the pipeline's Node time goes.
+ */
+async function startProfile(): Promise<{ stop: () => Promise<void> } | undefined> {
+  const file = process.env.BENCH_CPU_PROFILE;
+  if (!file) return undefined;
+  const { Session } = await import('node:inspector/promises');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return {
+    stop: async () => {
+      const { profile } = await session.post('Profiler.stop');
+      writeFileSync(file, JSON.stringify(profile));
+      session.disconnect();
+      console.log(`(CPU profile of the burst written to ${file})`);
+    },
+  };
 }
 
 function round(n: number, digits: number): number {

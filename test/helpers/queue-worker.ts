@@ -1,4 +1,4 @@
-import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { sqs } from '#shared/queues.ts';
 
@@ -25,9 +25,18 @@ export function sqsEventOf(
   };
 }
 
+/** Messages of the queue sent with a delay that has not passed yet (a job's `delaySeconds`). */
+async function delayed(url: string): Promise<number> {
+  const { Attributes = {} } = await sqs().send(
+    new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessagesDelayed'] }),
+  );
+  return Number(Attributes.ApproximateNumberOfMessagesDelayed ?? 0);
+}
+
 /**
  * Runs a queue worker over the queue at `url` (real SQS batches of `batchSize`) until it reads
- * empty; each job may queue more. Throws on a batch item failure, or after `max` batches.
+ * empty with nothing delayed; each job may queue more (delayed ones are waited for). Throws on a
+ * batch item failure, or after `max` batches.
  */
 export async function drainQueue(
   url: string,
@@ -44,7 +53,11 @@ export async function drainQueue(
       }),
     );
     const messages = out.Messages ?? [];
-    if (!messages.length) return ran;
+    if (!messages.length) {
+      if (!(await delayed(url))) return ran;
+      await new Promise((r) => setTimeout(r, 200));
+      continue;
+    }
     const res = await worker(sqsEventOf(messages, opts.name ?? 'queue'), {} as never);
     if (res.batchItemFailures.length)
       throw new Error(`${opts.name ?? 'queue'} jobs failed: ${JSON.stringify(res)}`);

@@ -64,7 +64,9 @@ async function traced(fn: () => Promise<void>): Promise<Record<string, unknown>[
   const segment = new m.xray.Segment('tracing-test');
   // The SDK keeps the current segment in its async context, as in a Lambda invocation.
   await m.xray.getNamespace().runPromise(async () => {
-    m.tracing.tracer.setSegment(segment);
+    const { tracer } = m.tracing;
+    if (!tracer) throw new Error('tracing should be on in this test');
+    tracer.setSegment(segment);
     try {
       await fn();
     } finally {

@@ -105,17 +105,19 @@ describe('the cost of a first-attempt delivery', () => {
       });
     }
     expect(requestsTo(ep.path)).toHaveLength(10);
-    // One Query of the endpoints, one transaction creating the 10 deliveries and their markers,
-    // one conditional write per delivery recording its attempt: no claim, no endpoint read.
-    expect(counter.calls.length / 10).toBeLessThanOrEqual(2);
-    // No claim, no endpoint read (the client's command names), and no transaction but the fan-out's.
+    // The Query of the endpoints (once per ingest round) and the endpoint's note of unwritten jobs (the fan-out writes no
+    // delivery), one conditional PutItem per delivery creating it with its outcome, the status
+    // counters and the endpoint's stats: no claim, no endpoint read, no transaction, no marker.
+    expect(counter.calls.length / 10).toBeLessThanOrEqual(1.6);
+    expect(counter.calls.filter((c) => c === 'PutItemCommand')).toHaveLength(10);
     expect(counter.calls.filter((c) => c === 'GetItemCommand')).toEqual([]);
-    expect(counter.calls.filter((c) => c === 'TransactWriteItemsCommand')).toHaveLength(1);
+    expect(counter.calls.filter((c) => c === 'TransactWriteItemsCommand')).toEqual([]);
+    expect(counter.calls.filter((c) => c === 'BatchWriteItemCommand')).toEqual([]);
   });
 });
 
 describe('the success path', () => {
-  it('records a success without a transaction: the expiry marker goes in the batch end, the streak is reset', async () => {
+  it('records a success without a transaction or a marker, and resets the streak', async () => {
     const w = ws();
     const ep = await endpointIn(w);
     // A failure streak the success must reset (the fan-out's snapshot carries it).
@@ -147,10 +149,9 @@ describe('the success path', () => {
       );
       expect(marker.Item).toBeUndefined();
     }
-    // The fan-out's creating transaction only (deliveries alone): the records are single conditional writes.
-    expect(counter.calls.filter((c) => c === 'TransactWriteItemsCommand')).toHaveLength(1);
-    // The fan-out's markers, and the batch's marker deletes.
-    expect(counter.calls.filter((c) => c === 'BatchWriteItemCommand')).toHaveLength(2);
+    // Each record is one conditional PutItem; no transaction, and no marker written or deleted.
+    expect(counter.calls.filter((c) => c === 'TransactWriteItemsCommand')).toEqual([]);
+    expect(counter.calls.filter((c) => c === 'BatchWriteItemCommand')).toEqual([]);
     const endpoint = await findEndpoint(w, ep.id);
     expect(endpoint).toMatchObject({ consecutive_failures: 0, last_delivery_status: 'DELIVERED' });
   });
@@ -315,6 +316,230 @@ describe('the lease-free first attempt', () => {
     expect(await getDelivery(item.id)).toMatchObject({
       status: 'FAILED',
       last_error: expect.stringMatching(/disabled/),
+    });
+  });
+});
+
+/** Runs the ingest worker on what the ingest queue holds and returns the delivery jobs it sent (left off the queue). */
+async function fanOutJobs(receiveCount = 1): Promise<DeliverJob[]> {
+  const { ReceiveMessageCommand } = await import('@aws-sdk/client-sqs');
+  const { handler } = await import('#functions/workers/ingest-events.ts');
+  const { sqsEvent, lambdaContext } = await import('#infra/local/lambda-event.ts');
+  const ingest = await sqs().send(
+    new ReceiveMessageCommand({
+      QueueUrl: local.current.urls.ingest,
+      MaxNumberOfMessages: 10,
+      WaitTimeSeconds: 1,
+    }),
+  );
+  const messages = (ingest.Messages ?? []).map((m) => ({
+    ...m,
+    Attributes: { ...m.Attributes, ApproximateReceiveCount: String(receiveCount) },
+  }));
+  await handler(sqsEvent(messages, 'ingest') as never, lambdaContext('t') as never);
+  const out = await sqs().send(
+    new ReceiveMessageCommand({
+      QueueUrl: local.current.urls.deliveries,
+      MaxNumberOfMessages: 10,
+      WaitTimeSeconds: 1,
+    }),
+  );
+  return (out.Messages ?? []).map((m) => JSON.parse(m.Body ?? '') as DeliverJob);
+}
+
+const markerOf = async (d: Pick<DeliveryItem, 'expires_at' | 'id'>) =>
+  (
+    await db().send(
+      new GetCommand({
+        TableName: tableName(),
+        Key: expiryMarkerKey(d.expires_at, d.id),
+        ConsistentRead: true,
+      }),
+    )
+  ).Item;
+
+describe('deliveries their fan-out does not write', () => {
+  it('writes nothing at the fan-out: the first outcome creates the record, as the job carried it', async () => {
+    const w = ws();
+    const ep = await endpointIn(w);
+    const event = eventIn(w);
+    await emitAll([event]);
+    const [job] = await fanOutJobs();
+    const id = deliveryId(event.id, ep.id);
+    expect(job).toMatchObject({ delivery_id: id, fresh: { written: false, event_id: event.id } });
+    expect(await getDelivery(id)).toBeUndefined();
+
+    expect(await processJob(job as DeliverJob, 1, { ...defaultDeps(), now: clock.now })).toBe('delivered');
+    const d = (await getDelivery(id)) as DeliveryItem;
+    expect(d).toMatchObject({
+      status: 'DELIVERED',
+      cycle: 0,
+      attempt_count: 1,
+      event_id: event.id,
+      endpoint_id: ep.id,
+      workspace_id: w,
+      created_at: job?.fresh?.created_at,
+      expires_at: job?.fresh?.expires_at,
+      last_response_status: 200,
+    });
+    expect(d.attempts).toHaveLength(1);
+    expect(d).not.toHaveProperty('next_attempt_at');
+    expect(d).not.toHaveProperty('written');
+    expect(await markerOf(d)).toBeUndefined();
+    // The endpoint notes when it was last sent such jobs (a workspace deletion waits for them).
+    expect((await findEndpoint(w, ep.id))?.unwritten_sent_at).toEqual(expect.any(String));
+  });
+
+  it('writes a first retry with its expiry marker', async () => {
+    const w = ws();
+    const ep = await endpointIn(w);
+    receiver.on(ep.path, () => ({ status: 500 }));
+    await emitAll([eventIn(w)]);
+    const [job] = await fanOutJobs();
+    expect(await processJob(job as DeliverJob, 1, { ...defaultDeps(), now: clock.now })).toBe(
+      'retry-scheduled',
+    );
+    const d = (await getDelivery(job?.delivery_id ?? '')) as DeliveryItem;
+    expect(d).toMatchObject({ status: 'PENDING', attempt_count: 1, last_response_status: 500 });
+    expect(await markerOf(d)).toMatchObject({ delivery_id: d.id });
+  });
+
+  it('writes the record before the claim when SQS hands the job out again after a crash past the POST', async () => {
+    const w = ws();
+    const ep = await endpointIn(w);
+    await emitAll([eventIn(w)]);
+    const [job] = (await fanOutJobs()) as DeliverJob[];
+    const crash = {
+      ...defaultDeps(),
+      now: clock.now,
+      afterPost: () => {
+        throw new Error('crash');
+      },
+    };
+    await expect(processJob(job as DeliverJob, 1, crash)).rejects.toThrow('crash');
+    expect(await getDelivery(job?.delivery_id ?? '')).toBeUndefined();
+
+    expect(await processJob(job as DeliverJob, 2, { ...defaultDeps(), now: clock.now })).toBe('delivered');
+    const d = (await getDelivery(job?.delivery_id ?? '')) as DeliveryItem;
+    expect(d).toMatchObject({ status: 'DELIVERED', attempt_count: 1 });
+    // Two POSTs of the one webhook-id (the receiver de-duplicates on it), one record.
+    expect(requestsTo(ep.path).map((r) => r.headers['webhook-id'])).toEqual([d.id, d.id]);
+  });
+
+  it('ends FAILED without a request when the endpoint was disabled before the first attempt (so recover can restart it)', async () => {
+    const w = ws();
+    const ep = await endpointIn(w);
+    await emitAll([eventIn(w)]);
+    const [job] = (await fanOutJobs()) as DeliverJob[];
+    await updateEndpoint(w, ep.id, { active: false });
+    // A snapshot too old to be used: the endpoint is read, and found off.
+    const stale = {
+      ...(job as DeliverJob),
+      endpoint: {
+        ...(job?.endpoint as NonNullable<DeliverJob['endpoint']>),
+        read_at: new Date(Date.now() - 60_000).toISOString(),
+      },
+    };
+    expect(await processJob(stale, 1, { ...defaultDeps(), now: clock.now })).toBe('failed');
+    expect(requestsTo(ep.path)).toHaveLength(0);
+    expect(await getDelivery(job?.delivery_id ?? '')).toMatchObject({
+      status: 'FAILED',
+      last_error: expect.stringMatching(/disabled/),
+    });
+  });
+
+  it('writes no record and sends nothing when the workspace deletion switched the endpoint off first', async () => {
+    const { webhooksParticipant } = await import('#shared/webhooks/lifecycle.ts');
+    const w = ws();
+    const ep = await endpointIn(w);
+    await emitAll([eventIn(w)]);
+    const [job] = (await fanOutJobs()) as DeliverJob[];
+    const deps = { ...defaultDeps(), now: clock.now };
+    const stale = {
+      ...(job as DeliverJob),
+      endpoint: {
+        ...(job?.endpoint as NonNullable<DeliverJob['endpoint']>),
+        read_at: new Date(Date.now() - 60_000).toISOString(),
+      },
+    };
+    await webhooksParticipant.mark?.({
+      kind: 'workspace',
+      id: w,
+      eventId: 'evt_del',
+      acceptedAt: new Date().toISOString(),
+    });
+    expect(await processJob(stale, 1, deps)).toBe('dropped');
+    expect(await processJob(stale, 2, deps)).toBe('dropped');
+    expect(requestsTo(ep.path)).toHaveLength(0);
+    expect(await getDelivery(job?.delivery_id ?? '')).toBeUndefined();
+  });
+
+  it('creates the deliveries first for a redelivered ingest message; the unwritten job of the first run then records on them, once', async () => {
+    const w = ws();
+    const ep = await endpointIn(w);
+    const event = eventIn(w);
+    await emitAll([event]);
+    const [first] = (await fanOutJobs()) as DeliverJob[];
+    // The same event handed out again (its first run failed after sending the job).
+    await emitAll([event]);
+    const [again] = (await fanOutJobs(2)) as DeliverJob[];
+    const id = deliveryId(event.id, ep.id);
+    // Its job claims the attempt (the first run's may have made it): no `fresh`.
+    expect(again).toMatchObject({ delivery_id: deliveryId(event.id, ep.id), cycle: 0, attempt: 0 });
+    expect(again?.fresh).toBeUndefined();
+    expect(await getDelivery(id)).toMatchObject({ status: 'PENDING', attempt_count: 0 });
+
+    const deps = { ...defaultDeps(), now: clock.now };
+    expect(await processJob(first as DeliverJob, 1, deps)).toBe('delivered');
+    expect(await processJob(again as DeliverJob, 1, deps)).toBe('stale');
+    expect(await getDelivery(id)).toMatchObject({ status: 'DELIVERED', attempt_count: 1 });
+    expect(requestsTo(ep.path)).toHaveLength(1);
+  });
+
+  it('holds a workspace deletion until the first attempts a fan-out may have started have ended', async () => {
+    const { webhooksParticipant, inFlightAttemptsEndWithinMs } = await import(
+      '#shared/webhooks/lifecycle.ts'
+    );
+    const { ENDPOINT_SNAPSHOT_MAX_AGE_MS } = await import('#shared/webhooks/worker.ts');
+    // The wait covers a snapshot's use, an attempt's deadline and its record.
+    expect(inFlightAttemptsEndWithinMs()).toBeGreaterThan(ENDPOINT_SNAPSHOT_MAX_AGE_MS + 5 * 1000);
+    const w = ws();
+    const ep = await endpointIn(w);
+    // Just marked: the sweep first lets a fan-out that read the endpoints before the mark note its jobs.
+    const marked = {
+      kind: 'workspace' as const,
+      id: w,
+      eventId: 'evt_del',
+      acceptedAt: new Date().toISOString(),
+    };
+    const settle = await webhooksParticipant.sweep(marked, undefined, { maxItems: 100 });
+    expect(settle).toMatchObject({ deleted: 0, next: {} });
+    expect(settle.delaySeconds).toBeLessThanOrEqual(2);
+    const subject = { ...marked, acceptedAt: new Date(Date.now() - 3000).toISOString() };
+    // No unwritten job sent: the sweep goes straight to the endpoint.
+    expect(await webhooksParticipant.sweep(subject, undefined, { maxItems: 100 })).toEqual({
+      deleted: 0,
+      next: { endpoint: ep.id },
+    });
+    await emitAll([eventIn(w)]);
+    await fanOutJobs();
+    const page = await webhooksParticipant.sweep(subject, undefined, { maxItems: 100 });
+    expect(page).toMatchObject({ deleted: 0, next: {} });
+    expect(page.delaySeconds).toBeGreaterThanOrEqual(Math.floor(inFlightAttemptsEndWithinMs() / 1000) - 1);
+    // Once that time has passed, it sweeps.
+    await db().send(
+      new UpdateCommand({
+        TableName: tableName(),
+        Key: keys.webhookEndpoint(w, ep.id),
+        UpdateExpression: 'SET unwritten_sent_at = :t',
+        ExpressionAttributeValues: {
+          ':t': new Date(Date.now() - 3000 - inFlightAttemptsEndWithinMs() - 2000).toISOString(),
+        },
+      }),
+    );
+    expect(await webhooksParticipant.sweep(subject, {}, { maxItems: 100 })).toEqual({
+      deleted: 0,
+      next: { endpoint: ep.id },
     });
   });
 });
