@@ -34,13 +34,13 @@ export const PRICES = {
  *   consistent, under 4 KB: 1 RRU; the rate-limit counter UpdateItem, under 1 KB: 1 WRU), counted
  *   by test/integration tokens tests and `npm run bench -- tokens`.
  * - webhooks: DynamoDB requests per first-attempt delivery in the burst of `npm run bench --
- *   webhooks` (README "Webhook deliveries", 2026-12-02: 1.48 in the final run, 1.43–1.51 across
- *   runs; one TransactWriteItems per ingest batch, none on the success path); request units are
+ *   webhooks` (README "Webhook deliveries", 2026-12-02: 1.25–1.26 across three runs; no
+ *   transaction and no expiry marker on the path of a first success); request units are
  *   estimated below from what those requests write.
  */
 export const MEASURED = {
   tokenAuthDynamoRequests: 2,
-  webhookDynamoRequestsPerDelivery: 1.48,
+  webhookDynamoRequestsPerDelivery: 1.25,
 };
 
 /** Assumptions (stated in the README). Durations are billed wall time in AWS, not measured there. */
@@ -69,27 +69,21 @@ export const ASSUMED = {
   deliveryBatch: 10,
   /**
    * Write request units per first-attempt delivery, ~1 KB event (delivery item ~2 KB with its
-   * payload), from what shared/webhooks/delivery-store.ts writes. Every write of a delivery and of
-   * its expiry marker is also written into gsi1 (the deliveries' listing and the due index;
-   * projection ALL: the whole item, 1 WRU per KB per write, also for a delete).
+   * payload), from what shared/webhooks/delivery-store.ts writes. Every write of a delivery is
+   * also written into gsi1 (the deliveries' listing; projection ALL: the whole item, 1 WRU per KB).
    */
   webhookWruPerDelivery: {
-    // Fan-out: the deliveries of an ingest batch in one TransactWriteItems (2 WRU per KB per item).
-    'delivery item created (2 KB, transactional)': 4,
-    'its gsi1 copy (2 KB)': 2,
-    // ... their expiry markers beside it, in a BatchWriteItem (plain puts, < 1 KB).
-    'expiry marker put (BatchWriteItem)': 1,
-    'its gsi1 copy (due index)': 1,
-    // Worker: a success is one conditional UpdateItem, no transaction (billed on the larger item).
-    'success: conditional UpdateItem of the delivery (≤ 3 KB with the attempt)': 3,
+    // The fan-out writes no delivery (the job carries it): the first outcome creates the record,
+    // one conditional PutItem with the attempt, no transaction, no expiry marker.
+    'delivery created with its outcome: conditional PutItem (≤ 3 KB with the attempt)': 3,
     'its gsi1 copy (3 KB)': 3,
-    // ... its marker deleted by a BatchWriteItem at the worker batch's end.
-    'expiry marker delete (BatchWriteItem at batch end)': 1,
-    'its gsi1 removal': 1,
     // Status counters: summed per worker batch, 2 UpdateItems (workspace, service) per batch of 10.
     'status counters (2 per batch of 10)': 0.2,
     // Endpoint stats: at most once a second per endpoint and process; at most 1 per batch of 10.
     'endpoint stats (≤ 1 a second per endpoint and process)': 0.1,
+    // The fan-out's note on the endpoint (a workspace deletion waits for in-flight first
+    // attempts): at most once a second per endpoint and process; at most 1 per ingest batch.
+    'endpoint note of unwritten jobs (≤ 1 a second per endpoint and process)': 0.1,
   },
   /** Read units per delivery: the fan-out's subscription Query per event (eventually consistent). */
   webhookRruPerDelivery: 0.5,
