@@ -56,6 +56,8 @@ export interface EndpointItem {
   unwritten_sent_at?: string;
   /** Set by a workspace deletion's mark (with `active` false): the endpoint is on its way out. */
   removing?: boolean;
+  /** When the mark switched it off (the sweep's wait counts from it). */
+  removing_at?: string;
   last_delivery_status?: DeliveryStatus;
   created_by: string;
   created_at: string;
@@ -296,7 +298,9 @@ export async function noteUnwrittenJobs(endpoints: Pick<EndpointItem, 'workspace
             TableName: tableName(),
             Key: keys.webhookEndpoint(e.workspace_id, e.id),
             UpdateExpression: 'SET unwritten_sent_at = :at',
-            ConditionExpression: 'attribute_exists(pk)',
+            // Never moved back by a flush that was slower than a later one.
+            ConditionExpression:
+              'attribute_exists(pk) AND (attribute_not_exists(unwritten_sent_at) OR unwritten_sent_at < :at)',
             ExpressionAttributeValues: { ':at': at.toISOString() },
           }),
         );

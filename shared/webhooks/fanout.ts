@@ -162,9 +162,16 @@ async function fanOutAll(batch: Pending[]): Promise<void> {
   }
   if (!toCreate.length && !toSend.length) return;
 
+  // The deliveries to write first, and beside them (right after the read, before any job goes
+  // out) the endpoints' note of the unwritten ones' jobs (a workspace deletion waits for them).
   let created: { created: boolean; item: DeliveryItem }[];
   try {
-    created = toCreate.length ? await createDeliveries(toCreate.map((d) => d.input)) : [];
+    [created] = await Promise.all([
+      toCreate.length ? createDeliveries(toCreate.map((d) => d.input)) : [],
+      toSend.length
+        ? noteUnwrittenJobs([...new Map(toSend.map((d) => [d.endpoint.id, d.endpoint])).values()], readAt)
+        : undefined,
+    ]);
   } catch (err) {
     for (const { p } of plans) p.reject(err);
     return;
@@ -192,14 +199,6 @@ async function fanOutAll(batch: Pending[]): Promise<void> {
       : undefined,
   });
   for (const d of toSend) jobs.push(firstJob(newDeliveryItem(d.input), d, false));
-  if (toSend.length) {
-    try {
-      await noteUnwrittenJobs([...new Map(toSend.map((d) => [d.endpoint.id, d.endpoint])).values()], readAt);
-    } catch (err) {
-      for (const { p } of plans) p.reject(err);
-      return;
-    }
-  }
   created.forEach(({ created: isNew, item }, i) => {
     const d = toCreate[i];
     if (!d) return;

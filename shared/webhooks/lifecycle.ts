@@ -3,8 +3,10 @@
  * - MARK switches every endpoint of the workspace off (at most 50), so the fan-out of a late
  *   event creates no delivery and nothing new is sent while the sweep runs (the API already
  *   refuses the workspace's sessions and tokens);
- * - SWEEP waits until the first attempts in flight at MARK have written their records (at most
- *   {@link inFlightAttemptsEndWithinMs} after the last fan-out that sent any), then deletes, endpoint by endpoint, its
+ * - SWEEP waits until the first attempts in flight at MARK have written their records (2 s after
+ *   the switch-off, and, for a workspace whose endpoints were ever sent jobs of deliveries their
+ *   fan-out did not write, {@link inFlightAttemptsEndWithinMs} after the later of the last such
+ *   fan-out and the switch-off), then deletes, endpoint by endpoint, its
  *   deliveries (W4, a page per message, with the expiry markers of the PENDING ones), then the
  *   endpoint; last, the endpoint counter.
  * A delivery job still queued finds its delivery gone and stops.
@@ -36,7 +38,7 @@ export function inFlightAttemptsEndWithinMs(): number {
   return (5 + config().WEBHOOK_TIMEOUT_SECONDS + 5) * 1000;
 }
 
-type SweptEndpoint = { id: string; unwritten_sent_at?: string };
+type SweptEndpoint = { id: string; unwritten_sent_at?: string; removing_at?: string };
 
 async function endpointsOf(workspaceId: string, limit?: number): Promise<SweptEndpoint[]> {
   if (limit) {
@@ -56,7 +58,7 @@ async function endpointsOf(workspaceId: string, limit?: number): Promise<SweptEn
   for await (const e of queryAll({
     KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
     ExpressionAttributeValues: { ':pk': keys.workspace(workspaceId), ':p': keys.webhookEndpointPrefix },
-    ProjectionExpression: 'id, unwritten_sent_at',
+    ProjectionExpression: 'id, unwritten_sent_at, removing_at',
     ConsistentRead: true,
   })) {
     all.push(e as SweptEndpoint);
@@ -70,9 +72,14 @@ async function switchOff(workspaceId: string, id: string, at: string): Promise<v
       new UpdateCommand({
         TableName: tableName(),
         Key: keys.webhookEndpoint(workspaceId, id),
-        UpdateExpression: 'SET active = :off, disabled_at = :at, removing = :on',
+        UpdateExpression: 'SET active = :off, disabled_at = :at, removing = :on, removing_at = :now',
         ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeValues: { ':off': false, ':at': at, ':on': true },
+        ExpressionAttributeValues: {
+          ':off': false,
+          ':at': at,
+          ':on': true,
+          ':now': new Date().toISOString(),
+        },
       }),
     );
   } catch (err) {
@@ -95,19 +102,23 @@ async function sweepWorkspace(
     }
     // First attempts of deliveries their fan-out did not write (fanout.ts) write the record when
     // they end: the sweep starts once the last one that may have started has ended. First, a
-    // fan-out that read the endpoints just before the mark (or an eventually consistent read just
-    // after it) gets MARK_SETTLE_MS to note its jobs; then, when a note is recent (its jobs may
-    // still run: a note older than the window before the mark is not), the wait runs from the
-    // later of the note and the mark.
+    // fan-out that read the endpoints before they were switched off (or an eventually consistent
+    // read just after) gets MARK_SETTLE_MS from the switch-off to note its jobs; then, once any
+    // note exists (a job held back in the queue may run long after its note), the wait runs from
+    // the later of the last note and the switch-off: an attempt that starts after the switch-off
+    // reads the endpoint, finds it `removing` and writes nothing.
     const now = Date.now();
-    const marked = Date.parse(s.acceptedAt);
+    const marked = Math.max(
+      Date.parse(s.acceptedAt),
+      ...endpoints.map((e) => Date.parse(e.removing_at ?? '') || 0),
+    );
     if (now < marked + MARK_SETTLE_MS) {
       return { deleted: 0, next: {}, delaySeconds: Math.ceil((marked + MARK_SETTLE_MS - now) / 1000) };
     }
-    const window = UNWRITTEN_NOTE_INTERVAL_MS + inFlightAttemptsEndWithinMs();
     const lastSent = Math.max(0, ...endpoints.map((e) => Date.parse(e.unwritten_sent_at ?? '') || 0));
-    if (lastSent + window > marked) {
-      const waitMs = Math.max(lastSent, marked) + window - now;
+    if (lastSent) {
+      const waitMs =
+        Math.max(lastSent, marked) + UNWRITTEN_NOTE_INTERVAL_MS + inFlightAttemptsEndWithinMs() - now;
       if (waitMs > 0) return { deleted: 0, next: {}, delaySeconds: Math.min(900, Math.ceil(waitMs / 1000)) };
     }
     return { deleted: 0, next: { endpoint: first.id } };

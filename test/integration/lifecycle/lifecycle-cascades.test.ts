@@ -202,6 +202,8 @@ const drainLifecycleQueue = (max = 500) =>
     batchSize: 1,
     max,
     name: 'lifecycle',
+    // The webhooks sweep of a workspace with endpoints waits a moment after the mark (a delayed message).
+    waitForDelayed: true,
   });
 
 describe('workspace.deleted', () => {
