@@ -23,6 +23,11 @@ import { isAboutEndpoint } from './operational-events.ts';
  * reconciler re-queues the job of a delivery that stopped moving (W7).
  */
 export const RESEND_FIRST_JOB_AFTER_MS = 60_000;
+/**
+ * How long the job of a delivery a redelivered ingest message created waits before its attempt
+ * (its `not_before`): time for a job the first run may have sent to make the attempt first.
+ */
+export const REDELIVERED_FIRST_JOB_AFTER_MS = 60_000;
 /** A fresh job carries the payload (its first attempt then reads nothing) up to this compressed size. */
 export const FRESH_PAYLOAD_MAX_BYTES = 48 * 1024;
 
@@ -103,6 +108,8 @@ interface Planned {
   input: NewDelivery;
   endpoint: EndpointItem;
   payloadB64?: string;
+  /** Planned for a redelivered ingest message (see {@link REDELIVERED_FIRST_JOB_AFTER_MS}). */
+  redelivered?: boolean;
 }
 
 async function fanOutAll(batch: Pending[]): Promise<void> {
@@ -157,7 +164,7 @@ async function fanOutAll(batch: Pending[]): Promise<void> {
       if (d.payloadB64 && !again) toSend.push(d);
       // A redelivered event's jobs claim their attempt (no `fresh`): the first run's job may
       // have made it already.
-      else toCreate.push(again ? { ...d, payloadB64: undefined } : d);
+      else toCreate.push(again ? { ...d, payloadB64: undefined, redelivered: true } : d);
     }
   }
   if (!toCreate.length && !toSend.length) return;
@@ -203,7 +210,13 @@ async function fanOutAll(batch: Pending[]): Promise<void> {
     const d = toCreate[i];
     if (!d) return;
     if (isNew) {
-      jobs.push(firstJob(item, d, true));
+      const job = firstJob(item, d, true);
+      // A redelivered event's new delivery: the first run may have sent its job already, still
+      // queued (its first outcome then records on this record): this one looks later, and finds
+      // the attempt made (no second POST), or makes it when the first run died before its jobs.
+      if (d.redelivered)
+        job.not_before = new Date(readAt.getTime() + REDELIVERED_FIRST_JOB_AFTER_MS).toISOString();
+      jobs.push(job);
     } else if (
       item.status === 'PENDING' &&
       item.cycle === 0 &&

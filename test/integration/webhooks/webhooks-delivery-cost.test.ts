@@ -489,8 +489,12 @@ describe('deliveries their fan-out does not write', () => {
     expect(again?.fresh).toBeUndefined();
     expect(await getDelivery(id)).toMatchObject({ status: 'PENDING', attempt_count: 0 });
 
-    const deps = { ...defaultDeps(), now: clock.now };
+    // Its job waits a minute (the first run's job may be queued still): early, it is put back.
+    const deps = { ...defaultDeps(), now: clock.now, maxSqsDelaySeconds: 0 };
+    expect(again?.not_before).toEqual(expect.any(String));
+    expect(await processJob(again as DeliverJob, 1, deps)).toBe('deferred');
     expect(await processJob(first as DeliverJob, 1, deps)).toBe('delivered');
+    clock.advanceTo(Date.parse(again?.not_before ?? '') + 1000);
     expect(await processJob(again as DeliverJob, 1, deps)).toBe('stale');
     expect(await getDelivery(id)).toMatchObject({ status: 'DELIVERED', attempt_count: 1 });
     expect(requestsTo(ep.path)).toHaveLength(1);
