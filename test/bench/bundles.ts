@@ -52,6 +52,12 @@ export interface BundleBenchOptions {
   runs?: number;
   /** Also write every figure to this JSON file. */
   json?: string;
+  /**
+   * `layer` (default, as deployed): Logger, Metrics and Tracer from the Powertools layer, outside
+   * the size and loaded unbundled at import. `bundled`: the alternative, measured the same way:
+   * those packages bundled (tree-shaken, minified) into each function, in its size and its import.
+   */
+  powertools?: 'layer' | 'bundled';
 }
 
 /** The issue's targets: a function may be this much larger / slower to import than its baseline. */
@@ -206,9 +212,11 @@ async function bundle(
   dir: string,
   entry: string | { contents: string; name: string },
   define?: Record<string, string>,
+  external?: string[],
 ): Promise<Bundle> {
   const file = join(dir, 'index.mjs');
   let options: BuildOptions = esbuildOptions(typeof entry === 'string' ? entry : PROJECT_ROOT, file, define);
+  if (external) options = { ...options, external };
   if (typeof entry !== 'string') {
     const { entryPoints: _, ...rest } = options;
     options = {
@@ -327,7 +335,9 @@ export async function benchBundles(options: BundleBenchOptions = {}): Promise<vo
   const runs = Math.max(1, Math.floor(options.runs ?? DEFAULT_RUNS));
   const started = performance.now();
   const outRoot = mkdtempSync(join(tmpdir(), 'pronaflow-bundles-'));
-  layerModules(outRoot);
+  const powertoolsBundled = options.powertools === 'bundled';
+  // Bundled Powertools must not resolve from a layer: none is linked then.
+  if (!powertoolsBundled) layerModules(outRoot);
   const rows: Row[] = benchedFunctions().map((fn) => ({
     fn,
     clients: [],
@@ -343,6 +353,7 @@ export async function benchBundles(options: BundleBenchOptions = {}): Promise<vo
           join(outRoot, row.fn.handler.replaceAll('/', '__')),
           handlerEntry(row.fn.handler),
           row.fn.define,
+          powertoolsBundled ? [] : undefined,
         );
         row.clients = sdkClientsIn(row.bundle.inputs);
       } catch (err) {
@@ -397,7 +408,7 @@ export async function benchBundles(options: BundleBenchOptions = {}): Promise<vo
     }
     const loadAfter = loadavg()[0]!;
 
-    printTable(rows, baselines, rounds);
+    printTable(rows, baselines, rounds, powertoolsBundled);
     printSummary(rows);
     console.log(
       `\nTotal ${((performance.now() - started) / 1000).toFixed(0)} s (bundling ${(bundledMs / 1000).toFixed(0)} s, ${rounds} import rounds); load average at the end ${loadAfter.toFixed(1)}.`,
@@ -417,12 +428,19 @@ export async function benchBundles(options: BundleBenchOptions = {}): Promise<vo
   }
 }
 
-function printTable(rows: Row[], baselines: Map<string, Baseline>, rounds: number): void {
+function printTable(
+  rows: Row[],
+  baselines: Map<string, Baseline>,
+  rounds: number,
+  powertoolsBundled = false,
+): void {
   console.log(
     `\nLambda bundles vs their SDK-client baselines (esbuild, as deployed; import = median wall time of ${rounds} fresh node processes, baseline timed alongside; targets: size ≤ ${SIZE_TARGET}×, import ≤ ${IMPORT_TARGET}×)`,
   );
   console.log(
-    `  size = the deployed asset, without ${POWERTOOLS_FROM_LAYER.join(', ')} (from the Powertools layer); import = with them loaded, tracing on, as at a Lambda cold start.`,
+    powertoolsBundled
+      ? `  --powertools bundled (NOT as deployed): ${POWERTOOLS_FROM_LAYER.join(', ')} bundled into each function, in its size and its import; tracing on.`
+      : `  size = the deployed asset, without ${POWERTOOLS_FROM_LAYER.join(', ')} (from the Powertools layer); import = with them loaded, tracing on, as at a Lambda cold start.`,
   );
   console.log(
     '  cpu × = ratio of the CPU-time medians of the same imports: steadier than wall time when the machine is busy (and what a Lambda with a fraction of a vCPU pays); flags use wall time.',
