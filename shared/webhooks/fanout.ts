@@ -162,9 +162,7 @@ async function fanOutAll(batch: Pending[]): Promise<void> {
       // The common case writes nothing: the job carries the delivery, its first outcome writes it.
       const again = redelivered.has(event.id);
       if (d.payloadB64 && !again) toSend.push(d);
-      // A redelivered event's jobs claim their attempt (no `fresh`): the first run's job may
-      // have made it already.
-      else toCreate.push(again ? { ...d, payloadB64: undefined, redelivered: true } : d);
+      else toCreate.push(again ? { ...d, redelivered: true } : d);
     }
   }
   if (!toCreate.length && !toSend.length) return;
@@ -184,36 +182,47 @@ async function fanOutAll(batch: Pending[]): Promise<void> {
     return;
   }
   const jobs: DeliverJob[] = [];
-  const firstJob = (item: DeliveryItem, d: Planned, written: boolean): DeliverJob => ({
+  /**
+   * The first attempt's job of a delivery: with the delivery it carries (`fresh`) when the payload
+   * fits, marked `written: false` when this fan-out did not write it; `claim` sends none (the job
+   * claims its attempt).
+   */
+  const firstJob = (
+    item: DeliveryItem,
+    d: Planned,
+    carry: 'written' | 'unwritten' | 'claim',
+  ): DeliverJob => ({
     kind: 'deliver',
     delivery_id: item.id,
     cycle: 0,
     attempt: 0,
     endpoint_id: item.endpoint_id,
     endpoint: snapshotOf(d.endpoint, readAt),
-    fresh: d.payloadB64
-      ? {
-          workspace_id: item.workspace_id,
-          endpoint_id: item.endpoint_id,
-          event_id: item.event_id,
-          event_type: item.event_type,
-          created_at: item.created_at,
-          expires_at: item.expires_at,
-          ttl: item.ttl,
-          payload_gz: d.payloadB64,
-          ...(written ? {} : { written: false as const }),
-        }
-      : undefined,
+    fresh:
+      d.payloadB64 && carry !== 'claim'
+        ? {
+            workspace_id: item.workspace_id,
+            endpoint_id: item.endpoint_id,
+            event_id: item.event_id,
+            event_type: item.event_type,
+            created_at: item.created_at,
+            expires_at: item.expires_at,
+            ttl: item.ttl,
+            payload_gz: d.payloadB64,
+            ...(carry === 'unwritten' ? { written: false as const } : {}),
+          }
+        : undefined,
   });
-  for (const d of toSend) jobs.push(firstJob(newDeliveryItem(d.input), d, false));
+  for (const d of toSend) jobs.push(firstJob(newDeliveryItem(d.input), d, 'unwritten'));
   created.forEach(({ created: isNew, item }, i) => {
     const d = toCreate[i];
     if (!d) return;
     if (isNew) {
-      const job = firstJob(item, d, true);
       // A redelivered event's new delivery: the first run may have sent its job already, still
-      // queued (its first outcome then records on this record): this one looks later, and finds
-      // the attempt made (no second POST), or makes it when the first run died before its jobs.
+      // queued (its first outcome then records on this record): this one claims its attempt (no
+      // `fresh`) and looks later, finding the attempt made (no second POST), or making it when the
+      // first run died before its jobs.
+      const job = firstJob(item, d, d.redelivered ? 'claim' : 'written');
       if (d.redelivered)
         job.not_before = new Date(readAt.getTime() + REDELIVERED_FIRST_JOB_AFTER_MS).toISOString();
       jobs.push(job);
@@ -224,14 +233,7 @@ async function fanOutAll(batch: Pending[]): Promise<void> {
       readAt.getTime() - Date.parse(item.created_at) >= RESEND_FIRST_JOB_AFTER_MS
     ) {
       // No `fresh`: this job claims its attempt (another copy may be on its way after all).
-      jobs.push({
-        kind: 'deliver',
-        delivery_id: item.id,
-        cycle: 0,
-        attempt: 0,
-        endpoint_id: item.endpoint_id,
-        endpoint: snapshotOf(d.endpoint, readAt),
-      });
+      jobs.push(firstJob(item, d, 'claim'));
     }
   });
   try {

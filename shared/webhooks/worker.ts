@@ -296,11 +296,12 @@ export async function prepareAttempt(
   }
   const { d } = claim;
 
+  let endpoint: DeliveryEndpoint | undefined;
   if (claim.create) {
     // A delivery nobody wrote yet: its endpoint first (read past the snapshot's age, never from
     // the cache), so that an endpoint deleted, or switched off by a workspace deletion, gets no
     // record (see shared/webhooks/lifecycle.ts); one merely disabled records FAILED as usual.
-    const endpoint = await endpointFor(job, d, { cached: false });
+    endpoint = await endpointFor(job, d, { cached: false });
     if (!endpoint || endpoint.removing) return { kind: 'skip', outcome: 'dropped' };
   }
   if (Date.parse(d.expires_at) <= now.getTime()) {
@@ -310,7 +311,7 @@ export async function prepareAttempt(
       outcome: { kind: 'expired', error: 'Not delivered within WEBHOOK_DELIVERY_TTL_HOURS' },
     };
   }
-  const endpoint = await endpointFor(job, d);
+  endpoint ??= await endpointFor(job, d);
   if (!endpoint || (!endpoint.active && d.event_type !== PING_EVENT)) {
     const error = endpoint
       ? `The endpoint is disabled: ${endpoint.disabled_reason ?? ''}`.trim()

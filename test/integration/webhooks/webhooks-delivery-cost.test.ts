@@ -347,6 +347,15 @@ async function fanOutJobs(receiveCount = 1): Promise<DeliverJob[]> {
   return (out.Messages ?? []).map((m) => JSON.parse(m.Body ?? '') as DeliverJob);
 }
 
+/** `job` with its endpoint snapshot too old to be used (the worker reads the endpoint instead). */
+const withStaleSnapshot = (job: DeliverJob): DeliverJob => ({
+  ...job,
+  endpoint: {
+    ...(job.endpoint as NonNullable<DeliverJob['endpoint']>),
+    read_at: new Date(Date.now() - 60_000).toISOString(),
+  },
+});
+
 const markerOf = async (d: Pick<DeliveryItem, 'expires_at' | 'id'>) =>
   (
     await db().send(
@@ -433,13 +442,7 @@ describe('deliveries their fan-out does not write', () => {
     const [job] = (await fanOutJobs()) as DeliverJob[];
     await updateEndpoint(w, ep.id, { active: false });
     // A snapshot too old to be used: the endpoint is read, and found off.
-    const stale = {
-      ...(job as DeliverJob),
-      endpoint: {
-        ...(job?.endpoint as NonNullable<DeliverJob['endpoint']>),
-        read_at: new Date(Date.now() - 60_000).toISOString(),
-      },
-    };
+    const stale = withStaleSnapshot(job as DeliverJob);
     expect(await processJob(stale, 1, { ...defaultDeps(), now: clock.now })).toBe('failed');
     expect(requestsTo(ep.path)).toHaveLength(0);
     expect(await getDelivery(job?.delivery_id ?? '')).toMatchObject({
@@ -455,13 +458,7 @@ describe('deliveries their fan-out does not write', () => {
     await emitAll([eventIn(w)]);
     const [job] = (await fanOutJobs()) as DeliverJob[];
     const deps = { ...defaultDeps(), now: clock.now };
-    const stale = {
-      ...(job as DeliverJob),
-      endpoint: {
-        ...(job?.endpoint as NonNullable<DeliverJob['endpoint']>),
-        read_at: new Date(Date.now() - 60_000).toISOString(),
-      },
-    };
+    const stale = withStaleSnapshot(job as DeliverJob);
     await webhooksParticipant.mark?.({
       kind: 'workspace',
       id: w,
