@@ -1,3 +1,4 @@
+import { accessChain } from '#shared/http/access-chain.ts';
 import { makeEndpoint } from '#shared/http/endpoint.ts';
 import { tokensAccess } from '#shared/tokens/access.ts';
 
@@ -7,4 +8,4 @@ import { tokensAccess } from '#shared/tokens/access.ts';
  * limits, usage logs). Public routes build with `endpoint` of `#shared/http/endpoint.ts` instead,
  * so their functions bundle no credential code.
  */
-export const endpoint = makeEndpoint(tokensAccess);
+export const endpoint = makeEndpoint(accessChain(tokensAccess));

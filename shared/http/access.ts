@@ -33,7 +33,7 @@ export interface UsageRecord {
  * What a feature that issues credentials gives the handler chain (the platform knows none of it):
  * how to verify an API token and load a session's context, which workspace a credential may act
  * in, whether it holds a route's scopes, the rate limiter and usage accounting. The tokens
- * feature provides it; `makeEndpoint(access)` builds the chain with it.
+ * feature provides it; `makeEndpoint(accessChain(access))` builds the chain with it.
  */
 export interface AccessControl {
   credentials: CredentialVerifiers;

@@ -7,15 +7,11 @@ import { NotImplementedError } from '#shared/errors.ts';
 import { logger } from '#shared/logger.ts';
 import { inSubsegment } from '#shared/tracing.ts';
 import { check, formatIssues, type Output, type Schema } from '#shared/validation.ts';
-import type { AccessControl } from './access.ts';
 import type { Caller } from './caller.ts';
-import { authentication, authorization } from './middleware/authenticate.ts';
 import { errorHandler } from './middleware/error-handler.ts';
 import { jsonBody } from './middleware/json-body.ts';
-import { rateLimit } from './middleware/rate-limit.ts';
 import { requestContext } from './middleware/request-context.ts';
 import { responseHeaders } from './middleware/response-headers.ts';
-import { usageAccounting } from './middleware/usage.ts';
 import type { Reply } from './reply.ts';
 import type { RouteDef } from './route.ts';
 import { type HttpEvent, type HttpMiddleware, type HttpResult, stateOf } from './types.ts';
@@ -34,30 +30,23 @@ export interface EndpointInput<P, Q, B> {
   requestId: string;
 }
 
+/** The middlewares a route's handler runs, in order (see {@link makeEndpoint}). */
+export type MiddlewareChain = (route: RouteDef) => HttpMiddleware[];
+
 /**
- * Middlewares every endpoint runs. `before` hooks run in this order; `after` and `onError` hooks
- * in reverse, so the error handler has set the response before usage is recorded, headers are
- * added and the request is logged. The caller is established and counted against its rate limit
- * before anything else (so refused and malformed requests count and carry the rate-limit
- * headers, and no body is parsed for an unauthenticated caller); role and scopes are checked
- * after counting. Public routes run none of the access middlewares.
+ * The chain of public routes: request context, response headers, the error handler and JSON
+ * body parsing. Routes that are not public need a chain with access control (the tokens
+ * feature's, through `accessChain` of `./access-chain.ts`); this module imports none of it, so a
+ * public function bundles no credential code.
  */
-export function standardMiddlewares(route: RouteDef, access?: AccessControl): HttpMiddleware[] {
-  if (route.auth === 'public') return [requestContext(route), responseHeaders(), errorHandler(), jsonBody()];
-  if (!access) {
-    throw new Error(`Route ${route.id} is not public: build its handler with makeEndpoint(access)`);
+export const publicChain: MiddlewareChain = (route) => {
+  if (route.auth !== 'public') {
+    throw new Error(
+      `Route ${route.id} is not public: build its handler with makeEndpoint(accessChain(access))`,
+    );
   }
-  return [
-    requestContext(route),
-    responseHeaders(),
-    usageAccounting(access),
-    errorHandler(),
-    authentication(access),
-    rateLimit(access),
-    authorization(access),
-    jsonBody(),
-  ];
-}
+  return [requestContext(route), responseHeaders(), errorHandler(), jsonBody()];
+};
 
 /** A handler builder for routes: see {@link makeEndpoint}. */
 export type EndpointBuilder = <P extends Schema, Q extends Schema, B extends Schema>(
@@ -66,12 +55,12 @@ export type EndpointBuilder = <P extends Schema, Q extends Schema, B extends Sch
 ) => ReturnType<typeof build>;
 
 /**
- * The handler builder of a service whose credentials `access` verifies (the tokens feature
- * provides it; the platform knows no feature). Without `access` it builds public routes only, so
- * a public function (health, OpenAPI) bundles no credential code.
+ * A handler builder whose handlers run `chain`: `accessChain(access)` for a service whose
+ * credentials `access` verifies (the tokens feature provides it; the platform knows no feature),
+ * {@link publicChain} (the default) for public routes only.
  */
-export function makeEndpoint(access?: AccessControl): EndpointBuilder {
-  return (route, fn) => build(route, fn, access);
+export function makeEndpoint(chain: MiddlewareChain = publicChain): EndpointBuilder {
+  return (route, fn) => build(route, fn, chain);
 }
 
 /** Builds handlers of public routes (see {@link makeEndpoint}). */
@@ -87,7 +76,7 @@ export const endpoint: EndpointBuilder = makeEndpoint();
 function build<P extends Schema, Q extends Schema, B extends Schema>(
   route: RouteDef<P, Q, B>,
   fn: (input: EndpointInput<P, Q, B>) => Promise<Reply> | Reply,
-  access: AccessControl | undefined,
+  chain: MiddlewareChain,
 ) {
   // Settings are checked when the function starts (Lambda init), not on its first request:
   // a bad value fails the deployment's first invocation loudly, naming the variable.
@@ -109,11 +98,11 @@ function build<P extends Schema, Q extends Schema, B extends Schema>(
     });
     return toResult(conformReply(route as RouteDef, reply));
   };
-  const chain = middy<HttpEvent, HttpResult, Error, Context>({ timeoutEarlyInMillis: 0 });
-  for (const m of standardMiddlewares(route as RouteDef, access)) {
-    chain.use(m as middy.MiddlewareObj<HttpEvent, HttpResult, Error, Context>);
+  const middlewares = middy<HttpEvent, HttpResult, Error, Context>({ timeoutEarlyInMillis: 0 });
+  for (const m of chain(route as RouteDef)) {
+    middlewares.use(m as middy.MiddlewareObj<HttpEvent, HttpResult, Error, Context>);
   }
-  const handler = chain.handler(core);
+  const handler = middlewares.handler(core);
   // The request runs inside its correlation (shared/correlation.ts): the caller's X-Correlation-Id
   // or, without one, the request id; log lines, queue messages and the answer carry it. Traced as
   // one subsegment annotated with the route and the correlation id (shared/tracing.ts).

@@ -113,8 +113,8 @@ vi.mock('#shared/http/endpoint.ts', async (importOriginal) => {
   return {
     ...original,
     endpoint,
-    makeEndpoint: (access?: Parameters<typeof original.makeEndpoint>[0]) =>
-      audited(original.makeEndpoint(access)),
+    makeEndpoint: (chain?: Parameters<typeof original.makeEndpoint>[0]) =>
+      audited(original.makeEndpoint(chain)),
     notImplemented: (route: RouteDef, builder = endpoint) => original.notImplemented(route, builder),
   };
 });
